@@ -1,0 +1,87 @@
+"""Every training setting, with its default; the command line is built from this dataclass."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from recsys.models import ARCHITECTURES, DEFAULT_MODEL
+
+BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "bing_news"
+LOSSES = ("pointwise", "listwise")
+
+
+@dataclass
+class TrainConfig:
+    # data
+    train_file: str = str(BUNDLED_DATA / "train.csv")  # click log to learn from
+    eval_file: str = str(BUNDLED_DATA / "valid.csv")  # click log for model selection and early stopping
+    output_dir: str = "models/clicktune"  # the saved model; checkpoints/ and runs/ go inside it
+    # model
+    model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
+    architecture: str = "bi"  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
+    max_length: int = 128  # tokens per text (bi) or per pair (cross)
+    freeze_layers: int = 0  # freeze the embeddings and the lowest N encoder layers; 0 trains everything
+    # objective
+    loss: str = "listwise"  # pointwise: BCE per row; listwise: softmax over a click and its group's non-clicks
+    negatives: int = 4  # listwise: non-clicks from the same group beside each click
+    # optimisation
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # fraction of the steps spent warming the learning rate up
+    batch_size: int = 16  # rows (pointwise) or lists (listwise) per step and process
+    gradient_accumulation_steps: int = 1
+    num_epochs: int = 3
+    max_steps: int = -1  # stop after this many optimiser steps; -1 runs num_epochs
+    patience: int = 2  # stop after this many evaluations without a better eval AUC; 0 never stops early
+    eval_steps: int = 0  # also evaluate every N steps; 0 evaluates at the end of each epoch only
+    eval_batch_size: int = 64
+    seed: int = 42
+    # bookkeeping
+    resume: bool = False  # continue from the newest checkpoint in output_dir/checkpoints
+    report_to: str = "tensorboard"  # an Accelerate tracker name, or "none"
+    push_to_hub: bool = False  # publish the saved model to the Hub (needs a network and HF_TOKEN)
+    hub_model_id: str = ""  # OWNER/NAME on the Hub, for --push-to-hub
+    hub_private: bool = False
+
+    def validate(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "eval_batch_size", "negatives"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.num_epochs < 1 and self.max_steps < 1:
+            raise ValueError("give --num-epochs or --max-steps of at least 1")
+        if self.freeze_layers < 0:
+            raise ValueError("--freeze-layers must be 0 or more")
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("--push-to-hub needs --hub-model-id OWNER/NAME")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m finetune.train",
+        description="Fine-tune a text-relevance model on click logs.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for field in fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action="store_true", default=field.default)
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(field.type)]
+            parser.add_argument(flag, type=kind, default=field.default)
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    args = build_parser().parse_args(argv)
+    config = TrainConfig(**vars(args))
+    config.validate()
+    return config

@@ -1,0 +1,125 @@
+"""Click logs to training examples and padded batches.
+
+An example is a query with one or more items and their labels: one row (pointwise), or one
+click followed by ``negatives`` non-clicks from the same group (listwise). Batches are padded
+to their own longest text (dynamic padding). For a bi-encoder each distinct query in a batch
+is encoded once, since a group's rows share their context.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from recsys.contract import CLICKED, GROUP, ITEM, QUERY
+from recsys.models import BI
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    query: str
+    items: tuple[str, ...]
+    labels: tuple[float, ...]
+
+
+class PointwiseDataset(Dataset):
+    """One example per row, in a seeded order that changes each epoch."""
+
+    def __init__(self, frame: pd.DataFrame, seed: int = 0, shuffle: bool = True) -> None:
+        self.examples = [
+            Example(q, (i,), (float(c),)) for q, i, c in zip(frame[QUERY], frame[ITEM], frame[CLICKED], strict=True)
+        ]
+        self.seed, self.shuffle = seed, shuffle
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        n = len(self.examples)
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.examples[self.order[index]]
+
+
+class ListwiseDataset(Dataset):
+    """Each click with ``negatives`` non-clicks drawn from its group, redrawn each epoch.
+
+    Clicks in a group without any non-click cannot form a list; they are counted and logged.
+    Groups with fewer non-clicks than ``negatives`` draw with replacement.
+    """
+
+    def __init__(self, frame: pd.DataFrame, negatives: int, seed: int = 0) -> None:
+        self.negatives, self.seed = negatives, seed
+        self.clicks: list[tuple[str, str, int]] = []
+        self.non_clicks: list[list[str]] = []
+        unusable = 0
+        for _, group in frame.groupby(GROUP, sort=False):
+            clicked = group[group[CLICKED] == 1]
+            others = group.loc[group[CLICKED] == 0, ITEM].tolist()
+            if not others:
+                unusable += len(clicked)
+                continue
+            for query, item in zip(clicked[QUERY], clicked[ITEM], strict=True):
+                self.clicks.append((query, item, len(self.non_clicks)))
+            self.non_clicks.append(others)
+        if unusable:
+            logger.warning("listwise: %d clicks are in groups without a non-click and form no list", unusable)
+        if not self.clicks:
+            raise ValueError("listwise training needs groups with both a click and a non-click; none found")
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        rng = np.random.default_rng([self.seed, epoch])
+        self.order = rng.permutation(len(self.clicks))
+        self.drawn = []
+        for _, _, pool in self.clicks:
+            others = self.non_clicks[pool]
+            replace = len(others) < self.negatives
+            self.drawn.append(tuple(others[j] for j in rng.choice(len(others), self.negatives, replace=replace)))
+
+    def __len__(self) -> int:
+        return len(self.clicks)
+
+    def __getitem__(self, index: int) -> Example:
+        k = self.order[index]
+        query, item, _ = self.clicks[k]
+        return Example(query, (item, *self.drawn[k]), (1.0,) + (0.0,) * self.negatives)
+
+
+class Collator:
+    """Tokenizes a list of examples for a bi-encoder or a cross-encoder."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, architecture: str, max_length: int) -> None:
+        self.tokenizer, self.architecture, self.max_length = tokenizer, architecture, max_length
+
+    def _tokenize(self, *texts: list[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(*texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+
+    def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        labels = torch.tensor([label for e in examples for label in e.labels])
+        if self.architecture == BI:
+            queries = list(dict.fromkeys(e.query for e in examples))
+            row = {q: n for n, q in enumerate(queries)}
+            q = self._tokenize(queries)
+            i = self._tokenize([item for e in examples for item in e.items])
+            return {
+                "query_input_ids": q["input_ids"],
+                "query_attention_mask": q["attention_mask"],
+                "item_input_ids": i["input_ids"],
+                "item_attention_mask": i["attention_mask"],
+                "query_index": torch.tensor([row[e.query] for e in examples for _ in e.items]),
+                "labels": labels,
+            }
+        pairs = [(e.query, item) for e in examples for item in e.items]
+        batch = self._tokenize([p[0] for p in pairs], [p[1] for p in pairs])
+        return {**batch, "labels": labels}

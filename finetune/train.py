@@ -1,0 +1,262 @@
+"""Fine-tune a text-relevance model on click logs with Accelerate.
+
+    python -m finetune.train --train-file clicks.csv --eval-file valid.csv --output-dir models/clicktune
+    accelerate launch -m finetune.train ...
+
+Evaluates on the eval file after each epoch (and every ``--eval-steps``), keeps the model with
+the best group AUC in ``--output-dir``, stops after ``--patience`` evaluations without a better
+one, and saves a resumable checkpoint after each evaluation under ``output_dir/checkpoints``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import set_seed
+from sklearn.metrics import precision_recall_curve
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from finetune.config import parse_config
+from finetune.data import Collator, ListwiseDataset, PointwiseDataset
+from recsys.card import write_model_card
+from recsys.contract import CLICKED, read_clicks
+from recsys.metrics import evaluate_scores
+from recsys.models import BiEncoder, ModelMetadata, fit_calibration, load_encoder, save_model, sigmoid
+
+logger = get_logger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class TrainerState:
+    """Where training stands; saved beside each checkpoint so that --resume continues exactly."""
+
+    epoch: int = 0
+    batches_done: int = 0  # batches of the current epoch already trained on
+    global_step: int = 0  # optimiser steps
+    best_auc: float = -math.inf
+    best_step: int = 0
+    evals_without_improvement: int = 0
+    train_seconds: float = 0.0
+    pairs_seen: int = 0
+    history: list[dict] = field(default_factory=list)
+
+
+def freeze_lower_layers(model: nn.Module, layers: int) -> None:
+    """Freeze the embeddings and the lowest ``layers`` encoder layers (BERT-family models)."""
+    if layers == 0:
+        return
+    base = (model.encoder if isinstance(model, BiEncoder) else model).base_model
+    encoder_layers = base.encoder.layer
+    if layers > len(encoder_layers):
+        raise ValueError(f"--freeze-layers {layers}: the model has only {len(encoder_layers)} encoder layers")
+    for module in [base.embeddings, *encoder_layers[:layers]]:
+        module.requires_grad_(False)
+
+
+def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One logit per (query, item) in the batch, whichever the architecture."""
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if isinstance(model, BiEncoder) or "query_index" in inputs:
+        return model(**inputs)
+    return model(**inputs).logits.view(-1)
+
+
+def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
+    if loss == "pointwise":
+        return nn.functional.binary_cross_entropy_with_logits(logits.view(-1), labels.float())
+    # Listwise: each list is a click (first) and its non-clicks; softmax cross-entropy picks the click.
+    scores = logits.view(-1, list_size)
+    return nn.functional.cross_entropy(scores, torch.zeros(len(scores), dtype=torch.long, device=scores.device))
+
+
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The probability threshold with the best F1 for 'clicked' on the eval set."""
+    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    return float(thresholds[int(np.argmax(f1[:-1]))])
+
+
+def predict(model: nn.Module, loader: DataLoader, accelerator: Accelerator) -> np.ndarray:
+    model.eval()
+    logits = []
+    with torch.no_grad():
+        for batch in loader:
+            logits.append(accelerator.gather_for_metrics(forward(model, batch)))
+    model.train()
+    return torch.cat(logits).float().cpu().numpy()
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    found = sorted(checkpoints.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config = parse_config(argv)
+    output_dir = Path(config.output_dir)
+    checkpoints = output_dir / "checkpoints"
+    tracker = None if config.report_to == "none" else config.report_to
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=tracker,
+        project_dir=str(output_dir / "runs"),
+    )
+    set_seed(config.seed)
+
+    train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
+    model, tokenizer = load_encoder(config.architecture, config.model_name_or_path)
+    freeze_lower_layers(model, config.freeze_layers)
+    collate = Collator(tokenizer, config.architecture, config.max_length)
+    if config.loss == "listwise":
+        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed)
+    else:
+        train_set = PointwiseDataset(train_frame, seed=config.seed)
+    list_size = 1 + config.negatives if config.loss == "listwise" else 1
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, collate_fn=collate)
+    eval_loader = DataLoader(
+        PointwiseDataset(eval_frame, shuffle=False), batch_size=config.eval_batch_size, collate_fn=collate
+    )
+
+    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader, scheduler
+    )
+
+    state = TrainerState()
+    if config.resume:
+        checkpoint = latest_checkpoint(checkpoints)
+        if checkpoint is None:
+            raise FileNotFoundError(f"--resume: no checkpoint under {checkpoints}; train once without --resume")
+        accelerator.load_state(str(checkpoint))
+        state = TrainerState(**json.loads((checkpoint / STATE_FILE).read_text()))
+        accelerator.print(f"resumed from {checkpoint} at step {state.global_step}")
+    if tracker:
+        accelerator.init_trackers("clicktune", config={k: str(v) for k, v in config.to_dict().items()})
+
+    def evaluate_and_checkpoint() -> bool:
+        """Evaluate, keep the best model, save a checkpoint; True when patience has run out."""
+        if state.history and state.history[-1]["step"] == state.global_step:
+            return 0 < config.patience <= state.evals_without_improvement
+        logits = predict(model, eval_loader, accelerator)
+        labels = eval_frame[CLICKED].to_numpy()
+        a, b = fit_calibration(logits, labels)
+        probabilities = sigmoid(a * logits + b)
+        metrics = evaluate_scores(eval_frame, logits, probabilities, intervals=False)
+        metrics["step"] = state.global_step
+        state.history.append(metrics)
+        accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.global_step)
+        accelerator.print(f"step {state.global_step}: eval auc {metrics['auc']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}")
+        if metrics["auc"] > state.best_auc:
+            state.best_auc, state.best_step, state.evals_without_improvement = metrics["auc"], state.global_step, 0
+            if accelerator.is_main_process:
+                save_best(accelerator.unwrap_model(model), metrics, (a, b), choose_threshold(labels, probabilities))
+        else:
+            state.evals_without_improvement += 1
+        save_checkpoint()
+        return 0 < config.patience <= state.evals_without_improvement
+
+    def save_best(unwrapped: nn.Module, metrics: dict, calibration: tuple, threshold: float) -> None:
+        metadata = ModelMetadata(
+            architecture=config.architecture,
+            base_model=config.model_name_or_path,
+            max_length=config.max_length,
+            calibration_a=calibration[0],
+            calibration_b=calibration[1],
+            threshold=threshold,
+            fine_tuned=True,
+            training={**config.to_dict(), "best_step": state.global_step, "train_rows": len(train_frame)},
+            metrics={"eval": metrics},
+        )
+        save_model(unwrapped, tokenizer, output_dir, metadata)
+
+    def save_checkpoint() -> None:
+        checkpoint = checkpoints / f"step-{state.global_step}"
+        accelerator.save_state(str(checkpoint))
+        if accelerator.is_main_process:
+            (checkpoint / STATE_FILE).write_text(json.dumps(asdict(state)))
+            for old in sorted(checkpoints.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:
+                shutil.rmtree(old)
+
+    progress = tqdm(
+        total=total_steps, initial=state.global_step, disable=not accelerator.is_local_main_process, desc="training"
+    )
+    model.train()
+    early_stop = False
+    while not early_stop and state.global_step < total_steps and state.epoch < num_epochs:
+        train_set.set_epoch(state.epoch)
+        batches = (
+            accelerator.skip_first_batches(train_loader, state.batches_done) if state.batches_done else train_loader
+        )
+        started = time.perf_counter()
+        for batch in batches:
+            with accelerator.accumulate(model):
+                loss = compute_loss(forward(model, batch), batch["labels"], config.loss, list_size)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_done += 1
+            state.pairs_seen += len(batch["labels"]) * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.4f}")
+            accelerator.log({"train/loss": loss.item(), "train/lr": scheduler.get_last_lr()[0]}, step=state.global_step)
+            if state.global_step >= total_steps:
+                break
+            if config.eval_steps and state.global_step % config.eval_steps == 0:
+                state.train_seconds += time.perf_counter() - started
+                early_stop = evaluate_and_checkpoint()
+                started = time.perf_counter()
+                if early_stop:
+                    break
+        else:
+            state.epoch, state.batches_done = state.epoch + 1, 0
+        state.train_seconds += time.perf_counter() - started
+        if not early_stop:
+            early_stop = evaluate_and_checkpoint()
+    progress.close()
+
+    summary = {
+        "best_step": state.best_step,
+        "best": next((h for h in state.history if h["step"] == state.best_step), None),
+        "history": state.history,
+        "steps": state.global_step,
+        "train_seconds": round(state.train_seconds, 1),
+        "pairs_per_second": round(state.pairs_seen / max(state.train_seconds, 1e-9), 2),
+        "config": config.to_dict(),
+    }
+    if accelerator.is_main_process:
+        (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+        write_model_card(output_dir)
+        if config.push_to_hub:
+            from recsys.hub import push_model
+
+            push_model(output_dir, config.hub_model_id, private=config.hub_private)
+    accelerator.end_training()
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Ranking and calibration metrics, MIND protocol.
+
+AUC, MRR and nDCG@k are computed per group and averaged over the groups that have both a
+click and a non-click; log-loss and expected calibration error are computed over all rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from recsys.contract import CLICKED, GROUP
+
+RANKING_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
+METRIC_KEYS = (*RANKING_METRICS, "logloss", "ece", "groups", "rows")
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U; tied scores count one half)."""
+    labels = np.asarray(labels).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        raise ValueError("AUC needs at least one click and one non-click")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _ranked_labels(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Labels ordered by score, high to low; ties keep input order."""
+    return np.asarray(labels, dtype=np.float64)[np.argsort(-np.asarray(scores), kind="stable")]
+
+
+def mrr(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean reciprocal rank of the clicked items (as in MIND's evaluation script)."""
+    ranked = _ranked_labels(labels, scores)
+    return float((ranked / np.arange(1, len(ranked) + 1)).sum() / ranked.sum())
+
+
+def _dcg(ranked: np.ndarray, k: int) -> float:
+    ranked = ranked[:k]
+    return float(((2**ranked - 1) / np.log2(np.arange(2, len(ranked) + 2))).sum())
+
+
+def ndcg(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """Normalised discounted cumulative gain of the top ``k``."""
+    ideal = _dcg(np.sort(np.asarray(labels, dtype=np.float64))[::-1], k)
+    return _dcg(_ranked_labels(labels, scores), k) / ideal
+
+
+def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def ece(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over ``bins`` equal-width probability bins."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            error += in_bin.mean() * abs(p[in_bin].mean() - y[in_bin].mean())
+    return float(error)
+
+
+def group_metrics(frame: pd.DataFrame, scores: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """Per-group AUC, MRR, nDCG@5 and nDCG@10 for the groups with both a click and a non-click.
+
+    Rows are put in a seeded random order first: logs often list the non-clicks of a group
+    before its clicks, and ranking ties (popularity, keyword match) must not inherit that order.
+    """
+    rows = []
+    scored = frame[[GROUP, CLICKED]].assign(_score=np.asarray(scores, dtype=np.float64))
+    scored = scored.iloc[np.random.default_rng(seed).permutation(len(scored))]
+    for group, part in scored.groupby(GROUP, sort=False):
+        labels, s = part[CLICKED].to_numpy(), part["_score"].to_numpy()
+        if 0 < labels.sum() < len(labels):
+            rows.append(
+                {
+                    GROUP: group,
+                    "auc": auc(labels, s),
+                    "mrr": mrr(labels, s),
+                    "ndcg@5": ndcg(labels, s, 5),
+                    "ndcg@10": ndcg(labels, s, 10),
+                }
+            )
+    return pd.DataFrame(rows, columns=[GROUP, *RANKING_METRICS])
+
+
+def bootstrap_interval(
+    values: np.ndarray, samples: int = 1000, seed: int = 0, statistic: Callable = np.mean
+) -> tuple[float, float]:
+    """95% percentile interval of ``statistic`` over groups resampled with replacement."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(values), size=(samples, len(values)))
+    stats = statistic(values[draws], axis=1)
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def evaluate_scores(frame: pd.DataFrame, scores: np.ndarray, probabilities: np.ndarray, intervals: bool = True) -> dict:
+    """All metrics for one scorer on one validated click log; ``ci`` holds bootstrap intervals."""
+    per_group = group_metrics(frame, scores)
+    if per_group.empty:
+        raise ValueError("no group has both a click and a non-click: ranking metrics are undefined")
+    result: dict = {name: float(per_group[name].mean()) for name in RANKING_METRICS}
+    labels = frame[CLICKED].to_numpy()
+    result["logloss"] = logloss(labels, probabilities)
+    result["ece"] = ece(labels, probabilities)
+    result["groups"] = len(per_group)
+    result["rows"] = len(frame)
+    if intervals:
+        result["ci"] = {name: bootstrap_interval(per_group[name].to_numpy()) for name in RANKING_METRICS}
+    return result

@@ -1,0 +1,67 @@
+"""Shared fixtures: offline, CPU only, a tiny random BERT saved once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import BertConfig, BertModel, BertTokenizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+BUNDLED = REPO / "data" / "bing_news"
+
+
+def _vocabulary(frames: list[pd.DataFrame]) -> list[str]:
+    words: dict[str, None] = {}
+    for frame in frames:
+        for text in pd.concat([frame["query"], frame["item"]]):
+            for word in str(text).lower().replace("|", " ").split():
+                words.setdefault(word, None)
+    return ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "|", *sorted(words)[:2000]]
+
+
+@pytest.fixture(scope="session")
+def clicks_path() -> Path:
+    """A small real click log: 12 users from the bundled Bing News training split."""
+    return DATA / "clicks.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, clicks_path: Path) -> Path:
+    """A randomly initialised 2-layer BERT with a vocabulary from the test data, saved like a base model."""
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    vocab = directory / "vocab.txt"
+    vocab.write_text("\n".join(_vocabulary([pd.read_csv(clicks_path)])) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(str(vocab))  # transformers 5 ignores vocab_file= as a keyword
+    assert tokenizer.tokenize("microsoft")[0] != "[UNK]", "the fixture vocabulary lost the data's words"
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        max_position_embeddings=512,
+        num_labels=1,
+    )
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture
+def reset_accelerate():
+    """Accelerate keeps process-wide state; each training run in a test starts from none."""
+    from accelerate.state import AcceleratorState, PartialState
+
+    yield
+    AcceleratorState._reset_state(True)
+    PartialState._reset_state()

@@ -1,22 +1,29 @@
 """The model card (README.md) of a saved model, built with huggingface_hub's ModelCard.
 
 It reads what sits in the model folder: ``clicktune.json`` (always), ``metrics.json`` (the
-training run) and ``evaluation.json`` (``python -m recsys.evaluate --json``, the held-out table
-against the baselines, which becomes the card's ``model-index``).
+training run) and ``evaluation.json`` (``python -m recsys.evaluate --json``, the table against
+the baselines). The card's ``model-index`` holds the model's metrics and, as metrics named
+"... (<name> baseline)" with the baseline's name as their ``config``, the baselines' on the same
+data; without ``evaluation.json`` it falls back to the eval-set metrics that training recorded.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from recsys.metrics import RANKING_METRICS
-from recsys.models import DEFAULT_MODEL, ModelMetadata
+from recsys.models import ModelMetadata
 
 EVALUATION_FILE = "evaluation.json"
 TRAINING_METRICS_FILE = "metrics.json"
+LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v2
+TASK_TYPE = "text-ranking"
+# OWNER/NAME, the shape of a Hub repo id; a local folder (the tests' tiny BERT) is not one.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 TEMPLATE = """---
 {{ card_data }}
@@ -24,12 +31,13 @@ TEMPLATE = """---
 
 # {{ model_name }}
 
-A text-relevance ranker fine-tuned on click logs with [ClickTune](https://github.com/): given a
-context (a query, or a short text of a user's recent interests) and an item's text, it scores how
-likely the user is to click the item.
+A text-relevance ranker fine-tuned on click logs with ClickTune: given a context (a query, or a
+short text of a user's recent interests) and an item's text, it scores how likely the user is to
+click the item.
 
 - **Architecture:** {{ architecture }}
 - **Base model:** `{{ base_model }}`
+- **Licence:** {{ license }}
 - **Training data:** {{ training_data }}
 - **Objective:** {{ objective }}
 - **Decision threshold** (click probability, best F1 on the eval set): {{ threshold }}
@@ -47,10 +55,10 @@ on the eval set and drift when the traffic does. Not for decisions about people.
 
 ## How to load it
 
-```python
-from recsys.models import load_scorer  # ClickTune
+With ClickTune, which applies the calibration and threshold saved in `clicktune.json`:
 
-scorer = load_scorer("{{ model_dir }}")
+```python
+{{ load_code }}
 scorer.rank("nba playoffs | lakers trade", ["warriors win game 7", "new iphone released"])
 ```
 
@@ -58,59 +66,119 @@ With plain transformers: {{ plain_load }}
 """
 
 
-def _evaluation_markdown(evaluation: dict | None) -> str:
-    if evaluation is None:
-        return "No held-out evaluation was saved with this model; see `metrics.json` for the eval-set history."
-    from recsys.evaluate import format_table  # the evaluator owns the table's layout
+def is_hub_id(name: str | None) -> bool:
+    """True for an ``OWNER/NAME`` Hub id; False for a bare name or a path (absolute, or an existing folder)."""
+    return bool(name) and _HUB_ID.match(name) is not None and not Path(name).exists()
 
+
+def _load_json(path: Path) -> dict | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _describe_data(evaluation: dict | None, metadata: ModelMetadata) -> str:
+    selection = " (the eval set that training selected the model on, so the model's figures are optimistic)"
+    if evaluation is None:
+        return f"`{Path(metadata.training.get('eval_file', '?')).name}`{selection}"
+    data = evaluation.get("data_file")
+    where = f"`{data}`" if data else "the click log given to `recsys.evaluate`"
+    return where + (selection if evaluation.get("data_split") == "validation" else "")
+
+
+def _evaluation_markdown(evaluation: dict | None, metadata: ModelMetadata, model_dir: Path) -> str:
+    if evaluation is not None:
+        from recsys.evaluate import format_table  # the evaluator owns the table's layout
+
+        return (
+            f"Per-group metrics (MIND protocol) on {_describe_data(evaluation, metadata)}, against the baselines, "
+            "with bootstrap 95% intervals over groups:\n\n" + format_table(evaluation)
+        )
+    command = (
+        f"python -m recsys.evaluate --model {model_dir} --data HELD_OUT.csv --train-file TRAIN.csv "
+        f"--json {model_dir / EVALUATION_FILE}"
+    )
+    eval_metrics = metadata.metrics.get("eval")
+    if eval_metrics is None:
+        return f"No evaluation was saved with this model. To add the table against the baselines, run\n`{command}`."
+    rows = "\n".join(f"| {name} | {eval_metrics[name]:.3f} |" for name in RANKING_METRICS)
     return (
-        "Per-group metrics (MIND protocol) on held-out users, with bootstrap 95% intervals over groups:\n\n"
-        + format_table(evaluation)
+        f"Eval-set metrics recorded by training on {_describe_data(None, metadata)}; no baselines were "
+        f"evaluated. To add the table against the baselines, run\n`{command}`.\n\n| metric | value |\n|---|---|\n"
+        + rows
     )
 
 
-def _eval_results(evaluation: dict | None, dataset: str) -> list[EvalResult] | None:
-    if evaluation is None:
+def eval_results(evaluation: dict | None, metadata: ModelMetadata, dataset: str) -> list[EvalResult] | None:
+    """The ``model-index`` entries: the model's ranking metrics, then each baseline's, on one data set."""
+    if evaluation is not None:
+        split, scorers = evaluation.get("data_split"), [(None, evaluation), *evaluation.get("baselines", {}).items()]
+    elif metadata.metrics.get("eval") is not None:
+        split, scorers = "validation", [(None, metadata.metrics["eval"])]
+    else:
         return None
     return [
         EvalResult(
-            task_type="text-ranking",
+            task_type=TASK_TYPE,
+            task_name="Click ranking",
             dataset_type=dataset,
             dataset_name=dataset,
+            dataset_split=split,
             metric_type=name,
-            metric_name=name,
-            metric_value=round(float(evaluation[name]), 4),
+            metric_name=name if baseline is None else f"{name} ({baseline} baseline)",
+            metric_config=baseline,
+            metric_value=round(float(metrics[name]), 4),
         )
+        for baseline, metrics in scorers
         for name in RANKING_METRICS
     ]
 
 
-def build_model_card(model_dir: str | Path, model_name: str | None = None, dataset: str = "bing-news-dkn") -> ModelCard:
+def _dataset_name(metadata: ModelMetadata) -> str:
+    """The training data's folder name (``bing_news`` for the bundled sample), or a generic name."""
+    train_file = metadata.training.get("train_file")
+    return Path(train_file).parent.name.replace("_", "-") if train_file else "click-log"
+
+
+def build_model_card(
+    model_dir: str | Path,
+    model_name: str | None = None,
+    dataset: str | None = None,
+    repo_id: str | None = None,
+    license: str = LICENSE,
+) -> ModelCard:
+    """The card of the model in ``model_dir``; ``repo_id`` (OWNER/NAME) is where it is published, if anywhere."""
     model_dir = Path(model_dir)
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
-    evaluation_path = model_dir / EVALUATION_FILE
-    evaluation = json.loads(evaluation_path.read_text()) if evaluation_path.is_file() else None
+    evaluation = _load_json(model_dir / EVALUATION_FILE)
     training = metadata.training
-    name = model_name or model_dir.name
-    base = metadata.base_model if metadata.base_model != DEFAULT_MODEL else DEFAULT_MODEL
+    name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.name)
     card_data = ModelCardData(
         model_name=name,
-        base_model=base,
-        license="apache-2.0",
+        base_model=metadata.base_model if is_hub_id(metadata.base_model) else None,
+        license=license,
         language="en",
         library_name="transformers",
-        pipeline_tag="text-ranking" if metadata.architecture == "cross" else "sentence-similarity",
+        pipeline_tag=TASK_TYPE if metadata.architecture == "cross" else "sentence-similarity",
         tags=["clicktune", "recommendation", "click-through-rate", f"{metadata.architecture}-encoder"],
-        eval_results=_eval_results(evaluation, dataset),
+        eval_results=eval_results(evaluation, metadata, dataset or _dataset_name(metadata)),
     )
-    rows = training.get("train_rows")
-    training_data = f"`{Path(training['train_file']).name}`, {rows} rows" if training else "none (zero-shot)"
-    objective = (
-        f"{training.get('loss', '?')} loss, {training.get('best_step', '?')} steps of "
-        f"{training.get('batch_size', '?')}, learning rate {training.get('learning_rate', '?')}"
-        if training
-        else "none"
-    )
+    if training:
+        training_data = (
+            f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
+            f"clicked or not); model selected on `{Path(training['eval_file']).name}`"
+        )
+        objective = (
+            f"{training.get('loss', '?')} loss, best after {training.get('best_step', '?')} steps of "
+            f"{training.get('batch_size', '?')}, learning rate {training.get('learning_rate', '?')}"
+        )
+    else:
+        training_data, objective = "none (zero-shot)", "none"
+    if repo_id:
+        load_code = (
+            "from huggingface_hub import snapshot_download\nfrom recsys.models import load_scorer  # ClickTune\n\n"
+            f'scorer = load_scorer(snapshot_download("{repo_id}"))'
+        )
+    else:
+        load_code = f'from recsys.models import load_scorer  # ClickTune\n\nscorer = load_scorer("{model_dir}")'
     plain = (
         "`AutoModel.from_pretrained(dir)`, mean-pool and normalise; logit = scale * cosine + bias "
         "with scale and bias from `clicktune.json`."
@@ -123,11 +191,12 @@ def build_model_card(model_dir: str | Path, model_name: str | None = None, datas
         model_name=name,
         architecture="bi-encoder" if metadata.architecture == "bi" else "cross-encoder",
         base_model=metadata.base_model,
+        license=license,
         training_data=training_data,
         objective=objective,
         threshold=f"{metadata.threshold:.3f}",
-        evaluation=_evaluation_markdown(evaluation),
-        model_dir=str(model_dir),
+        evaluation=_evaluation_markdown(evaluation, metadata, model_dir),
+        load_code=load_code,
         plain_load=plain,
     )
 

@@ -1,0 +1,278 @@
+"""Publish a saved model folder to the Hugging Face Hub.
+
+    python -m recsys.hub plan --model-dir models/clicktune
+    python -m recsys.hub push --model-dir models/clicktune --repo-id OWNER/NAME [--private]
+                              [--eval-file HELD_OUT.csv --train-file TRAIN.csv]
+
+What goes up is decided by :func:`plan_upload`, a pure function of the folder's file names: the
+weights (safetensors), config, tokenizer, ``clicktune.json``, ``metrics.json``, ``evaluation.json``
+and the model card. Checkpoints, TensorBoard runs, caches, pickles, feedback databases and
+anything that looks like a secret stay home, each with the reason.
+
+Before uploading, :func:`push_model` evaluates the model against the baselines where no current
+``evaluation.json`` exists (on ``--eval-file``, else on the eval file that training used) and
+rewrites the model card, so that the card's ``model-index`` carries that table.
+
+The token comes from ``HF_TOKEN`` or the huggingface_hub login (``hf auth login``) only; nothing
+here writes it anywhere, and a folder holding its value is refused before any upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from huggingface_hub import HfApi, get_token
+
+from recsys.card import EVALUATION_FILE, TRAINING_METRICS_FILE, is_hub_id, write_model_card
+from recsys.models import METADATA_FILE, ModelMetadata
+
+logger = logging.getLogger(__name__)
+
+# Where a pattern of each kind matches, a model folder's file is published.
+PUBLISHED_FILES = (
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "*.model",  # sentencepiece vocabularies
+    METADATA_FILE,
+    TRAINING_METRICS_FILE,
+    EVALUATION_FILE,
+    "README.md",
+)
+_CHECKPOINTS = "training checkpoints (optimizer and RNG state, only for --resume)"
+_SECRET = "a secret"
+_FEEDBACK = "a feedback database: users' data stays home"
+# Checked first, so that e.g. checkpoints/step-3/model.safetensors stays home. fnmatch's `*` crosses `/`.
+LEFT_OUT: dict[str, str] = {
+    "checkpoints/*": _CHECKPOINTS,
+    "*/checkpoints/*": _CHECKPOINTS,
+    "runs/*": "TensorBoard logs",
+    "*/runs/*": "TensorBoard logs",
+    "*__pycache__*": "Python bytecode",
+    ".venv/*": "a virtual environment",
+    "*/.venv/*": "a virtual environment",
+    "*feedback*": _FEEDBACK,
+    "*.db": _FEEDBACK,
+    "*.sqlite": _FEEDBACK,
+    "*.sqlite3": _FEEDBACK,
+    ".env": _SECRET,
+    "*/.env": _SECRET,
+    "*.pem": _SECRET,
+    "*.key": _SECRET,
+    "token": _SECRET,  # huggingface_hub's stored login
+    "*/token": _SECRET,
+    "stored_tokens": _SECRET,
+    "*/stored_tokens": _SECRET,
+    ".netrc": _SECRET,
+    ".git-credentials": _SECRET,
+    "*.bin": "pickled weights: the safetensors are published instead",
+    "*.pt": "pickled weights: the safetensors are published instead",
+    "*.pth": "pickled weights: the safetensors are published instead",
+    "*.ckpt": "pickled weights: the safetensors are published instead",
+    "*.pkl": "a pickle",
+    ".*": "a hidden file",
+    "*/.*": "a hidden file",
+}
+NOT_A_MODEL_FILE = "not part of a saved model folder"
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """Which files of a folder go up (relative POSIX paths), and why each other one stays home."""
+
+    upload: tuple[str, ...]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def allow_patterns(self) -> list[str]:
+        """``upload_folder`` patterns that select exactly ``upload`` (names escaped, so taken literally)."""
+        return [glob.escape(path) for path in self.upload]
+
+    @property
+    def ignore_patterns(self) -> list[str]:
+        return list(LEFT_OUT)
+
+
+def plan_upload(paths: Iterable[str]) -> UploadPlan:
+    """Split relative file paths into those to publish and those left out, with the reason for each."""
+    upload, left_out = [], {}
+    for path in sorted(paths):
+        reason = next((why for pattern, why in LEFT_OUT.items() if fnmatchcase(path, pattern)), None)
+        if reason is None and not any(fnmatchcase(path, pattern) for pattern in PUBLISHED_FILES):
+            reason = NOT_A_MODEL_FILE
+        if reason is None:
+            upload.append(path)
+        else:
+            left_out[path] = reason
+    return UploadPlan(tuple(upload), left_out)
+
+
+def list_files(folder: str | Path) -> list[str]:
+    """Every file under ``folder``, as POSIX paths relative to it (as ``upload_folder`` names them)."""
+    folder = Path(folder)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def resolve_token(token: str | None = None) -> str:
+    """The token to publish with: the one given, else ``HF_TOKEN``, else the huggingface_hub login."""
+    token = token or get_token()
+    if not token:
+        raise RuntimeError(
+            "no Hugging Face token: set HF_TOKEN (a write token from https://huggingface.co/settings/tokens) "
+            "or run `hf auth login` once"
+        )
+    return token
+
+
+def files_containing(folder: str | Path, paths: Iterable[str], secret: str) -> list[str]:
+    """The files among ``paths`` whose bytes contain ``secret`` (a token must never be published)."""
+    needle = secret.encode()
+    return [path for path in paths if needle in (Path(folder) / path).read_bytes()]
+
+
+def refuse_token_leaks(folder: str | Path, paths: Iterable[str], token: str) -> None:
+    leaks = files_containing(folder, paths, token)
+    if leaks:
+        raise RuntimeError(
+            f"{folder}: {', '.join(leaks)} contain(s) your Hugging Face token; remove it from those files "
+            "and revoke it at https://huggingface.co/settings/tokens before publishing"
+        )
+
+
+def check_model_folder(model_dir: Path) -> None:
+    if not (model_dir / "config.json").is_file() or not any(model_dir.glob("*.safetensors")):
+        raise FileNotFoundError(
+            f"{model_dir}: no config.json and *.safetensors here; give --model-dir a folder that "
+            "`python -m finetune.train --output-dir` wrote"
+        )
+
+
+def _evaluation_is_current(model_dir: Path) -> bool:
+    evaluation, metadata = model_dir / EVALUATION_FILE, model_dir / METADATA_FILE
+    return evaluation.is_file() and (not metadata.is_file() or evaluation.stat().st_mtime >= metadata.stat().st_mtime)
+
+
+def write_evaluation(
+    model_dir: Path, eval_file: str | Path, train_file: str | Path | None = None, split: str | None = None
+) -> dict:
+    """Evaluate the model and the baselines on ``eval_file``; save the result as ``evaluation.json``.
+
+    ``split`` names what the file is to this model (``validation`` for the file training selected on).
+    """
+    from recsys.contract import read_clicks
+    from recsys.evaluate import evaluate
+    from recsys.models import load_scorer
+
+    logger.info("evaluating %s against the baselines on %s", model_dir, eval_file)
+    train = read_clicks(train_file) if train_file else None
+    result = evaluate(load_scorer(str(model_dir)), read_clicks(eval_file), train)
+    result["data_file"] = Path(eval_file).name
+    if split:
+        result["data_split"] = split
+    (model_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def refresh_evaluation(
+    model_dir: Path, eval_file: str | Path | None = None, train_file: str | Path | None = None
+) -> None:
+    """Write ``evaluation.json`` when one is asked for (``eval_file``) or missing and training named its data."""
+    split = None
+    if eval_file is None:
+        if _evaluation_is_current(model_dir):
+            return
+        training = (ModelMetadata.load(model_dir) or ModelMetadata()).training
+        eval_file, train_file = training.get("eval_file"), training.get("train_file")
+        if not eval_file or not Path(eval_file).is_file():
+            logger.warning("no evaluation.json and no eval file to make one: the card carries no baseline table")
+            return
+        if train_file and not Path(train_file).is_file():
+            train_file = None
+        split = "validation"
+    write_evaluation(model_dir, eval_file, train_file, split)
+
+
+def push_model(
+    model_dir: str | Path,
+    repo_id: str,
+    private: bool = False,
+    token: str | None = None,
+    *,
+    eval_file: str | Path | None = None,
+    train_file: str | Path | None = None,
+    api: HfApi | None = None,
+) -> str:
+    """Publish a saved model folder as the Hub model ``repo_id``, with a fresh model card; returns its URL.
+
+    ``private`` applies when the repo is created; an existing repo keeps its visibility.
+    """
+    model_dir = Path(model_dir)
+    if not is_hub_id(repo_id):  # checked before the slow evaluation, not after
+        raise ValueError(f"repo id {repo_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
+    check_model_folder(model_dir)
+    token = resolve_token(token)
+    refresh_evaluation(model_dir, eval_file, train_file)
+    write_model_card(model_dir, repo_id=repo_id)
+    plan = plan_upload(list_files(model_dir))
+    refuse_token_leaks(model_dir, plan.upload, token)
+    for path, why in plan.left_out.items():
+        logger.info("left out %s: %s", path, why)
+
+    api = api or HfApi()
+    url = api.create_repo(repo_id, token=token, private=private or None, repo_type="model", exist_ok=True)
+    logger.info("uploading %d files from %s to %s", len(plan.upload), model_dir, url)
+    api.upload_folder(
+        repo_id=repo_id,
+        folder_path=model_dir,
+        repo_type="model",
+        token=token,
+        allow_patterns=plan.allow_patterns,
+        ignore_patterns=plan.ignore_patterns,
+        commit_message="Upload ClickTune model",
+    )
+    return str(url)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m recsys.hub", description="Publish a saved model to the Hub.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan", help="list which files would be published and which stay home (no network)")
+    plan.add_argument("--model-dir", required=True, type=Path)
+    push = commands.add_parser("push", help="publish the model folder with a fresh model card")
+    push.add_argument("--model-dir", required=True, type=Path)
+    push.add_argument("--repo-id", required=True, help="OWNER/NAME on the Hub")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--eval-file", type=Path, help="evaluate against the baselines on this click log first")
+    push.add_argument("--train-file", type=Path, help="training click log, for the popularity baseline")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    if args.command == "plan":
+        check_model_folder(args.model_dir)
+        upload_plan = plan_upload(list_files(args.model_dir))
+        print("\n".join(f"upload    {path}" for path in upload_plan.upload))
+        print("\n".join(f"left out  {path}  ({why})" for path, why in upload_plan.left_out.items()))
+        return
+    url = push_model(
+        args.model_dir, args.repo_id, private=args.private, eval_file=args.eval_file, train_file=args.train_file
+    )
+    print(url)
+
+
+if __name__ == "__main__":
+    main()

@@ -35,7 +35,7 @@ from recsys.models import METADATA_FILE, ModelMetadata
 
 logger = logging.getLogger(__name__)
 
-# Where a pattern of each kind matches, a model folder's file is published.
+# The files of a saved model folder that are published: weights, config, tokenizer, metadata, metrics, card.
 PUBLISHED_FILES = (
     "*.safetensors",
     "*.safetensors.index.json",
@@ -56,7 +56,7 @@ PUBLISHED_FILES = (
 )
 _CHECKPOINTS = "training checkpoints (optimizer and RNG state, only for --resume)"
 _SECRET = "a secret"
-_FEEDBACK = "a feedback database: users' data stays home"
+_FEEDBACK = "a database (the app's feedback): users' data stays home"
 # Checked first, so that e.g. checkpoints/step-3/model.safetensors stays home. fnmatch's `*` crosses `/`.
 LEFT_OUT: dict[str, str] = {
     "checkpoints/*": _CHECKPOINTS,
@@ -66,10 +66,14 @@ LEFT_OUT: dict[str, str] = {
     "*__pycache__*": "Python bytecode",
     ".venv/*": "a virtual environment",
     "*/.venv/*": "a virtual environment",
-    "*feedback*": _FEEDBACK,
-    "*.db": _FEEDBACK,
-    "*.sqlite": _FEEDBACK,
+    "feedback-data/*": _FEEDBACK,  # recsys.feedback's default data folder
+    "*/feedback-data/*": _FEEDBACK,
     "*.sqlite3": _FEEDBACK,
+    "*.sqlite3-*": _FEEDBACK,  # SQLite's -wal and -shm files beside it
+    "*.sqlite": _FEEDBACK,
+    "*.sqlite-*": _FEEDBACK,
+    "*.db": _FEEDBACK,
+    "*.db-*": _FEEDBACK,
     ".env": _SECRET,
     "*/.env": _SECRET,
     "*.pem": _SECRET,
@@ -88,7 +92,7 @@ LEFT_OUT: dict[str, str] = {
     ".*": "a hidden file",
     "*/.*": "a hidden file",
 }
-NOT_A_MODEL_FILE = "not part of a saved model folder"
+NOT_PUBLISHED = "not a file that is published"
 
 
 @dataclass(frozen=True)
@@ -108,13 +112,17 @@ class UploadPlan:
         return list(LEFT_OUT)
 
 
-def plan_upload(paths: Iterable[str]) -> UploadPlan:
-    """Split relative file paths into those to publish and those left out, with the reason for each."""
+def plan_upload(paths: Iterable[str], published: Iterable[str] = PUBLISHED_FILES) -> UploadPlan:
+    """Split relative file paths into those to publish and those left out, with the reason for each.
+
+    A path is left out when it matches a pattern of ``LEFT_OUT`` or none of ``published``.
+    """
+    published = tuple(published)
     upload, left_out = [], {}
     for path in sorted(paths):
         reason = next((why for pattern, why in LEFT_OUT.items() if fnmatchcase(path, pattern)), None)
-        if reason is None and not any(fnmatchcase(path, pattern) for pattern in PUBLISHED_FILES):
-            reason = NOT_A_MODEL_FILE
+        if reason is None and not any(fnmatchcase(path, pattern) for pattern in published):
+            reason = NOT_PUBLISHED
         if reason is None:
             upload.append(path)
         else:

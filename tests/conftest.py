@@ -65,3 +65,44 @@ def reset_accelerate():
     yield
     AcceleratorState._reset_state(True)
     PartialState._reset_state()
+
+
+class RecordingHfApi:
+    """Stands in for ``HfApi`` at the network boundary, which tests cannot cross.
+
+    Records each call as ``(method, arguments)``, after binding it to the real ``HfApi`` method's
+    signature, so that a renamed or removed argument fails the test. ``runtimes`` are the raw
+    Space runtimes that ``get_space_runtime`` returns, one per call.
+    """
+
+    def __init__(self, runtimes: list[dict] | None = None) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.runtimes = list(runtimes or [])
+
+    def __getattr__(self, name: str):
+        import inspect
+
+        from huggingface_hub import HfApi, SpaceRuntime
+
+        signature = inspect.signature(getattr(HfApi, name))
+
+        def call(*args, **kwargs):
+            arguments = signature.bind(self, *args, **kwargs).arguments
+            arguments.pop("self")
+            self.calls.append((name, arguments))
+            if name == "get_space_runtime":
+                return SpaceRuntime(self.runtimes.pop(0))
+            if name == "create_repo":
+                prefix = "spaces/" if arguments.get("repo_type") == "space" else ""
+                return f"https://huggingface.co/{prefix}{arguments['repo_id']}"
+            return None
+
+        return call
+
+    def called(self, name: str) -> list[dict]:
+        return [arguments for method, arguments in self.calls if method == name]
+
+
+@pytest.fixture
+def recording_hf_api() -> RecordingHfApi:
+    return RecordingHfApi()

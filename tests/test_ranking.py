@@ -1,0 +1,185 @@
+"""Ranking a candidate list: the blend formula, the ranked table, comparing two rankings, reading candidate files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.contract import ITEM, ITEM_ID, ContractError
+from recsys.models import Scorer, load_scorer
+from recsys.ranking import (
+    MODEL_SCORE,
+    PROBABILITY,
+    RANK,
+    RANKED_COLUMNS,
+    SCORE,
+    blend_scores,
+    compare_rankings,
+    item_ids,
+    load_candidates,
+    numeric_columns,
+    rank_candidates,
+    zscore,
+)
+
+CONTEXT = "microsoft surface studio | apple macbook pro deals"
+ITEMS = [
+    "microsoft surface studio first look",
+    "apple macbook pro deals last chance",
+    "donald trump lawyers ask delay trial",
+    "philippine military offensive",
+    "microsoft surface studio first look",  # a duplicate: ties must stay in input order
+]
+
+
+@pytest.fixture(scope="module")
+def scorer(tiny_model_dir: Path) -> Scorer:
+    return load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture
+def candidates() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            ITEM_ID: [f"n{i}" for i in range(len(ITEMS))],
+            ITEM: ITEMS,
+            "popularity": ["5", "0", "12", "3", "5"],  # strings, as the CSV reader gives them
+            "section": ["tech", "tech", "politics", "world", "tech"],
+        }
+    )
+
+
+def test_zscore_centres_and_scales_and_leaves_constant_columns_at_zero() -> None:
+    z = zscore(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert z.mean() == pytest.approx(0) and z.std() == pytest.approx(1)
+    assert np.array_equal(zscore(np.array([7.0, 7.0, 7.0])), np.zeros(3))
+    assert zscore(np.array([])).size == 0
+
+
+def test_blend_is_zscored_model_score_plus_weighted_zscored_features(candidates: pd.DataFrame) -> None:
+    model = np.array([0.5, 0.1, -0.2, 0.3, 0.5])
+    popularity = candidates["popularity"].astype(float).to_numpy()
+    blended = blend_scores(model, candidates, {"popularity": 0.7})
+    assert np.allclose(blended, zscore(model) + 0.7 * zscore(popularity))
+    assert np.allclose(blend_scores(model, candidates, {"popularity": 0.0}), zscore(model))
+
+
+def test_a_large_feature_weight_orders_the_list_by_that_feature(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": 1000})
+    assert ranked["popularity"].astype(int).tolist() == [12, 5, 5, 3, 0]
+    lowest_first = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": -1000})
+    assert lowest_first["popularity"].astype(int).tolist()[0] == 0
+
+
+def test_ranked_table_columns_ranks_and_order(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, candidates)
+    assert list(ranked.columns) == [*RANKED_COLUMNS, "popularity", "section"]
+    assert ranked[RANK].tolist() == list(range(1, len(ITEMS) + 1))
+    assert ranked[SCORE].is_monotonic_decreasing
+    assert ranked[PROBABILITY].between(0, 1).all()
+    # The scores are the scorer's own, and each row keeps its item's id and extra columns.
+    expected = scorer.score(CONTEXT, ITEMS)
+    assert np.allclose(ranked[SCORE].to_numpy(), np.sort(expected)[::-1], atol=1e-5)
+    for _, row in ranked.iterrows():
+        source = candidates[candidates[ITEM_ID] == row[ITEM_ID]].iloc[0]
+        assert (row[ITEM], row["popularity"], row["section"]) == (source[ITEM], source["popularity"], source["section"])
+
+
+def test_equal_scores_keep_input_order(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, candidates)
+    duplicates = ranked[ranked[ITEM] == ITEMS[0]]
+    assert duplicates[ITEM_ID].tolist() == ["n0", "n4"]
+    assert duplicates[RANK].diff().iloc[1] == 1
+
+
+def test_top_k_cuts_the_table_and_blending_adds_the_model_score(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": 0.5}, top_k=2)
+    assert len(ranked) == 2
+    assert MODEL_SCORE in ranked.columns
+    assert MODEL_SCORE not in rank_candidates(scorer, CONTEXT, candidates).columns
+
+
+def test_missing_item_ids_are_hashes_of_the_text(scorer: Scorer) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, pd.DataFrame({ITEM: ITEMS[:3]}))
+    assert set(ranked[ITEM_ID]) == set(item_ids(pd.Series(ITEMS[:3])))
+    assert item_ids(pd.Series(["same"])).iloc[0] == item_ids(pd.Series(["same"])).iloc[0]
+
+
+def test_candidate_columns_that_clash_with_the_ranking_are_kept_under_a_prefix(scorer: Scorer) -> None:
+    frame = pd.DataFrame({ITEM: ITEMS[:2], "score": ["a", "b"], "rank": ["x", "y"]})
+    ranked = rank_candidates(scorer, CONTEXT, frame)
+    assert {"input_score", "input_rank"} <= set(ranked.columns)
+    assert ranked[RANK].tolist() == [1, 2]
+
+
+def test_blending_a_column_that_is_not_numeric_names_the_rows(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    with pytest.raises(ContractError, match=r"'section' is not a number at row\(s\) 1, 2, 3"):
+        rank_candidates(scorer, CONTEXT, candidates, weights={"section": 1.0})
+    with pytest.raises(ContractError, match="no column 'price' to blend"):
+        rank_candidates(scorer, CONTEXT, candidates, weights={"price": 1.0})
+
+
+def test_numeric_columns_are_the_blendable_features(candidates: pd.DataFrame) -> None:
+    assert numeric_columns(candidates) == ["popularity"]
+    assert numeric_columns(candidates.assign(price=["1.5", "", "2", "3", "4"])) == ["popularity"]
+
+
+def test_empty_list_gives_an_empty_table(scorer: Scorer) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, pd.DataFrame({ITEM: pd.Series([], dtype=str)}))
+    assert ranked.empty and list(ranked.columns) == list(RANKED_COLUMNS)
+
+
+def test_compare_matches_items_by_their_row_in_the_list(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    base = rank_candidates(scorer, CONTEXT, candidates)
+    reversed_ranks = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": 1000})
+    compared = compare_rankings(base, reversed_ranks)
+    for row, tuned in compared.iterrows():
+        assert tuned["base_rank"] == base.loc[row, RANK]
+        assert tuned["rank_change"] == base.loc[row, RANK] - tuned[RANK]
+    assert compared["rank_change"].sum() == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_load_candidates_reads_each_tabular_format(tmp_path: Path, candidates: pd.DataFrame, suffix: str) -> None:
+    path = tmp_path / f"list{suffix}"
+    if suffix == ".jsonl":
+        candidates.to_json(path, orient="records", lines=True)
+    else:
+        candidates.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    loaded = load_candidates(path)
+    assert loaded[ITEM].tolist() == ITEMS
+    assert {"popularity", "section", ITEM_ID} <= set(loaded.columns)
+
+
+def test_load_candidates_reads_text_lines_and_a_picked_item_column(tmp_path: Path) -> None:
+    text = tmp_path / "list.txt"
+    text.write_text("first item\n\n  second item  \n", encoding="utf-8")
+    assert load_candidates(text)[ITEM].tolist() == ["first item", "second item"]
+    table = tmp_path / "titles.csv"
+    table.write_text("title,price\nred shoes,10\nblue hat,5\n", encoding="utf-8")
+    assert load_candidates(table, item_column="title")[ITEM].tolist() == ["red shoes", "blue hat"]
+
+
+def test_load_candidates_refuses_bad_files(tmp_path: Path) -> None:
+    no_item = tmp_path / "titles.csv"
+    no_item.write_text("title,price\nred shoes,10\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"titles.csv: missing required column\(s\) item; found title, price"):
+        load_candidates(no_item)
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(ContractError, match="looks like a binary file"):
+        load_candidates(binary)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("item\ncrème brûlée\n".encode("latin-1"))
+    with pytest.raises(ContractError, match="not UTF-8 text"):
+        load_candidates(latin)
+    with pytest.raises(ContractError, match=re.escape("unknown file type '.xlsx'")):
+        load_candidates(tmp_path / "list.xlsx")
+    many = tmp_path / "many.txt"
+    many.write_text("\n".join(f"item {i}" for i in range(11)), encoding="utf-8")
+    with pytest.raises(ContractError, match="11 items, more than the limit of 10"):
+        load_candidates(many, max_items=10)

@@ -256,6 +256,21 @@ def push_model(
     return str(url)
 
 
+def local_model_dir(name_or_path: str) -> str:
+    """A model folder on this machine: a local path as it is, a Hub id as its downloaded snapshot.
+
+    As in transformers' ``from_pretrained``, an ``OWNER/NAME`` that is not a folder here is a Hub id.
+
+    The download fetches only the published files, once, into the Hugging Face cache (where a Space's
+    ``preload_from_hub`` has already put them), and honours ``HF_HUB_OFFLINE``.
+    """
+    if Path(name_or_path).exists() or not is_hub_id(name_or_path):
+        return name_or_path
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(name_or_path, allow_patterns=list(PUBLISHED_FILES))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m recsys.hub", description="Publish a saved model to the Hub.")
     commands = parser.add_subparsers(dest="command", required=True)

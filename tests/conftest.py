@@ -106,3 +106,24 @@ class RecordingHfApi:
 @pytest.fixture
 def recording_hf_api() -> RecordingHfApi:
     return RecordingHfApi()
+
+
+@pytest.fixture
+def trained_model_dir(tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -> Path:
+    """A folder as finetune.train leaves it (the tiny BERT as a fine-tuned model), with clutter that stays home."""
+    import json
+    import shutil
+
+    from recsys.models import ModelMetadata
+
+    directory = tmp_path / "clicktune"
+    shutil.copytree(tiny_model_dir, directory)
+    training = {"train_file": str(clicks_path), "eval_file": str(clicks_path), "train_rows": 141, "loss": "listwise"}
+    ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True, training=training).save(directory)
+    (directory / "metrics.json").write_text(json.dumps({"best_step": 3}))
+    for path in ("checkpoints/step-3/optimizer.bin", "runs/clicktune/events.out.tfevents.1", ".env"):
+        (directory / path).parent.mkdir(parents=True, exist_ok=True)
+        (directory / path).write_text("stays home")
+    (directory / "feedback-data").mkdir()
+    (directory / "feedback-data" / "feedback.sqlite3").write_bytes(b"SQLite format 3\x00")
+    return directory

@@ -7,7 +7,6 @@ against the real ``HfApi`` signatures (see ``RecordingHfApi`` in conftest.py).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
 from recsys.card import build_model_card
-from recsys.hub import NOT_PUBLISHED, list_files, main, plan_upload, push_model
+from recsys.hub import NOT_PUBLISHED, list_files, local_model_dir, main, plan_upload, push_model
 from recsys.metrics import RANKING_METRICS
 from recsys.models import DEFAULT_MODEL, ModelMetadata
 
@@ -68,22 +67,6 @@ def test_upload_folder_patterns_select_exactly_the_plan():
 def test_plan_of_nothing_is_empty():
     plan = plan_upload([])
     assert plan.upload == () and plan.left_out == {}
-
-
-@pytest.fixture
-def trained_model_dir(tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -> Path:
-    """A folder as finetune.train leaves it: the model, its metadata, checkpoints, logs, and clutter."""
-    directory = tmp_path / "clicktune"
-    shutil.copytree(tiny_model_dir, directory)
-    training = {"train_file": str(clicks_path), "eval_file": str(clicks_path), "train_rows": 141, "loss": "listwise"}
-    ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True, training=training).save(directory)
-    (directory / "metrics.json").write_text(json.dumps({"best_step": 3}))
-    for path in ("checkpoints/step-3/optimizer.bin", "runs/clicktune/events.out.tfevents.1", ".env"):
-        (directory / path).parent.mkdir(parents=True, exist_ok=True)
-        (directory / path).write_text("stays home")
-    (directory / "feedback-data").mkdir()
-    (directory / "feedback-data" / "feedback.sqlite3").write_bytes(b"SQLite format 3\x00")
-    return directory
 
 
 @pytest.fixture
@@ -203,3 +186,15 @@ def test_plan_command_lists_what_goes_and_what_stays(trained_model_dir, capsys):
     assert "upload    model.safetensors" in out
     assert "left out  checkpoints/step-3/optimizer.bin  (training checkpoints" in out
     assert "left out  feedback-data/feedback.sqlite3  (a database" in out
+
+
+def test_local_model_dir_keeps_a_path_and_downloads_a_hub_id(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    assert local_model_dir(str(tmp_path)) == str(tmp_path)
+    assert local_model_dir("./models/clicktune") == "./models/clicktune"  # a path, even where nothing is yet
+    # A Hub id goes to snapshot_download; offline (HF_HUB_OFFLINE=1) and with an empty cache, it finds nothing.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(LocalEntryNotFoundError, match="cached snapshot"):
+        local_model_dir("me/clicktune-test")

@@ -1,0 +1,439 @@
+"""Build the ClickTune app as a Hugging Face Space, and publish it.
+
+    python spaces/build.py --model-dir models/clicktune --dry-run build/space
+    python spaces/build.py --model-dir models/clicktune --space-id OWNER/NAME [--private] [--hardware cpu-basic]
+    python spaces/build.py --hub-model-id OWNER/MODEL --space-id OWNER/NAME
+
+The Space folder holds README.md (the Spaces front matter: sdk gradio at the version installed
+here, which is the one requirements.txt pins), app.py and the recsys package copied from the
+repository, the data files app.py shows (data/examples, the Bing News held-out and training
+splits with their licence), requirements.txt (the repository's pins for what those files import),
+and either the model's published files under models/clicktune/ (app.py's default MODEL_DIR) or,
+with --hub-model-id, no model: the Space then loads that Hub model at start (the Space variable
+MODEL_DIR names it).
+
+--dry-run DIR only writes the folder. Without it, the folder is built in a temporary directory,
+the Space is created or updated (create_repo, then upload_folder, which makes the Space mirror
+the folder) and the command waits until the Space runs or fails, then prints its URL.
+
+Run this as a script: spaces/ is not a Python package, and the bundle holds no module named
+``spaces``, because the Space runtime installs a PyPI package of that name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.metadata
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as `python spaces/build.py`: the library sits beside this folder
+    sys.path.insert(0, str(REPO))
+
+from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, SpaceRuntime, SpaceStage  # noqa: E402
+from huggingface_hub import get_token as stored_token  # noqa: E402
+
+from recsys.card import is_hub_id  # noqa: E402
+from recsys.hub import (  # noqa: E402
+    check_model_folder,
+    list_files,
+    plan_upload,
+    refuse_token_leaks,
+    resolve_token,
+)
+from recsys.models import ModelMetadata  # noqa: E402
+
+logger = logging.getLogger("spaces.build")
+
+APP_FILE = "app.py"
+PACKAGES = ("recsys",)  # copied whole, without caches
+# What app.py reads by default, relative to itself: its MODEL_DIR, its examples, its EVAL_FILE and TRAIN_FILE.
+MODEL_FOLDER = "models/clicktune"
+DATA_FILES = (
+    "data/examples/*.json",
+    "data/examples/*.csv",
+    "data/examples/*.tsv",
+    "data/examples/*.jsonl",
+    "data/examples/*.txt",
+    "data/bing_news/test.csv",
+    "data/bing_news/train.csv",
+    "data/bing_news/raw/LICENSE",  # the sample's MIT licence travels with it
+    "data/bing_news/raw/PROVENANCE.md",
+)
+MODEL_VARIABLE = "MODEL_DIR"  # app.py's environment variable naming the model
+# app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.
+SPACE_VARIABLES = {"HOST": "0.0.0.0"}
+REQUIREMENTS_FILE = "requirements.txt"
+PYTHON_VERSION = "3.11"
+LICENSE = "apache-2.0"
+TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"  # CPU wheels: no CUDA download
+# Needed at run time but never imported by name: pandas.read_parquet (recsys.contract) loads pyarrow.
+IMPLICIT_REQUIREMENTS = {"pandas": ("pyarrow",)}
+SPACE_FILES = (
+    "README.md",
+    APP_FILE,
+    REQUIREMENTS_FILE,
+    *(f"{p}/*.py" for p in PACKAGES),
+    f"{MODEL_FOLDER}/*",
+    *DATA_FILES,
+)
+MAX_MODEL_MB = 500  # larger models go to a model repo (recsys.hub push) and the Space loads them by id
+FAILED_STAGES = (
+    SpaceStage.BUILD_ERROR,
+    SpaceStage.RUNTIME_ERROR,
+    SpaceStage.CONFIG_ERROR,
+    SpaceStage.NO_APP_FILE,
+    SpaceStage.STOPPED,
+    SpaceStage.PAUSED,
+    SpaceStage.DELETING,
+)
+
+README = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+Rank candidate items for a context (a query, or a short text of a user's interests) with a
+text-relevance model fine-tuned on click logs by ClickTune.
+
+- **Model:** {{ model }}
+- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py` and `recsys/` are copies
+  of the repository's files.
+- **Space variables**, set by that command: {{ variables }}.
+- **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
+  `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
+  download CUDA wheels it cannot use on CPU hardware.
+- **Data:** the examples and the held-out split of a Bing News click sample (MIT licence, see
+  `data/bing_news/raw/LICENSE`).
+"""
+
+
+def canonical(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(path: Path) -> dict[str, str]:
+    """The requirement lines of a requirements file, by canonical distribution name (options and -r skipped)."""
+    pins = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            pins[canonical(re.split(r"[<>=!~\[;\s]", line, maxsplit=1)[0])] = line
+    return pins
+
+
+def imported_modules(folder: Path) -> dict[str, list[str]]:
+    """Third-party top-level modules that the Python files under ``folder`` import, with the files importing each.
+
+    Imports inside functions count too: a lazy import still has to be installed.
+    """
+    local = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
+    found: dict[str, list[str]] = {}
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in local and top not in sys.stdlib_module_names and top != "__future__":
+                    found.setdefault(top, [])
+                    if path.relative_to(folder).as_posix() not in found[top]:
+                        found[top].append(path.relative_to(folder).as_posix())
+    return found
+
+
+def requirements_for(modules: dict[str, list[str]], pins: dict[str, str]) -> list[str]:
+    """Requirement lines for the distributions providing ``modules``: the repository's pin, else the installed one."""
+    providers = importlib.metadata.packages_distributions()
+    distributions = set()
+    for module, files in sorted(modules.items()):
+        if module not in providers:
+            raise RuntimeError(
+                f"{', '.join(files)} import(s) {module!r}, which is not installed here, so it cannot be pinned; "
+                "install the project's requirements (make install) and build again"
+            )
+        distributions.update(providers[module])
+        distributions.update(IMPLICIT_REQUIREMENTS.get(module, ()))
+    lines = {canonical(d): pins.get(canonical(d)) or f"{d}=={importlib.metadata.version(d)}" for d in distributions}
+    ordered = [lines[name] for name in sorted(lines)]
+    return [TORCH_INDEX, *ordered] if "torch" in lines else ordered
+
+
+def gradio_version(pins: dict[str, str]) -> str:
+    """The installed gradio, which must be the pinned one: the Space installs sdk_version."""
+    installed = importlib.metadata.version("gradio")
+    if pins.get("gradio") != f"gradio=={installed}":
+        raise RuntimeError(
+            f"gradio {installed} is installed but requirements.txt has {pins.get('gradio')!r}; "
+            "install the pinned version (make install) so that the Space runs what was tested"
+        )
+    return installed
+
+
+def space_card(
+    pins: dict[str, str], title: str, models: list[str], model_line: str, hub_model_id: str | None
+) -> SpaceCard:
+    data = SpaceCardData(
+        title=title,
+        sdk="gradio",
+        sdk_version=gradio_version(pins),
+        python_version=PYTHON_VERSION,
+        app_file=APP_FILE,
+        license=LICENSE,
+        models=models,
+        emoji="🎯",
+        colorFrom="indigo",
+        colorTo="blue",
+        pinned=False,
+        short_description="Rank items for a context with a click-tuned model",
+        # Download the model while the Space builds, not when the first visitor arrives.
+        preload_from_hub=[hub_model_id] if hub_model_id else None,
+    )
+    variables = ", ".join(f"`{key}={value}`" for key, value in space_variables(hub_model_id).items())
+    return SpaceCard.from_template(data, template_str=README, title=title, model=model_line, variables=variables)
+
+
+def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
+    return sum((model_dir / f).stat().st_size for f in files) / 2**20
+
+
+def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> list[str]:
+    """Copy the published files of a saved model (as ``recsys.hub.plan_upload`` chooses them) into ``target``."""
+    check_model_folder(model_dir)
+    plan = plan_upload(list_files(model_dir))
+    size = _model_size_mb(model_dir, plan.upload)
+    if size > max_mb:
+        raise ValueError(
+            f"{model_dir}: {size:.0f} MB is too large to bundle (over {max_mb} MB); publish it with "
+            "`python -m recsys.hub push --model-dir DIR --repo-id OWNER/NAME` and build with --hub-model-id"
+        )
+    for path in plan.upload:
+        (target / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(model_dir / path, target / path)
+    return list(plan.upload)
+
+
+def copy_data(repo: Path, out: Path) -> list[str]:
+    """Copy the repository's files that match ``DATA_FILES`` into ``out``, keeping their paths."""
+    copied = []
+    for pattern in DATA_FILES:
+        for source in sorted(repo.glob(pattern)):
+            target = out / source.relative_to(repo)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            copied.append(source.relative_to(repo).as_posix())
+    return copied
+
+
+def _is_built_space(folder: Path) -> bool:
+    readme = folder / "README.md"
+    return readme.is_file() and "sdk: gradio" in readme.read_text(encoding="utf-8") and (folder / APP_FILE).is_file()
+
+
+def _prepare(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not _is_built_space(out):
+            raise FileExistsError(f"{out} is not empty and not a Space built by this command; choose a new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build_space(
+    out: str | Path,
+    model_dir: str | Path | None = None,
+    hub_model_id: str | None = None,
+    title: str = "ClickTune",
+    repo: Path = REPO,
+    max_model_mb: float = MAX_MODEL_MB,
+) -> Path:
+    """Write a complete Space folder to ``out`` (replacing an earlier build there) and return it."""
+    if (model_dir is None) == (hub_model_id is None):
+        raise ValueError("give the model as exactly one of --model-dir DIR (bundled) or --hub-model-id OWNER/NAME")
+    if hub_model_id is not None and not is_hub_id(hub_model_id):
+        raise ValueError(f"--hub-model-id {hub_model_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
+    if not (repo / APP_FILE).is_file():
+        raise FileNotFoundError(f"{repo / APP_FILE} not found: the Space serves the repository's app")
+    out = Path(out)
+    _prepare(out)
+
+    shutil.copy2(repo / APP_FILE, out / APP_FILE)
+    for package in PACKAGES:
+        shutil.copytree(repo / package, out / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copy_data(repo, out)
+    if model_dir is not None:
+        copy_model(Path(model_dir), out / MODEL_FOLDER, max_model_mb)
+        metadata = ModelMetadata.load(model_dir) or ModelMetadata()
+        models = [metadata.base_model] if is_hub_id(metadata.base_model) else []
+        model_line = f"bundled in `{MODEL_FOLDER}/` (base model `{metadata.base_model}`)"
+    else:
+        models = [hub_model_id]
+        model_line = (
+            f"[{hub_model_id}](https://huggingface.co/{hub_model_id}), loaded at start "
+            f"(the Space variable {MODEL_VARIABLE} names it)"
+        )
+
+    pins = read_pins(repo / REQUIREMENTS_FILE)
+    requirements = requirements_for(imported_modules(out), pins)
+    (out / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    space_card(pins, title, models, model_line, hub_model_id).save(out / "README.md")
+
+    check_no_spaces_module(out)
+    token = stored_token()  # HF_TOKEN or the login; only read to prove that no file holds it
+    if token:
+        refuse_token_leaks(out, list_files(out), token)
+    logger.info("built the Space in %s", out)
+    return out
+
+
+def check_no_spaces_module(folder: Path) -> None:
+    """The Space runtime imports the PyPI package ``spaces``: nothing in the bundle may shadow it."""
+    shadows = [p for p in (folder / "spaces", folder / "spaces.py") if p.exists()]
+    if shadows:
+        raise RuntimeError(f"{', '.join(map(str, shadows))} would shadow the Space runtime's `spaces` package")
+
+
+def space_variables(hub_model_id: str | None) -> dict[str, str]:
+    """The Space's environment: where to serve and, for a model on the Hub, its id as MODEL_DIR."""
+    return {**SPACE_VARIABLES, **({MODEL_VARIABLE: hub_model_id} if hub_model_id else {})}
+
+
+def wait_for_space(
+    api: HfApi,
+    space_id: str,
+    token: str,
+    timeout: float,
+    poll: float = 15.0,
+    settle: float = 90.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> SpaceRuntime:
+    """Poll until the Space runs the new build or fails; raise TimeoutError after ``timeout`` seconds.
+
+    Right after an upload, the runtime may still report the previous build as RUNNING: RUNNING counts
+    once a build stage was seen, or after ``settle`` seconds (an upload that changed nothing rebuilds nothing).
+    """
+    start = clock()
+    building = False
+    while True:
+        sleep(poll)
+        runtime = api.get_space_runtime(space_id, token=token)
+        elapsed = clock() - start
+        logger.info("Space %s: %s after %.0f s", space_id, runtime.stage, elapsed)
+        if runtime.stage in FAILED_STAGES:
+            return runtime
+        if runtime.stage == SpaceStage.RUNNING and (building or elapsed >= settle):
+            return runtime
+        building = building or runtime.stage != SpaceStage.RUNNING
+        if elapsed >= timeout:
+            raise TimeoutError(f"Space {space_id} still {runtime.stage} after {timeout:.0f} s")
+
+
+def publish_space(
+    folder: Path,
+    space_id: str,
+    *,
+    variables: dict[str, str],
+    private: bool = False,
+    hardware: str | None = None,
+    timeout: float = 1800,
+    poll: float = 15.0,
+    api: HfApi | None = None,
+    token: str | None = None,
+) -> tuple[str, SpaceRuntime]:
+    """Create or update the Space ``space_id`` from a built folder and wait for it; returns its URL and runtime."""
+    token = resolve_token(token)
+    plan = plan_upload(list_files(folder), SPACE_FILES)
+    refuse_token_leaks(folder, plan.upload, token)
+    api = api or HfApi()
+    api.create_repo(
+        space_id,
+        token=token,
+        private=private or None,
+        repo_type="space",
+        space_sdk="gradio",
+        space_hardware=hardware,
+        space_variables=[{"key": key, "value": value} for key, value in variables.items()],
+        exist_ok=True,
+    )
+    # create_repo leaves an existing Space's hardware and variables as they were.
+    for key, value in variables.items():
+        api.add_space_variable(space_id, key, value, token=token)
+    if hardware:
+        api.request_space_hardware(space_id, hardware, token=token)
+    logger.info("uploading %d files to Space %s", len(plan.upload), space_id)
+    api.upload_folder(
+        repo_id=space_id,
+        folder_path=folder,
+        repo_type="space",
+        token=token,
+        allow_patterns=plan.allow_patterns,
+        ignore_patterns=plan.ignore_patterns,
+        delete_patterns=["*"],  # the Space mirrors the folder: files of an earlier build go
+        commit_message="Build the ClickTune Space",
+    )
+    url = f"https://huggingface.co/spaces/{space_id}"
+    return url, wait_for_space(api, space_id, token, timeout, poll)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python spaces/build.py", description=__doc__.split("\n\n")[0])
+    model = parser.add_mutually_exclusive_group(required=True)
+    model.add_argument("--model-dir", type=Path, help="a saved model folder to bundle in the Space")
+    model.add_argument("--hub-model-id", help="OWNER/NAME of a Hub model that the Space loads at start")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--dry-run", type=Path, metavar="DIR", help="only write the Space folder to DIR")
+    target.add_argument("--space-id", help="OWNER/NAME of the Space to create or update")
+    parser.add_argument("--title", default="ClickTune")
+    parser.add_argument("--private", action="store_true", help="create the Space private")
+    parser.add_argument("--hardware", choices=[h.value for h in SpaceHardware], help="e.g. cpu-basic, cpu-upgrade")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the Space to run")
+    parser.add_argument("--max-model-mb", type=float, default=MAX_MODEL_MB, help="largest model to bundle")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.space_id is not None and not is_hub_id(args.space_id):
+        raise SystemExit(f"--space-id {args.space_id!r}: give OWNER/NAME")
+    build = dict(model_dir=args.model_dir, hub_model_id=args.hub_model_id, title=args.title)
+    if args.dry_run:
+        print(build_space(args.dry_run, max_model_mb=args.max_model_mb, **build))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="clicktune-space-") as folder:
+        build_space(folder, max_model_mb=args.max_model_mb, **build)
+        try:
+            url, runtime = publish_space(
+                Path(folder),
+                args.space_id,
+                variables=space_variables(args.hub_model_id),
+                private=args.private,
+                hardware=args.hardware,
+                timeout=args.timeout,
+            )
+        except TimeoutError as error:
+            print(f"https://huggingface.co/spaces/{args.space_id} {error}", file=sys.stderr)
+            return 1
+    print(f"{url} {runtime.stage}")
+    if runtime.stage != SpaceStage.RUNNING:
+        print(runtime.raw.get("errorMessage") or "see the Space's logs", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""The Space bundle that spaces/build.py writes: front matter, requirements, contents, and the app it serves.
+
+spaces/build.py is a script, not a package (a ``spaces`` package would shadow the one the Space
+runtime installs), so it is loaded here from its path. The Hub is out of reach: publishing runs
+against ``RecordingHfApi`` (conftest.py), which checks each call against the real ``HfApi``.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from huggingface_hub import SpaceCard, metadata_load
+from huggingface_hub.utils import filter_repo_objects
+
+from recsys.hub import list_files, plan_upload
+from recsys.models import DEFAULT_MODEL, ModelMetadata, load_scorer
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "hf_SpaceTestTokenThatMustNeverBeWritten42"
+FRONT_MATTER_KEYS = {
+    "title",
+    "emoji",
+    "sdk",
+    "sdk_version",
+    "app_file",
+    "python_version",
+    "models",
+    "license",
+    "short_description",
+}
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("clicktune_space_build", REPO / "spaces" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = _load_builder()
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirements(folder: Path) -> dict[str, str]:
+    """Requirement lines of the bundle, by canonical name; pip options (--extra-index-url) left out."""
+    lines = (folder / "requirements.txt").read_text().splitlines()
+    return {_canonical(re.split(r"[<>=!~\[;\s]", line)[0]): line for line in lines if line and line[0] != "-"}
+
+
+@pytest.fixture
+def space_dir(tmp_path: Path, trained_model_dir: Path) -> Path:
+    """A Space built by the command line, with a model fine-tuned from a Hub base model."""
+    metadata = ModelMetadata.load(trained_model_dir)
+    metadata.base_model = DEFAULT_MODEL
+    metadata.save(trained_model_dir)
+    out = tmp_path / "space"
+    assert build.main(["--model-dir", str(trained_model_dir), "--dry-run", str(out)]) == 0
+    return out
+
+
+def test_readme_front_matter_has_every_key_the_space_needs(space_dir):
+    metadata = metadata_load(space_dir / "README.md")
+    assert set(metadata) >= FRONT_MATTER_KEYS
+    assert metadata["sdk"] == "gradio"
+    assert metadata["sdk_version"] == importlib.metadata.version("gradio")
+    assert _requirements(space_dir)["gradio"] == f"gradio=={metadata['sdk_version']}"
+    assert (space_dir / metadata["app_file"]).is_file()
+    assert metadata["python_version"] == "3.11"
+    assert metadata["models"] == [DEFAULT_MODEL]
+    assert metadata["license"] == "apache-2.0"
+    assert 0 < len(metadata["short_description"]) <= 60  # the Hub's limit
+    card = SpaceCard.load(space_dir / "README.md")
+    assert card.data.sdk == "gradio" and "`HOST=0.0.0.0`" in card.text
+
+
+def test_sdk_version_is_the_gradio_that_requirements_pin():
+    pinned = {_canonical(line.split("==")[0]): line for line in (REPO / "requirements.txt").read_text().splitlines()}
+    assert pinned["gradio"] == f"gradio=={importlib.metadata.version('gradio')}"
+
+
+def test_space_of_a_hub_model_loads_it_by_id(tmp_path):
+    out = build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news")
+    metadata = metadata_load(out / "README.md")
+    assert metadata["models"] == ["me/clicktune-news"]
+    assert metadata["preload_from_hub"] == ["me/clicktune-news"]
+    assert not (out / build.MODEL_FOLDER).exists()
+    assert build.space_variables("me/clicktune-news") == {"HOST": "0.0.0.0", "MODEL_DIR": "me/clicktune-news"}
+
+
+def test_requirements_cover_everything_the_bundle_imports(space_dir):
+    imported = set()
+    for path in space_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    local = {"app", "recsys"}
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in local | {"__future__"}}
+    assert {"gradio", "torch", "transformers", "pandas", "huggingface_hub"} <= third_party
+
+    required = _requirements(space_dir)
+    providers = importlib.metadata.packages_distributions()
+    for module in third_party:
+        assert any(_canonical(d) in required for d in providers[module]), f"{module} is not in requirements.txt"
+    repo_pins = {_canonical(re.split("==", line)[0]): line for line in (REPO / "requirements.txt").read_text().split()}
+    for name, line in required.items():
+        assert re.fullmatch(r"[\w.-]+==[\w.+-]+", line), line
+        if name in repo_pins:
+            assert line == repo_pins[name]  # the repository's pin, not whatever is newest
+    lines = (space_dir / "requirements.txt").read_text().splitlines()
+    assert lines[0] == "--extra-index-url https://download.pytorch.org/whl/cpu" and "pyarrow" in required
+
+
+def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path):
+    assert not (REPO / "spaces" / "__init__.py").exists()  # the builder's folder is no package either
+    assert not any(part in ("spaces", "spaces.py") for path in list_files(space_dir) for part in path.split("/"))
+    (space_dir / "spaces.py").write_text("")
+    with pytest.raises(RuntimeError, match="would shadow the Space runtime's `spaces` package"):
+        build.check_no_spaces_module(space_dir)
+
+
+def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir):
+    files = set(list_files(space_dir))
+    assert {"README.md", "app.py", "requirements.txt", "recsys/__init__.py", "recsys/models.py"} <= files
+    assert {"data/examples/examples.json", "data/bing_news/test.csv", "data/bing_news/raw/LICENSE"} <= files
+    model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
+    assert model == {
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "clicktune.json",
+        "metrics.json",
+    }
+    assert not [path for path in files if "__pycache__" in path]
+    # Python comes from app.py and recsys/ only (not e.g. data/examples/make_examples.py).
+    assert {path for path in files if path.endswith(".py")} == {"app.py"} | {
+        f"recsys/{p.name}" for p in (REPO / "recsys").glob("*.py")
+    }
+    # The Space upload plan takes all of it, and nothing a run of the app (or a careless hand) leaves beside it.
+    assert plan_upload(files, build.SPACE_FILES).upload == tuple(sorted(files))
+    stray = ["feedback-data/feedback.sqlite3", "recsys/__pycache__/models.cpython-311.pyc", ".env", "token"]
+    plan = plan_upload([*files, *stray], build.SPACE_FILES)
+    assert set(plan.left_out) == set(stray)
+
+
+def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
+    for path in list_files(out):
+        assert TOKEN.encode() not in (out / path).read_bytes(), path
+    # A model folder that holds the token is refused, not bundled.
+    (trained_model_dir / "metrics.json").write_text(json.dumps({"token": TOKEN}))
+    with pytest.raises(RuntimeError, match="your Hugging Face token"):
+        build.build_space(tmp_path / "space", model_dir=trained_model_dir)
+
+
+def test_build_replaces_its_own_output_and_nothing_else(tmp_path, trained_model_dir):
+    out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
+    (out / "left-over.txt").write_text("from an earlier build")
+    build.build_space(out, model_dir=trained_model_dir)
+    assert not (out / "left-over.txt").exists()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not a Space built by this command"):
+        build.build_space(tmp_path / "mine", model_dir=trained_model_dir)
+    with pytest.raises(ValueError, match="exactly one of --model-dir"):
+        build.build_space(tmp_path / "other", model_dir=trained_model_dir, hub_model_id="me/x")
+
+
+def test_publish_creates_or_updates_the_space_and_waits_for_it(space_dir, recording_hf_api, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    recording_hf_api.runtimes = [{"stage": "RUNNING"}, {"stage": "BUILDING"}, {"stage": "RUNNING"}]
+    url, runtime = build.publish_space(
+        space_dir,
+        "me/clicktune-space",
+        variables=build.space_variables(None),
+        private=True,
+        hardware="cpu-upgrade",
+        poll=0,
+        api=recording_hf_api,
+    )
+    assert url == "https://huggingface.co/spaces/me/clicktune-space" and runtime.stage == "RUNNING"
+    [create] = recording_hf_api.called("create_repo")
+    assert create["repo_type"] == "space" and create["space_sdk"] == "gradio" and create["exist_ok"]
+    assert create["private"] is True and create["space_hardware"] == "cpu-upgrade"
+    assert create["token"] == TOKEN
+    assert [(c["key"], c["value"]) for c in recording_hf_api.called("add_space_variable")] == [("HOST", "0.0.0.0")]
+    assert recording_hf_api.called("request_space_hardware")[0]["hardware"] == "cpu-upgrade"
+    [upload] = recording_hf_api.called("upload_folder")
+    assert upload["repo_type"] == "space" and upload["delete_patterns"] == ["*"]
+    selected = filter_repo_objects(
+        list_files(space_dir), allow_patterns=upload["allow_patterns"], ignore_patterns=upload["ignore_patterns"]
+    )
+    assert sorted(selected) == list_files(space_dir)
+    # The stale RUNNING of the previous build did not count: it waited through BUILDING.
+    assert len(recording_hf_api.called("get_space_runtime")) == 3
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wait_reports_a_failed_build_and_gives_up_after_the_timeout(recording_hf_api):
+    recording_hf_api.runtimes = [{"stage": "BUILDING"}, {"stage": "BUILD_ERROR", "errorMessage": "pip failed"}]
+    clock = _Clock()
+    runtime = build.wait_for_space(recording_hf_api, "me/s", TOKEN, 600, sleep=clock.sleep, clock=clock)
+    assert runtime.stage == "BUILD_ERROR" and runtime.raw["errorMessage"] == "pip failed"
+
+    recording_hf_api.runtimes = [{"stage": "BUILDING"}] * 5
+    with pytest.raises(TimeoutError, match="still BUILDING after 60 s"):
+        build.wait_for_space(recording_hf_api, "me/s", TOKEN, 60, poll=15, sleep=clock.sleep, clock=clock)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the app did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trained_model_dir):
+    from gradio_client import Client
+
+    out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
+    port = _free_port()
+    settings = ("PYTHONPATH", "MODEL_DIR", "FEEDBACK_DIR", "EVAL_FILE", "TRAIN_FILE", "HOST", "PORT")
+    env = {key: value for key, value in os.environ.items() if key not in settings}
+    env.update(HOST="127.0.0.1", PORT=str(port), HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")
+
+    # What the app's interpreter sees, started the same way: the bundle's recsys, and no path into the repository.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import json, sys, recsys; print(json.dumps([recsys.__file__, sys.path]))"],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    recsys_file, path = json.loads(probe.stdout)
+    assert Path(recsys_file).resolve().is_relative_to(out.resolve())
+    assert not [entry for entry in path if entry and Path(entry).resolve() == REPO]
+
+    log = tmp_path / "app.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=out, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until_served(url, process, log)
+        if Path(f"/proc/{process.pid}/cwd").exists():
+            assert Path(f"/proc/{process.pid}/cwd").resolve() == out.resolve()
+        context = "microsoft windows stock"
+        items = ["microsoft windows update released", "lakers win game", "star wars trailer"]
+        no_weights = {"headers": ["feature", "weight"], "data": [], "metadata": None}
+        table, download, status = Client(url, verbose=False).predict(
+            context, None, "\n".join(items), "item", no_weights, 10, api_name="/rank"
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+    rows = [dict(zip(table["headers"], row, strict=True)) for row in table["data"]]
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+    scores = [row["score"] for row in rows]
+    assert scores == sorted(scores, reverse=True)
+    # The bundled model ranked the list: its folder and the digest of its bundled clicktune.json name it,
+    # and it orders the items as the same folder does when loaded here.
+    digest = hashlib.sha256((out / build.MODEL_FOLDER / "clicktune.json").read_bytes()).hexdigest()[:8]
+    assert f"Model: `clicktune@{digest}`" in status
+    expected = load_scorer(str(out / build.MODEL_FOLDER)).rank(context, items)
+    assert [row["item"] for row in rows] == [record["item"] for record in expected]
+    assert Path(download).name == "ranked.csv"

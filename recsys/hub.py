@@ -31,7 +31,8 @@ from pathlib import Path
 from huggingface_hub import HfApi, get_token
 
 from recsys.card import EVALUATION_FILE, TRAINING_METRICS_FILE, is_hub_id, write_model_card
-from recsys.models import METADATA_FILE, ModelMetadata
+from recsys.contract import read_clicks
+from recsys.models import METADATA_FILE, ModelMetadata, load_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -182,9 +183,7 @@ def write_evaluation(
 
     ``split`` names what the file is to this model (``validation`` for the file training selected on).
     """
-    from recsys.contract import read_clicks
-    from recsys.evaluate import evaluate
-    from recsys.models import load_scorer
+    from recsys.evaluate import evaluate  # the baselines bring scikit-learn: loaded only to evaluate
 
     logger.info("evaluating %s against the baselines on %s", model_dir, eval_file)
     train = read_clicks(train_file) if train_file else None
@@ -199,7 +198,8 @@ def write_evaluation(
 def refresh_evaluation(
     model_dir: Path, eval_file: str | Path | None = None, train_file: str | Path | None = None
 ) -> None:
-    """Write ``evaluation.json`` when one is asked for (``eval_file``) or missing and training named its data."""
+    """Write ``evaluation.json`` on ``eval_file``, or, where none is given, on training's eval file when the
+    saved one is missing or older than ``clicktune.json`` (a model trained since)."""
     split = None
     if eval_file is None:
         if _evaluation_is_current(model_dir):
@@ -207,7 +207,12 @@ def refresh_evaluation(
         training = (ModelMetadata.load(model_dir) or ModelMetadata()).training
         eval_file, train_file = training.get("eval_file"), training.get("train_file")
         if not eval_file or not Path(eval_file).is_file():
-            logger.warning("no evaluation.json and no eval file to make one: the card carries no baseline table")
+            logger.warning(
+                "%s: evaluation.json is missing or older than the model, and training's eval file %s is not here; "
+                "give --eval-file to evaluate against the baselines",
+                model_dir,
+                eval_file,
+            )
             return
         if train_file and not Path(train_file).is_file():
             train_file = None

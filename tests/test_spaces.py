@@ -136,20 +136,14 @@ def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path
         build.check_no_spaces_module(space_dir)
 
 
-def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir):
+def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir, trained_model_dir):
     files = set(list_files(space_dir))
     assert {"README.md", "app.py", "requirements.txt", "recsys/__init__.py", "recsys/models.py"} <= files
     assert {"data/examples/examples.json", "data/bing_news/test.csv", "data/bing_news/raw/LICENSE"} <= files
     model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
-    assert model == {
-        "model.safetensors",
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "vocab.txt",
-        "clicktune.json",
-        "metrics.json",
-    }
+    assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.hub push` publishes
+    assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model
+    assert not [path for path in model if path.startswith(("checkpoints/", "runs/", "feedback-data/", "."))]
     assert not [path for path in files if "__pycache__" in path]
     # Python comes from app.py and recsys/ only (not e.g. data/examples/make_examples.py).
     assert {path for path in files if path.endswith(".py")} == {"app.py"} | {

@@ -112,8 +112,8 @@ text-relevance model fine-tuned on click logs by ClickTune.
 - **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
   `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
   download CUDA wheels it cannot use on CPU hardware.
-- **Data:** the examples and the held-out split of a Bing News click sample (MIT licence, see
-  `data/bing_news/raw/LICENSE`).
+- **Data:** the examples, and the held-out and training splits that the Model tab evaluates with, of a
+  Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`).
 """
 
 

@@ -94,7 +94,7 @@ def test_rank_pasted_lines_txt_and_jsonl(handlers: Handlers, tmp_path: Path) -> 
 def test_rank_with_a_picked_item_column_and_blended_feature(handlers: Handlers, tmp_path: Path) -> None:
     csv = write(tmp_path / "shop.csv", "title,price\nred shoes,30\nblue hat,10\ngreen scarf,20\n")
     weights = pd.DataFrame({"feature": ["price"], "weight": [-100.0]})  # cheapest first, whatever the model says
-    table, download, status, _ = handlers.rank("warm clothes", csv, "", "title", weights, 10)
+    table, _, status, _ = handlers.rank("warm clothes", csv, "", "title", weights, 10)
     assert table[ITEM].tolist() == ["blue hat", "green scarf", "red shoes"]
     assert "model_score" in table.columns and "price × -100" in status
 
@@ -132,7 +132,7 @@ def test_rank_refuses_bad_files(handlers: Handlers, tmp_path: Path) -> None:
         handlers.rank("ctx", no_item, "", "item", None, 10)
     binary = tmp_path / "photo.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
-    with pytest.raises(gr.Error, match="photo.csv: this looks like a binary file"):
+    with pytest.raises(gr.Error, match=r"photo\.csv: this looks like a binary file"):
         handlers.rank("ctx", str(binary), "", "item", None, 10)
     big = write(tmp_path / "big.txt", "an item\n" * 2000)
     with pytest.raises(gr.Error, match=r"big.txt is 0.0 MB, more than the limit of 0.01 MB \(MAX_UPLOAD_MB\)"):
@@ -183,7 +183,7 @@ def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
 
 def test_classify_labels_at_the_model_threshold(handlers: Handlers, scorer: Scorer) -> None:
     item = "teens arrested tennessee wildfires officials say"
-    probability, label = handlers.classify(CONTEXT, item)
+    probability, _ = handlers.classify(CONTEXT, item)
     assert 0 <= probability <= 1
     for threshold, expected in ((probability - 0.01, "clicked"), (probability + 0.01, "not clicked")):
         handlers.scorer = Scorer(scorer.model, scorer.tokenizer, replace(scorer.metadata, threshold=threshold))
@@ -205,7 +205,7 @@ def test_compare_shows_each_items_rank_change(handlers: Handlers, scorer: Scorer
 
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert "Base model" in handlers.model_card()
-    text, plot, curve = handlers.cached_evaluation()
+    text, plot, _ = handlers.cached_evaluation()
     assert "Press **Evaluate**" in text and plot is None
     text, distribution, reliability = handlers.evaluate()
     assert isinstance(distribution, Figure) and isinstance(reliability, Figure)
@@ -234,7 +234,7 @@ def test_without_a_trained_model_the_app_serves_zero_shot_minilm_and_says_so(tmp
 
 
 def test_a_folder_that_was_not_fine_tuned_is_served_zero_shot(tiny_model_dir: Path) -> None:
-    scorer, base, model_dir, note = load_models(tiny_model_dir)
+    _, base, model_dir, note = load_models(tiny_model_dir)
     assert base is None and model_dir == str(tiny_model_dir) and "zero-shot" in note
 
 
@@ -280,9 +280,7 @@ def test_api_endpoints(served: tuple) -> None:
     probability, label = client.predict(context=CONTEXT, item="oakland fire", api_name="/classify")
     assert 0 <= probability <= 1 and label in ("clicked", "not clicked")
 
-    base, tuned = client.predict(
-        context="apple", file=None, pasted="a\nb\nc", item_column="item", api_name="/compare"
-    )
+    base, tuned = client.predict(context="apple", file=None, pasted="a\nb\nc", item_column="item", api_name="/compare")
     assert len(base["data"]) == len(tuned["data"]) == 3
 
 

@@ -50,7 +50,7 @@ def test_store_refuses_empty_feedback(tmp_path: Path) -> None:
         store.record("ctx", [], "v1")
     with pytest.raises(ValueError, match="needs the context"):
         store.record("  ", shown(["a"], {1}), "v1")
-    with pytest.raises(ValueError, match="no feedback in .*mark some items"):
+    with pytest.raises(ValueError, match=r"no feedback in .*mark some items"):
         store.export(tmp_path / "out.csv")
 
 
@@ -120,14 +120,11 @@ def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_ac
         ranked = rank_candidates(scorer, example["context"], candidates, top_k=6)
         # The user marks the items whose words overlap the context's most: a stand-in for a person's judgement.
         words = set(example["context"].split())
-        overlap = ranked[ITEM].map(lambda item: len(words & set(item.split())))
+        overlap = pd.Series([len(words & set(item.split())) for item in ranked[ITEM]], index=ranked.index)
         marked = set(overlap.nlargest(2).index)
         store.record(
             example["context"],
-            [
-                ShownItem(row[ITEM], row[ITEM_ID], int(row["rank"]), index in marked)
-                for index, row in ranked.iterrows()
-            ],
+            [ShownItem(row[ITEM], row[ITEM_ID], int(row["rank"]), index in marked) for index, row in ranked.iterrows()],
             version,
         )
     export = tmp_path / "feedback.csv"

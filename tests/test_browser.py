@@ -1,0 +1,132 @@
+"""End to end in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Upload a CSV, rank it, read the ranked table from the page, mark feedback, download the CSV.
+Never `playwright install` (it downloads a browser); `.ci/run` installs Debian's chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from app import EXAMPLES, RANK_HEADERS, AppConfig, Limits, build_demo, launch_options
+from recsys.contract import ITEM, ITEM_ID
+from recsys.feedback import FeedbackStore
+from recsys.models import load_scorer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+EXAMPLE = json.loads((EXAMPLES / "examples.json").read_text())["rank"][0]
+CSV = EXAMPLES / EXAMPLE["file"]
+TIMEOUT_MS = 30_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    data_dir = tmp_path_factory.mktemp("browser-feedback")
+    demo = build_demo(load_scorer(str(tiny_model_dir)), None, data_dir, eval_file=None, train_file=None)
+    config = replace(AppConfig(), port=free_port(), limits=Limits())
+    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
+    try:
+        yield f"http://127.0.0.1:{config.port}/", data_dir
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app: tuple[str, Path]) -> Iterator[Page]:
+    page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app[0])
+    yield page
+    page.close()
+
+
+def ranked_rows(page: Page) -> list[list[str]]:
+    """The ranked table as the page shows it: its header row, then one list of cell texts per item."""
+    rows = page.locator("#ranked [role=row]")
+    return [rows.nth(i).locator("[role=gridcell], [role=columnheader]").all_inner_texts() for i in range(rows.count())]
+
+
+def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path], tmp_path: Path) -> None:
+    page.locator("#rank-context textarea").fill(EXAMPLE["context"])
+    page.locator("#rank-file input[type=file]").set_input_files(CSV)
+    expect(page.locator("#rank-file")).to_contain_text(CSV.stem)  # uploaded
+    page.locator("#rank-button").click()
+    expect(page.locator("#rank-status")).to_contain_text(f"Ranked 10 items from {CSV.name}")
+
+    header, *rows = ranked_rows(page)
+    source = pd.read_csv(CSV, dtype=str)
+    assert header == [*RANK_HEADERS, "entities", "popularity"]
+    assert [row[1] for row in rows] == [str(rank) for rank in range(1, 11)]
+    assert sorted(row[3] for row in rows) == sorted(source[ITEM])
+    assert all(0 <= float(row[5]) <= 1 for row in rows)
+
+    # Mark the first and third items as clicked, as a stakeholder ticks them.
+    for index in (0, 2):
+        page.locator("#ranked [role=row]").nth(index + 1).locator("input[type=checkbox]").check()
+    page.locator("#save-feedback").click()
+    expect(page.locator("#feedback-status")).to_contain_text("Saved 2 of 10 items as clicked")
+    stored = FeedbackStore(app[1]).read()
+    assert stored["item"].tolist() == [row[3] for row in rows]
+    assert stored.loc[stored["clicked"] == 1, "position"].tolist() == [1, 3]
+    assert set(stored["context"]) == {EXAMPLE["context"]}
+
+    with page.expect_download() as download_info:
+        page.locator("#rank-download a").first.click()
+    path = tmp_path / "ranked.csv"
+    download_info.value.save_as(path)
+    downloaded = pd.read_csv(path, dtype={ITEM_ID: str})
+    assert downloaded.columns.tolist() == header[1:]
+    assert downloaded[ITEM].tolist() == [row[3] for row in rows]
+    assert downloaded[ITEM_ID].tolist() == [row[2] for row in rows]
+    assert downloaded["score"].round(4).tolist() == [float(row[4]) for row in rows]
+
+
+def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path: Path) -> None:
+    no_item = tmp_path / "titles.csv"
+    no_item.write_text("title,price\nred shoes,10\nblue hat,5\n", encoding="utf-8")
+    page.locator("#rank-context textarea").fill("warm clothes")
+    page.locator("#rank-file input[type=file]").set_input_files(no_item)
+    expect(page.locator("#rank-file")).to_contain_text("titles")
+    page.locator("#rank-button").click()
+    expect(page.get_by_text("missing required column(s) item").first).to_be_visible()
+
+    # The user picks the column that holds the text, and the same page ranks the file.
+    page.locator("#rank-column input").fill("title")
+    page.locator("#rank-column input").press("Enter")
+    page.locator("#rank-button").click()
+    expect(page.locator("#rank-status")).to_contain_text("Ranked 2 items from titles.csv")

@@ -346,10 +346,11 @@ class Handlers:
         stored = self.store.read()
         recent = stored.sort_values(["created_at", "list_id", "position"], ascending=[False, True, True]).head(200)
         text = (
-            f"**{totals['clicks']} clicks** on **{totals['lists']} lists** ({totals['rows']} items shown) "
-            f"in `{self.store.path}`."
+            f"**{_count(totals['clicks'], 'click')}** on **{_count(totals['lists'], 'list')}** "
+            f"({_count(totals['rows'], 'item')} shown) in `{self.store.path}`."
         )
-        columns = ["created_at", "context", "position", "item", "clicked", "model_version"]
+        recent = recent.assign(context=recent["context"].map(lambda c: c if len(c) <= 60 else c[:60] + "…"))
+        columns = ["created_at", "position", "item", "clicked", "context", "model_version"]
         return text, recent[columns].reset_index(drop=True)
 
     def export_feedback(self) -> str:
@@ -393,7 +394,8 @@ class Handlers:
         columns = [RANK, ITEM, SCORE, PROBABILITY]
         base_view = _display(base[columns]).reset_index(drop=True)
         tuned_view = _display(tuned[[RANK, "rank_change", "base_rank", ITEM, SCORE, PROBABILITY]])
-        tuned_view = tuned_view.assign(rank_change=tuned_view["rank_change"].map(_arrow)).reset_index(drop=True)
+        tuned_view = tuned_view.rename(columns={"rank_change": "change"})
+        tuned_view = tuned_view.assign(change=tuned_view["change"].map(_arrow)).reset_index(drop=True)
         return base_view, tuned_view
 
     # -- model ---------------------------------------------------------------------------------------------
@@ -441,6 +443,10 @@ class Handlers:
             score_distribution(report.scores, report.labels),
             reliability_curve(report.labels, report.probabilities),
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _arrow(change: Any) -> str:
@@ -508,7 +514,7 @@ def build_demo(
         if note:
             gr.Markdown(f"⚠️ {note}", elem_id="model-note")
 
-        with gr.Tab("Rank", id="rank"):
+        with gr.Tab("Rank", id="rank", elem_id="tab-rank"):
             with gr.Row():
                 with gr.Column(scale=2):
                     context = gr.Textbox(
@@ -518,7 +524,7 @@ def build_demo(
                         elem_id="rank-context",
                     )
                     file, pasted, item_column = _list_inputs(limits, "rank")
-                    with gr.Accordion("Blend numeric columns", open=False):
+                    with gr.Accordion("Blend numeric columns", open=True):
                         gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
                         weights = gr.Dataframe(
                             headers=WEIGHT_COLUMNS,
@@ -533,13 +539,15 @@ def build_demo(
                         label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items, elem_id="rank-top-k"
                     )
                     rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-                with gr.Column(scale=3):
+                with gr.Column(scale=4):
                     rank_status = gr.Markdown(label="Status", elem_id="rank-status")
                     ranked = gr.Dataframe(
                         label="Ranked items (tick 'mark' for the items you would click)",
                         headers=RANK_HEADERS,
                         # Per column; the list runs long because a candidate file brings its own columns.
                         datatype=["bool", "number", "str", "str", "number", "number", *["str"] * 64],
+                        column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
+                        max_height=720,
                         static_columns=list(range(1, 70)),
                         interactive=True,
                         wrap=True,
@@ -557,7 +565,7 @@ def build_demo(
                 label="Examples: held-out Bing News users (the context is half of a user's clicks)",
             )
 
-        with gr.Tab("Classify", id="classify"):
+        with gr.Tab("Classify", id="classify", elem_id="tab-classify"):
             gr.Markdown(
                 f"Click probability of one item, and **clicked** where it reaches the model's decision threshold, "
                 f"**{metadata.threshold:.3f}** (chosen for the best F1 on the eval set when the model was trained; "
@@ -580,7 +588,7 @@ def build_demo(
                 label="Examples: held-out rows, with what the user did",
             )
 
-        with gr.Tab("Compare", id="compare"):
+        with gr.Tab("Compare", id="compare", elem_id="tab-compare"):
             if base_scorer is None:
                 gr.Markdown("⚠️ This app serves a zero-shot model, so there is no base model to compare it with.")
             else:
@@ -589,43 +597,61 @@ def build_demo(
                     "the fine-tuned model; **change** is how many places fine-tuning moved each item (▲ up, ▼ down)."
                 )
             with gr.Row():
+                compare_context = gr.Textbox(label="Context", lines=6, elem_id="compare-context", scale=2)
                 with gr.Column(scale=2):
-                    compare_context = gr.Textbox(label="Context", lines=3, elem_id="compare-context")
                     compare_file, compare_pasted, compare_column = _list_inputs(limits, "compare")
-                    compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
-                with gr.Column(scale=2):
-                    base_table = gr.Dataframe(label="Zero-shot base model", wrap=True, elem_id="compare-base")
-                with gr.Column(scale=3):
-                    tuned_table = gr.Dataframe(label="Fine-tuned model", wrap=True, elem_id="compare-tuned")
+            compare_button = gr.Button("Compare", variant="primary", elem_id="compare-button")
+            with gr.Row():
+                base_table = gr.Dataframe(
+                    label="Zero-shot base model",
+                    wrap=True,
+                    column_widths=["56px", "auto", "80px", "100px"],
+                    elem_id="compare-base",
+                )
+                tuned_table = gr.Dataframe(
+                    label="Fine-tuned model (change: places moved by fine-tuning)",
+                    wrap=True,
+                    column_widths=["56px", "72px", "64px", "auto", "80px", "100px"],
+                    elem_id="compare-tuned",
+                )
             gr.Examples(
                 [[e["context"], str(EXAMPLES / e["file"]), ""] for e in examples["rank"]],
                 inputs=[compare_context, compare_file, compare_pasted],
                 example_labels=[f"{e['file']}: {e['context'][:70]}…" for e in examples["rank"]],
             )
 
-        with gr.Tab("Model", id="model"):
+        with gr.Tab("Model", id="model", elem_id="tab-model"):
             gr.Markdown(handlers.model_card(), elem_id="model-card")
             gr.Markdown("## Held-out evaluation, with plots")
-            evaluate_button = gr.Button(f"Evaluate on {Path(eval_file).name if eval_file else '(no EVAL_FILE)'}")
+            evaluate_button = gr.Button(
+                f"Evaluate on {Path(eval_file).name if eval_file else '(no EVAL_FILE)'}", elem_id="model-evaluate"
+            )
             metrics = gr.Markdown(label="Metrics", elem_id="model-metrics")
             with gr.Row():
                 distribution_plot = gr.Plot(label="Score distribution", format="png")
                 reliability_plot = gr.Plot(label="Reliability", format="png")
 
-        with gr.Tab("Feedback", id="feedback") as feedback_tab:
+        # Retraining starts from the served model where it was fine-tuned, else from its base.
+        retrain_from = model_dir if metadata.fine_tuned and model_dir else metadata.base_model
+        with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
             gr.Markdown(
                 "Marks saved from the Rank tab. Export them as a click log and fine-tune on them:\n\n"
                 "```\npython -m recsys.feedback export --out clicks.csv --data-dir "
                 f"{handlers.store.data_dir}\n"
-                "python -m finetune.train --train-file clicks.csv --model-name-or-path models/clicktune "
-                "--output-dir models/clicktune-v2\n```"
+                f"python -m finetune.train --train-file clicks.csv --model-name-or-path {retrain_from} "
+                "--output-dir models/clicktune-next\n```"
             )
             overview = gr.Markdown(elem_id="feedback-overview")
             with gr.Row():
-                refresh_button = gr.Button("Refresh", elem_id="feedback-refresh")
-                export_button = gr.Button("Export click log (CSV)", elem_id="feedback-export")
-            export_file = gr.File(label="Click log", elem_id="feedback-file")
-            recent = gr.Dataframe(label="Recent feedback", wrap=True, elem_id="feedback-table")
+                with gr.Column(scale=1):
+                    refresh_button = gr.Button("Refresh", elem_id="feedback-refresh")
+                    export_button = gr.Button("Export click log (CSV)", elem_id="feedback-export")
+                export_file = gr.File(label="Click log", height=100, scale=2, elem_id="feedback-file")
+            recent = gr.Dataframe(
+                label="Recent feedback",
+                column_widths=["230px", "90px", "auto", "80px", "300px", "170px"],
+                elem_id="feedback-table",
+            )
 
         # Model events share one queue slot; the rest run beside them.
         model_queue = {"concurrency_id": MODEL_QUEUE, "concurrency_limit": 1}

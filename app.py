@@ -170,12 +170,12 @@ class Handlers:
         version: str,
         limits: Limits,
         model_dir: str | None,
-        eval_file: str | None,
+        eval_files: list[str],
         train_file: str | None,
     ) -> None:
         self.scorer, self.base_scorer, self.store = scorer, base_scorer, store
         self.version, self.limits, self.model_dir = version, limits, model_dir
-        self.eval_file, self.train_file = eval_file, train_file
+        self.eval_files, self.train_file = eval_files, train_file  # the first is evaluated by default
         self.downloads = Path(tempfile.mkdtemp(prefix="clicktune-downloads-"))
 
     # -- input ---------------------------------------------------------------------------------------------
@@ -410,17 +410,24 @@ class Handlers:
         return self.store.data_dir / "evaluations" / f"{safe}.json"
 
     def cached_evaluation(self) -> tuple[str, Figure | None, Figure | None]:
-        report = EvaluationReport.load(self._report_path(self.eval_file)) if self.eval_file else None
+        report = EvaluationReport.load(self._report_path(self.eval_files[0])) if self.eval_files else None
         if report is None:
-            return "Press **Evaluate** to score the held-out split with the model and the baselines.", None, None
+            return "Press **Evaluate** to score a click log with the model and the baselines.", None, None
         return self._show_report(report)
 
-    def evaluate(self, progress: gr.Progress = gr.Progress()) -> tuple[str, Figure | None, Figure | None]:  # noqa: B008
-        """Metrics against the baselines on the held-out split, with the two plots; kept for the next start."""
-        if not self.eval_file:
-            raise gr.Error("No EVAL_FILE is set; point it at a click log to evaluate on.")
+    def evaluate(
+        self,
+        eval_file: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, Figure | None, Figure | None]:
+        """Metrics against the baselines on one of the app's click logs, with the two plots; kept for the next start."""
+        if not self.eval_files:
+            raise gr.Error("No click log to evaluate on: set EVAL_FILE.")
+        eval_file = eval_file or self.eval_files[0]
+        if eval_file not in self.eval_files:
+            raise gr.Error(f"Pick one of the app's click logs: {', '.join(Path(f).name for f in self.eval_files)}")
         try:
-            frame = read_clicks(self.eval_file)
+            frame = read_clicks(eval_file)
             train = read_clicks(self.train_file) if self.train_file else None
         except ContractError as err:
             raise _error(err) from err
@@ -429,15 +436,15 @@ class Handlers:
             frame,
             train,
             self.base_scorer,
-            eval_file=self.eval_file,
+            eval_file=eval_file,
             progress=lambda fraction, desc: progress(fraction, desc=desc),
         )
-        report.save(self._report_path(self.eval_file))
+        report.save(self._report_path(eval_file))
         return self._show_report(report)
 
     def _show_report(self, report: EvaluationReport) -> tuple[str, Figure | None, Figure | None]:
         name = "this model" + (" (zero-shot)" if not self.scorer.metadata.fine_tuned else "")
-        text = f"On `{Path(report.eval_file).name}` (held-out users):\n\n" + format_table(report.metrics, name)
+        text = f"On `{Path(report.eval_file).name}`:\n\n" + format_table(report.metrics, name)
         return (
             text,
             score_distribution(report.scores, report.labels),
@@ -491,6 +498,9 @@ def build_demo(
     """The app over ``scorer``; Compare sets the zero-shot ``base_scorer`` beside it; feedback goes to ``data_dir``."""
     limits = limits or Limits()
     version = model_version(model_dir, scorer.metadata) if model_dir else f"{scorer.metadata.base_model} (zero-shot)"
+    # The configured click log first, then the bundled splits: all that the Model tab may read.
+    candidates = [eval_file, BUNDLED / "test.csv", BUNDLED / "valid.csv"] if eval_file else []
+    eval_files = list(dict.fromkeys(str(f) for f in candidates if Path(f).is_file()))
     handlers = Handlers(
         scorer,
         base_scorer,
@@ -498,7 +508,7 @@ def build_demo(
         version,
         limits,
         str(model_dir) if model_dir else None,
-        str(eval_file) if eval_file else None,
+        eval_files,
         str(train_file) if train_file else None,
     )
     examples = _examples()
@@ -622,9 +632,25 @@ def build_demo(
 
         with gr.Tab("Model", id="model", elem_id="tab-model"):
             gr.Markdown(handlers.model_card(), elem_id="model-card")
-            gr.Markdown("## Held-out evaluation, with plots")
-            evaluate_button = gr.Button(
-                f"Evaluate on {Path(eval_file).name if eval_file else '(no EVAL_FILE)'}", elem_id="model-evaluate"
+            gr.Markdown("## Evaluation against the baselines, with plots")
+            with gr.Row():
+                eval_choice = gr.Dropdown(
+                    [(Path(f).name, f) for f in eval_files],
+                    value=eval_files[0] if eval_files else None,
+                    label="Click log (EVAL_FILE, or a bundled split)",
+                    scale=3,
+                    elem_id="model-eval-file",
+                )
+                evaluate_button = gr.Button("Evaluate", scale=1, elem_id="model-evaluate")
+            gr.Examples(
+                [[f] for f in eval_files if Path(f).parent == BUNDLED],
+                inputs=eval_choice,
+                example_labels=[
+                    f"{Path(f).name}: " + ("held-out users" if Path(f).stem == "test" else "users training selected on")
+                    for f in eval_files
+                    if Path(f).parent == BUNDLED
+                ],
+                label="Bundled Bing News splits",
             )
             metrics = gr.Markdown(label="Metrics", elem_id="model-metrics")
             with gr.Row():
@@ -684,7 +710,11 @@ def build_demo(
             **model_queue,
         )
         evaluate_button.click(
-            handlers.evaluate, None, [metrics, distribution_plot, reliability_plot], api_name="evaluate", **model_queue
+            handlers.evaluate,
+            eval_choice,
+            [metrics, distribution_plot, reliability_plot],
+            api_name="evaluate",
+            **model_queue,
         )
         demo.load(
             handlers.cached_evaluation, None, [metrics, distribution_plot, reliability_plot], api_visibility="private"

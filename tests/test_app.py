@@ -53,7 +53,7 @@ def reversed_scorer(tiny_model_dir: Path) -> Scorer:
 @pytest.fixture
 def handlers(scorer: Scorer, tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -> Handlers:
     store = FeedbackStore(tmp_path / "feedback")
-    return Handlers(scorer, None, store, "tiny@test", LIMITS, str(tiny_model_dir), str(clicks_path), str(clicks_path))
+    return Handlers(scorer, None, store, "tiny@test", LIMITS, str(tiny_model_dir), [str(clicks_path)], str(clicks_path))
 
 
 def write(path: Path, text: str) -> str:
@@ -162,7 +162,7 @@ def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
     assert handlers.store.summary() == {"lists": 1, "rows": 6, "clicks": 1}
     assert read_clicks(handlers.export_feedback())[CLICKED].tolist() == [0, 1, 0, 0, 0, 0]
     overview, recent = handlers.feedback_overview()
-    assert "1 clicks" in overview and len(recent) == 6
+    assert "1 click** on **1 list**" in overview and len(recent) == 6
 
 
 def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
@@ -200,18 +200,20 @@ def test_compare_shows_each_items_rank_change(handlers: Handlers, scorer: Scorer
     assert len(base) == len(tuned) == 10
     assert tuned[ITEM].tolist() == base[ITEM].tolist()[::-1]  # this 'fine-tuned' model reverses every list
     assert tuned["base_rank"].tolist() == list(range(10, 0, -1))
-    assert tuned["rank_change"].iloc[0] == "▲ 9" and tuned["rank_change"].iloc[-1] == "▼ 9"
+    assert tuned["change"].iloc[0] == "▲ 9" and tuned["change"].iloc[-1] == "▼ 9"
 
 
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert "Base model" in handlers.model_card()
     text, plot, _ = handlers.cached_evaluation()
     assert "Press **Evaluate**" in text and plot is None
-    text, distribution, reliability = handlers.evaluate()
+    text, distribution, reliability = handlers.evaluate(None)  # the first click log, EVAL_FILE
     assert isinstance(distribution, Figure) and isinstance(reliability, Figure)
     for name in ("this model (zero-shot)", "random", "popularity", "tfidf", "zero_shot"):
         assert f"| {name} |" in text
     assert handlers.cached_evaluation()[0] == text  # kept in the data dir for the next start
+    with pytest.raises(gr.Error, match=r"Pick one of the app's click logs: clicks\.csv"):
+        handlers.evaluate("/etc/passwd")
 
 
 def test_config_from_environment() -> None:
@@ -228,7 +230,7 @@ def test_without_a_trained_model_the_app_serves_zero_shot_minilm_and_says_so(tmp
     scorer, base, model_dir, note = load_models(tmp_path / "no-model-here")
     assert not scorer.metadata.fine_tuned and base is None
     assert "zero-shot" in note and "make demo" in note
-    handlers = Handlers(scorer, None, FeedbackStore(tmp_path), "minilm", Limits(), model_dir, None, None)
+    handlers = Handlers(scorer, None, FeedbackStore(tmp_path), "minilm", Limits(), model_dir, [], None)
     table, *_ = handlers.rank("nba playoffs lakers", None, "lakers win nba game\nnew iphone price", "item", None, 10)
     assert table[ITEM].tolist()[0] == "lakers win nba game"
 

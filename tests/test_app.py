@@ -293,5 +293,8 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
         client.predict(context=CONTEXT, file=handle_file(no_item), pasted="", api_name="/rank")
     with pytest.raises(Exception, match="No items"):
         client.predict(context=CONTEXT, file=None, pasted="", api_name="/rank")
+    big = write(tmp_path / "big.txt", "an item\n" * 2000)  # 16 KB, over the 0.01 MB limit
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        client.predict(context=CONTEXT, file=handle_file(big), pasted="", api_name="/rank")
     probability, _ = client.predict(context=CONTEXT, item="oakland fire", api_name="/classify")
     assert 0 <= probability <= 1

@@ -337,7 +337,7 @@ class Handlers:
         totals = self.store.summary()
         status = (
             f"Saved {int(marks.sum())} of {len(shown)} items as clicked (model `{self.version}`). "
-            f"The store holds {totals['clicks']} clicks on {totals['lists']} lists."
+            f"The store holds {_count(totals['clicks'], 'click')} on {_count(totals['lists'], 'list')}."
         )
         return status, {"list_id": list_id, "context": context}
 

@@ -11,7 +11,7 @@ Configuration, from the environment (defaults in brackets):
     MAX_TEXT_CHARS   characters in a context or an item [5000]
     EVAL_FILE        held-out click log of the Model tab [data/bing_news/test.csv]
     TRAIN_FILE       training click log, for the popularity baseline [data/bing_news/train.csv]
-    HOST, PORT       where to serve [127.0.0.1, 7860]
+    HOST, PORT       where to serve [$GRADIO_SERVER_NAME or 127.0.0.1, 7860]
 
 The model is loaded once, at start. Model calls share one queue slot (``MODEL_QUEUE``): the
 tokenizer is not thread-safe, and two CPU cores gain nothing from running two at once.
@@ -105,7 +105,8 @@ class AppConfig:
             data_dir=env.get("FEEDBACK_DIR", default.data_dir),
             eval_file=env.get("EVAL_FILE", default.eval_file),
             train_file=env.get("TRAIN_FILE", default.train_file),
-            host=env.get("HOST", default.host),
+            # A Hugging Face Space sets GRADIO_SERVER_NAME (0.0.0.0); HOST, where given, wins.
+            host=env.get("HOST") or env.get("GRADIO_SERVER_NAME") or default.host,
             port=port,
             limits=limits,
         )

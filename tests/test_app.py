@@ -221,6 +221,8 @@ def test_config_from_environment() -> None:
     config = AppConfig.from_env({"MAX_ITEMS": "50", "MAX_UPLOAD_MB": "1.5", "PORT": "9000", "FEEDBACK_DIR": "/x"})
     assert (config.limits.max_items, config.limits.max_upload_mb, config.port, config.data_dir) == (50, 1.5, 9000, "/x")
     assert launch_options(config)["max_file_size"] == int(1.5 * 2**20)
+    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0"}).host == "0.0.0.0"  # as on a Space
+    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "HOST": "localhost"}).host == "localhost"
     with pytest.raises(ValueError, match="must be numbers"):
         AppConfig.from_env({"MAX_ITEMS": "many"})
 

@@ -184,7 +184,7 @@ class Handlers:
     def _text(self, text: str | None, what: str) -> str:
         text = (text or "").strip()
         if not text:
-            raise gr.Error(f"Enter a {what}.")
+            raise gr.Error(f"Enter the {what}.")
         if len(text) > self.limits.max_text_chars:
             raise gr.Error(
                 f"The {what} has {len(text)} characters, more than the limit of {self.limits.max_text_chars} "
@@ -231,7 +231,7 @@ class Handlers:
         size_mb = path.stat().st_size / 2**20
         if size_mb > self.limits.max_upload_mb:
             raise gr.Error(
-                f"{path.name} is {size_mb:.1f} MB, more than the limit of {self.limits.max_upload_mb:g} MB "
+                f"{path.name} is {size_mb:.2f} MB, more than the limit of {self.limits.max_upload_mb:g} MB "
                 "(MAX_UPLOAD_MB); upload a shorter list."
             )
 

@@ -113,7 +113,7 @@ def test_inspect_upload_offers_text_columns_and_numeric_features(handlers: Handl
     [
         ("ctx", None, "", 10, "No items: upload a file"),
         ("ctx", None, "   \n  ", 10, "No items"),
-        ("", None, "item", 10, "Enter a context"),
+        ("", None, "item", 10, "Enter the context"),
         ("ctx", CSV, "pasted item", 10, "either as a file or pasted, not both"),
         ("ctx", None, "\n".join(f"item {i}" for i in range(21)), 10, "21 items, more than the limit of 20"),
         ("ctx", None, "x" * 2001, 10, "longer than 2000 characters"),
@@ -135,7 +135,7 @@ def test_rank_refuses_bad_files(handlers: Handlers, tmp_path: Path) -> None:
     with pytest.raises(gr.Error, match=r"photo\.csv: this looks like a binary file"):
         handlers.rank("ctx", str(binary), "", "item", None, 10)
     big = write(tmp_path / "big.txt", "an item\n" * 2000)
-    with pytest.raises(gr.Error, match=r"big.txt is 0.0 MB, more than the limit of 0.01 MB \(MAX_UPLOAD_MB\)"):
+    with pytest.raises(gr.Error, match=r"big\.txt is 0\.02 MB, more than the limit of 0\.01 MB \(MAX_UPLOAD_MB\)"):
         handlers.rank("ctx", big, "", "item", None, 10)
     with pytest.raises(gr.Error, match="The weight of 'price' is 'lots'"):
         handlers.rank("ctx", None, "a\nb", "item", pd.DataFrame({"feature": ["price"], "weight": ["lots"]}), 10)
@@ -188,7 +188,7 @@ def test_classify_labels_at_the_model_threshold(handlers: Handlers, scorer: Scor
     for threshold, expected in ((probability - 0.01, "clicked"), (probability + 0.01, "not clicked")):
         handlers.scorer = Scorer(scorer.model, scorer.tokenizer, replace(scorer.metadata, threshold=threshold))
         assert handlers.classify(CONTEXT, item) == (probability, expected)
-    with pytest.raises(gr.Error, match="Enter a item"):
+    with pytest.raises(gr.Error, match="Enter the item"):
         handlers.classify(CONTEXT, " ")
 
 

@@ -49,6 +49,7 @@ from recsys.ranking import (
     SCORE,
     check_size,
     compare_rankings,
+    item_ids,
     load_candidates,
     numeric_columns,
     rank_candidates,
@@ -177,7 +178,9 @@ class Handlers:
         self.scorer, self.base_scorer, self.store = scorer, base_scorer, store
         self.version, self.limits, self.model_dir = version, limits, model_dir
         self.eval_files, self.train_file = eval_files, train_file  # the first is evaluated by default
-        self.downloads = Path(tempfile.mkdtemp(prefix="clicktune-downloads-"))
+        # Ranked lists and exports to download; removed when the app exits.
+        self._downloads = tempfile.TemporaryDirectory(prefix="clicktune-downloads-")
+        self.downloads = Path(self._downloads.name)
 
     # -- input ---------------------------------------------------------------------------------------------
 
@@ -325,11 +328,13 @@ class Handlers:
         if not marks.any():
             raise gr.Error(f"No item is marked: tick the items you would click in the {MARK!r} column, then save.")
         ranks = pd.to_numeric(table[RANK], errors="coerce")
-        if ranks.isna().any() or (ranks < 1).any():
+        if ranks.isna().any() or (ranks < 1).any() or (ranks % 1 != 0).any():
             raise gr.Error(f"The {RANK!r} column must hold the displayed ranks 1, 2, …; rank the list again.")
+        if table[ITEM].isna().any() or table[ITEM].astype(str).str.strip().eq("").any():
+            raise gr.Error(f"Every row needs its {ITEM!r} text; rank the list again.")
         if ranked_list and ranked_list.get("context") != context:
             raise gr.Error("The context changed since this list was ranked: rank again before saving feedback.")
-        ids = table[ITEM_ID] if ITEM_ID in table.columns else pd.Series([""] * len(table))
+        ids = table[ITEM_ID].astype(str) if ITEM_ID in table.columns else item_ids(table[ITEM])
         shown = [
             ShownItem(item=str(item), item_id=str(item_id), position=int(rank), clicked=bool(mark))
             for item, item_id, rank, mark in zip(table[ITEM], ids, ranks, marks, strict=True)

@@ -30,6 +30,7 @@ from app import (
 from recsys.contract import CLICKED, ITEM, ITEM_ID, read_clicks
 from recsys.feedback import FeedbackStore
 from recsys.models import ModelMetadata, Scorer, load_encoder, load_scorer
+from recsys.ranking import item_ids
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 EXAMPLE = json.loads((EXAMPLES / "examples.json").read_text())["rank"][0]  # a .csv with item_id, entities, popularity
@@ -166,6 +167,8 @@ def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
 
 
 def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
+    with pytest.raises(gr.Error, match="no feedback in"):
+        handlers.export_feedback()
     table, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 3)
     with pytest.raises(gr.Error, match="No item is marked"):
         handlers.feedback(CONTEXT, table, ranked_list)
@@ -174,8 +177,13 @@ def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
         handlers.feedback("another context", table, ranked_list)
     with pytest.raises(gr.Error, match="Rank a list first"):
         handlers.feedback(CONTEXT, None, None)
-    with pytest.raises(gr.Error, match="no feedback in"):
-        handlers.export_feedback()
+    with pytest.raises(gr.Error, match="must hold the displayed ranks"):
+        handlers.feedback(CONTEXT, table.assign(rank=[1, 2.5, 3]), None)
+    with pytest.raises(gr.Error, match="Every row needs its 'item' text"):
+        handlers.feedback(CONTEXT, table.assign(item=["a", " ", "c"]), None)
+    # A script may send a list of its own, without ids: they are the text's hash, as on ranking.
+    handlers.feedback("a script's context", pd.DataFrame({MARK: [True], "rank": [1], ITEM: ["x"]}), None)
+    assert handlers.store.read()[ITEM_ID].tolist() == item_ids(pd.Series(["x"])).tolist()
 
 
 # -- classify, compare, model ----------------------------------------------------------------------------------

@@ -760,5 +760,6 @@ def create_app(config: AppConfig) -> gr.Blocks:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start
     app_config = AppConfig.from_env()
     create_app(app_config).launch(**launch_options(app_config))

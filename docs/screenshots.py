@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--evaluate-timeout", type=float, default=900, help="seconds to wait for the Model tab")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     with tempfile.TemporaryDirectory(prefix="clicktune-screenshots-") as data_dir:
         config = replace(AppConfig.from_env(), model_dir=args.model_dir, data_dir=data_dir, port=args.port)

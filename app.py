@@ -37,10 +37,11 @@ import gradio as gr
 import pandas as pd
 from matplotlib.figure import Figure
 
-from recsys.card import build_model_card
+from recsys.card import build_model_card, is_hub_id
 from recsys.contract import ITEM, ITEM_ID, ContractError, read_clicks
 from recsys.evaluate import format_table
 from recsys.feedback import DEFAULT_DATA_DIR, FeedbackStore, ShownItem, model_version
+from recsys.hub import local_model_dir
 from recsys.models import DEFAULT_MODEL, METADATA_FILE, Scorer, load_scorer, resolve_model_path
 from recsys.ranking import (
     CANDIDATE_SUFFIXES,
@@ -114,7 +115,18 @@ class AppConfig:
 
 
 def load_models(model_dir: str | Path) -> tuple[Scorer, Scorer | None, str, str]:
-    """The served model, its zero-shot base (fine-tuned models only), the folder it came from, and a note on it."""
+    """The served model, its zero-shot base (fine-tuned models only), the folder it came from, and a note on it.
+
+    ``model_dir`` may also be a Hub id (``OWNER/NAME`` that is no folder here), downloaded once at start.
+    """
+    if not Path(model_dir).exists() and is_hub_id(str(model_dir)):
+        try:
+            model_dir = local_model_dir(str(model_dir))
+        except Exception as err:  # offline, unknown repo, no access: say which and how to fix it
+            raise RuntimeError(
+                f"MODEL_DIR={model_dir} is no folder here and could not be fetched from the Hub ({err}); "
+                "set MODEL_DIR to a model folder, or to a Hub id reachable from this machine"
+            ) from err
     model_dir = Path(model_dir)
     if not ((model_dir / METADATA_FILE).is_file() or (model_dir / "config.json").is_file()):
         note = (

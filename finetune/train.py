@@ -138,13 +138,17 @@ def main(argv: list[str] | None = None) -> dict:
         PointwiseDataset(eval_frame, shuffle=False), batch_size=config.eval_batch_size, collate_fn=collate
     )
 
-    steps_per_epoch = math.ceil(len(train_loader) / config.gradient_accumulation_steps)
+    # Each process gets its share of the batches once the loader is prepared.
+    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
+    steps_per_epoch = math.ceil(batches_per_process / config.gradient_accumulation_steps)
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
     num_epochs = math.ceil(total_steps / steps_per_epoch)
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
     )
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
+    schedule_steps = total_steps * accelerator.num_processes
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, scheduler
     )

@@ -235,6 +235,12 @@ def test_config_from_environment() -> None:
         AppConfig.from_env({"MAX_ITEMS": "many"})
 
 
+def test_a_hub_id_that_cannot_be_fetched_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hub is unreachable here anyway; never try
+    with pytest.raises(RuntimeError, match=r"MODEL_DIR=nobody/no-such-model .*could not be fetched"):
+        load_models("nobody/no-such-model")
+
+
 @pytest.mark.slow
 def test_without_a_trained_model_the_app_serves_zero_shot_minilm_and_says_so(tmp_path: Path) -> None:
     scorer, base, model_dir, note = load_models(tmp_path / "no-model-here")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -131,3 +133,15 @@ def trained_model_dir(tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -
     (directory / "feedback-data").mkdir()
     (directory / "feedback-data" / "feedback.sqlite3").write_bytes(b"SQLite format 3\x00")
     return directory
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """A function that returns a free localhost port each time it is called."""
+    return _free_port

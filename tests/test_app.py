@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -259,14 +258,10 @@ def test_a_folder_that_was_not_fine_tuned_is_served_zero_shot(tiny_model_dir: Pa
 # -- the API through gradio_client -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def served(scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+def served(
+    scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> Iterator[tuple]:
     data_dir = tmp_path_factory.mktemp("served-feedback")
     demo = build_demo(reversed_scorer, scorer, data_dir, limits=LIMITS, eval_file=None, train_file=None)
     config = replace(AppConfig(), port=free_port(), limits=LIMITS)

@@ -7,8 +7,7 @@ Never `playwright install` (it downloads a browser); `.ci/run` installs Debian's
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,14 +37,10 @@ CSV = EXAMPLES / EXAMPLE["file"]
 TIMEOUT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def app(
+    tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path_factory.mktemp("browser-feedback")
     demo = build_demo(load_scorer(str(tiny_model_dir)), None, data_dir, eval_file=None, train_file=None)
     config = replace(AppConfig(), port=free_port(), limits=Limits())

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -231,12 +230,6 @@ def test_wait_reports_a_failed_build_and_gives_up_after_the_timeout(recording_hf
         build.wait_for_space(recording_hf_api, "me/s", TOKEN, 60, poll=15, sleep=clock.sleep, clock=clock)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -251,11 +244,11 @@ def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: 
     pytest.fail(f"the app did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
-def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trained_model_dir):
+def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trained_model_dir, free_port):
     from gradio_client import Client
 
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
-    port = _free_port()
+    port = free_port()
     settings = ("PYTHONPATH", "MODEL_DIR", "FEEDBACK_DIR", "EVAL_FILE", "TRAIN_FILE", "HOST", "PORT")
     env = {key: value for key, value in os.environ.items() if key not in settings}
     env.update(HOST="127.0.0.1", PORT=str(port), HF_HUB_OFFLINE="1", PYTHONDONTWRITEBYTECODE="1")

@@ -29,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 
 CANDIDATES: dict[str, list[str]] = {
     "bi pointwise lr 2e-5": ["--architecture", "bi", "--loss", "pointwise", "--learning-rate", "2e-5"],
+    "bi listwise lr 1e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "1e-5"],
     "bi listwise lr 2e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "2e-5"],
     "bi listwise lr 5e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "5e-5"],
     "bi listwise lr 1e-4": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "1e-4"],

@@ -4,7 +4,8 @@
 
 The JSON holds the model's ``auc``, ``mrr``, ``ndcg@5``, ``ndcg@10``, ``logloss``, ``ece``,
 ``groups`` and ``rows`` (plus ``ci``, bootstrap 95% intervals over groups), and the same for
-each baseline under ``baselines``.
+each baseline under ``baselines``, where ``model_minus_baseline`` gives the model's per-group
+advantage on each ranking metric as ``[difference, low, high]`` (paired bootstrap 95% interval).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys.baselines import popularity_baseline, random_baseline, tfidf_baseline, zero_shot_baseline
 from recsys.contract import ITEM, QUERY, read_clicks
-from recsys.metrics import RANKING_METRICS, evaluate_scores
+from recsys.metrics import RANKING_METRICS, evaluate_scores, paired_difference
 from recsys.models import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,16 @@ def score_frame(scorer: Scorer, frame: pd.DataFrame) -> tuple:
 
 
 def evaluate_baselines(
-    frame: pd.DataFrame, train: pd.DataFrame | None = None, zero_shot: Scorer | None = None
+    frame: pd.DataFrame,
+    train: pd.DataFrame | None = None,
+    zero_shot: Scorer | None = None,
+    model_scores: np.ndarray | None = None,
 ) -> dict[str, dict]:
-    """Metrics of each baseline on ``frame``; popularity needs ``train``, zero-shot a base scorer."""
+    """Metrics of each baseline on ``frame``; popularity needs ``train``, zero-shot a base scorer.
+
+    With ``model_scores``, each baseline also gets ``model_minus_baseline``: the model's per-group
+    advantage on each ranking metric with a paired bootstrap interval.
+    """
     runs = {"random": lambda: random_baseline(frame, train)}
     if train is not None:
         runs["popularity"] = lambda: popularity_baseline(frame, train)
@@ -44,16 +53,20 @@ def evaluate_baselines(
     results = {}
     for name, run in runs.items():
         logger.info("scoring baseline %s", name)
-        results[name] = evaluate_scores(frame, *run())
+        scores, probabilities = run()
+        results[name] = evaluate_scores(frame, scores, probabilities)
+        if model_scores is not None:
+            results[name]["model_minus_baseline"] = paired_difference(frame, model_scores, scores)
     return results
 
 
 def evaluate(scorer: Scorer, frame: pd.DataFrame, train: pd.DataFrame | None = None, baselines: bool = True) -> dict:
     """The model's metrics on ``frame``, with each baseline's under ``baselines``."""
-    result = evaluate_scores(frame, *score_frame(scorer, frame))
+    logits, probabilities = score_frame(scorer, frame)
+    result = evaluate_scores(frame, logits, probabilities)
     if baselines:
         zero_shot = load_scorer(scorer.metadata.base_model) if scorer.metadata.fine_tuned else scorer
-        result["baselines"] = evaluate_baselines(frame, train, zero_shot)
+        result["baselines"] = evaluate_baselines(frame, train, zero_shot, model_scores=logits)
     return result
 
 
@@ -69,6 +82,22 @@ def format_table(result: dict, model_name: str = "fine-tuned model") -> str:
             cells.append(f"{metrics[key]:.3f} [{low:.3f}, {high:.3f}]")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics['logloss']:.3f} | {metrics['ece']:.3f} |")
     lines.append(f"\n{result['groups']} groups with a click and a non-click, {result['rows']} rows.")
+    paired = [
+        (name, m["model_minus_baseline"])
+        for name, m in result.get("baselines", {}).items()
+        if "model_minus_baseline" in m
+    ]
+    if paired:
+        lines += [
+            "",
+            f"{model_name} minus each baseline, per group, with paired bootstrap 95% intervals:",
+            "",
+            "| baseline | " + " | ".join(f"Δ {key}" for key in RANKING_METRICS) + " |",
+            "|" + "---|" * (len(RANKING_METRICS) + 1),
+        ]
+        for name, diff in paired:
+            cells = [f"{diff[k][0]:+.3f} [{diff[k][1]:+.3f}, {diff[k][2]:+.3f}]" for k in RANKING_METRICS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -105,6 +105,19 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def paired_difference(frame: pd.DataFrame, scores: np.ndarray, other: np.ndarray) -> dict[str, list[float]]:
+    """Per-group mean of (metric with ``scores``) − (metric with ``other``), with a paired bootstrap 95%
+    interval: each draw resamples the same groups for both, so group-to-group spread cancels out.
+    Returns ``{metric: [difference, low, high]}``."""
+    mine = group_metrics(frame, scores).set_index(GROUP)
+    theirs = group_metrics(frame, other).set_index(GROUP).loc[mine.index]
+    difference = mine[list(RANKING_METRICS)] - theirs[list(RANKING_METRICS)]
+    return {
+        name: [float(difference[name].mean()), *bootstrap_interval(difference[name].to_numpy())]
+        for name in RANKING_METRICS
+    }
+
+
 def evaluate_scores(frame: pd.DataFrame, scores: np.ndarray, probabilities: np.ndarray, intervals: bool = True) -> dict:
     """All metrics for one scorer on one validated click log; ``ci`` holds bootstrap intervals."""
     per_group = group_metrics(frame, scores)

@@ -46,8 +46,21 @@ def test_main_writes_the_metrics_json(report: tuple[dict, Path], clicks_path: Pa
     rows, groups = len(read_clicks(clicks_path)), rankable_groups(clicks_path)
     assert_metrics({k: v for k, v in written.items() if k != "baselines"}, rows, groups)
     for name in BASELINES:
-        assert_metrics(written["baselines"][name], rows, groups)
+        baseline = dict(written["baselines"][name])
+        paired = baseline.pop("model_minus_baseline")
+        assert_metrics(baseline, rows, groups)
+        assert set(paired) == set(RANKING_METRICS)
+        for metric, (difference, low, high) in paired.items():
+            assert low <= difference <= high
+            assert difference == pytest.approx(written[metric] - baseline[metric])  # same groups, so means subtract
     assert written == json.loads(json.dumps(result))  # the returned dict is what was written
+
+
+def test_a_model_compared_with_itself_differs_by_nothing(report: tuple[dict, Path]) -> None:
+    result, _ = report
+    paired = result["baselines"]["zero_shot"]["model_minus_baseline"]  # the tiny base model is its own zero-shot
+    for metric in RANKING_METRICS:
+        assert paired[metric] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
 
 
 def test_zero_shot_baseline_of_a_base_model_is_the_model(report: tuple[dict, Path]) -> None:
@@ -63,6 +76,7 @@ def test_format_table_lists_every_scorer(report: tuple[dict, Path]) -> None:
     assert lines[0] == "| scorer | auc | mrr | ndcg@5 | ndcg@10 | logloss | ece |"
     assert [line.split("|")[1].strip() for line in lines[2 : 3 + len(BASELINES)]] == ["tiny", *result["baselines"]]
     assert f"{result['groups']} groups" in table
+    assert "paired bootstrap" in table and "| Δ auc |" in table
 
 
 def test_without_train_file_popularity_is_left_out(tiny_model_dir: Path, clicks_path: Path) -> None:

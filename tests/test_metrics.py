@@ -21,6 +21,7 @@ from recsys.metrics import (
     logloss,
     mrr,
     ndcg,
+    paired_difference,
 )
 
 
@@ -191,3 +192,16 @@ def test_evaluate_scores_without_a_rankable_group() -> None:
     frame = clicks({"a": [1, 1], "b": [0, 0]})
     with pytest.raises(ValueError, match="no group has both a click and a non-click"):
         evaluate_scores(frame, np.zeros(4), np.full(4, 0.5))
+
+
+def test_paired_difference_is_the_mean_per_group_advantage() -> None:
+    # Group a: both scorers rank the click first. Group b: the other scorer ranks it last.
+    frame = pd.DataFrame({"group": ["a", "a", "b", "b"], "clicked": [1, 0, 1, 0]})
+    mine = np.array([0.9, 0.1, 0.9, 0.1])
+    other = np.array([0.9, 0.1, 0.1, 0.9])
+    paired = paired_difference(frame, mine, other)
+    difference, low, high = paired["auc"]
+    assert difference == pytest.approx(0.5)  # (1 - 1 + 1 - 0) / 2
+    assert 0.0 <= low <= difference <= high <= 1.0
+    assert paired["mrr"][0] == pytest.approx((0 + (1 - 0.5)) / 2)
+    assert paired_difference(frame, mine, mine)["ndcg@10"] == [0.0, 0.0, 0.0]

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= models/clicktune
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test lint format install results clean
+.PHONY: demo test format install results search clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ format: $(VENV)/.installed
 # The README's results table: tune on validation, train, evaluate on held-out users (under 20 minutes).
 results: $(VENV)/.installed
 	$(PY) -m bench.bing_news
+
+# The hyperparameter search on the validation users that chose the results configuration.
+search: $(VENV)/.installed
+	$(PY) -m bench.search
 
 clean:
 	rm -rf $(VENV) models runs .pytest_cache .ruff_cache

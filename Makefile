@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= models/clicktune
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search clean
+.PHONY: demo test format install results search clean browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,14 +16,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 
 # A quick fine-tune on the bundled Bing News clicks (a few minutes on 2 cores), kept for next time.
-$(MODEL_DIR)/clicktune.json: | $(VENV)/.installed
+# metrics.json is written last: a run stopped half-way is not mistaken for a trained model.
+$(MODEL_DIR)/metrics.json: | $(VENV)/.installed
 	$(PY) -m finetune.train --output-dir $(MODEL_DIR) --max-steps 80 --eval-steps 40 --batch-size 16 \
 		--learning-rate 2e-5 --max-length 96 --loss listwise --report-to none
 
-demo: $(VENV)/.installed $(MODEL_DIR)/clicktune.json
+demo: $(VENV)/.installed $(MODEL_DIR)/metrics.json
 	MODEL_DIR=$(MODEL_DIR) $(PY) app.py
 
-test: $(VENV)/.installed
+# The browser test drives Debian's chromium (never `playwright install`, which downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

@@ -42,7 +42,7 @@ from recsys.contract import ITEM, ITEM_ID, ContractError, read_clicks
 from recsys.evaluate import format_table
 from recsys.feedback import DEFAULT_DATA_DIR, FeedbackStore, ShownItem, model_version
 from recsys.hub import local_model_dir
-from recsys.models import DEFAULT_MODEL, METADATA_FILE, Scorer, load_scorer, resolve_model_path
+from recsys.models import DEFAULT_MODEL, METADATA_FILE, Scorer, load_scorer
 from recsys.ranking import (
     CANDIDATE_SUFFIXES,
     PROBABILITY,
@@ -50,7 +50,7 @@ from recsys.ranking import (
     SCORE,
     check_size,
     compare_rankings,
-    item_ids,
+    fill_item_ids,
     load_candidates,
     numeric_columns,
     rank_candidates,
@@ -114,7 +114,7 @@ class AppConfig:
         )
 
 
-def load_models(model_dir: str | Path) -> tuple[Scorer, Scorer | None, str, str]:
+def load_models(model_dir: str | Path) -> tuple[Scorer, Scorer | None, str | None, str]:
     """The served model, its zero-shot base (fine-tuned models only), the folder it came from, and a note on it.
 
     ``model_dir`` may also be a Hub id (``OWNER/NAME`` that is no folder here), downloaded once at start.
@@ -133,7 +133,7 @@ def load_models(model_dir: str | Path) -> tuple[Scorer, Scorer | None, str, str]
             f"No trained model at `{model_dir}`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
             "Run `make demo` (or set `MODEL_DIR`) to serve a fine-tuned one."
         )
-        return load_scorer(None), None, resolve_model_path(None), note
+        return load_scorer(None), None, None, note
     scorer = load_scorer(str(model_dir))
     if not scorer.metadata.fine_tuned:
         return scorer, None, str(model_dir), f"`{model_dir}` was not fine-tuned: this app serves it **zero-shot**."
@@ -346,7 +346,7 @@ class Handlers:
             raise gr.Error(f"Every row needs its {ITEM!r} text; rank the list again.")
         if ranked_list and ranked_list.get("context") != context:
             raise gr.Error("The context changed since this list was ranked: rank again before saving feedback.")
-        ids = table[ITEM_ID].astype(str) if ITEM_ID in table.columns else item_ids(table[ITEM])
+        ids = fill_item_ids(table)
         shown = [
             ShownItem(item=str(item), item_id=str(item_id), position=int(rank), clicked=bool(mark))
             for item, item_id, rank, mark in zip(table[ITEM], ids, ranks, marks, strict=True)

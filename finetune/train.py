@@ -33,7 +33,15 @@ from finetune.data import Collator, ListwiseDataset, PointwiseDataset
 from recsys.card import write_model_card
 from recsys.contract import CLICKED, read_clicks
 from recsys.metrics import evaluate_scores
-from recsys.models import BiEncoder, ModelMetadata, fit_calibration, load_encoder, save_model, sigmoid
+from recsys.models import (
+    BiEncoder,
+    ModelMetadata,
+    fit_calibration,
+    load_encoder,
+    resolve_model_path,
+    save_model,
+    sigmoid,
+)
 
 logger = get_logger(__name__)
 
@@ -118,6 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(config.seed)
 
     train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
+    # Retraining a ClickTune model keeps its original base model: that is the zero-shot baseline.
+    start = resolve_model_path(config.model_name_or_path)
+    earlier = ModelMetadata.load(start) if Path(start).is_dir() else None
+    base_model = earlier.base_model if earlier and earlier.fine_tuned else config.model_name_or_path
     model, tokenizer = load_encoder(config.architecture, config.model_name_or_path)
     freeze_lower_layers(model, config.freeze_layers)
     collate = Collator(tokenizer, config.architecture, config.max_length)
@@ -194,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     def save_best(unwrapped: nn.Module, metrics: dict, calibration: tuple, threshold: float) -> None:
         metadata = ModelMetadata(
             architecture=config.architecture,
-            base_model=config.model_name_or_path,
+            base_model=base_model,
             max_length=config.max_length,
             calibration_a=calibration[0],
             calibration_b=calibration[1],

@@ -44,6 +44,16 @@ def item_ids(items: pd.Series) -> pd.Series:
     return items.map(lambda text: hashlib.sha1(str(text).encode()).hexdigest()[:10])
 
 
+def fill_item_ids(table: pd.DataFrame) -> pd.Series:
+    """The table's ``item_id`` as text; rows without one (no column, or a gap) get the hash of their item."""
+    hashed = item_ids(table[ITEM])
+    if ITEM_ID not in table.columns:
+        return hashed
+    given = table[ITEM_ID]
+    missing = given.isna() | given.astype(str).str.strip().eq("")
+    return given.astype(str).where(~missing, hashed)
+
+
 def read_candidate_file(path: str | Path) -> pd.DataFrame:
     """The table in a candidate file before its item column is checked; a .txt file gives an ``item`` column."""
     path = Path(path)
@@ -151,7 +161,7 @@ def rank_candidates(
     added = [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else [])]
     extra = candidates.drop(columns=[c for c in (ITEM, ITEM_ID) if c in candidates.columns])
     extra = extra.rename(columns={c: CLASH_PREFIX + c for c in extra.columns if c in added})
-    ids = candidates[ITEM_ID].astype(str) if ITEM_ID in candidates.columns else item_ids(candidates[ITEM])
+    ids = fill_item_ids(candidates)
     # The index is each item's row in the candidate list, so that two rankings of one list can be matched.
     ranked = pd.DataFrame(
         {

@@ -243,7 +243,7 @@ def test_a_hub_id_that_cannot_be_fetched_is_refused_with_the_fix(monkeypatch: py
 @pytest.mark.slow
 def test_without_a_trained_model_the_app_serves_zero_shot_minilm_and_says_so(tmp_path: Path) -> None:
     scorer, base, model_dir, note = load_models(tmp_path / "no-model-here")
-    assert not scorer.metadata.fine_tuned and base is None
+    assert not scorer.metadata.fine_tuned and base is None and model_dir is None  # no folder, no card
     assert "zero-shot" in note and "make demo" in note
     handlers = Handlers(scorer, None, FeedbackStore(tmp_path), "minilm", Limits(), model_dir, [], None)
     table, *_ = handlers.rank("nba playoffs lakers", None, "lakers win nba game\nnew iphone price", "item", None, 10)

@@ -109,6 +109,14 @@ def test_missing_item_ids_are_hashes_of_the_text(scorer: Scorer) -> None:
     assert item_ids(pd.Series(["same"])).iloc[0] == item_ids(pd.Series(["same"])).iloc[0]
 
 
+def test_gaps_in_a_given_item_id_column_get_the_hash_of_their_item(scorer: Scorer) -> None:
+    candidates = pd.DataFrame({ITEM: ITEMS[:3], ITEM_ID: ["a1", None, " "]})
+    ranked = rank_candidates(scorer, CONTEXT, candidates).set_index(ITEM)
+    hashes = dict(zip(ITEMS[:3], item_ids(pd.Series(ITEMS[:3])), strict=True))
+    assert ranked.loc[ITEMS[0], ITEM_ID] == "a1"
+    assert [ranked.loc[i, ITEM_ID] for i in ITEMS[1:3]] == [hashes[i] for i in ITEMS[1:3]]  # never "nan"
+
+
 def test_candidate_columns_that_clash_with_the_ranking_are_kept_under_a_prefix(scorer: Scorer) -> None:
     frame = pd.DataFrame({ITEM: ITEMS[:2], "score": ["a", "b"], "rank": ["x", "y"]})
     ranked = rank_candidates(scorer, CONTEXT, frame)

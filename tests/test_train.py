@@ -84,6 +84,15 @@ def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Pat
     assert "encoder.layer.1.output.dense.weight" in changed
 
 
+def test_retraining_a_fine_tuned_model_keeps_its_original_base(train, tiny_model_dir: Path, tmp_path: Path) -> None:
+    train("--max-steps", "1")
+    first = tmp_path / "model"
+    retrained = tmp_path / "retrained"
+    train("--max-steps", "1", "--model-name-or-path", str(first), "--output-dir", str(retrained))
+    # The zero-shot baseline of the retrained model is the original base, not the model it started from.
+    assert load_scorer(str(retrained)).metadata.base_model == str(tiny_model_dir)
+
+
 @pytest.mark.parametrize("architecture", ["bi", "cross"])
 def test_freeze_layers_freezes_embeddings_and_lowest_layers(
     train, tiny_model_dir: Path, tmp_path: Path, architecture: str

@@ -68,6 +68,7 @@ MODEL_QUEUE = "model"  # the concurrency group of every event that runs a model
 WEIGHT_COLUMNS = ["feature", "weight"]
 RANK_HEADERS = [MARK, RANK, ITEM_ID, ITEM, SCORE, PROBABILITY]
 DISPLAY_DECIMALS = 4
+MAX_EXTRA_COLUMNS = 64  # columns of a candidate file shown beside the ranking (the ranked table's layout)
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,12 @@ class Handlers:
                     message += " Or pick the column that holds the item text under 'Item text column'."
                 raise gr.Error(message, title="Cannot read the file") from err
             source = path.name
+            extra = [c for c in candidates.columns if c not in (ITEM, ITEM_ID)]
+            if len(extra) > MAX_EXTRA_COLUMNS:
+                raise gr.Error(
+                    f"{source} has {len(extra)} columns besides item and item_id; the ranked table keeps at most "
+                    f"{MAX_EXTRA_COLUMNS}. Drop the columns you don't need and upload it again."
+                )
         too_long = candidates[ITEM].str.len() > self.limits.max_text_chars
         if too_long.any():
             raise gr.Error(
@@ -573,10 +580,10 @@ def build_demo(
                         label="Ranked items (tick 'mark' for the items you would click)",
                         headers=RANK_HEADERS,
                         # Per column; the list runs long because a candidate file brings its own columns.
-                        datatype=["bool", "number", "str", "str", "number", "number", *["str"] * 64],
+                        datatype=["bool", "number", "str", "str", "number", "number", *["str"] * MAX_EXTRA_COLUMNS],
                         column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
                         max_height=720,
-                        static_columns=list(range(1, 70)),
+                        static_columns=list(range(1, len(RANK_HEADERS) + MAX_EXTRA_COLUMNS)),
                         interactive=True,
                         wrap=True,
                         elem_id="ranked",

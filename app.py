@@ -9,7 +9,7 @@ Configuration, from the environment (defaults in brackets):
     MAX_ITEMS        candidates per list [1000]
     MAX_UPLOAD_MB    size of an uploaded file [5]
     MAX_TEXT_CHARS   characters in a context or an item [5000]
-    EVAL_FILE        held-out click log of the Model tab [data/bing_news/test.csv]
+    EVAL_FILE        held-out click log of the Model tab [data/bing_news/test_users.csv]
     TRAIN_FILE       training click log, for the popularity baseline [data/bing_news/train.csv]
     HOST, PORT       where to serve [$GRADIO_SERVER_NAME or 127.0.0.1, 7860]
 
@@ -37,7 +37,7 @@ import gradio as gr
 import pandas as pd
 from matplotlib.figure import Figure
 
-from recsys.card import build_model_card, is_hub_id
+from recsys.card import build_model_card, describe_threshold, is_hub_id
 from recsys.contract import ITEM, ITEM_ID, ContractError, read_clicks
 from recsys.evaluate import format_table
 from recsys.feedback import DEFAULT_DATA_DIR, FeedbackStore, ShownItem, model_version
@@ -45,9 +45,12 @@ from recsys.hub import local_model_dir
 from recsys.models import DEFAULT_MODEL, METADATA_FILE, Scorer, load_scorer
 from recsys.ranking import (
     CANDIDATE_SUFFIXES,
+    MODEL_SCORE,
+    PRIOR,
     PROBABILITY,
     RANK,
     SCORE,
+    TEXT_SCORE,
     check_size,
     compare_rankings,
     fill_item_ids,
@@ -84,7 +87,7 @@ class Limits:
 class AppConfig:
     model_dir: str = str(REPO / "models" / "clicktune")  # MODEL_DIR
     data_dir: str = str(DEFAULT_DATA_DIR)  # FEEDBACK_DIR
-    eval_file: str = str(BUNDLED / "test.csv")  # EVAL_FILE
+    eval_file: str = str(BUNDLED / "test_users.csv")  # EVAL_FILE
     train_file: str = str(BUNDLED / "train.csv")  # TRAIN_FILE
     host: str = "127.0.0.1"  # HOST
     port: int = 7860  # PORT
@@ -151,7 +154,7 @@ def _file_path(file: str | None) -> Path | None:
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
     """Scores rounded for reading; the download keeps every digit."""
-    return table.round({SCORE: DISPLAY_DECIMALS, PROBABILITY: DISPLAY_DECIMALS, "model_score": DISPLAY_DECIMALS})
+    return table.round(dict.fromkeys((SCORE, PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR), DISPLAY_DECIMALS))
 
 
 def _weights(table: pd.DataFrame | None) -> dict[str, float]:
@@ -427,7 +430,10 @@ class Handlers:
 
     def model_card(self) -> str:
         if self.model_dir is None:
-            return "No model folder was given, so there is no model card."
+            return (
+                "No model folder was given, so there is no model card.\n\n"
+                f"**Decision threshold:** {describe_threshold(self.scorer.metadata)}"
+            )
         return build_model_card(self.model_dir).text
 
     def _report_path(self, eval_file: str) -> Path:
@@ -517,14 +523,16 @@ def build_demo(
     model_dir: str | Path | None = None,
     limits: Limits | None = None,
     note: str = "",
-    eval_file: str | Path | None = BUNDLED / "test.csv",
+    eval_file: str | Path | None = BUNDLED / "test_users.csv",
     train_file: str | Path | None = BUNDLED / "train.csv",
 ) -> gr.Blocks:
     """The app over ``scorer``; Compare sets the zero-shot ``base_scorer`` beside it; feedback goes to ``data_dir``."""
     limits = limits or Limits()
     version = model_version(model_dir, scorer.metadata) if model_dir else f"{scorer.metadata.base_model} (zero-shot)"
     # The configured click log first, then the bundled splits: all that the Model tab may read.
-    candidates = [eval_file, BUNDLED / "test.csv", BUNDLED / "valid.csv"] if eval_file else []
+    candidates = (
+        [eval_file, *(BUNDLED / f"{n}.csv" for n in ("test_users", "test_later", "valid"))] if eval_file else []
+    )
     eval_files = list(dict.fromkeys(str(f) for f in candidates if Path(f).is_file()))
     handlers = Handlers(
         scorer,
@@ -602,9 +610,8 @@ def build_demo(
 
         with gr.Tab("Classify", id="classify", elem_id="tab-classify"):
             gr.Markdown(
-                f"Click probability of one item, and **clicked** where it reaches the model's decision threshold, "
-                f"**{metadata.threshold:.3f}** (chosen for the best F1 on the eval set when the model was trained; "
-                "0.5 for a zero-shot model)."
+                "Click probability of one item, and **clicked** where it reaches the model's decision threshold: "
+                + describe_threshold(metadata)
             )
             with gr.Row():
                 with gr.Column():

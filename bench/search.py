@@ -1,12 +1,12 @@
-"""Hyperparameter search on the validation users only (the seed platform's step 3).
+"""The levers of the fine-tuning recipe, tried on the validation users of both bundled logs only.
 
-    python -m bench.search [--steps 150] [--only NAME ...]
+    python -m bench.search [--steps 150] [--only NAME ...] [--fresh]     # or: make search
 
-Each candidate trains on data/bing_news/train.csv and is scored on data/bing_news/valid.csv every
-50 steps; the table of best validation AUC and nDCG@10 goes to bench/search.md. The held-out test
-users are never touched here. bench/bing_news.py then trains the winner for its final table.
+Each candidate trains on a log's train.csv and is scored on its valid.csv every 50 steps; the best
+validation AUC of the final score (text + item priors where the candidate blends them), the text
+score's own AUC and nDCG@10 go to bench/search.md. Held-out test users are never touched here.
 Finished candidates are kept in bench/search_runs.jsonl, so that a stopped search goes on where
-it stopped; delete that file (or pass --fresh) to run every candidate again.
+it stopped; pass --fresh to run every candidate again.
 """
 
 from __future__ import annotations
@@ -17,41 +17,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from accelerate.state import AcceleratorState, PartialState
-
-from finetune.config import BUNDLED_DATA
+from bench.common import DATASETS, baseline_rows, reset_accelerate
+from finetune.config import TrainConfig
 from finetune.train import main as train
-from recsys.contract import ITEM, QUERY, read_clicks
-from recsys.metrics import evaluate_scores
-from recsys.models import load_scorer
 
 HERE = Path(__file__).resolve().parent
 
-CANDIDATES: dict[str, list[str]] = {
-    "bi pointwise lr 2e-5": ["--architecture", "bi", "--loss", "pointwise", "--learning-rate", "2e-5"],
-    "bi listwise lr 1e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "1e-5"],
-    "bi listwise lr 2e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "2e-5"],
-    "bi listwise lr 5e-5": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "5e-5"],
-    "bi listwise lr 1e-4": ["--architecture", "bi", "--loss", "listwise", "--learning-rate", "1e-4"],
-    "bi listwise lr 5e-5 freeze 3": [
-        "--architecture", "bi", "--loss", "listwise", "--learning-rate", "5e-5", "--freeze-layers", "3",
-    ],
-    # The same examples in half the steps: batch size is tuned at a fixed data budget.
-    "bi listwise lr 5e-5 batch 32": [
-        "--architecture", "bi", "--loss", "listwise", "--learning-rate", "5e-5", "--batch-size", "32",
-        "--max-steps", "{half}", "--eval-steps", "25",
-    ],
-    # A cross-encoder step reads every (query, item) pair whole, about 3x a bi-encoder step here:
-    # a third of the steps gives it about the same compute.
-    "cross listwise lr 5e-5": [
-        "--architecture", "cross", "--loss", "listwise", "--learning-rate", "5e-5",
-        "--max-steps", "{third}", "--eval-steps", "25",
-    ],
-}  # fmt: skip
-COMMON = ["--max-length", "96", "--batch-size", "16", "--eval-steps", "50", "--patience", "0", "--report-to", "none"]
-
-
-ZERO_SHOT = "zero-shot (no training)"
+# name -> (dataset, flags on top of the defaults of finetune.config.TrainConfig)
+CANDIDATES: dict[str, tuple[str, list[str]]] = {
+    "bing_news: default recipe": ("bing_news", []),
+    "movielens: default recipe": ("movielens", []),
+    "bing_news: no in-batch negatives": ("bing_news", ["--no-in-batch-negatives"]),
+    "movielens: no in-batch negatives": ("movielens", ["--no-in-batch-negatives"]),
+    "bing_news: WiSE-FT alpha 0.5": ("bing_news", ["--wise-alpha", "0.5"]),
+    "bing_news: learned scale (start 10, own lr 1e-2)": (
+        "bing_news",
+        ["--scale", "10", "--scale-learning-rate", "1e-2"],
+    ),
+    "movielens: WiSE-FT alpha 0.5": ("movielens", ["--wise-alpha", "0.5"]),
+    "bing_news: freeze 3 layers": ("bing_news", ["--freeze-layers", "3"]),
+}
+COMMON = ["--eval-steps", "50", "--patience", "0", "--report-to", "none"]
 
 
 def record(runs: Path, done: dict, row: dict) -> None:
@@ -59,14 +45,7 @@ def record(runs: Path, done: dict, row: dict) -> None:
     done[row["name"]] = row
     with runs.open("a") as handle:
         handle.write(json.dumps(row) + "\n")
-    print(json.dumps(row))
-
-
-def zero_shot_validation() -> dict:
-    frame = read_clicks(BUNDLED_DATA / "valid.csv")
-    scorer = load_scorer(None)
-    logits = scorer.score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
-    return evaluate_scores(frame, logits, scorer.probabilities(logits), intervals=False)
+    print(json.dumps(row), flush=True)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -83,63 +62,58 @@ def main(argv: list[str] | None = None) -> list[dict]:
     done = {}
     if args.runs.is_file():
         done = {row["name"]: row for row in map(json.loads, args.runs.read_text().splitlines()) if row}
-    if ZERO_SHOT not in done:
-        zero = zero_shot_validation()
-        record(
-            args.runs,
-            done,
-            {"name": ZERO_SHOT, "auc": zero["auc"], "ndcg@10": zero["ndcg@10"], "step": 0, "groups": zero["groups"]},
-        )
-    for name, flags in CANDIDATES.items():
+    for dataset in dict.fromkeys(d for d, _ in CANDIDATES.values()):
+        for row in baseline_rows(dataset, "valid"):
+            if row["name"] not in done:
+                record(args.runs, done, row)
+    for name, (dataset, flags) in CANDIDATES.items():
         if (args.only and name not in args.only) or name in done:
             continue
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             summary = train(
-                [
-                    "--train-file", str(BUNDLED_DATA / "train.csv"),
-                    "--eval-file", str(BUNDLED_DATA / "valid.csv"),
-                    "--output-dir", out,
-                    "--max-steps", str(args.steps),
-                    *COMMON,
-                    *(flag.format(half=args.steps // 2, third=args.steps // 3) for flag in flags),
-                ]
-            )  # fmt: skip
+                [*DATASETS[dataset].train_flags(), "--output-dir", out, "--max-steps", str(args.steps), *COMMON, *flags]
+            )
+        reset_accelerate()
         best = summary["best"]
         record(
             args.runs,
             done,
             {
                 "name": name,
+                "dataset": dataset,
                 "auc": best["auc"],
+                "text_auc": best.get("text_auc", best["auc"]),
                 "ndcg@10": best["ndcg@10"],
                 "step": summary["best_step"],
                 "minutes": round((time.perf_counter() - started) / 60, 1),
                 "pairs_per_second": summary["pairs_per_second"],
             },
         )
-        # Each candidate is a fresh training run in this process.
-        AcceleratorState._reset_state(True)
-        PartialState._reset_state()
 
+    defaults = TrainConfig()
     lines = [
-        "# Hyperparameter search (validation users only)",
+        "# The recipe's levers on validation users only",
         "",
-        f"Command: `python -m bench.search --steps {args.steps}`; common flags `{' '.join(COMMON)}`.",
-        f"Validation: data/bing_news/valid.csv, {done[ZERO_SHOT]['groups']} groups with a click and a non-click.",
+        f"Command: `python -m bench.search --steps {args.steps}`; every candidate runs the defaults of",
+        f"`python -m finetune.train` (lr {defaults.learning_rate}, batch {defaults.batch_size}, max_length "
+        f"{defaults.max_length}, scale {defaults.scale}, in-batch negatives {defaults.in_batch_negatives}, item priors "
+        f"{defaults.item_priors}) with `--max-steps {args.steps} {' '.join(COMMON)}` and the flags in its name.",
+        "AUC is the final score's (text + priors where blended); text AUC the text logit's alone; both are group",
+        "AUCs on the log's valid.csv. Baselines are scored on the same rows.",
         "",
-        "| candidate | best val AUC | val nDCG@10 | at step | minutes | train pairs/s |",
-        "|---|---|---|---|---|---|",
+        "| candidate | val AUC | text AUC | val nDCG@10 | best step | minutes | train pairs/s |",
+        "|---|---|---|---|---|---|---|",
     ]
-    rows = [done[name] for name in (ZERO_SHOT, *CANDIDATES) if name in done]
-    for row in rows:
-        lines.append(
-            f"| {row['name']} | {row['auc']:.4f} | {row['ndcg@10']:.4f} | {row['step']} | "
-            f"{row.get('minutes', '')} | {row.get('pairs_per_second', '')} |"
-        )
+    for row in done.values():
+        if args.only is None or row["name"] in args.only or row.get("kind") == "baseline":
+            lines.append(
+                f"| {row['name']} | {row['auc']:.4f} | {row.get('text_auc', row['auc']):.4f} | {row['ndcg@10']:.4f} | "
+                f"{row.get('step', '')} | {row.get('minutes', '')} | {row.get('pairs_per_second', '')} |"
+            )
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return rows
+    return list(done.values())
 
 
 if __name__ == "__main__":

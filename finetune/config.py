@@ -21,21 +21,27 @@ class TrainConfig:
     # model
     model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
     architecture: str = "bi"  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
-    max_length: int = 128  # tokens per text (bi) or per pair (cross)
+    max_length: int = 64  # tokens per text (bi) or per pair (cross)
     freeze_layers: int = 0  # freeze the embeddings and the lowest N encoder layers; 0 trains everything
+    lora_rank: int = 0  # train low-rank adapters (peft LoRA) of this rank instead of the weights; 0: no adapters
     # objective
     loss: str = "listwise"  # pointwise: BCE per row; listwise: softmax over a click and its group's non-clicks
     negatives: int = 4  # listwise: non-clicks from the same group beside each click
+    in_batch_negatives: bool = True  # listwise bi-encoder only: also rank each click against the batch's other items
+    scale: float = 20.0  # bi-encoder: cosine scale (inverse temperature) when starting from a base model
+    scale_learning_rate: float = 0.0  # bi-encoder: learning rate of the scale and bias; 0 keeps them fixed
+    wise_alpha: float = 1.0  # WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights
+    item_priors: bool = True  # add the items' click rates in the train log to the text score, blend fitted on eval
     # optimisation
     learning_rate: float = 2e-5
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1  # fraction of the steps spent warming the learning rate up
     batch_size: int = 16  # rows (pointwise) or lists (listwise) per step and process
     gradient_accumulation_steps: int = 1
-    num_epochs: int = 3
-    max_steps: int = -1  # stop after this many optimiser steps; -1 runs num_epochs
-    patience: int = 2  # stop after this many evaluations without a better eval AUC; 0 never stops early
-    eval_steps: int = 0  # also evaluate every N steps; 0 evaluates at the end of each epoch only
+    num_epochs: int = 1
+    max_steps: int = 150  # optimiser steps to train (overrides num_epochs); -1 runs num_epochs
+    patience: int = 3  # stop after this many evaluations without a better eval AUC; 0 never stops early
+    eval_steps: int = 50  # also evaluate every N steps; 0 evaluates at the end of each epoch only
     eval_batch_size: int = 64
     seed: int = 42
     # bookkeeping
@@ -55,6 +61,12 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
         if self.num_epochs < 1 and self.max_steps < 1:
             raise ValueError("give --num-epochs or --max-steps of at least 1")
+        if not 0.0 < self.wise_alpha <= 1.0:
+            raise ValueError(f"--wise-alpha must be in (0, 1], got {self.wise_alpha}")
+        if self.lora_rank < 0:
+            raise ValueError("--lora-rank must be 0 or more")
+        if self.lora_rank and self.architecture != "bi":
+            raise ValueError("--lora-rank needs --architecture bi")
         if self.freeze_layers < 0:
             raise ValueError("--freeze-layers must be 0 or more")
         if self.push_to_hub and not self.hub_model_id:
@@ -73,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action="store_true", default=field.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
             parser.add_argument(flag, type=kind, default=field.default)

@@ -28,6 +28,7 @@ class Example:
     query: str
     items: tuple[str, ...]
     labels: tuple[float, ...]
+    group: str = ""  # the rows shown together; in-batch negatives never come from the example's own group
 
 
 class PointwiseDataset(Dataset):
@@ -61,9 +62,10 @@ class ListwiseDataset(Dataset):
     def __init__(self, frame: pd.DataFrame, negatives: int, seed: int = 0) -> None:
         self.negatives, self.seed = negatives, seed
         self.clicks: list[tuple[str, str, int]] = []
+        self.groups: list[str] = []  # each pool's group
         self.non_clicks: list[list[str]] = []
         unusable = 0
-        for _, group in frame.groupby(GROUP, sort=False):
+        for name, group in frame.groupby(GROUP, sort=False):
             clicked = group[group[CLICKED] == 1]
             others = group.loc[group[CLICKED] == 0, ITEM].tolist()
             if not others:
@@ -72,6 +74,7 @@ class ListwiseDataset(Dataset):
             for query, item in zip(clicked[QUERY], clicked[ITEM], strict=True):
                 self.clicks.append((query, item, len(self.non_clicks)))
             self.non_clicks.append(others)
+            self.groups.append(str(name))
         if unusable:
             logger.warning("listwise: %d clicks are in groups without a non-click and form no list", unusable)
         if not self.clicks:
@@ -92,8 +95,8 @@ class ListwiseDataset(Dataset):
 
     def __getitem__(self, index: int) -> Example:
         k = self.order[index]
-        query, item, _ = self.clicks[k]
-        return Example(query, (item, *self.drawn[k]), (1.0,) + (0.0,) * self.negatives)
+        query, item, pool = self.clicks[k]
+        return Example(query, (item, *self.drawn[k]), (1.0,) + (0.0,) * self.negatives, self.groups[pool])
 
 
 class Collator:
@@ -110,16 +113,36 @@ class Collator:
         if self.architecture == BI:
             queries = list(dict.fromkeys(e.query for e in examples))
             row = {q: n for n, q in enumerate(queries)}
+            items = [item for e in examples for item in e.items]
             q = self._tokenize(queries)
-            i = self._tokenize([item for e in examples for item in e.items])
+            i = self._tokenize(items)
             return {
                 "query_input_ids": q["input_ids"],
                 "query_attention_mask": q["attention_mask"],
                 "item_input_ids": i["input_ids"],
                 "item_attention_mask": i["attention_mask"],
                 "query_index": torch.tensor([row[e.query] for e in examples for _ in e.items]),
+                "in_batch_mask": in_batch_mask(examples, items),
                 "labels": labels,
             }
         pairs = [(e.query, item) for e in examples for item in e.items]
         batch = self._tokenize([p[0] for p in pairs], [p[1] for p in pairs])
         return {**batch, "labels": labels}
+
+
+def in_batch_mask(examples: list[Example], items: list[str]) -> torch.Tensor:
+    """Which items of the batch may stand against each example's click: ``[example, item]``.
+
+    Its own list, and every item of the other examples except those of its own group (the same
+    user's other clicks are not negatives) and copies of its own click's text.
+    """
+    owner = torch.tensor([n for n, e in enumerate(examples) for _ in e.items])
+    group_ids = {g: n for n, g in enumerate(dict.fromkeys(e.group for e in examples))}
+    text_ids = {t: n for n, t in enumerate(dict.fromkeys(items))}
+    group = torch.tensor([group_ids[e.group] for e in examples])
+    text = torch.tensor([text_ids[t] for t in items])
+    click_text = torch.tensor([text_ids[e.items[0]] for e in examples])
+    own = owner[None, :] == torch.arange(len(examples))[:, None]
+    same_group = group[:, None] == group[owner][None, :]
+    copy_of_click = text[None, :] == click_text[:, None]
+    return own | ~(same_group | copy_of_click)

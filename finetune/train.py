@@ -10,10 +10,13 @@ one, and saves a resumable checkpoint after each evaluation under ``output_dir/c
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,7 +25,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import set_seed
-from sklearn.metrics import precision_recall_curve
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -32,8 +34,9 @@ from finetune.config import parse_config
 from finetune.data import Collator, ListwiseDataset, PointwiseDataset
 from recsys.card import write_model_card
 from recsys.contract import CLICKED, read_clicks
-from recsys.metrics import evaluate_scores
+from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import (
+    BI,
     BiEncoder,
     ModelMetadata,
     fit_calibration,
@@ -42,6 +45,7 @@ from recsys.models import (
     save_model,
     sigmoid,
 )
+from recsys.priors import Blend, ItemPriors
 
 logger = get_logger(__name__)
 
@@ -75,27 +79,81 @@ def freeze_lower_layers(model: nn.Module, layers: int) -> None:
         module.requires_grad_(False)
 
 
+NOT_MODEL_INPUTS = ("labels", "in_batch_mask")
+
+
+def add_lora(model: BiEncoder, rank: int) -> None:
+    """Train low-rank adapters on every linear layer of the encoder instead of its weights (peft LoRA)."""
+    from peft import LoraConfig, get_peft_model
+
+    layers = ["query", "key", "value", "dense"]
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=layers)
+    model.encoder = get_peft_model(model.encoder, config)
+
+
+def without_adapters(model: nn.Module) -> nn.Module:
+    """A copy with the LoRA adapters merged into the weights: an ordinary model to save."""
+    from peft import PeftModel
+
+    if isinstance(model, BiEncoder) and isinstance(model.encoder, PeftModel):
+        merged = copy.deepcopy(model)
+        merged.encoder = merged.encoder.merge_and_unload()
+        return merged
+    return model
+
+
 def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """One logit per (query, item) in the batch, whichever the architecture."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    inputs = {k: v for k, v in batch.items() if k not in NOT_MODEL_INPUTS}
     if isinstance(model, BiEncoder) or "query_index" in inputs:
         return model(**inputs)
     return model(**inputs).logits.view(-1)
 
 
+def in_batch_logits(model: nn.Module, batch: dict[str, torch.Tensor], list_size: int) -> torch.Tensor:
+    """Each example's query against every item of the batch, ``[examples, items]``; masked entries are -inf."""
+    bi = model.module if hasattr(model, "module") else model
+    queries = bi.embed(batch["query_input_ids"], batch["query_attention_mask"])
+    items = bi.embed(batch["item_input_ids"], batch["item_attention_mask"])
+    query_of_example = queries[batch["query_index"][::list_size]]
+    logits = bi.logits(query_of_example[:, None, :], items[None, :, :])
+    return logits.masked_fill(~batch["in_batch_mask"], -math.inf)
+
+
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
+    """Pointwise: BCE per row. Listwise: softmax cross-entropy that picks each list's click (its first item).
+
+    ``logits`` is ``[lists * list_size]`` for lists on their own, or ``[lists, items]`` when each click
+    also stands against the other items of the batch; the click of list n is item ``n * list_size``.
+    """
     if loss == "pointwise":
         return nn.functional.binary_cross_entropy_with_logits(logits.view(-1), labels.float())
-    # Listwise: each list is a click (first) and its non-clicks; softmax cross-entropy picks the click.
-    scores = logits.view(-1, list_size)
-    return nn.functional.cross_entropy(scores, torch.zeros(len(scores), dtype=torch.long, device=scores.device))
+    if logits.dim() == 1:
+        scores = logits.view(-1, list_size)
+        target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+    else:
+        scores, target = logits, torch.arange(len(logits), device=logits.device) * list_size
+    return nn.functional.cross_entropy(scores, target)
 
 
-def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The probability threshold with the best F1 for 'clicked' on the eval set."""
-    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
-    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    return float(thresholds[int(np.argmax(f1[:-1]))])
+@contextmanager
+def interpolated(model: nn.Module, base: dict[str, torch.Tensor] | None, alpha: float) -> Iterator[None]:
+    """WiSE-FT: inside the block the weights are ``alpha * current + (1 - alpha) * base``; restored after."""
+    if base is None or alpha == 1.0:
+        yield
+        return
+    current = {name: p.detach().clone() for name, p in model.named_parameters() if name in base}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in base:
+                p.mul_(alpha).add_(base[name], alpha=1 - alpha)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name in current:
+                    p.copy_(current[name])
 
 
 def predict(model: nn.Module, loader: DataLoader, accelerator: Accelerator) -> np.ndarray:
@@ -131,7 +189,21 @@ def main(argv: list[str] | None = None) -> dict:
     earlier = ModelMetadata.load(start) if Path(start).is_dir() else None
     base_model = earlier.base_model if earlier and earlier.fine_tuned else config.model_name_or_path
     model, tokenizer = load_encoder(config.architecture, config.model_name_or_path)
+    if isinstance(model, BiEncoder):
+        if earlier is None:  # a base model: the temperature is this run's choice
+            model.scale.data.fill_(config.scale)
+        model.scale.requires_grad_(config.scale_learning_rate > 0)
+        model.bias.requires_grad_(config.scale_learning_rate > 0)
     freeze_lower_layers(model, config.freeze_layers)
+    if config.lora_rank:
+        add_lora(model, config.lora_rank)
+    base_weights = (
+        {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+        if config.wise_alpha < 1
+        else None
+    )
+    priors = ItemPriors.fit(train_frame) if config.item_priors else None
+    eval_features = priors.features(eval_frame) if priors else None
     collate = Collator(tokenizer, config.architecture, config.max_length)
     if config.loss == "listwise":
         train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed)
@@ -155,9 +227,10 @@ def main(argv: list[str] | None = None) -> dict:
     steps_per_epoch = math.ceil(batches_per_process / config.gradient_accumulation_steps)
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
     num_epochs = math.ceil(total_steps / steps_per_epoch)
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    scalars = [p for name, p in model.named_parameters() if name in ("scale", "bias") and p.requires_grad]
+    weights = [p for name, p in model.named_parameters() if name not in ("scale", "bias") and p.requires_grad]
+    groups = [{"params": weights}] + ([{"params": scalars, "lr": config.scale_learning_rate}] if scalars else [])
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
     schedule_steps = total_steps * accelerator.num_processes
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
@@ -185,37 +258,47 @@ def main(argv: list[str] | None = None) -> dict:
         """Evaluate, keep the best model, save a checkpoint; True when patience has run out."""
         if state.history and state.history[-1]["step"] == state.global_step:
             return 0 < config.patience <= state.evals_without_improvement
-        logits = predict(model, eval_loader, accelerator)
-        labels = eval_frame[CLICKED].to_numpy()
-        a, b = fit_calibration(logits, labels)
-        probabilities = sigmoid(a * logits + b)
-        metrics = evaluate_scores(eval_frame, logits, probabilities, intervals=False)
-        metrics["step"] = state.global_step
+        with interpolated(accelerator.unwrap_model(model), base_weights, config.wise_alpha):
+            logits = predict(model, eval_loader, accelerator)
+            labels = eval_frame[CLICKED].to_numpy()
+            blend = Blend.fit(eval_frame, logits, eval_features) if priors else Blend()
+            scores = blend.final(logits, eval_features) if priors else logits
+            a, b = fit_calibration(scores, labels)
+            probabilities = sigmoid(a * scores + b)
+            metrics = evaluate_scores(eval_frame, scores, probabilities, intervals=False)
+            if priors:
+                metrics["text_auc"] = evaluate_scores(eval_frame, logits, probabilities, intervals=False)["auc"]
+            metrics["step"] = state.global_step
+            improved = metrics["auc"] > state.best_auc
+            if improved and accelerator.is_main_process:
+                threshold = threshold_summary(labels, probabilities, choose_threshold(labels, probabilities))
+                save_best(accelerator.unwrap_model(model), metrics, (a, b), threshold, blend)
         state.history.append(metrics)
         accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=state.global_step)
         accelerator.print(f"step {state.global_step}: eval auc {metrics['auc']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}")
-        if metrics["auc"] > state.best_auc:
+        if improved:
             state.best_auc, state.best_step, state.evals_without_improvement = metrics["auc"], state.global_step, 0
-            if accelerator.is_main_process:
-                save_best(accelerator.unwrap_model(model), metrics, (a, b), choose_threshold(labels, probabilities))
         else:
             state.evals_without_improvement += 1
         save_checkpoint()
         return 0 < config.patience <= state.evals_without_improvement
 
-    def save_best(unwrapped: nn.Module, metrics: dict, calibration: tuple, threshold: float) -> None:
+    def save_best(unwrapped: nn.Module, metrics: dict, calibration: tuple, threshold: dict, blend: Blend) -> None:
         metadata = ModelMetadata(
             architecture=config.architecture,
             base_model=base_model,
             max_length=config.max_length,
             calibration_a=calibration[0],
             calibration_b=calibration[1],
-            threshold=threshold,
+            threshold=threshold["threshold"],
+            blend=blend.weights if priors else {},
             fine_tuned=True,
             training={**config.to_dict(), "best_step": state.global_step, "train_rows": len(train_frame)},
-            metrics={"eval": metrics},
+            metrics={"eval": metrics, "threshold": threshold},
         )
-        save_model(unwrapped, tokenizer, output_dir, metadata)
+        save_model(without_adapters(unwrapped), tokenizer, output_dir, metadata)
+        if priors:
+            priors.save(output_dir)
 
     def save_checkpoint() -> None:
         checkpoint = checkpoints / f"step-{state.global_step}"
@@ -240,7 +323,9 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         for batch in batches:
             with accelerator.accumulate(model):
-                loss = compute_loss(forward(model, batch), batch["labels"], config.loss, list_size)
+                in_batch = config.in_batch_negatives and config.loss == "listwise" and config.architecture == BI
+                logits = in_batch_logits(model, batch, list_size) if in_batch else forward(model, batch)
+                loss = compute_loss(logits, batch["labels"], config.loss, list_size)
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

@@ -1,4 +1,4 @@
-"""What a team already has: random, popularity, keyword match (TF-IDF) and a zero-shot bi-encoder.
+"""What a team already has: random, popularity, keyword match (TF-IDF, BM25) and a zero-shot bi-encoder.
 
 Each baseline maps a validated click log to ``(scores, probabilities)`` for its rows. Scores that
 are not probabilities are Platt-calibrated on the training log where one is given, so that
@@ -11,14 +11,20 @@ import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import TfidfVectorizer
+from scipy import sparse
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
-from recsys.contract import CLICKED, ITEM, ITEM_ID, QUERY
+from recsys.contract import CLICKED, ITEM, QUERY
 from recsys.models import Scorer, fit_calibration, sigmoid
+from recsys.priors import ItemPriors
 
 logger = logging.getLogger(__name__)
 
 CALIBRATION_ROWS = 2000  # enough rows to fit two Platt parameters, cheap to score
+BM25_K1 = 1.5  # term-frequency saturation: the (k1 + 1) ceiling on what repeating a term can add
+BM25_B = 0.75  # length normalisation: 0 ignores item length, 1 divides by it fully
+# Both keyword baselines tokenise alike: sklearn's default word pattern, lower-cased.
+TOKENS = {"lowercase": True, "token_pattern": r"(?u)\b\w\w+\b"}
 
 
 def _base_rate(train: pd.DataFrame | None) -> float:
@@ -30,14 +36,12 @@ def random_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None, seed
     return scores, np.full(len(frame), _base_rate(train))
 
 
-def popularity_baseline(frame: pd.DataFrame, train: pd.DataFrame, smoothing: float = 5.0) -> tuple:
-    """Each item's click rate in ``train``, shrunk toward the overall rate by ``smoothing`` pseudo-views."""
-    prior = _base_rate(train)
-    key = ITEM_ID if ITEM_ID in frame.columns and ITEM_ID in train.columns else ITEM
-    stats = train.groupby(train[key].astype(str))[CLICKED].agg(["sum", "count"])
-    rate = (stats["sum"] + smoothing * prior) / (stats["count"] + smoothing)
-    # An item never shown in training gets the overall rate: that is what popularity knows of it.
-    scores = frame[key].astype(str).map(rate).fillna(prior).to_numpy(dtype=np.float64)
+def popularity_baseline(frame: pd.DataFrame, train: pd.DataFrame) -> tuple:
+    """Each item's click rate in ``train``, shrunk toward the overall rate: the prior that models blend in.
+
+    An item never shown in training gets the overall rate: that is what popularity knows of it.
+    """
+    scores = ItemPriors.fit(train).click_rate(frame)
     return scores, scores
 
 
@@ -53,12 +57,42 @@ def _calibrated(score_fn, frame: pd.DataFrame, train: pd.DataFrame | None) -> tu
 def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tuple:
     """Keyword match: cosine of TF-IDF vectors, the vocabulary fitted on text only (never labels)."""
     corpus = pd.concat([frame[QUERY], frame[ITEM]] + ([train[QUERY], train[ITEM]] if train is not None else []))
-    vectorizer = TfidfVectorizer(sublinear_tf=True).fit(corpus.drop_duplicates())
+    vectorizer = TfidfVectorizer(sublinear_tf=True, **TOKENS).fit(corpus.drop_duplicates())
 
     def score(rows: pd.DataFrame) -> np.ndarray:
         q = vectorizer.transform(rows[QUERY])
         i = vectorizer.transform(rows[ITEM])
         return np.asarray(q.multiply(i).sum(axis=1)).ravel()  # rows are L2-normalised: dot = cosine
+
+    return _calibrated(score, frame, train)
+
+
+def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tuple:
+    """Keyword match: Okapi BM25 of the query against the item text, the items being the documents.
+
+    score = sum over query tokens t (repeats count again) of
+    idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average length)),
+    with idf(t) = log(1 + (N - df + 0.5) / (df + 0.5)). N, df and the average length come from the
+    distinct item texts of ``train`` and ``frame`` (text only, never labels); tokens are those of the
+    TF-IDF baseline (sklearn's default pattern, lower-cased).
+    """
+    items = pd.concat([frame[ITEM]] + ([train[ITEM]] if train is not None else [])).drop_duplicates()
+    vectorizer = CountVectorizer(**TOKENS)
+    documents = vectorizer.fit_transform(items)
+    df = np.asarray((documents > 0).sum(axis=0)).ravel()
+    idf = np.log1p((documents.shape[0] - df + 0.5) / (df + 0.5))
+    average_length = documents.sum() / documents.shape[0]  # > 0: fitting refuses items without a single token
+
+    def score(rows: pd.DataFrame) -> np.ndarray:
+        tf = sparse.csr_matrix(vectorizer.transform(rows[ITEM]), dtype=np.float64)
+        length = np.asarray(tf.sum(axis=1)).ravel()
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average_length)
+        # One weight per stored (row, term) entry: only terms the item contains can score.
+        row_of_entry = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+        weights = tf.copy()
+        weights.data = idf[tf.indices] * tf.data * (BM25_K1 + 1) / (tf.data + norm[row_of_entry])
+        queries = vectorizer.transform(rows[QUERY])
+        return np.asarray(queries.multiply(weights).sum(axis=1), dtype=np.float64).ravel()
 
     return _calibrated(score, frame, train)
 

@@ -24,6 +24,10 @@ LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v
 TASK_TYPE = "text-ranking"
 # OWNER/NAME, the shape of a Hub repo id; a local folder (the tests' tiny BERT) is not one.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# How each criterion that training records in metrics["threshold"] reads in the card.
+THRESHOLD_CRITERIA = {
+    "youden_j": "maximise Youden's J (true-positive rate − false-positive rate; 0 for calling every row clicked)",
+}
 
 TEMPLATE = """---
 {{ card_data }}
@@ -40,7 +44,7 @@ click the item.
 - **Licence:** {{ license }}
 - **Training data:** {{ training_data }}
 - **Objective:** {{ objective }}
-- **Decision threshold** (click probability, best F1 on the eval set): {{ threshold }}
+- **Decision threshold:** {{ threshold }}
 
 ## Evaluation
 
@@ -82,6 +86,23 @@ def _describe_data(evaluation: dict | None, metadata: ModelMetadata) -> str:
     data = evaluation.get("data_file")
     where = f"`{data}`" if data else "the click log given to `recsys.evaluate`"
     return where + (selection if evaluation.get("data_split") == "validation" else "")
+
+
+def describe_threshold(metadata: ModelMetadata) -> str:
+    """The decision threshold, how it was chosen and how it does: precision and recall beside the base rate."""
+    value = f"{metadata.threshold:.3f} on the click probability"
+    summary = metadata.metrics.get("threshold")
+    if summary is None:
+        if metadata.fine_tuned:
+            return f"{value}, chosen on the eval set (how it does there was not recorded)."
+        return f"{value}, the default: a zero-shot model had no eval set to choose one on."
+    criterion = THRESHOLD_CRITERIA.get(summary["criterion"], f"optimise `{summary['criterion']}`")
+    return (
+        f'{value}, chosen on the eval set ({summary["rows"]} rows) to {criterion}. There, "clicked" has '
+        f"precision {summary['precision']:.3f} and recall {summary['recall']:.3f} (balanced accuracy "
+        f"{summary['balanced_accuracy']:.3f}) and is said of {summary['predicted_positive_rate']:.1%} of rows; "
+        f"base rate {summary['base_rate']:.1%} clicks, the precision of calling every row clicked."
+    )
 
 
 def _evaluation_markdown(evaluation: dict | None, metadata: ModelMetadata, model_dir: Path) -> str:
@@ -194,7 +215,7 @@ def build_model_card(
         license=license,
         training_data=training_data,
         objective=objective,
-        threshold=f"{metadata.threshold:.3f}",
+        threshold=describe_threshold(metadata),
         evaluation=_evaluation_markdown(evaluation, metadata, model_dir),
         load_code=load_code,
         plain_load=plain,

@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.baselines import popularity_baseline, random_baseline, tfidf_baseline, zero_shot_baseline
+from recsys.baselines import (
+    bm25_baseline,
+    popularity_baseline,
+    random_baseline,
+    tfidf_baseline,
+    zero_shot_baseline,
+)
 from recsys.contract import ITEM, QUERY, read_clicks
 from recsys.metrics import RANKING_METRICS, evaluate_scores, paired_difference
 from recsys.models import Scorer, load_scorer
@@ -27,8 +33,30 @@ logger = logging.getLogger(__name__)
 
 
 def score_frame(scorer: Scorer, frame: pd.DataFrame) -> tuple:
+    """The model's final scores (text + learned item priors) and click probabilities for each row."""
     logits = scorer.score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
-    return logits, scorer.probabilities(logits)
+    scores = scorer.final_scores(logits, frame)
+    return scores, scorer.probabilities(scores)
+
+
+def baseline_scores(
+    frame: pd.DataFrame, train: pd.DataFrame | None = None, zero_shot: Scorer | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each baseline's ``(scores, probabilities)`` on ``frame``; popularity needs ``train``, zero-shot a base scorer."""
+    runs = {"random": lambda: random_baseline(frame, train)}
+    if train is not None:
+        runs["popularity"] = lambda: popularity_baseline(frame, train)
+    else:
+        logger.warning("no --train-file: the popularity baseline needs one and is left out")
+    runs["tfidf"] = lambda: tfidf_baseline(frame, train)
+    runs["bm25"] = lambda: bm25_baseline(frame, train)
+    if zero_shot is not None:
+        runs["zero_shot"] = lambda: zero_shot_baseline(frame, zero_shot, train)
+    scored = {}
+    for name, run in runs.items():
+        logger.info("scoring baseline %s", name)
+        scored[name] = run()
+    return scored
 
 
 def evaluate_baselines(
@@ -36,37 +64,49 @@ def evaluate_baselines(
     train: pd.DataFrame | None = None,
     zero_shot: Scorer | None = None,
     model_scores: np.ndarray | None = None,
+    scored: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, dict]:
-    """Metrics of each baseline on ``frame``; popularity needs ``train``, zero-shot a base scorer.
+    """Metrics of each baseline on ``frame`` (scored here, or given as ``baseline_scores``'s ``scored``).
 
     With ``model_scores``, each baseline also gets ``model_minus_baseline``: the model's per-group
     advantage on each ranking metric with a paired bootstrap interval.
     """
-    runs = {"random": lambda: random_baseline(frame, train)}
-    if train is not None:
-        runs["popularity"] = lambda: popularity_baseline(frame, train)
-    else:
-        logger.warning("no --train-file: the popularity baseline needs one and is left out")
-    runs["tfidf"] = lambda: tfidf_baseline(frame, train)
-    if zero_shot is not None:
-        runs["zero_shot"] = lambda: zero_shot_baseline(frame, zero_shot, train)
+    scored = scored if scored is not None else baseline_scores(frame, train, zero_shot)
     results = {}
-    for name, run in runs.items():
-        logger.info("scoring baseline %s", name)
-        scores, probabilities = run()
+    for name, (scores, probabilities) in scored.items():
         results[name] = evaluate_scores(frame, scores, probabilities)
         if model_scores is not None:
             results[name]["model_minus_baseline"] = paired_difference(frame, model_scores, scores)
     return results
 
 
-def evaluate(scorer: Scorer, frame: pd.DataFrame, train: pd.DataFrame | None = None, baselines: bool = True) -> dict:
-    """The model's metrics on ``frame``, with each baseline's under ``baselines``."""
-    logits, probabilities = score_frame(scorer, frame)
-    result = evaluate_scores(frame, logits, probabilities)
-    if baselines:
+def evaluate(
+    scorer: Scorer,
+    frame: pd.DataFrame,
+    train: pd.DataFrame | None = None,
+    baselines: bool = True,
+    zero_shot: Scorer | None = None,
+) -> dict:
+    """The model's metrics on ``frame``, with each baseline's under ``baselines`` and the model's paired
+    advantage over each. The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model."""
+    if baselines and zero_shot is None:
         zero_shot = load_scorer(scorer.metadata.base_model) if scorer.metadata.fine_tuned else scorer
-        result["baselines"] = evaluate_baselines(frame, train, zero_shot, model_scores=logits)
+    scores, probabilities = score_frame(scorer, frame)
+    return evaluate_scored(frame, scores, probabilities, train, zero_shot if baselines else None, baselines)
+
+
+def evaluate_scored(
+    frame: pd.DataFrame,
+    scores: np.ndarray,
+    probabilities: np.ndarray,
+    train: pd.DataFrame | None,
+    zero_shot: Scorer | None,
+    baselines: bool = True,
+) -> dict:
+    """The metrics of already computed model scores, and the baselines beside them (see :func:`evaluate`)."""
+    result = evaluate_scores(frame, scores, probabilities)
+    if baselines:
+        result["baselines"] = evaluate_baselines(frame, train, zero_shot, model_scores=scores)
     return result
 
 

@@ -1,4 +1,4 @@
-"""Ranking and calibration metrics, MIND protocol.
+"""Ranking and calibration metrics, MIND protocol, and the choice of the decision threshold.
 
 AUC, MRR and nDCG@k are computed per group and averaged over the groups that have both a
 click and a non-click; log-loss and expected calibration error are computed over all rows.
@@ -11,11 +11,13 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
+from sklearn.metrics import roc_curve
 
 from recsys.contract import CLICKED, GROUP
 
 RANKING_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
 METRIC_KEYS = (*RANKING_METRICS, "logloss", "ece", "groups", "rows")
+THRESHOLD_CRITERION = "youden_j"  # how choose_threshold picks the threshold; recorded with its summary
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -67,6 +69,52 @@ def ece(labels: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> float:
         if in_bin.any():
             error += in_bin.mean() * abs(p[in_bin].mean() - y[in_bin].mean())
     return float(error)
+
+
+def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The click probability at or above which to say "clicked": the one with the highest Youden's J.
+
+    J = true-positive rate − false-positive rate (= 2 × balanced accuracy − 1). The best F1 for
+    "clicked" is not used: on a log where most rows are clicks, "always clicked" has recall 1 and
+    precision equal to the click rate, which weak scores rarely beat, so F1 picks the lowest
+    threshold and the label says nothing. "Always clicked" has J = 0 (every non-click is a false
+    positive), so J only rewards a threshold that separates clicks from non-clicks. Ties go to the
+    highest threshold. With a single class in ``labels`` J is undefined and 0.5 is returned.
+    """
+    labels = np.asarray(labels).astype(bool)
+    if labels.all() or not labels.any():
+        return 0.5
+    false_positive_rate, true_positive_rate, thresholds = roc_curve(
+        labels, np.asarray(probabilities, dtype=np.float64), drop_intermediate=False
+    )
+    # roc_curve's first threshold is +inf (nothing predicted clicked); the rest are the observed probabilities.
+    best = 1 + int(np.argmax(true_positive_rate[1:] - false_positive_rate[1:]))
+    return float(thresholds[best])
+
+
+def threshold_summary(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
+    """How the rule "clicked when probability >= threshold" does on a labelled log.
+
+    Precision and recall are those of "clicked" (0 where undefined); balanced accuracy is the mean
+    recall over the classes present; ``base_rate`` is the click rate, the precision of "always clicked".
+    """
+    labels = np.asarray(labels).astype(bool)
+    if len(labels) == 0:
+        raise ValueError("a threshold summary needs at least one labelled row")
+    predicted = np.asarray(probabilities, dtype=np.float64) >= threshold
+    true_positives = int((predicted & labels).sum())
+    present = [cls for cls in (True, False) if (labels == cls).any()]
+    class_recalls = [((predicted == cls) & (labels == cls)).sum() / (labels == cls).sum() for cls in present]
+    return {
+        "criterion": THRESHOLD_CRITERION,
+        "threshold": float(threshold),
+        "precision": float(true_positives / predicted.sum()) if predicted.any() else 0.0,
+        "recall": float(true_positives / labels.sum()) if labels.any() else 0.0,
+        "balanced_accuracy": float(np.mean(class_recalls)),
+        "predicted_positive_rate": float(predicted.mean()),
+        "base_rate": float(labels.mean()),
+        "rows": len(labels),
+    }
 
 
 def group_metrics(frame: pd.DataFrame, scores: np.ndarray, seed: int = 0) -> pd.DataFrame:

@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
+
+from recsys.priors import Blend, ItemPriors
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class ModelMetadata:
     # Click probability = sigmoid(calibration_a * logit + calibration_b), fitted on the eval set.
     calibration_a: float = 1.0
     calibration_b: float = 0.0
+    # Final score = text logit + blend weights x item priors (recsys.priors); empty: the text logit alone.
+    blend: dict[str, float] = field(default_factory=dict)
     # Probability at or above which the classify view says "clicked"; chosen on the eval set.
     threshold: float = 0.5
     fine_tuned: bool = False
@@ -156,10 +161,18 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 class Scorer:
     """Scores (query, item) pairs. ``score`` gives relevance logits, ``predict_proba`` click probabilities."""
 
-    def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, metadata: ModelMetadata) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        metadata: ModelMetadata,
+        priors: ItemPriors | None = None,
+    ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.metadata = metadata
+        self.priors = priors if metadata.blend else None
+        self.blend = Blend(metadata.blend) if self.priors else None
 
     @property
     def architecture(self) -> str:
@@ -210,8 +223,18 @@ class Scorer:
         i_index = torch.tensor([item_row[i] for _, i in pairs])
         return self.model.logits(query_vectors[q_index], item_vectors[i_index]).numpy()
 
+    def final_scores(self, logits: np.ndarray, items: pd.DataFrame) -> np.ndarray:
+        """The ranking score: text logits plus the learned blend of ``items``' priors (``item_id``/``item``).
+
+        A model without item priors ranks by its text logits; an item the training log never showed
+        has zero prior features, so it is ranked by its text alone.
+        """
+        if self.priors is None:
+            return np.asarray(logits, dtype=np.float64)
+        return self.blend.final(logits, self.priors.features(items))
+
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Calibrated click probabilities from relevance logits."""
+        """Calibrated click probabilities from final scores (text logits for a model without priors)."""
         return sigmoid(self.metadata.calibration_a * np.asarray(logits) + self.metadata.calibration_b)
 
     def predict_proba(self, pairs: Sequence[Pair], batch_size: int = 64) -> np.ndarray:
@@ -257,10 +280,11 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     if metadata is None:
         metadata = ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
     model, tokenizer = load_encoder(metadata.architecture, path)
+    priors = ItemPriors.load(path) if Path(path).is_dir() else None
     logger.info(
         "loaded %s %s model from %s", "fine-tuned" if metadata.fine_tuned else "zero-shot", metadata.architecture, path
     )
-    return Scorer(model, tokenizer, metadata)
+    return Scorer(model, tokenizer, metadata, priors)
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:

@@ -7,8 +7,11 @@ candidate's final score is
 
 where ``z(x) = (x − mean(x)) / std(x)`` is taken within the list (0 for a column that does not
 vary), so that a weight of 1 gives a feature as much say as the model. A negative weight ranks
-low values first (a price, an age). The ranked table has the columns :data:`RANKED_COLUMNS`, then
-``model_score`` when features were blended, then every other column of the candidate list.
+low values first (a price, an age). The model's score is itself its text logit plus what it learned
+about the items from its click log (``recsys.priors``), where the model has item priors. The ranked
+table has the columns :data:`RANKED_COLUMNS`, then ``model_score`` when features were blended, then
+the model score's parts (text score, the item's click rate and views in the training log) where it
+has priors, then every other column of the candidate list.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ RANK = "rank"
 SCORE = "score"
 PROBABILITY = "click_probability"
 MODEL_SCORE = "model_score"
+# The parts of a model's score that has learned item priors (recsys.priors): score = text + weights x priors.
+TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
 RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
 CANDIDATE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
@@ -154,14 +159,21 @@ def rank_candidates(
     """The ranked table of a validated candidate list: rank from 1, highest final score first, ties in input order."""
     weights = {column: float(w) for column, w in (weights or {}).items() if w}
     items = candidates[ITEM].astype(str).tolist()
-    model_scores = score_items(scorer, context, items, progress)
+    ids = fill_item_ids(candidates)
+    text_scores = score_items(scorer, context, items, progress)
+    # The model's own score: its text logits plus what it learned about these items from its click log.
+    keyed = pd.DataFrame({ITEM: items, ITEM_ID: ids.to_numpy()})
+    model_scores = scorer.final_scores(text_scores, keyed)
     final = blend_scores(model_scores, candidates, weights) if weights else model_scores
     order = [record["corpus_id"] for record in rank_scores(items, final, top_k)]
 
-    added = [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else [])]
+    parts = {}
+    if scorer.priors is not None:
+        _, views = scorer.priors.stats(keyed)
+        parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.click_rate(keyed)[order], VIEWS: views[order]}
+    added = [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else []), *parts]
     extra = candidates.drop(columns=[c for c in (ITEM, ITEM_ID) if c in candidates.columns])
     extra = extra.rename(columns={c: CLASH_PREFIX + c for c in extra.columns if c in added})
-    ids = fill_item_ids(candidates)
     # The index is each item's row in the candidate list, so that two rankings of one list can be matched.
     ranked = pd.DataFrame(
         {
@@ -171,6 +183,7 @@ def rank_candidates(
             SCORE: final[order],
             PROBABILITY: scorer.probabilities(model_scores)[order],
             **({MODEL_SCORE: model_scores[order]} if weights else {}),
+            **parts,
         },
         index=pd.Index(order, name="input_row"),
     )

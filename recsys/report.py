@@ -17,8 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from recsys.contract import CLICKED
-from recsys.evaluate import evaluate_baselines, score_frame
-from recsys.metrics import evaluate_scores
+from recsys.evaluate import evaluate_scored, score_frame
 from recsys.models import Scorer
 
 logger = logging.getLogger(__name__)
@@ -75,10 +74,9 @@ def evaluate_model(
     report = progress or (lambda fraction, desc: None)
     report(0.05, "scoring the model")
     scores, probabilities = score_frame(scorer, frame)
-    metrics = evaluate_scores(frame, scores, probabilities)
     report(0.5, "scoring the baselines")
     zero_shot = base_scorer if scorer.metadata.fine_tuned else scorer
-    metrics["baselines"] = evaluate_baselines(frame, train, zero_shot)
+    metrics = evaluate_scored(frame, scores, probabilities, train, zero_shot)
     report(1.0, "done")
     return EvaluationReport(
         eval_file=eval_file,

@@ -63,7 +63,8 @@ DATA_FILES = (
     "data/examples/*.tsv",
     "data/examples/*.jsonl",
     "data/examples/*.txt",
-    "data/bing_news/test.csv",
+    "data/bing_news/test_users.csv",
+    "data/bing_news/test_later.csv",
     "data/bing_news/train.csv",
     "data/bing_news/raw/LICENSE",  # the sample's MIT licence travels with it
     "data/bing_news/raw/PROVENANCE.md",

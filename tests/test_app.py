@@ -226,6 +226,21 @@ def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
         handlers.evaluate("/etc/passwd")
 
 
+def test_model_tab_states_the_threshold_with_precision_recall_and_base_rate(
+    handlers: Handlers, scorer: Scorer, tmp_path: Path
+) -> None:
+    assert "default: a zero-shot model" in handlers.model_card()  # the tiny BERT folder was never fine-tuned
+    summary = {"criterion": "youden_j", "threshold": 0.42, "precision": 0.71, "recall": 0.64}
+    summary |= {"balanced_accuracy": 0.58, "predicted_positive_rate": 0.45, "base_rate": 0.6, "rows": 500}
+    metadata = replace(scorer.metadata, threshold=0.42, fine_tuned=True, metrics={"threshold": summary})
+    metadata.save(tmp_path)
+    handlers.model_dir = str(tmp_path)
+    assert "precision 0.710 and recall 0.640" in handlers.model_card() and "base rate 60.0%" in handlers.model_card()
+    # Without a model folder (the zero-shot MiniLM), the threshold is still stated.
+    handlers.model_dir, handlers.scorer = None, Scorer(scorer.model, scorer.tokenizer, metadata)
+    assert "**Decision threshold:** 0.420" in handlers.model_card() and "base rate 60.0%" in handlers.model_card()
+
+
 def test_config_from_environment() -> None:
     assert AppConfig.from_env({}) == AppConfig()
     config = AppConfig.from_env({"MAX_ITEMS": "50", "MAX_UPLOAD_MB": "1.5", "PORT": "9000", "FEEDBACK_DIR": "/x"})

@@ -11,7 +11,7 @@ from huggingface_hub import ModelCard, metadata_load
 from finetune.train import main as train
 from recsys.card import EVALUATION_FILE, build_model_card, write_model_card
 from recsys.evaluate import main as evaluate
-from recsys.metrics import RANKING_METRICS
+from recsys.metrics import RANKING_METRICS, threshold_summary
 from recsys.models import DEFAULT_MODEL, ModelMetadata
 
 
@@ -72,3 +72,19 @@ def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path
         assert own[name] == pytest.approx(result[name], abs=1e-4)
     for name in json.loads((trained_folder / EVALUATION_FILE).read_text())["baselines"]:
         assert name in card.text
+
+
+def test_card_states_the_threshold_its_criterion_and_how_it_does(tmp_path: Path) -> None:
+    summary = threshold_summary([0, 0, 1, 1, 1], [0.1, 0.6, 0.4, 0.7, 0.9], 0.7)
+    training = {"train_file": "data/bing_news/train.csv", "eval_file": "data/bing_news/validation.csv"}
+    ModelMetadata(threshold=0.7, fine_tuned=True, training=training, metrics={"threshold": summary}).save(tmp_path)
+    line = next(line for line in build_model_card(tmp_path).text.splitlines() if "Decision threshold" in line)
+    assert "0.700" in line and "Youden's J" in line
+    assert "precision 1.000" in line and "recall 0.667" in line  # hand-computed in test_metrics
+    assert "base rate 60.0%" in line and "40.0% of rows" in line
+
+
+def test_card_of_a_zero_shot_model_says_its_threshold_is_the_default(tmp_path: Path) -> None:
+    ModelMetadata().save(tmp_path)
+    line = next(line for line in build_model_card(tmp_path).text.splitlines() if "Decision threshold" in line)
+    assert "0.500" in line and "default" in line and "precision" not in line

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import log_loss, precision_recall_curve, roc_auc_score
 
 from recsys.contract import CLICKED, GROUP
 from recsys.metrics import (
@@ -15,6 +15,7 @@ from recsys.metrics import (
     RANKING_METRICS,
     auc,
     bootstrap_interval,
+    choose_threshold,
     ece,
     evaluate_scores,
     group_metrics,
@@ -22,6 +23,7 @@ from recsys.metrics import (
     mrr,
     ndcg,
     paired_difference,
+    threshold_summary,
 )
 
 
@@ -205,3 +207,59 @@ def test_paired_difference_is_the_mean_per_group_advantage() -> None:
     assert 0.0 <= low <= difference <= high <= 1.0
     assert paired["mrr"][0] == pytest.approx((0 + (1 - 0.5)) / 2)
     assert paired_difference(frame, mine, mine)["ndcg@10"] == [0.0, 0.0, 0.0]
+
+
+# Decision threshold
+
+
+def weak_signal_log(rows: int = 2000, base_rate: float = 0.6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labels at ``base_rate`` and probabilities that a click nudges up a little under much noise."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(rows) < base_rate).astype(int)
+    probabilities = 1 / (1 + np.exp(-(0.4 + 0.5 * (labels - 0.5) + rng.normal(0, 1, rows))))
+    return labels, probabilities
+
+
+def test_youden_threshold_does_not_collapse_to_always_clicked() -> None:
+    labels, probabilities = weak_signal_log()
+    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
+    best_f1 = thresholds[np.argmax((2 * precision * recall / (precision + recall))[:-1])]
+    # Best F1 says "clicked" for nearly every row: its recall of 1 beats any real separation.
+    assert threshold_summary(labels, probabilities, best_f1)["predicted_positive_rate"] > 0.95
+
+    threshold = choose_threshold(labels, probabilities)
+    summary = threshold_summary(labels, probabilities, threshold)
+    assert math.isfinite(threshold) and probabilities.min() < threshold <= probabilities.max()
+    assert summary["predicted_positive_rate"] < 0.8
+    assert summary["base_rate"] == pytest.approx(labels.mean())
+    assert summary["balanced_accuracy"] > threshold_summary(labels, probabilities, best_f1)["balanced_accuracy"]
+
+
+def test_youden_threshold_and_summary_hand_computed() -> None:
+    labels, probabilities = [0, 0, 1, 1, 1], [0.1, 0.6, 0.4, 0.7, 0.9]
+    # TPR − FPR at >= .9: 1/3 − 0; at .7: 2/3 − 0; at .6: 2/3 − 1/2; at .4: 1 − 1/2; at .1: 1 − 1.
+    threshold = choose_threshold(labels, probabilities)
+    assert threshold == pytest.approx(0.7)
+    assert threshold_summary(labels, probabilities, threshold) == pytest.approx(
+        {
+            "criterion": "youden_j",
+            "threshold": 0.7,
+            "precision": 2 / 2,  # .7 and .9 are both clicks
+            "recall": 2 / 3,  # the click at .4 is missed
+            "balanced_accuracy": (2 / 3 + 2 / 2) / 2,
+            "predicted_positive_rate": 2 / 5,
+            "base_rate": 3 / 5,
+            "rows": 5,
+        }
+    )
+
+
+def test_youden_threshold_is_one_half_without_both_classes() -> None:
+    assert choose_threshold([1, 1, 1], [0.2, 0.7, 0.9]) == 0.5
+    assert choose_threshold([0, 0], [0.2, 0.7]) == 0.5
+
+
+def test_threshold_summary_with_nothing_predicted_clicked() -> None:
+    summary = threshold_summary([1, 0, 0], [0.2, 0.3, 0.1], 0.5)
+    assert summary["precision"] == 0.0 and summary["recall"] == 0.0 and summary["predicted_positive_rate"] == 0.0
+    assert summary["balanced_accuracy"] == pytest.approx(0.5)  # every non-click right, every click missed

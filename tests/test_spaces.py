@@ -138,7 +138,7 @@ def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path
 def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir, trained_model_dir):
     files = set(list_files(space_dir))
     assert {"README.md", "app.py", "requirements.txt", "recsys/__init__.py", "recsys/models.py"} <= files
-    assert {"data/examples/examples.json", "data/bing_news/test.csv", "data/bing_news/raw/LICENSE"} <= files
+    assert {"data/examples/examples.json", "data/bing_news/test_users.csv", "data/bing_news/raw/LICENSE"} <= files
     model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
     assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.hub push` publishes
     assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model

@@ -84,6 +84,37 @@ def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Pat
     assert "encoder.layer.1.output.dense.weight" in changed
 
 
+def test_lora_trains_adapters_and_saves_an_ordinary_model(train, tiny_model_dir: Path, tmp_path: Path) -> None:
+    train("--lora-rank", "4", "--max-steps", "2", "--learning-rate", "1e-2")
+    before, after = weights(tiny_model_dir), weights(tmp_path / "model")
+    assert after.keys() == before.keys(), "adapters were saved instead of merged into the weights"
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    # Adapters sit on the linear layers: their merged weights change, the embeddings and norms do not.
+    assert "encoder.layer.1.attention.self.query.weight" in changed
+    assert not any(name.startswith("embeddings.") or "LayerNorm" in name for name in changed)
+    assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
+
+
+def test_wise_alpha_saves_the_interpolation_of_base_and_fine_tuned_weights(
+    train, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    train("--max-steps", "2", "--output-dir", str(tmp_path / "full"))
+    train("--max-steps", "2", "--output-dir", str(tmp_path / "half"), "--wise-alpha", "0.5")
+    base, full, half = weights(tiny_model_dir), weights(tmp_path / "full"), weights(tmp_path / "half")
+    name = "encoder.layer.1.output.dense.weight"
+    assert not torch.allclose(full[name], base[name])
+    torch.testing.assert_close(half[name], 0.5 * full[name] + 0.5 * base[name])
+
+
+def test_the_scale_is_fixed_unless_given_its_own_learning_rate(train, tmp_path: Path) -> None:
+    train("--max-steps", "2", "--scale", "17", "--output-dir", str(tmp_path / "fixed"))
+    train(
+        "--max-steps", "2", "--scale", "17", "--scale-learning-rate", "0.5", "--output-dir", str(tmp_path / "learned")
+    )
+    assert load_scorer(str(tmp_path / "fixed")).metadata.scale == 17
+    assert load_scorer(str(tmp_path / "learned")).metadata.scale != 17
+
+
 def test_retraining_a_fine_tuned_model_keeps_its_original_base(train, tiny_model_dir: Path, tmp_path: Path) -> None:
     train("--max-steps", "1")
     first = tmp_path / "model"
@@ -120,6 +151,8 @@ def test_freeze_layers_beyond_the_model_is_an_error(train) -> None:
         ("--loss", "pairwise", "--loss must be one of pointwise, listwise"),
         ("--freeze-layers", "-1", "--freeze-layers must be 0 or more"),
         ("--batch-size", "0", "--batch-size must be at least 1"),
+        ("--wise-alpha", "0", r"--wise-alpha must be in \(0, 1\]"),
+        ("--lora-rank", "-2", "--lora-rank must be 0 or more"),
     ],
 )
 def test_bad_settings_fail_with_the_flag_named(train, flag: str, value: str, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Convert the DKN Bing News sample (raw/) into click-log contract files: train, valid, test.
+"""Convert the DKN Bing News sample (raw/) into click-log contract files: train, valid, test_users, test_later.
 
 Raw format: ``user_id<TAB>title<TAB>label<TAB>entity_id:entity_name;...``.
 
@@ -8,7 +8,10 @@ Raw format: ``user_id<TAB>title<TAB>label<TAB>entity_id:entity_name;...``.
 - ``group`` is the user; ``item_id`` a short hash of the title; ``entities`` the entity names.
 - Users are split, disjointly: a seeded fraction of the train-file users is held out for
   validation (tuning and early stopping) and another for testing (users never trained on).
-  test.csv = raw_test.txt + the held-out test users' train-file rows.
+- Two held-out sets that measure different things:
+  test_users.csv = the held-out test users' train-file rows (new users, same time window);
+  test_later.csv = every row of raw_test.txt: the authors' separate test file, a later window whose
+  titles never occur in raw_train.txt, for users of all three splits (queries from train-file clicks).
 
 Rows whose query would be empty (a user with no other click) cannot be scored: they are
 counted and reported, never dropped silently. Run: ``python data/bing_news/make_contract.py``.
@@ -91,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     splits = {
         "train": [r for r in train_raw if r["user"] not in test_users | valid_users],
         "valid": [r for r in train_raw if r["user"] in valid_users],
-        "test": test_raw + [r for r in train_raw if r["user"] in test_users],
+        "test_users": [r for r in train_raw if r["user"] in test_users],
+        "test_later": test_raw,
     }
     for name, rows in splits.items():
         contract_rows, unscorable = to_contract(rows, history, args.history)

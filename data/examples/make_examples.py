@@ -41,7 +41,9 @@ def write_candidates(rows: pd.DataFrame, path: Path, popularity: pd.Series) -> N
 
 
 def main() -> None:
-    test = pd.read_csv(BUNDLED / "test.csv", dtype=str, keep_default_na=False)
+    test = pd.concat(
+        pd.read_csv(BUNDLED / f"{name}.csv", dtype=str, keep_default_na=False) for name in ("test_users", "test_later")
+    )
     train = pd.read_csv(BUNDLED / "train.csv", dtype=str, keep_default_na=False)
     popularity = train.assign(clicked=train["clicked"].astype(int)).groupby("item_id")["clicked"].sum()
     examples: dict[str, list] = {"rank": [], "classify": []}

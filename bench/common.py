@@ -1,0 +1,49 @@
+"""The bundled logs and the baselines, shared by the search (validation) and the results (test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from accelerate.state import AcceleratorState, PartialState
+
+from recsys.contract import read_clicks
+from recsys.evaluate import evaluate_baselines
+from recsys.models import load_scorer
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    folder: Path
+    tests: tuple[str, ...]  # held-out files, without .csv
+
+    def path(self, split: str) -> Path:
+        return self.folder / f"{split}.csv"
+
+    def train_flags(self) -> list[str]:
+        return ["--train-file", str(self.path("train")), "--eval-file", str(self.path("valid"))]
+
+
+DATASETS = {
+    "bing_news": Dataset(DATA / "bing_news", ("test_users", "test_later")),
+    "movielens": Dataset(DATA / "movielens", ("test",)),
+}
+
+
+def reset_accelerate() -> None:
+    """Each training run in one process starts from fresh Accelerate state, as a new process would."""
+    AcceleratorState._reset_state(True)
+    PartialState._reset_state()
+
+
+def baseline_rows(dataset: str, split: str) -> list[dict]:
+    """Each baseline's metrics on one split of a bundled log, as search rows."""
+    data = DATASETS[dataset]
+    frame, train = read_clicks(data.path(split)), read_clicks(data.path("train"))
+    results = evaluate_baselines(frame, train, zero_shot=load_scorer(None))
+    return [
+        {"name": f"{dataset}: {name}", "kind": "baseline", "dataset": dataset, **{k: m[k] for k in ("auc", "ndcg@10")}}
+        for name, m in results.items()
+    ]

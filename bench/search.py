@@ -29,13 +29,14 @@ CANDIDATES: dict[str, tuple[str, list[str]]] = {
     "movielens: default recipe": ("movielens", []),
     "bing_news: no in-batch negatives": ("bing_news", ["--no-in-batch-negatives"]),
     "movielens: no in-batch negatives": ("movielens", ["--no-in-batch-negatives"]),
+    "bing_news: max_length 96": ("bing_news", ["--max-length", "96"]),
+    "bing_news: lr 5e-5": ("bing_news", ["--learning-rate", "5e-5"]),
+    "movielens: lr 5e-5": ("movielens", ["--learning-rate", "5e-5"]),
     "bing_news: WiSE-FT alpha 0.5": ("bing_news", ["--wise-alpha", "0.5"]),
-    "bing_news: learned scale (start 10, own lr 1e-2)": (
-        "bing_news",
-        ["--scale", "10", "--scale-learning-rate", "1e-2"],
-    ),
-    "movielens: WiSE-FT alpha 0.5": ("movielens", ["--wise-alpha", "0.5"]),
+    "bing_news: learned scale (from 20, own lr 1e-2)": ("bing_news", ["--scale-learning-rate", "1e-2"]),
+    "bing_news: LoRA rank 8, lr 5e-4": ("bing_news", ["--lora-rank", "8", "--learning-rate", "5e-4"]),
     "bing_news: freeze 3 layers": ("bing_news", ["--freeze-layers", "3"]),
+    "movielens: WiSE-FT alpha 0.5": ("movielens", ["--wise-alpha", "0.5"]),
 }
 COMMON = ["--eval-steps", "50", "--patience", "0", "--report-to", "none"]
 
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.runs.is_file():
         done = {row["name"]: row for row in map(json.loads, args.runs.read_text().splitlines()) if row}
     for dataset in dict.fromkeys(d for d, _ in CANDIDATES.values()):
-        for row in baseline_rows(dataset, "valid"):
-            if row["name"] not in done:
+        if not any(row.get("kind") == "baseline" and row["dataset"] == dataset for row in done.values()):
+            for row in baseline_rows(dataset, "valid"):
                 record(args.runs, done, row)
     for name, (dataset, flags) in CANDIDATES.items():
         if (args.only and name not in args.only) or name in done:

@@ -44,6 +44,7 @@ click the item.
 - **Licence:** {{ license }}
 - **Training data:** {{ training_data }}
 - **Objective:** {{ objective }}
+- **Final score:** {{ final_score }}
 - **Decision threshold:** {{ threshold }}
 
 ## Evaluation
@@ -86,6 +87,17 @@ def _describe_data(evaluation: dict | None, metadata: ModelMetadata) -> str:
     data = evaluation.get("data_file")
     where = f"`{data}`" if data else "the click log given to `recsys.evaluate`"
     return where + (selection if evaluation.get("data_split") == "validation" else "")
+
+
+def describe_final_score(metadata: ModelMetadata) -> str:
+    """How the model's ranking score is made: the text logit, plus the learned blend of item priors."""
+    if not metadata.blend:
+        return "the text logit alone (no item priors)."
+    terms = " ".join(f"{w:+.3f} × {name}" for name, w in metadata.blend.items())
+    return (
+        f"text logit {terms}, with the item priors of the training log (`item_priors.csv`) and the weights "
+        "fitted on the eval set; an item the log never showed has all priors 0 and is ranked by its text alone."
+    )
 
 
 def describe_threshold(metadata: ModelMetadata) -> str:
@@ -187,9 +199,11 @@ def build_model_card(
             f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
             f"clicked or not); model selected on `{Path(training['eval_file']).name}`"
         )
+        in_batch = training.get("in_batch_negatives") and training.get("loss") == "listwise"
         objective = (
-            f"{training.get('loss', '?')} loss, best after {training.get('best_step', '?')} steps of "
-            f"{training.get('batch_size', '?')}, learning rate {training.get('learning_rate', '?')}"
+            f"{training.get('loss', '?')} loss{' with in-batch negatives' if in_batch else ''}, best after "
+            f"{training.get('best_step', '?')} steps of {training.get('batch_size', '?')}, learning rate "
+            f"{training.get('learning_rate', '?')}"
         )
     else:
         training_data, objective = "none (zero-shot)", "none"
@@ -215,6 +229,7 @@ def build_model_card(
         license=license,
         training_data=training_data,
         objective=objective,
+        final_score=describe_final_score(metadata),
         threshold=describe_threshold(metadata),
         evaluation=_evaluation_markdown(evaluation, metadata, model_dir),
         load_code=load_code,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -164,3 +165,15 @@ def read_candidates(path: str | Path, item_column: str = ITEM) -> pd.DataFrame:
             raise ContractError(f"{path}: no items; write one item per line")
         return pd.DataFrame({ITEM: items})
     return validate_candidates(read_table(path), source=str(path), item_column=item_column)
+
+
+def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = (ITEM, ITEM_ID)) -> list[str]:
+    """Columns not in ``exclude`` whose every value is a finite number (written as text or not)."""
+    found = []
+    for column in frame.columns:
+        if column in exclude:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if len(values) and values.notna().all() and np.isfinite(values.to_numpy(dtype=np.float64)).all():
+            found.append(column)
+    return found

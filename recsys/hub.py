@@ -33,6 +33,7 @@ from huggingface_hub import HfApi, get_token
 from recsys.card import EVALUATION_FILE, TRAINING_METRICS_FILE, is_hub_id, write_model_card
 from recsys.contract import read_clicks
 from recsys.models import METADATA_FILE, ModelMetadata, load_scorer
+from recsys.priors import PRIORS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ PUBLISHED_FILES = (
     "merges.txt",
     "*.model",  # sentencepiece vocabularies
     METADATA_FILE,
+    PRIORS_FILE,  # the item priors that the model's final score blends in
     TRAINING_METRICS_FILE,
     EVALUATION_FILE,
     "README.md",

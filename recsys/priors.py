@@ -2,34 +2,42 @@
 
 The text model knows what an item is about; the log also knows how often each item was clicked
 when shown. ``ItemPriors`` keeps, per item (by ``item_id`` where the log has one, else by item
-text), its clicks and views in the training log. Its features for a row are
+text), its clicks and views in the training log, and the sum of each numeric column the log has
+beyond the contract's own (a rating, a watch time). Its features for a row are
 
 - ``prior``: the smoothed click rate ``(clicks + s * base) / (views + s)`` as a logit, minus the
-  logit of the base rate: 0 for an item never seen, so an unknown item is ranked by its text alone;
-- ``log_views``: ``log(1 + views)``: how much the log has seen of it (0 when never seen).
+  logit of the base rate;
+- ``log_views``: ``log(1 + views)``: how much the log has seen of it;
+- ``mean_<column>``: the item's mean of that column, smoothed the same way toward the log's mean,
+  minus the log's mean, in units of the column's standard deviation.
+
+All are 0 for an item the log never showed, so an unknown item is ranked by its text alone.
+Only item-level aggregates of the training log are kept: a row's own values (its rating is its
+label in disguise) never enter its score.
 
 ``Blend`` holds one weight per feature, fitted on validation rows with the listwise objective that
 training uses (a softmax over each group's rows), the text logit's weight held at 1:
 
-    final score = text logit + w_prior * prior + w_log_views * log_views
+    final score = text logit + w_prior * prior + w_log_views * log_views + Σ w_mean_c * mean_c
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID
+from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, numeric_columns
 
 PRIORS_FILE = "item_priors.csv"
-FEATURES = ("prior", "log_views")
 SMOOTHING = 5.0  # pseudo-views at the base rate: an item seen once moves little from the base rate
+# Columns of the contract that say nothing about an item's quality; every other numeric column is averaged.
+NOT_AVERAGED = (CLICKED, POSITION, TIMESTAMP)
 
 
 def _logit(p: np.ndarray | float) -> np.ndarray:
@@ -39,42 +47,64 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
 
 @dataclass
 class ItemPriors:
-    """Clicks and views per item in a training log; ``key`` is the column they are keyed by."""
+    """Clicks, views and numeric-column sums per item of a training log, keyed by ``key``."""
 
     key: str
     base_rate: float
-    table: pd.DataFrame  # index: the key as text; columns clicks, views
+    table: pd.DataFrame  # index: the key as text; columns clicks, views, then sum_<column> per averaged column
+    means: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, sd) over the log
     smoothing: float = SMOOTHING
 
     @classmethod
     def fit(cls, log: pd.DataFrame, smoothing: float = SMOOTHING) -> ItemPriors:
         key = ITEM_ID if ITEM_ID in log.columns else ITEM
-        table = log.groupby(log[key].astype(str))[CLICKED].agg(clicks="sum", views="count")
-        return cls(key, float(log[CLICKED].mean()), table.astype(np.int64), smoothing)
+        contract = (GROUP, QUERY, ITEM, ITEM_ID, *NOT_AVERAGED)
+        values = {c: pd.to_numeric(log[c]).astype(np.float64) for c in numeric_columns(log, exclude=contract)}
+        keys = log[key].astype(str)
+        table = log.groupby(keys)[CLICKED].agg(clicks="sum", views="count")
+        for column, v in values.items():
+            table[f"sum_{column}"] = v.groupby(keys).sum()
+        means = {c: (float(v.mean()), float(v.std(ddof=0)) or 1.0) for c, v in values.items()}
+        return cls(key, float(log[CLICKED].mean()), table, means, smoothing)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return ["prior", "log_views", *(f"mean_{c}" for c in self.means)]
+
+    def _rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The table's row for each row's item; zeros for items the log never showed."""
+        if self.key not in frame.columns:
+            return pd.DataFrame(0.0, index=range(len(frame)), columns=self.table.columns)
+        return self.table.reindex(frame[self.key].astype(str)).fillna(0.0).reset_index(drop=True)
 
     def stats(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Clicks and views of each row's item; zeros for items the log never showed."""
-        if self.key not in frame.columns:
-            return np.zeros(len(frame)), np.zeros(len(frame))
-        rows = self.table.reindex(frame[self.key].astype(str))
-        return rows["clicks"].fillna(0).to_numpy(np.float64), rows["views"].fillna(0).to_numpy(np.float64)
+        """Clicks and views of each row's item in the log (zeros for unknown items)."""
+        rows = self._rows(frame)
+        return rows["clicks"].to_numpy(np.float64), rows["views"].to_numpy(np.float64)
 
     def click_rate(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's item click rate, shrunk toward the base rate by ``smoothing`` pseudo-views."""
         clicks, views = self.stats(frame)
         return (clicks + self.smoothing * self.base_rate) / (views + self.smoothing)
 
-    def features(self, frame: pd.DataFrame) -> np.ndarray:
-        """``[prior, log_views]`` per row (see the module docstring); zeros for unknown items."""
-        _, views = self.stats(frame)
-        prior = _logit(self.click_rate(frame)) - _logit(self.base_rate)
-        return np.column_stack([prior, np.log1p(views)])
+    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """One column per name in :attr:`feature_names` (see the module docstring); zeros for unknown items."""
+        rows = self._rows(frame)
+        views = rows["views"].to_numpy(np.float64)
+        features = {
+            "prior": _logit(self.click_rate(frame)) - _logit(self.base_rate),
+            "log_views": np.log1p(views),
+        }
+        for column, (mean, sd) in self.means.items():
+            smoothed = (rows[f"sum_{column}"].to_numpy(np.float64) + self.smoothing * mean) / (views + self.smoothing)
+            features[f"mean_{column}"] = (smoothed - mean) / sd
+        return pd.DataFrame(features)
 
     def save(self, directory: str | Path) -> None:
         path = Path(directory) / PRIORS_FILE
-        header = json.dumps({"key": self.key, "base_rate": self.base_rate, "smoothing": self.smoothing})
+        header = {"key": self.key, "base_rate": self.base_rate, "smoothing": self.smoothing, "means": self.means}
         with path.open("w", encoding="utf-8", newline="") as handle:
-            handle.write(f"# {header}\n")
+            handle.write(f"# {json.dumps(header)}\n")
             self.table.rename_axis(self.key).to_csv(handle)
 
     @classmethod
@@ -85,29 +115,31 @@ class ItemPriors:
         with path.open(encoding="utf-8") as handle:
             header = json.loads(handle.readline().removeprefix("# "))
             table = pd.read_csv(handle, dtype={header["key"]: str}, keep_default_na=False).set_index(header["key"])
-        return cls(header["key"], float(header["base_rate"]), table, float(header["smoothing"]))
+        means = {c: (float(m), float(sd)) for c, (m, sd) in header.get("means", {}).items()}
+        return cls(header["key"], float(header["base_rate"]), table, means, float(header["smoothing"]))
 
 
 @dataclass
 class Blend:
-    """Weights of the prior features added to the text logit; all zero is the text score alone."""
+    """Weights of the prior features added to the text logit; no weights is the text score alone."""
 
-    weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
+    weights: dict[str, float] = field(default_factory=dict)
 
-    def final(self, logits: np.ndarray, features: np.ndarray) -> np.ndarray:
-        w = np.array([self.weights.get(name, 0.0) for name in FEATURES])
-        return np.asarray(logits, dtype=np.float64) + np.asarray(features, dtype=np.float64) @ w
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def final(self, logits: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+        """Text logits plus the weighted features; a feature without a weight counts 0."""
+        final = np.asarray(logits, dtype=np.float64).copy()
+        for name, weight in self.weights.items():
+            if name in features.columns:
+                final += weight * features[name].to_numpy(np.float64)
+        return final
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, logits: np.ndarray, features: np.ndarray, l2: float = 1e-3) -> Blend:
+    def fit(cls, frame: pd.DataFrame, logits: np.ndarray, features: pd.DataFrame, l2: float = 1e-3) -> Blend:
         """Weights that maximise the listwise likelihood of the clicks in ``frame``'s groups.
 
         Each click competes with its group's non-clicks under a softmax, as in listwise training;
-        the text logit keeps weight 1, so the weights say how much a unit of prior is worth in
-        units of text score. Groups without both a click and a non-click carry no information.
+        the text logit keeps weight 1, so the weights say how much a unit of each feature is worth
+        in units of text score. Groups without both a click and a non-click carry no information.
         """
         codes = pd.factorize(frame[GROUP])[0]
         labels = frame[CLICKED].to_numpy()
@@ -117,7 +149,7 @@ class Blend:
             clicked, others = rows[labels[rows] == 1], rows[labels[rows] == 0]
             lists += [(c, others) for c in clicked] if len(others) else []
         if not lists:
-            return cls()
+            return cls(dict.fromkeys(features.columns, 0.0))
         width = 1 + max(len(o) for _, o in lists)
         index = np.zeros((len(lists), width), dtype=np.int64)
         valid = np.zeros((len(lists), width), dtype=bool)
@@ -125,9 +157,9 @@ class Blend:
             index[n, 0], index[n, 1 : 1 + len(others)] = click, others
             valid[n, : 1 + len(others)] = True
         t = torch.as_tensor(np.asarray(logits, dtype=np.float64))[index]
-        x = torch.as_tensor(np.asarray(features, dtype=np.float64))[index]
+        x = torch.as_tensor(features.to_numpy(np.float64))[index]
         mask = torch.as_tensor(valid)
-        w = torch.zeros(len(FEATURES), dtype=torch.float64, requires_grad=True)
+        w = torch.zeros(features.shape[1], dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
@@ -138,4 +170,4 @@ class Blend:
             return loss
 
         optimizer.step(closure)
-        return cls({name: float(v) for name, v in zip(FEATURES, w.detach().numpy(), strict=True)})
+        return cls({name: float(v) for name, v in zip(features.columns, w.detach().numpy(), strict=True)})

@@ -24,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.contract import ITEM, ITEM_ID, ContractError, read_candidates, read_table, validate_candidates
+from recsys.contract import (
+    ITEM,
+    ITEM_ID,
+    ContractError,
+    read_candidates,
+    read_table,
+    validate_candidates,
+)
 from recsys.models import Scorer, rank_scores
 
 logger = logging.getLogger(__name__)
@@ -92,18 +99,6 @@ def check_size(candidates: pd.DataFrame, max_items: int | None, source: str) -> 
         raise ContractError(
             f"{source}: {len(candidates)} items, more than the limit of {max_items}; rank a shorter list"
         )
-
-
-def numeric_columns(frame: pd.DataFrame) -> list[str]:
-    """Columns, other than the item text and id, whose every value is a finite number: the blendable features."""
-    found = []
-    for column in frame.columns:
-        if column in (ITEM, ITEM_ID):
-            continue
-        values = pd.to_numeric(frame[column], errors="coerce")
-        if len(values) and values.notna().all() and np.isfinite(values.to_numpy(dtype=np.float64)).all():
-            found.append(column)
-    return found
 
 
 def zscore(values: np.ndarray) -> np.ndarray:

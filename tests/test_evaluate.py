@@ -12,7 +12,7 @@ from recsys.evaluate import evaluate, format_table, main
 from recsys.metrics import METRIC_KEYS, RANKING_METRICS
 from recsys.models import BI, ModelMetadata, load_encoder, load_scorer, save_model
 
-BASELINES = {"random", "popularity", "tfidf", "zero_shot"}
+BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
 
 
 def rankable_groups(clicks_path: Path) -> int:
@@ -107,3 +107,19 @@ def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
     path.write_text("query,item\nq,a\n", encoding="utf-8")
     with pytest.raises(ValueError, match="missing required column"):
         main(["--model", str(tmp_path / "no-such-model"), "--data", str(path)])
+
+
+def test_the_model_tab_and_the_cli_share_one_evaluator(
+    trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path
+):
+    from recsys.report import evaluate_model
+
+    frame = read_clicks(clicks_path)
+    scorer, base = load_scorer(str(trained_model_dir)), load_scorer(str(tiny_model_dir))
+    from_cli = evaluate(scorer, frame, frame, zero_shot=base)
+    from_tab = evaluate_model(scorer, frame, frame, base_scorer=base).metrics
+    assert from_tab == from_cli
+    assert set(from_tab["baselines"]) == BASELINES
+    # The paired advantage over each baseline reaches the Model tab's table.
+    assert all("model_minus_baseline" in m for m in from_tab["baselines"].values())
+    assert "minus each baseline" in format_table(from_tab)

@@ -27,6 +27,7 @@ PUBLISHED = {
     "vocab.txt",
     "special_tokens_map.json",
     "clicktune.json",
+    "item_priors.csv",
     "metrics.json",
     "evaluation.json",
     "README.md",

@@ -13,7 +13,7 @@ from finetune.train import main as train
 from recsys.baselines import popularity_baseline
 from recsys.evaluate import score_frame
 from recsys.models import load_scorer
-from recsys.priors import FEATURES, PRIORS_FILE, Blend, ItemPriors
+from recsys.priors import PRIORS_FILE, Blend, ItemPriors
 from recsys.ranking import PRIOR, SCORE, TEXT_SCORE, VIEWS, rank_candidates
 
 
@@ -35,10 +35,24 @@ def test_priors_count_clicks_and_views_and_shrink_toward_the_base_rate() -> None
 def test_an_unknown_item_has_zero_features_so_its_text_alone_ranks_it() -> None:
     priors = ItemPriors.fit(log([("u1", "a", 1), ("u2", "a", 1), ("u1", "b", 0)]))
     features = priors.features(log([("v", "a", 0), ("v", "new", 0)]))
-    assert features[0, 0] > 0 and features[0, 1] == pytest.approx(np.log(3))
-    assert features[1].tolist() == [0.0, 0.0]
+    assert list(features.columns) == priors.feature_names == ["prior", "log_views"]
+    assert features.loc[0, "prior"] > 0 and features.loc[0, "log_views"] == pytest.approx(np.log(3))
+    assert features.loc[1].tolist() == [0.0, 0.0]
     blend = Blend({"prior": 2.0, "log_views": 1.0})
     np.testing.assert_allclose(blend.final([0.3, 0.3], features)[1], 0.3)
+
+
+def test_numeric_columns_of_the_log_become_item_means_and_a_rows_own_value_never_counts() -> None:
+    train = log([("u1", "a", 1), ("u2", "a", 1), ("u1", "b", 0)]).assign(rating=["5", "4.5", "1"], position="1")
+    priors = ItemPriors.fit(train, smoothing=1.0)
+    assert priors.feature_names == ["prior", "log_views", "mean_rating"]  # position is the contract's, not averaged
+    mean, sd = priors.means["rating"]
+    assert mean == pytest.approx(3.5)
+    held_out = log([("v", "a", 1), ("v", "b", 0), ("v", "new", 0)])
+    features = priors.features(held_out)
+    np.testing.assert_allclose(features["mean_rating"], [((9.5 + 3.5) / 3 - 3.5) / sd, ((1 + 3.5) / 2 - 3.5) / sd, 0])
+    # The held-out rows' own ratings (their labels in disguise) change nothing.
+    pd.testing.assert_frame_equal(priors.features(held_out.assign(rating=["1", "5", "5"])), features)
 
 
 def test_priors_are_keyed_by_item_text_without_item_ids_and_round_trip(tmp_path: Path) -> None:
@@ -48,7 +62,7 @@ def test_priors_are_keyed_by_item_text_without_item_ids_and_round_trip(tmp_path:
     loaded = ItemPriors.load(tmp_path)
     assert loaded is not None and loaded.key == "item" and loaded.base_rate == priors.base_rate
     frame = log([("v", "a, with comma", 0), ("v", "b", 0)], with_ids=False)
-    np.testing.assert_allclose(loaded.features(frame), priors.features(frame))
+    pd.testing.assert_frame_equal(loaded.features(frame), priors.features(frame))
     assert ItemPriors.load(tmp_path / "nowhere") is None
 
 
@@ -72,27 +86,28 @@ def synthetic(seed: int, prior_matters: bool) -> tuple[pd.DataFrame, np.ndarray,
         rows = slice(g * size, (g + 1) * size)
         clicked[rows][np.argsort(-utility[rows])[:2]] = 1
     frame = pd.DataFrame({"group": np.repeat(np.arange(n_groups), size), "clicked": clicked})
-    return frame, text, np.column_stack([prior, rng.normal(size=n_groups * size)])
+    return frame, text, pd.DataFrame({"prior": prior, "noise": rng.normal(size=n_groups * size)})
 
 
 def test_blend_learns_the_weight_of_a_prior_that_explains_clicks() -> None:
     frame, text, features = synthetic(0, prior_matters=True)
     blend = Blend.fit(frame, text, features)
     assert blend.weights["prior"] == pytest.approx(1.5, abs=0.35)
-    assert abs(blend.weights["log_views"]) < 0.3
+    assert abs(blend.weights["noise"]) < 0.3
 
 
 def test_blend_leaves_out_a_prior_that_says_nothing() -> None:
     frame, text, features = synthetic(1, prior_matters=False)
     blend = Blend.fit(frame, text, features)
     assert max(abs(w) for w in blend.weights.values()) < 0.3
-    assert set(blend.weights) == set(FEATURES)
+    assert set(blend.weights) == {"prior", "noise"}
 
 
 def test_blend_of_groups_without_a_click_and_a_non_click_is_the_text_alone() -> None:
     frame = pd.DataFrame({"group": [1, 1, 2], "clicked": [1, 1, 0]})
-    blend = Blend.fit(frame, np.zeros(3), np.ones((3, 2)))
-    assert blend.final(np.array([0.5, 1.0, 2.0]), np.ones((3, 2))).tolist() == [0.5, 1.0, 2.0]
+    features = pd.DataFrame({"prior": [1.0, 2.0, 3.0]})
+    blend = Blend.fit(frame, np.zeros(3), features)
+    assert blend.final(np.array([0.5, 1.0, 2.0]), features).tolist() == [0.5, 1.0, 2.0]
 
 
 def test_training_with_priors_serves_text_plus_priors_everywhere(
@@ -108,7 +123,7 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     )  # fmt: skip
     assert (out / PRIORS_FILE).is_file()
     metadata = json.loads((out / "clicktune.json").read_text())
-    assert set(metadata["blend"]) == set(FEATURES)
+    assert set(metadata["blend"]) == {"prior", "log_views"}
     assert metadata["metrics"]["threshold"]["criterion"] == "youden_j"
 
     scorer = load_scorer(str(out))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, ITEM_ID, ContractError
+from recsys.contract import ITEM, ITEM_ID, ContractError, numeric_columns
 from recsys.models import Scorer, load_scorer
 from recsys.ranking import (
     MODEL_SCORE,
@@ -21,7 +21,6 @@ from recsys.ranking import (
     compare_rankings,
     item_ids,
     load_candidates,
-    numeric_columns,
     rank_candidates,
     zscore,
 )

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from accelerate.state import AcceleratorState, PartialState
 
-from recsys.contract import read_clicks
+from recsys.contract import ITEM, QUERY, read_clicks
 from recsys.evaluate import evaluate_baselines
+from recsys.metrics import evaluate_scores
 from recsys.models import load_scorer
+from recsys.priors import Blend, ItemPriors
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -47,3 +49,18 @@ def baseline_rows(dataset: str, split: str) -> list[dict]:
         {"name": f"{dataset}: {name}", "kind": "baseline", "dataset": dataset, **{k: m[k] for k in ("auc", "ndcg@10")}}
         for name, m in results.items()
     ]
+
+
+def zero_shot_with_priors_row(dataset: str, split: str = "valid") -> dict:
+    """No training at all: the zero-shot text logit blended with the item priors, the blend fitted on ``split``.
+
+    What the priors alone can do on a log, so that fine-tuning is credited only with what it adds.
+    """
+    data = DATASETS[dataset]
+    frame, train = read_clicks(data.path(split)), read_clicks(data.path("train"))
+    logits = load_scorer(None).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
+    features = ItemPriors.fit(train).features(frame)
+    final = Blend.fit(frame, logits, features).final(logits, features)
+    metrics = evaluate_scores(frame, final, final, intervals=False)
+    name = f"{dataset}: zero-shot + item priors (no training)"
+    return {"name": name, "kind": "reference", "dataset": dataset, "auc": metrics["auc"], "ndcg@10": metrics["ndcg@10"]}

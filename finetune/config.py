@@ -27,7 +27,7 @@ class TrainConfig:
     # objective
     loss: str = "listwise"  # pointwise: BCE per row; listwise: softmax over a click and its group's non-clicks
     negatives: int = 4  # listwise: non-clicks from the same group beside each click
-    in_batch_negatives: bool = True  # listwise bi-encoder only: also rank each click against the batch's other items
+    in_batch_negatives: bool = False  # listwise bi-encoder only: also rank each click against the batch's other items
     scale: float = 20.0  # bi-encoder: cosine scale (inverse temperature) when starting from a base model
     scale_learning_rate: float = 0.0  # bi-encoder: learning rate of the scale and bias; 0 keeps them fixed
     wise_alpha: float = 1.0  # WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights

@@ -93,9 +93,10 @@ def describe_final_score(metadata: ModelMetadata) -> str:
     """How the model's ranking score is made: the text logit, plus the learned blend of item priors."""
     if not metadata.blend:
         return "the text logit alone (no item priors)."
-    terms = " ".join(f"{w:+.3f} × {name}" for name, w in metadata.blend.items())
+    weights = dict(metadata.blend)
+    terms = " ".join(f"{w:+.3f} × {name}" for name, w in weights.items() if name != "text")
     return (
-        f"text logit {terms}, with the item priors of the training log (`item_priors.csv`) and the weights "
+        f"{weights.pop('text', 1.0):.3f} × text logit {terms}, with the item priors of the training log (`item_priors.csv`) and the weights "
         "fitted on the eval set; an item the log never showed has all priors 0 and is ranked by its text alone."
     )
 

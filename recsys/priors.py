@@ -15,10 +15,13 @@ All are 0 for an item the log never showed, so an unknown item is ranked by its 
 Only item-level aggregates of the training log are kept: a row's own values (its rating is its
 label in disguise) never enter its score.
 
-``Blend`` holds one weight per feature, fitted on validation rows with the listwise objective that
-training uses (a softmax over each group's rows), the text logit's weight held at 1:
+``Blend`` holds a weight for the text logit and one per feature, fitted on validation rows with
+the listwise objective that training uses (a softmax over each group's rows):
 
-    final score = text logit + w_prior * prior + w_log_views * log_views + Σ w_mean_c * mean_c
+    final score = w_text * text logit + w_prior * prior + w_log_views * log_views + Σ w_mean_c * mean_c
+
+The text weight lets the blend lean on the priors where the text says little (a zero-shot model on
+movie ratings) and on the text where the items are new; it is kept at 0 or more.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, numeric_columns
 
 PRIORS_FILE = "item_priors.csv"
+TEXT = "text"  # the blend's name for the text logit
 SMOOTHING = 5.0  # pseudo-views at the base rate: an item seen once moves little from the base rate
 # Columns of the contract that say nothing about an item's quality; every other numeric column is averaged.
 NOT_AVERAGED = (CLICKED, POSITION, TIMESTAMP)
@@ -121,25 +125,26 @@ class ItemPriors:
 
 @dataclass
 class Blend:
-    """Weights of the prior features added to the text logit; no weights is the text score alone."""
+    """The weight of the text logit (``text``, 1 where absent) and of each prior feature (0 where absent)."""
 
     weights: dict[str, float] = field(default_factory=dict)
 
     def final(self, logits: np.ndarray, features: pd.DataFrame) -> np.ndarray:
-        """Text logits plus the weighted features; a feature without a weight counts 0."""
-        final = np.asarray(logits, dtype=np.float64).copy()
+        """The weighted text logits plus the weighted features."""
+        final = self.weights.get(TEXT, 1.0) * np.asarray(logits, dtype=np.float64)
         for name, weight in self.weights.items():
             if name in features.columns:
-                final += weight * features[name].to_numpy(np.float64)
+                final = final + weight * features[name].to_numpy(np.float64)
         return final
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, logits: np.ndarray, features: pd.DataFrame, l2: float = 1e-3) -> Blend:
         """Weights that maximise the listwise likelihood of the clicks in ``frame``'s groups.
 
-        Each click competes with its group's non-clicks under a softmax, as in listwise training;
-        the text logit keeps weight 1, so the weights say how much a unit of each feature is worth
-        in units of text score. Groups without both a click and a non-click carry no information.
+        Each click competes with its group's non-clicks under a softmax, as in listwise training.
+        The text weight starts at 1 and is kept at 0 or more (a blend never ranks against the
+        text); feature weights start at 0. A small L2 penalty pulls every weight toward its start.
+        Groups without both a click and a non-click carry no information.
         """
         codes = pd.factorize(frame[GROUP])[0]
         labels = frame[CLICKED].to_numpy()
@@ -149,25 +154,30 @@ class Blend:
             clicked, others = rows[labels[rows] == 1], rows[labels[rows] == 0]
             lists += [(c, others) for c in clicked] if len(others) else []
         if not lists:
-            return cls(dict.fromkeys(features.columns, 0.0))
+            return cls({TEXT: 1.0, **dict.fromkeys(features.columns, 0.0)})
         width = 1 + max(len(o) for _, o in lists)
         index = np.zeros((len(lists), width), dtype=np.int64)
         valid = np.zeros((len(lists), width), dtype=bool)
         for n, (click, others) in enumerate(lists):
             index[n, 0], index[n, 1 : 1 + len(others)] = click, others
             valid[n, : 1 + len(others)] = True
-        t = torch.as_tensor(np.asarray(logits, dtype=np.float64))[index]
-        x = torch.as_tensor(features.to_numpy(np.float64))[index]
+        t = torch.tensor(np.asarray(logits, dtype=np.float64))[index]
+        x = torch.tensor(features.to_numpy(np.float64))[index]
         mask = torch.as_tensor(valid)
+        # The text weight as exp(log_text): positive by construction.
+        log_text = torch.zeros((), dtype=torch.float64, requires_grad=True)
         w = torch.zeros(features.shape[1], dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS([w], max_iter=200, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS([log_text, w], max_iter=200, line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()
-            scores = (t + x @ w).masked_fill(~mask, -math.inf)
-            loss = -torch.log_softmax(scores, dim=1)[:, 0].mean() + l2 * (w**2).sum()
+            text = log_text.exp()
+            scores = (text * t + x @ w).masked_fill(~mask, -math.inf)
+            penalty = l2 * ((text - 1) ** 2 + (w**2).sum())
+            loss = -torch.log_softmax(scores, dim=1)[:, 0].mean() + penalty
             loss.backward()
             return loss
 
         optimizer.step(closure)
-        return cls({name: float(v) for name, v in zip(features.columns, w.detach().numpy(), strict=True)})
+        weights = dict(zip(features.columns, map(float, w.detach().numpy()), strict=True))
+        return cls({TEXT: float(log_text.detach().exp()), **weights})

@@ -93,14 +93,23 @@ def test_blend_learns_the_weight_of_a_prior_that_explains_clicks() -> None:
     frame, text, features = synthetic(0, prior_matters=True)
     blend = Blend.fit(frame, text, features)
     assert blend.weights["prior"] == pytest.approx(1.5, abs=0.35)
+    assert blend.weights["text"] == pytest.approx(1.0, abs=0.25)
     assert abs(blend.weights["noise"]) < 0.3
 
 
 def test_blend_leaves_out_a_prior_that_says_nothing() -> None:
     frame, text, features = synthetic(1, prior_matters=False)
     blend = Blend.fit(frame, text, features)
-    assert max(abs(w) for w in blend.weights.values()) < 0.3
-    assert set(blend.weights) == {"prior", "noise"}
+    assert abs(blend.weights["prior"]) < 0.3 and abs(blend.weights["noise"]) < 0.3
+    assert set(blend.weights) == {"text", "prior", "noise"}
+
+
+def test_blend_leans_on_the_priors_where_the_text_says_nothing() -> None:
+    frame, _, features = synthetic(2, prior_matters=True)
+    noise = np.random.default_rng(3).normal(scale=3.0, size=len(frame))
+    blend = Blend.fit(frame, noise, features)
+    assert blend.weights["text"] < 0.2
+    assert blend.weights["prior"] > 1.0
 
 
 def test_blend_of_groups_without_a_click_and_a_non_click_is_the_text_alone() -> None:
@@ -123,7 +132,7 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     )  # fmt: skip
     assert (out / PRIORS_FILE).is_file()
     metadata = json.loads((out / "clicktune.json").read_text())
-    assert set(metadata["blend"]) == {"prior", "log_views"}
+    assert set(metadata["blend"]) == {"text", "prior", "log_views"}
     assert metadata["metrics"]["threshold"]["criterion"] == "youden_j"
 
     scorer = load_scorer(str(out))

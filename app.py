@@ -38,7 +38,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from recsys.card import build_model_card, describe_threshold, is_hub_id
-from recsys.contract import ITEM, ITEM_ID, ContractError, numeric_columns, read_clicks
+from recsys.contract import ITEM, ITEM_ID, ContractError, fill_item_ids, numeric_columns, read_clicks
 from recsys.evaluate import format_table
 from recsys.feedback import DEFAULT_DATA_DIR, FeedbackStore, ShownItem, model_version
 from recsys.hub import local_model_dir
@@ -53,7 +53,6 @@ from recsys.ranking import (
     TEXT_SCORE,
     check_size,
     compare_rankings,
-    fill_item_ids,
     load_candidates,
     rank_candidates,
     read_candidate_file,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -67,6 +69,8 @@ class TrainConfig:
             raise ValueError("--lora-rank must be 0 or more")
         if self.lora_rank and self.architecture != "bi":
             raise ValueError("--lora-rank needs --architecture bi")
+        if self.lora_rank and self.wise_alpha < 1:
+            raise ValueError("--wise-alpha interpolates whole weights: leave it at 1 with --lora-rank")
         if self.freeze_layers < 0:
             raise ValueError("--freeze-layers must be 0 or more")
         if self.push_to_hub and not self.hub_model_id:
@@ -82,14 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a text-relevance model on click logs.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    comments = _field_comments()
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
+        help_text = comments.get(field.name, field.name.replace("_", " "))
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            parser.add_argument(flag, type=kind, default=field.default)
+            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
     return parser
+
+
+def _field_comments() -> dict[str, str]:
+    """Each setting's comment in the source of :class:`TrainConfig`: its line in ``--help``."""
+    found = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        match = re.match(r"\s+(\w+): \w+ = .*?  # (.+)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).replace("%", "%%")
+    return found
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

@@ -133,8 +133,8 @@ class Collator:
 def in_batch_mask(examples: list[Example], items: list[str]) -> torch.Tensor:
     """Which items of the batch may stand against each example's click: ``[example, item]``.
 
-    Its own list, and every item of the other examples except those of its own group (the same
-    user's other clicks are not negatives) and copies of its own click's text.
+    Its own list, and every item of the other examples except those of its own group (in a log
+    whose group is the user, that user's other clicks are not negatives) and copies of its click's text.
     """
     owner = torch.tensor([n for n, e in enumerate(examples) for _ in e.items])
     group_ids = {g: n for n, g in enumerate(dict.fromkeys(e.group for e in examples))}

@@ -79,14 +79,12 @@ def freeze_lower_layers(model: nn.Module, layers: int) -> None:
         module.requires_grad_(False)
 
 
-NOT_MODEL_INPUTS = ("labels", "in_batch_mask")
-
-
 def add_lora(model: BiEncoder, rank: int) -> None:
     """Train low-rank adapters on every linear layer of the encoder instead of its weights (peft LoRA)."""
     from peft import LoraConfig, get_peft_model
 
-    layers = ["query", "key", "value", "dense"]
+    # Every linear layer of the encoder's blocks; not the pooler, which mean pooling never uses.
+    layers = r".*encoder\.layer\.\d+\..*(query|key|value|dense)"
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=layers)
     model.encoder = get_peft_model(model.encoder, config)
 
@@ -102,22 +100,13 @@ def without_adapters(model: nn.Module) -> nn.Module:
     return model
 
 
-def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """One logit per (query, item) in the batch, whichever the architecture."""
-    inputs = {k: v for k, v in batch.items() if k not in NOT_MODEL_INPUTS}
-    if isinstance(model, BiEncoder) or "query_index" in inputs:
+def forward(model: nn.Module, batch: dict[str, torch.Tensor], in_batch: bool = False) -> torch.Tensor:
+    """One logit per (query, item) in the batch, whichever the architecture; with ``in_batch``
+    (a bi-encoder), each example's query against every item of the batch, ``[examples, items]``."""
+    inputs = {k: v for k, v in batch.items() if k != "labels" and (in_batch or k != "in_batch_mask")}
+    if "query_index" in inputs:
         return model(**inputs)
     return model(**inputs).logits.view(-1)
-
-
-def in_batch_logits(model: nn.Module, batch: dict[str, torch.Tensor], list_size: int) -> torch.Tensor:
-    """Each example's query against every item of the batch, ``[examples, items]``; masked entries are -inf."""
-    bi = model.module if hasattr(model, "module") else model
-    queries = bi.embed(batch["query_input_ids"], batch["query_attention_mask"])
-    items = bi.embed(batch["item_input_ids"], batch["item_attention_mask"])
-    query_of_example = queries[batch["query_index"][::list_size]]
-    logits = bi.logits(query_of_example[:, None, :], items[None, :, :])
-    return logits.masked_fill(~batch["in_batch_mask"], -math.inf)
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
@@ -324,7 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
         for batch in batches:
             with accelerator.accumulate(model):
                 in_batch = config.in_batch_negatives and config.loss == "listwise" and config.architecture == BI
-                logits = in_batch_logits(model, batch, list_size) if in_batch else forward(model, batch)
+                logits = forward(model, batch, in_batch)
                 loss = compute_loss(logits, batch["labels"], config.loss, list_size)
                 accelerator.backward(loss)
                 optimizer.step()

@@ -96,8 +96,9 @@ def describe_final_score(metadata: ModelMetadata) -> str:
     weights = dict(metadata.blend)
     terms = " ".join(f"{w:+.3f} × {name}" for name, w in weights.items() if name != "text")
     return (
-        f"{weights.pop('text', 1.0):.3f} × text logit {terms}, with the item priors of the training log (`item_priors.csv`) and the weights "
-        "fitted on the eval set; an item the log never showed has all priors 0 and is ranked by its text alone."
+        f"{weights.pop('text', 1.0):.3f} × text logit {terms}, with the item priors of the training log "
+        "(`item_priors.csv`) and the weights fitted on the eval set; an item the log never showed has all "
+        "priors 0 and is ranked by its text alone."
     )
 
 

@@ -15,6 +15,7 @@ the first bad rows and the fix. After that, code trusts the contract.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -177,3 +178,18 @@ def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = (ITEM, ITEM_
         if len(values) and values.notna().all() and np.isfinite(values.to_numpy(dtype=np.float64)).all():
             found.append(column)
     return found
+
+
+def item_ids(items: pd.Series) -> pd.Series:
+    """Stable ids for items without one: a short hash of the text, as the bundled data's ``item_id``."""
+    return items.map(lambda text: hashlib.sha1(str(text).encode()).hexdigest()[:10])
+
+
+def fill_item_ids(table: pd.DataFrame) -> pd.Series:
+    """The table's ``item_id`` as text; rows without one (no column, or a gap) get the hash of their item."""
+    hashed = item_ids(table[ITEM])
+    if ITEM_ID not in table.columns:
+        return hashed
+    given = table[ITEM_ID]
+    missing = given.isna() | given.astype(str).str.strip().eq("")
+    return given.astype(str).where(~missing, hashed)

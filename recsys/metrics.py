@@ -79,7 +79,8 @@ def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     precision equal to the click rate, which weak scores rarely beat, so F1 picks the lowest
     threshold and the label says nothing. "Always clicked" has J = 0 (every non-click is a false
     positive), so J only rewards a threshold that separates clicks from non-clicks. Ties go to the
-    highest threshold. With a single class in ``labels`` J is undefined and 0.5 is returned.
+    highest threshold. With a single class in ``labels``, or scores that no threshold separates
+    (best J at most 0), 0.5 is returned.
     """
     labels = np.asarray(labels).astype(bool)
     if labels.all() or not labels.any():
@@ -88,8 +89,10 @@ def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
         labels, np.asarray(probabilities, dtype=np.float64), drop_intermediate=False
     )
     # roc_curve's first threshold is +inf (nothing predicted clicked); the rest are the observed probabilities.
-    best = 1 + int(np.argmax(true_positive_rate[1:] - false_positive_rate[1:]))
-    return float(thresholds[best])
+    youden = true_positive_rate[1:] - false_positive_rate[1:]
+    if youden.max() <= 0:  # no threshold separates clicks from non-clicks: keep the neutral 0.5
+        return 0.5
+    return float(thresholds[1 + int(np.argmax(youden))])
 
 
 def threshold_summary(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:

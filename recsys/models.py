@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from recsys.priors import Blend, ItemPriors
+from recsys.contract import ITEM
+from recsys.priors import PRIORS_FILE, Blend, ItemPriors
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +107,21 @@ class BiEncoder(nn.Module):
         item_input_ids: torch.Tensor,
         item_attention_mask: torch.Tensor,
         query_index: torch.Tensor,
+        in_batch_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits for each item against its query; ``query_index[i]`` is item i's row in the query batch."""
+        """Logits for each item against its query; ``query_index[i]`` is item i's row in the query batch.
+
+        With ``in_batch_mask`` (``[examples, items]``, each example a list of equal length), each
+        example's query against every item of the batch instead; masked entries are -inf.
+        """
         queries = self.embed(query_input_ids, query_attention_mask)
         items = self.embed(item_input_ids, item_attention_mask)
-        return self.logits(queries[query_index], items)
+        if in_batch_mask is None:
+            return self.logits(queries[query_index], items)
+        list_size = len(query_index) // len(in_batch_mask)
+        per_example = queries[query_index[::list_size]]
+        logits = self.logits(per_example[:, None, :], items[None, :, :])
+        return logits.masked_fill(~in_batch_mask, -math.inf)
 
     def logits(self, queries: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.scale * (queries * items).sum(-1) + self.bias
@@ -159,7 +170,12 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 class Scorer:
-    """Scores (query, item) pairs. ``score`` gives relevance logits, ``predict_proba`` click probabilities."""
+    """Scores (query, item) pairs.
+
+    ``score_pairs`` gives the text logits; ``final_scores`` adds what the model learned about the
+    items from its click log (``recsys.priors``), and ``score``, ``rank`` and ``predict_proba`` work
+    on that final score, the one that calibration and the threshold were fitted on.
+    """
 
     def __init__(
         self,
@@ -171,6 +187,11 @@ class Scorer:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.metadata = metadata
+        if metadata.blend and priors is None:
+            raise ValueError(
+                f"the model blends item priors into its score ({', '.join(metadata.blend)}) but its "
+                f"{PRIORS_FILE} is missing: copy the whole model folder, or retrain"
+            )
         self.priors = priors if metadata.blend else None
         self.blend = Blend(metadata.blend) if self.priors else None
 
@@ -224,7 +245,7 @@ class Scorer:
         return self.model.logits(query_vectors[q_index], item_vectors[i_index]).numpy()
 
     def final_scores(self, logits: np.ndarray, items: pd.DataFrame) -> np.ndarray:
-        """The ranking score: text logits plus the learned blend of ``items``' priors (``item_id``/``item``).
+        """The ranking score: text logits plus the learned blend of ``items``' priors (by ``item_id`` or text hash).
 
         A model without item priors ranks by its text logits; an item the training log never showed
         has zero prior features, so it is ranked by its text alone.
@@ -238,11 +259,14 @@ class Scorer:
         return sigmoid(self.metadata.calibration_a * np.asarray(logits) + self.metadata.calibration_b)
 
     def predict_proba(self, pairs: Sequence[Pair], batch_size: int = 64) -> np.ndarray:
-        return self.probabilities(self.score_pairs(pairs, batch_size))
+        """Click probabilities of (query, item) pairs, from their final scores."""
+        items = pd.DataFrame({ITEM: [item for _, item in pairs]})
+        return self.probabilities(self.final_scores(self.score_pairs(pairs, batch_size), items))
 
     def score(self, query: str, items: Sequence[str]) -> np.ndarray:
-        """Relevance logits of each item for one query."""
-        return self.score_pairs([(query, item) for item in items])
+        """Final scores of each item for one query (items known by their text, so by its hash)."""
+        logits = self.score_pairs([(query, item) for item in items])
+        return self.final_scores(logits, pd.DataFrame({ITEM: list(items)}))
 
     def rank(self, query: str, items: Sequence[str], top_k: int | None = None) -> list[dict[str, Any]]:
         """Items ranked by score, high to low; ties keep input order. Records carry rank from 1."""

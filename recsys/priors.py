@@ -1,9 +1,10 @@
 """What a click log says about its items, and the blend that adds it to the text score.
 
 The text model knows what an item is about; the log also knows how often each item was clicked
-when shown. ``ItemPriors`` keeps, per item (by ``item_id`` where the log has one, else by item
-text), its clicks and views in the training log, and the sum of each numeric column the log has
-beyond the contract's own (a rating, a watch time). Its features for a row are
+when shown. ``ItemPriors`` keeps, per item, its clicks and views in the training log, and the sum
+of each numeric column the log has beyond the contract's own (a rating, a watch time). Items are
+keyed by ``item_id``; a row without one, in a log or in a candidate list, gets the hash of its
+text (``recsys.contract.fill_item_ids``). Its features for a row are
 
 - ``prior``: the smoothed click rate ``(clicks + s * base) / (views + s)`` as a logit, minus the
   logit of the base rate;
@@ -26,6 +27,7 @@ movie ratings) and on the text where the items are new; it is kept at 0 or more.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, numeric_columns
+from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, fill_item_ids, numeric_columns
 
 PRIORS_FILE = "item_priors.csv"
 TEXT = "text"  # the blend's name for the text logit
@@ -51,9 +53,8 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
 
 @dataclass
 class ItemPriors:
-    """Clicks, views and numeric-column sums per item of a training log, keyed by ``key``."""
+    """Clicks, views and numeric-column sums per item of a training log, keyed by ``item_id``."""
 
-    key: str
     base_rate: float
     table: pd.DataFrame  # index: the key as text; columns clicks, views, then sum_<column> per averaged column
     means: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, sd) over the log
@@ -61,15 +62,14 @@ class ItemPriors:
 
     @classmethod
     def fit(cls, log: pd.DataFrame, smoothing: float = SMOOTHING) -> ItemPriors:
-        key = ITEM_ID if ITEM_ID in log.columns else ITEM
         contract = (GROUP, QUERY, ITEM, ITEM_ID, *NOT_AVERAGED)
         values = {c: pd.to_numeric(log[c]).astype(np.float64) for c in numeric_columns(log, exclude=contract)}
-        keys = log[key].astype(str)
+        keys = fill_item_ids(log)
         table = log.groupby(keys)[CLICKED].agg(clicks="sum", views="count")
         for column, v in values.items():
             table[f"sum_{column}"] = v.groupby(keys).sum()
         means = {c: (float(v.mean()), float(v.std(ddof=0)) or 1.0) for c, v in values.items()}
-        return cls(key, float(log[CLICKED].mean()), table, means, smoothing)
+        return cls(float(log[CLICKED].mean()), table, means, smoothing)
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,9 +77,7 @@ class ItemPriors:
 
     def _rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The table's row for each row's item; zeros for items the log never showed."""
-        if self.key not in frame.columns:
-            return pd.DataFrame(0.0, index=range(len(frame)), columns=self.table.columns)
-        return self.table.reindex(frame[self.key].astype(str)).fillna(0.0).reset_index(drop=True)
+        return self.table.reindex(fill_item_ids(frame)).fillna(0.0).reset_index(drop=True)
 
     def stats(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Clicks and views of each row's item in the log (zeros for unknown items)."""
@@ -106,21 +104,22 @@ class ItemPriors:
 
     def save(self, directory: str | Path) -> None:
         path = Path(directory) / PRIORS_FILE
-        header = {"key": self.key, "base_rate": self.base_rate, "smoothing": self.smoothing, "means": self.means}
+        header = {"base_rate": self.base_rate, "smoothing": self.smoothing, "means": self.means}
         with path.open("w", encoding="utf-8", newline="") as handle:
             handle.write(f"# {json.dumps(header)}\n")
-            self.table.rename_axis(self.key).to_csv(handle)
+            # Every field quoted: an id may hold a comma, a quote, or a lone carriage return.
+            self.table.rename_axis(ITEM_ID).to_csv(handle, quoting=csv.QUOTE_ALL)
 
     @classmethod
     def load(cls, directory: str | Path) -> ItemPriors | None:
         path = Path(directory) / PRIORS_FILE
         if not path.is_file():
             return None
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8", newline="") as handle:
             header = json.loads(handle.readline().removeprefix("# "))
-            table = pd.read_csv(handle, dtype={header["key"]: str}, keep_default_na=False).set_index(header["key"])
-        means = {c: (float(m), float(sd)) for c, (m, sd) in header.get("means", {}).items()}
-        return cls(header["key"], float(header["base_rate"]), table, means, float(header["smoothing"]))
+            table = pd.read_csv(handle, dtype={ITEM_ID: str}, keep_default_na=False).set_index(ITEM_ID)
+        means = {c: (float(m), float(sd)) for c, (m, sd) in header["means"].items()}
+        return cls(float(header["base_rate"]), table, means, float(header["smoothing"]))
 
 
 @dataclass

@@ -16,7 +16,6 @@ has priors, then every other column of the candidate list.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,6 +27,7 @@ from recsys.contract import (
     ITEM,
     ITEM_ID,
     ContractError,
+    fill_item_ids,
     read_candidates,
     read_table,
     validate_candidates,
@@ -49,21 +49,6 @@ CLASH_PREFIX = "input_"
 SCORE_BATCH = 64  # candidates scored per step; progress is reported after each
 
 Progress = Callable[[int, int], None]
-
-
-def item_ids(items: pd.Series) -> pd.Series:
-    """Stable ids for items without one: a short hash of the text, as the bundled data's ``item_id``."""
-    return items.map(lambda text: hashlib.sha1(str(text).encode()).hexdigest()[:10])
-
-
-def fill_item_ids(table: pd.DataFrame) -> pd.Series:
-    """The table's ``item_id`` as text; rows without one (no column, or a gap) get the hash of their item."""
-    hashed = item_ids(table[ITEM])
-    if ITEM_ID not in table.columns:
-        return hashed
-    given = table[ITEM_ID]
-    missing = given.isna() | given.astype(str).str.strip().eq("")
-    return given.astype(str).where(~missing, hashed)
 
 
 def read_candidate_file(path: str | Path) -> pd.DataFrame:
@@ -134,10 +119,11 @@ def blend_scores(model_scores: np.ndarray, candidates: pd.DataFrame, weights: Ma
 
 
 def score_items(scorer: Scorer, context: str, items: list[str], progress: Progress | None = None) -> np.ndarray:
-    """Relevance logits of ``items`` for ``context``, in steps of :data:`SCORE_BATCH` so that progress shows."""
+    """Text logits of ``items`` for ``context``, in steps of :data:`SCORE_BATCH` so that progress shows."""
     scores = np.zeros(len(items), dtype=np.float64)
     for start in range(0, len(items), SCORE_BATCH):
-        scores[start : start + SCORE_BATCH] = scorer.score(context, items[start : start + SCORE_BATCH])
+        batch = items[start : start + SCORE_BATCH]
+        scores[start : start + SCORE_BATCH] = scorer.score_pairs([(context, item) for item in batch])
         if progress is not None:
             progress(min(start + SCORE_BATCH, len(items)), len(items))
     return scores

@@ -26,10 +26,9 @@ from app import (
     launch_options,
     load_models,
 )
-from recsys.contract import CLICKED, ITEM, ITEM_ID, read_clicks
+from recsys.contract import CLICKED, ITEM, ITEM_ID, item_ids, read_clicks
 from recsys.feedback import FeedbackStore
 from recsys.models import ModelMetadata, Scorer, load_encoder, load_scorer
-from recsys.ranking import item_ids
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 EXAMPLE = json.loads((EXAMPLES / "examples.json").read_text())["rank"][0]  # a .csv with item_id, entities, popularity

@@ -56,3 +56,25 @@ def test_in_batch_loss_targets_each_examples_click_among_all_items() -> None:
         -torch.log_softmax(right, 1)[[0, 1], [0, 2]].mean().item()
     )
     assert compute_loss(right, labels, "listwise", 2) < 0.05 < compute_loss(wrong, labels, "listwise", 2)
+
+
+def test_in_batch_logits_are_the_per_item_logits_for_each_examples_own_list(tiny_model_dir) -> None:
+    from finetune.data import Collator
+    from finetune.train import forward
+    from recsys.models import BI, load_encoder
+
+    model, tokenizer = load_encoder(BI, str(tiny_model_dir))
+    model.eval()
+    examples = [
+        Example("microsoft windows", ("windows revenue", "tautog bite"), (1.0, 0.0), "u1"),
+        Example("nba playoffs", ("lakers win", "windows revenue"), (1.0, 0.0), "u2"),
+    ]
+    batch = Collator(tokenizer, BI, 32)(examples)
+    with torch.no_grad():
+        own, every = forward(model, batch), forward(model, batch, in_batch=True)
+    assert every.shape == (2, 4)
+    # Row n, columns n * 2 + j: example n's query against its own list, as the per-item logits.
+    torch.testing.assert_close(every[0, :2], own[:2])
+    torch.testing.assert_close(every[1, 2:], own[2:])
+    # u2's "windows revenue" copies u1's click: masked for u1; u2's click stands against u1's items.
+    assert every[0, 3] == -torch.inf and torch.isfinite(every[1, :2]).all()

@@ -259,6 +259,11 @@ def test_youden_threshold_is_one_half_without_both_classes() -> None:
     assert choose_threshold([0, 0], [0.2, 0.7]) == 0.5
 
 
+def test_youden_threshold_is_one_half_when_no_threshold_separates_the_classes() -> None:
+    # Scores that rank every non-click above every click: each threshold has J <= 0.
+    assert choose_threshold([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9]) == 0.5
+
+
 def test_threshold_summary_with_nothing_predicted_clicked() -> None:
     summary = threshold_summary([1, 0, 0], [0.2, 0.3, 0.1], 0.5)
     assert summary["precision"] == 0.0 and summary["recall"] == 0.0 and summary["predicted_positive_rate"] == 0.0

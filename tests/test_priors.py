@@ -11,6 +11,7 @@ import pytest
 
 from finetune.train import main as train
 from recsys.baselines import popularity_baseline
+from recsys.contract import item_ids
 from recsys.evaluate import score_frame
 from recsys.models import load_scorer
 from recsys.priors import PRIORS_FILE, Blend, ItemPriors
@@ -25,7 +26,6 @@ def log(rows: list[tuple[str, str, int]], with_ids: bool = True) -> pd.DataFrame
 def test_priors_count_clicks_and_views_and_shrink_toward_the_base_rate() -> None:
     train = log([("u1", "a", 1), ("u2", "a", 1), ("u3", "a", 0), ("u1", "b", 0)])
     priors = ItemPriors.fit(train, smoothing=2.0)
-    assert priors.key == "item_id"
     assert priors.base_rate == 0.5
     assert priors.table.loc["A"].tolist() == [2, 3]
     rate = priors.click_rate(log([("v", "a", 0), ("v", "b", 0), ("v", "never seen", 0)]))
@@ -55,14 +55,29 @@ def test_numeric_columns_of_the_log_become_item_means_and_a_rows_own_value_never
     pd.testing.assert_frame_equal(priors.features(held_out.assign(rating=["1", "5", "5"])), features)
 
 
-def test_priors_are_keyed_by_item_text_without_item_ids_and_round_trip(tmp_path: Path) -> None:
-    priors = ItemPriors.fit(log([("u1", "a, with comma", 1), ("u2", "b", 0)], with_ids=False))
-    assert priors.key == "item"
+def test_items_without_ids_are_keyed_by_the_hash_of_their_text_as_uploads_are() -> None:
+    train = log([("u1", "a", 1), ("u2", "a", 1), ("u1", "b", 0)], with_ids=False)
+    priors = ItemPriors.fit(train)
+    assert set(priors.table.index) == set(item_ids(pd.Series(["a", "b"])))
+    # A candidate list with ids for some rows and gaps for others finds the same items by their text.
+    upload = pd.DataFrame({"item": ["a", "b"], "item_id": [None, ""]})
+    np.testing.assert_allclose(priors.click_rate(upload), priors.click_rate(train.iloc[[0, 2]]))
+    # A blank id is never one pooled "item": a new item with a blank id is unknown.
+    assert priors.features(pd.DataFrame({"item": ["new"], "item_id": [""]})).iloc[0].tolist() == [0.0, 0.0]
+
+
+def test_priors_round_trip_with_awkward_ids(tmp_path: Path) -> None:
+    ids = ["a,comma", 'a "quote"', "cr\r\nlf", "lone\rcr", "#hash", "nan", "NA", "007", "line\nbreak"]
+    train = pd.DataFrame(
+        {"group": "g", "query": "q", "item": [f"t{i}" for i in range(len(ids))], "item_id": ids, "clicked": 1}
+    )
+    train.loc[0, "clicked"] = 0
+    priors = ItemPriors.fit(train)
     priors.save(tmp_path)
     loaded = ItemPriors.load(tmp_path)
-    assert loaded is not None and loaded.key == "item" and loaded.base_rate == priors.base_rate
-    frame = log([("v", "a, with comma", 0), ("v", "b", 0)], with_ids=False)
-    pd.testing.assert_frame_equal(loaded.features(frame), priors.features(frame))
+    assert loaded is not None and loaded.base_rate == priors.base_rate
+    assert sorted(loaded.table.index) == sorted(ids)
+    pd.testing.assert_frame_equal(loaded.features(train), priors.features(train))
     assert ItemPriors.load(tmp_path / "nowhere") is None
 
 
@@ -147,3 +162,31 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     assert ranked[SCORE].is_monotonic_decreasing
     # An upload without ids is matched by the item's hash, as the log's item_id was made.
     assert (ranked[VIEWS] > 0).any()
+
+
+def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_is_refused(
+    reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "model"
+    train(
+        [
+            "--model-name-or-path", str(tiny_model_dir), "--train-file", str(clicks_path),
+            "--eval-file", str(clicks_path), "--output-dir", str(out), "--report-to", "none",
+            "--max-length", "32", "--batch-size", "8", "--max-steps", "1", "--negatives", "2",
+        ]
+    )  # fmt: skip
+    scorer = load_scorer(str(out))
+    scorer.blend = Blend({"text": 0.3, "prior": 2.0, "log_views": 0.0})
+    frame = pd.read_csv(clicks_path)
+    query, items = frame["query"].iloc[0], frame["item"].head(4).tolist()
+    text = scorer.score_pairs([(query, item) for item in items])
+    final = 0.3 * text + 2.0 * scorer.priors.features(pd.DataFrame({"item": items}))["prior"].to_numpy()
+    np.testing.assert_allclose(scorer.score(query, items), final, rtol=1e-5)
+    np.testing.assert_allclose(
+        scorer.predict_proba([(query, item) for item in items]), scorer.probabilities(final), rtol=1e-5
+    )
+    np.testing.assert_allclose([r["score"] for r in scorer.rank(query, items)], sorted(final, reverse=True), rtol=1e-5)
+
+    (out / PRIORS_FILE).unlink()
+    with pytest.raises(ValueError, match=r"item_priors\.csv is missing"):
+        load_scorer(str(out))

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, ITEM_ID, ContractError, numeric_columns
+from recsys.contract import ITEM, ITEM_ID, ContractError, item_ids, numeric_columns
 from recsys.models import Scorer, load_scorer
 from recsys.ranking import (
     MODEL_SCORE,
@@ -19,7 +19,6 @@ from recsys.ranking import (
     SCORE,
     blend_scores,
     compare_rankings,
-    item_ids,
     load_candidates,
     rank_candidates,
     zscore,

@@ -2,9 +2,14 @@
 
 Raw format: ``user_id<TAB>title<TAB>label<TAB>entity_id:entity_name;...``.
 
-- ``query`` is the user's other clicked titles in raw_train.txt, in file order, at most
-  ``--history`` of them, joined by " | ". A row's own title never appears in its own query,
-  and test rows use train-file clicks only.
+- ``query`` is the user's context: the first clicked titles in raw_train.txt, in file order, half of
+  the user's clicks (rounded up) and at most ``--history``, joined by " | ". Those clicks are the
+  context and not rows; every other row of the user is a row of the group, all with the same
+  query. test_later rows get the same context (train-file clicks only).
+- One query per group matters. An earlier version gave each row "the user's other clicks" as its
+  query, so a click's query lacked its own title and a non-click's did not: whether a row's query
+  differed from its group's usual one told clicks from non-clicks with AUC 0.86 on valid.csv, a
+  label leak that rewards models for how their scores move with the query, not with the item.
 - ``group`` is the user; ``item_id`` a short hash of the title; ``entities`` the entity names.
 - Users are split, disjointly: a seeded fraction of the train-file users is held out for
   validation (tuning and early stopping) and another for testing (users never trained on).
@@ -13,7 +18,7 @@ Raw format: ``user_id<TAB>title<TAB>label<TAB>entity_id:entity_name;...``.
   test_later.csv = every row of raw_test.txt: the authors' separate test file, a later window whose
   titles never occur in raw_train.txt, for users of all three splits (queries from train-file clicks).
 
-Rows whose query would be empty (a user with no other click) cannot be scored: they are
+Rows of a user without any click in raw_train.txt have no context and cannot be scored: they are
 counted and reported, never dropped silently. Run: ``python data/bing_news/make_contract.py``.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import math
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -42,17 +48,25 @@ def read_raw(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def context_titles(history: list[str], limit: int) -> list[str]:
+    """The user's context: the first half of their clicked titles (rounded up), at most ``limit``."""
+    return history[: min(limit, math.ceil(len(history) / 2))]
+
+
 def to_contract(rows: list[dict[str, str]], history: dict[str, list[str]], limit: int) -> tuple[list, int]:
+    """Contract rows: each user's rows but their context clicks, with the context as the query."""
     out, unscorable = [], 0
     for row in rows:
-        others = [t for t in history.get(row["user"], []) if t != row["title"]][:limit]
-        if not others:
+        context = context_titles(history.get(row["user"], []), limit)
+        if not context:
             unscorable += 1
+            continue
+        if row["title"] in context:  # the context itself, not a row to rank
             continue
         out.append(
             {
                 "group": f"u{row['user']}",
-                "query": " | ".join(others),
+                "query": " | ".join(context),
                 "item": row["title"],
                 "clicked": row["clicked"],
                 "item_id": hashlib.sha1(row["title"].encode()).hexdigest()[:10],
@@ -101,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         contract_rows, unscorable = to_contract(rows, history, args.history)
         write_csv(args.out_dir / f"{name}.csv", contract_rows)
         groups = len({r["group"] for r in contract_rows})
-        print(f"{name}.csv: {len(contract_rows)} rows, {groups} users; {unscorable} rows left out (no other click)")
+        print(f"{name}.csv: {len(contract_rows)} rows, {groups} users; {unscorable} rows left out (no click, no context)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Write the app's one-click examples from the bundled Bing News test split: ``python data/examples/make_examples.py``.
 
-For each chosen held-out user, the first half of the user's clicks (in file order) becomes the
-context, their titles joined by " | " as in the click log's ``query``; the rest of the items the
-user was shown (the other clicks and the non-clicks) are the candidates, with ``item_id``,
+For each chosen held-out user, the context is the user's ``query`` in the click log (the first half
+of the user's clicks in file order, at most 8, joined by " | "); the rest of the items the user was
+shown (the other clicks and the non-clicks) are the candidates, with ``item_id``,
 ``entities`` and ``popularity`` (the item's clicks in train.csv, 0 for an item never shown there)
 but not the held-out label.
 The lists are saved as .csv, .tsv, .jsonl and .txt, one format each, and ``examples.json``
@@ -22,10 +22,8 @@ USERS = {"u90900": ".csv", "u125700": ".tsv", "u47100": ".jsonl", "u52200": ".tx
 
 
 def split_history(rows: pd.DataFrame) -> tuple[str, pd.DataFrame]:
-    """The context (the first half of the clicks) and the candidates (every other row)."""
-    clicks = rows[rows["clicked"] == "1"]
-    history = clicks.iloc[: (len(clicks) + 1) // 2]
-    return " | ".join(history["item"]), rows.drop(index=history.index)
+    """The context (the group's query: the user's first clicks) and the candidates (the group's rows)."""
+    return rows["query"].iloc[0], rows
 
 
 def write_candidates(rows: pd.DataFrame, path: Path, popularity: pd.Series) -> None:

@@ -11,8 +11,12 @@ fine-tuned model's advantage around there, and this script separates them:
 2. New titles: test_later's items are all new. test_users.csv restricted to titles that never occur in
    train.csv asks whether the model still helps on new titles in the training window.
 
+3. The label leak of the earlier split (one query per row, "the user's other clicks"), rebuilt
+   from raw/ for the validation users: how well "this row's query differs from its group's usual
+   query" alone tells clicks from non-clicks, and what zero-shot MiniLM and TF-IDF score there.
+
 Writes bench/later.md: Δ group AUC (model − zero-shot, text score alone and final score) per slice,
-mean over the seeds' models with the paired bootstrap 95% interval of each.
+mean over the seeds' models with the paired bootstrap 95% interval of each; then the leak check.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pandas as pd
 
 from bench.common import DATASETS
 from bench.results import SEEDS
+from recsys.baselines import tfidf_baseline
 from recsys.contract import GROUP, ITEM, QUERY, read_clicks
 from recsys.evaluate import score_frame
 from recsys.metrics import group_metrics, paired_difference
@@ -44,6 +49,48 @@ def slices() -> dict[str, pd.DataFrame]:
         "test_users: all": users,
         "test_users: only titles not in train.csv": users[~users[ITEM].isin(seen_titles)],
     }
+
+
+def per_row_query_split(split: str = "valid") -> pd.DataFrame:
+    """``split``'s users as the earlier converter wrote them: each row's query is the user's other clicks."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bing_contract", DATASETS["bing_news"].folder / "make_contract.py")
+    contract = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(contract)
+    raw = contract.read_raw(DATASETS["bing_news"].folder / "raw" / "raw_train.txt")
+    history: dict[str, list[str]] = {}
+    for row in raw:
+        if row["clicked"] == "1" and row["title"] not in history.setdefault(row["user"], []):
+            history[row["user"]].append(row["title"])
+    users = {g.removeprefix("u") for g in read_clicks(DATASETS["bing_news"].path(split))[GROUP]}
+    rows = []
+    for row in raw:
+        others = [t for t in history.get(row["user"], []) if t != row["title"]][:8]
+        if row["user"] in users and others:
+            rows.append(
+                {GROUP: f"u{row['user']}", QUERY: " | ".join(others), ITEM: row["title"], "clicked": row["clicked"]}
+            )
+    return pd.DataFrame(rows).astype({"clicked": int})
+
+
+def leak_check(zero_shot: Scorer) -> list[str]:
+    """The earlier per-row queries against today's one query per group, on the validation users."""
+    lines = ["", "## The label leak of per-row queries (validation users, rebuilt from raw/)", ""]
+    lines += [
+        "| split design | rows | AUC of 'query differs from the group's usual one' | zero-shot AUC | TF-IDF AUC |"
+    ]
+    lines += ["|---|---|---|---|---|"]
+    for name, frame in (
+        ("per-row queries (earlier)", per_row_query_split()),
+        ("one query per group (now)", read_clicks(DATASETS["bing_news"].path("valid"))),
+    ):
+        usual = frame.groupby(GROUP)[QUERY].agg(lambda q: q.value_counts().index[0])
+        differs = (frame[QUERY] != frame[GROUP].map(usual)).to_numpy(float)
+        cells = [group_metrics(frame, s)["auc"].mean() for s in (differs, text_logits(zero_shot, frame))]
+        cells.append(group_metrics(frame, tfidf_baseline(frame)[0])["auc"].mean())
+        lines.append(f"| {name} | {len(frame)} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+    return lines
 
 
 def text_logits(scorer: Scorer, frame: pd.DataFrame):
@@ -87,6 +134,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {r['slice']} | {r['groups']} | {r['rows']} | {cell(r['text'])} | {cell(r['final'])} |" for r in rows]
+    lines += leak_check(zero_shot)
     args.out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return rows

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
         model.scale.requires_grad_(config.scale_learning_rate > 0)
         model.bias.requires_grad_(config.scale_learning_rate > 0)
     freeze_lower_layers(model, config.freeze_layers)
-    if config.lora_rank:
+    if config.uses_lora:
         add_lora(model, config.lora_rank)
     base_weights = (
         {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
     scalars = [p for name, p in model.named_parameters() if name in ("scale", "bias") and p.requires_grad]
     weights = [p for name, p in model.named_parameters() if name not in ("scale", "bias") and p.requires_grad]
     groups = [{"params": weights}] + ([{"params": scalars, "lr": config.scale_learning_rate}] if scalars else [])
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
     schedule_steps = total_steps * accelerator.num_processes
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
@@ -282,7 +282,12 @@ def main(argv: list[str] | None = None) -> dict:
             threshold=threshold["threshold"],
             blend=blend.weights if priors else {},
             fine_tuned=True,
-            training={**config.to_dict(), "best_step": state.global_step, "train_rows": len(train_frame)},
+            training={
+                **config.to_dict(),
+                "learning_rate": config.lr,
+                "best_step": state.global_step,
+                "train_rows": len(train_frame),
+            },
             metrics={"eval": metrics, "threshold": threshold},
         )
         save_model(without_adapters(unwrapped), tokenizer, output_dir, metadata)

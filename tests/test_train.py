@@ -32,6 +32,7 @@ def train(tiny_model_dir: Path, clicks_path: Path, tmp_path: Path):
             "--batch-size", "8",
             "--eval-batch-size", "256",
             "--learning-rate", "1e-3",
+            "--lora-rank", "0",  # every weight trains; LoRA has its own test
         ]  # fmt: skip
         try:
             return main([*args, *argv])
@@ -153,6 +154,7 @@ def test_freeze_layers_beyond_the_model_is_an_error(train) -> None:
         ("--batch-size", "0", "--batch-size must be at least 1"),
         ("--wise-alpha", "0", r"--wise-alpha must be in \(0, 1\]"),
         ("--lora-rank", "-2", "--lora-rank must be 0 or more"),
+        ("--learning-rate", "-1", "--learning-rate must be positive, or 0 for the default"),
     ],
 )
 def test_bad_settings_fail_with_the_flag_named(train, flag: str, value: str, message: str) -> None:
@@ -173,7 +175,7 @@ def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, caps
     at_step_4 = weights(output_dir / "checkpoints" / "step-4")
     capsys.readouterr()
 
-    resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1")
+    resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1", "--patience", "0")
     assert f"resumed from {output_dir / 'checkpoints' / 'step-4'} at step 4" in capsys.readouterr().out
     assert resumed["steps"] == 6
     assert [h["step"] for h in resumed["history"]] == [2, 4, 5, 6]

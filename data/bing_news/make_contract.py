@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> None:
         contract_rows, unscorable = to_contract(rows, history, args.history)
         write_csv(args.out_dir / f"{name}.csv", contract_rows)
         groups = len({r["group"] for r in contract_rows})
-        print(f"{name}.csv: {len(contract_rows)} rows, {groups} users; {unscorable} rows left out (no click, no context)")
+        print(
+            f"{name}.csv: {len(contract_rows)} rows, {groups} users; {unscorable} rows left out (no click: no context)"
+        )
 
 
 if __name__ == "__main__":

@@ -134,17 +134,22 @@ def test_blend_of_groups_without_a_click_and_a_non_click_is_the_text_alone() -> 
     assert blend.final(np.array([0.5, 1.0, 2.0]), features).tolist() == [0.5, 1.0, 2.0]
 
 
+def train_tiny(model_dir: Path, clicks_path: Path, out: Path, steps: int) -> Path:
+    """A few steps of the default recipe (item priors on) on the tiny BERT; the model folder."""
+    train(
+        [
+            "--model-name-or-path", str(model_dir), "--train-file", str(clicks_path),
+            "--eval-file", str(clicks_path), "--output-dir", str(out), "--report-to", "none",
+            "--max-length", "32", "--batch-size", "8", "--max-steps", str(steps), "--negatives", "2",
+        ]
+    )  # fmt: skip
+    return out
+
+
 def test_training_with_priors_serves_text_plus_priors_everywhere(
     reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "model"
-    train(
-        [
-            "--model-name-or-path", str(tiny_model_dir), "--train-file", str(clicks_path),
-            "--eval-file", str(clicks_path), "--output-dir", str(out), "--report-to", "none",
-            "--max-length", "32", "--batch-size", "8", "--max-steps", "2", "--negatives", "2",
-        ]
-    )  # fmt: skip
+    out = train_tiny(tiny_model_dir, clicks_path, tmp_path / "model", steps=2)
     assert (out / PRIORS_FILE).is_file()
     metadata = json.loads((out / "clicktune.json").read_text())
     assert set(metadata["blend"]) == {"text", "prior", "log_views"}
@@ -167,14 +172,7 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
 def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_is_refused(
     reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "model"
-    train(
-        [
-            "--model-name-or-path", str(tiny_model_dir), "--train-file", str(clicks_path),
-            "--eval-file", str(clicks_path), "--output-dir", str(out), "--report-to", "none",
-            "--max-length", "32", "--batch-size", "8", "--max-steps", "1", "--negatives", "2",
-        ]
-    )  # fmt: skip
+    out = train_tiny(tiny_model_dir, clicks_path, tmp_path / "model", steps=1)
     scorer = load_scorer(str(out))
     scorer.blend = Blend({"text": 0.3, "prior": 2.0, "log_views": 0.0})
     frame = pd.read_csv(clicks_path)

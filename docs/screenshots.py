@@ -85,7 +85,7 @@ def take_screenshots(url: str, out: Path, evaluate_timeout_s: float) -> None:
 
         open_tab(page, "Model")
         page.locator("#model-evaluate").click()
-        expect(page.locator("#model-metrics table")).to_be_visible(timeout=evaluate_timeout_s * 1000)
+        expect(page.locator("#model-metrics table").first).to_be_visible(timeout=evaluate_timeout_s * 1000)
         shoot(page, out, "model")
 
         open_tab(page, "Feedback")

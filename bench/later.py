@@ -59,10 +59,7 @@ def per_row_query_split(split: str = "valid") -> pd.DataFrame:
     contract = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(contract)
     raw = contract.read_raw(DATASETS["bing_news"].folder / "raw" / "raw_train.txt")
-    history: dict[str, list[str]] = {}
-    for row in raw:
-        if row["clicked"] == "1" and row["title"] not in history.setdefault(row["user"], []):
-            history[row["user"]].append(row["title"])
+    history = contract.click_history(raw)
     users = {g.removeprefix("u") for g in read_clicks(DATASETS["bing_news"].path(split))[GROUP]}
     rows = []
     for row in raw:

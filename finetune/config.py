@@ -85,6 +85,11 @@ class TrainConfig:
         return LORA_LEARNING_RATE if self.uses_lora else FULL_LEARNING_RATE
 
     @property
+    def uses_in_batch_negatives(self) -> bool:
+        """In-batch negatives are for a listwise bi-encoder; elsewhere the flag has nothing to act on."""
+        return self.in_batch_negatives and self.loss == "listwise" and self.architecture == "bi"
+
+    @property
     def uses_lora(self) -> bool:
         """LoRA adapters are for the bi-encoder; a cross-encoder's new head trains with all its weights."""
         return self.lora_rank > 0 and self.architecture == "bi"

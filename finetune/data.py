@@ -100,10 +100,17 @@ class ListwiseDataset(Dataset):
 
 
 class Collator:
-    """Tokenizes a list of examples for a bi-encoder or a cross-encoder."""
+    """Tokenizes a list of examples for a bi-encoder or a cross-encoder.
 
-    def __init__(self, tokenizer: PreTrainedTokenizerBase, architecture: str, max_length: int) -> None:
+    With ``in_batch`` (a listwise bi-encoder), batches also carry ``in_batch_mask``, which makes the
+    model score each example's query against every item of the batch.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, architecture: str, max_length: int, in_batch: bool = False
+    ) -> None:
         self.tokenizer, self.architecture, self.max_length = tokenizer, architecture, max_length
+        self.in_batch = in_batch
 
     def _tokenize(self, *texts: list[str]) -> dict[str, torch.Tensor]:
         return self.tokenizer(*texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
@@ -116,15 +123,15 @@ class Collator:
             items = [item for e in examples for item in e.items]
             q = self._tokenize(queries)
             i = self._tokenize(items)
-            return {
+            batch = {
                 "query_input_ids": q["input_ids"],
                 "query_attention_mask": q["attention_mask"],
                 "item_input_ids": i["input_ids"],
                 "item_attention_mask": i["attention_mask"],
                 "query_index": torch.tensor([row[e.query] for e in examples for _ in e.items]),
-                "in_batch_mask": in_batch_mask(examples, items),
                 "labels": labels,
             }
+            return {**batch, "in_batch_mask": in_batch_mask(examples, items)} if self.in_batch else batch
         pairs = [(e.query, item) for e in examples for item in e.items]
         batch = self._tokenize([p[0] for p in pairs], [p[1] for p in pairs])
         return {**batch, "labels": labels}

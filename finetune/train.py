@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.logging import get_logger
@@ -36,7 +37,6 @@ from recsys.card import write_model_card
 from recsys.contract import CLICKED, read_clicks
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import (
-    BI,
     BiEncoder,
     ModelMetadata,
     fit_calibration,
@@ -100,10 +100,10 @@ def without_adapters(model: nn.Module) -> nn.Module:
     return model
 
 
-def forward(model: nn.Module, batch: dict[str, torch.Tensor], in_batch: bool = False) -> torch.Tensor:
-    """One logit per (query, item) in the batch, whichever the architecture; with ``in_batch``
-    (a bi-encoder), each example's query against every item of the batch, ``[examples, items]``."""
-    inputs = {k: v for k, v in batch.items() if k != "labels" and (in_batch or k != "in_batch_mask")}
+def forward(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """One logit per (query, item) in the batch, whichever the architecture; for a batch with an
+    ``in_batch_mask``, each example's query against every item of the batch, ``[examples, items]``."""
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
     if "query_index" in inputs:
         return model(**inputs)
     return model(**inputs).logits.view(-1)
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
         else None
     )
     priors = ItemPriors.fit(train_frame) if config.item_priors else None
-    eval_features = priors.features(eval_frame) if priors else None
+    # Without priors a blend has no features and no weights: the final score is the text logit.
+    eval_features = priors.features(eval_frame) if priors else pd.DataFrame(index=range(len(eval_frame)))
     collate = Collator(tokenizer, config.architecture, config.max_length)
     if config.loss == "listwise":
         train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed)
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
-        collate_fn=collate,
+        collate_fn=Collator(tokenizer, config.architecture, config.max_length, config.uses_in_batch_negatives),
         generator=torch.Generator().manual_seed(config.seed),
     )
     eval_loader = DataLoader(
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
             logits = predict(model, eval_loader, accelerator)
             labels = eval_frame[CLICKED].to_numpy()
             blend = Blend.fit(eval_frame, logits, eval_features) if priors else Blend()
-            scores = blend.final(logits, eval_features) if priors else logits
+            scores = blend.final(logits, eval_features)
             a, b = fit_calibration(scores, labels)
             probabilities = sigmoid(a * scores + b)
             metrics = evaluate_scores(eval_frame, scores, probabilities, intervals=False)
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
             calibration_a=calibration[0],
             calibration_b=calibration[1],
             threshold=threshold["threshold"],
-            blend=blend.weights if priors else {},
+            blend=blend.weights,
             fine_tuned=True,
             training={
                 **config.to_dict(),
@@ -317,9 +318,7 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         for batch in batches:
             with accelerator.accumulate(model):
-                in_batch = config.in_batch_negatives and config.loss == "listwise" and config.architecture == BI
-                logits = forward(model, batch, in_batch)
-                loss = compute_loss(logits, batch["labels"], config.loss, list_size)
+                loss = compute_loss(forward(model, batch), batch["labels"], config.loss, list_size)
                 accelerator.backward(loss)
                 optimizer.step()
                 scheduler.step()

@@ -69,9 +69,9 @@ def test_in_batch_logits_are_the_per_item_logits_for_each_examples_own_list(tiny
         Example("microsoft windows", ("windows revenue", "tautog bite"), (1.0, 0.0), "u1"),
         Example("nba playoffs", ("lakers win", "windows revenue"), (1.0, 0.0), "u2"),
     ]
-    batch = Collator(tokenizer, BI, 32)(examples)
     with torch.no_grad():
-        own, every = forward(model, batch), forward(model, batch, in_batch=True)
+        own = forward(model, Collator(tokenizer, BI, 32)(examples))
+        every = forward(model, Collator(tokenizer, BI, 32, in_batch=True)(examples))
     assert every.shape == (2, 4)
     # Row n, columns n * 2 + j: example n's query against its own list, as the per-item logits.
     torch.testing.assert_close(every[0, :2], own[:2])

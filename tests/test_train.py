@@ -78,6 +78,22 @@ def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: 
     assert [r["rank"] for r in ranked] == [1, 2]
 
 
+def test_in_batch_negatives_change_what_training_learns(train, tmp_path: Path) -> None:
+    common = ("--max-steps", "2", "--negatives", "2")
+    train(*common, "--output-dir", str(tmp_path / "own"))
+    summary = train(*common, "--in-batch-negatives", "--output-dir", str(tmp_path / "in-batch"))
+    assert summary["steps"] == 2
+    own, in_batch = weights(tmp_path / "own"), weights(tmp_path / "in-batch")
+    assert any(not torch.equal(own[name], in_batch[name]) for name in own)
+
+
+def test_without_item_priors_the_final_score_is_the_text_logit(train, tmp_path: Path) -> None:
+    train("--no-item-priors", "--max-steps", "1")
+    scorer = load_scorer(str(tmp_path / "model"))
+    assert scorer.metadata.blend == {} and scorer.priors is None
+    assert not (tmp_path / "model" / "item_priors.csv").exists()
+
+
 def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Path) -> None:
     train("--max-steps", "2")
     before, after = weights(tiny_model_dir), weights(tmp_path / "model")

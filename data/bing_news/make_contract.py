@@ -48,6 +48,15 @@ def read_raw(path: Path) -> list[dict[str, str]]:
     return rows
 
 
+def click_history(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Each user's distinct clicked titles, in file order."""
+    history: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["clicked"] == "1" and row["title"] not in history[row["user"]]:
+            history[row["user"]].append(row["title"])
+    return history
+
+
 def context_titles(history: list[str], limit: int) -> list[str]:
     """The user's context: the first half of their clicked titles (rounded up), at most ``limit``."""
     return history[: min(limit, math.ceil(len(history) / 2))]
@@ -95,10 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
     train_raw = read_raw(args.raw_dir / "raw_train.txt")
     test_raw = read_raw(args.raw_dir / "raw_test.txt")
-    history: dict[str, list[str]] = defaultdict(list)
-    for row in train_raw:
-        if row["clicked"] == "1" and row["title"] not in history[row["user"]]:
-            history[row["user"]].append(row["title"])
+    history = click_history(train_raw)
 
     users = sorted({row["user"] for row in train_raw}, key=int)
     random.Random(args.seed).shuffle(users)

@@ -6,11 +6,11 @@ import argparse
 import inspect
 import re
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
-from recsys.models import ARCHITECTURES, DEFAULT_MODEL
+from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
+from recsys.defaults import MODEL_DIR, TRAIN_FILE, VALID_FILE
+from recsys.models import model_class
 
-BUNDLED_DATA = Path(__file__).resolve().parents[1] / "data" / "bing_news"
 LOSSES = ("pointwise", "listwise")
 LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 
@@ -18,12 +18,12 @@ LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 @dataclass
 class TrainConfig:
     # data
-    train_file: str = str(BUNDLED_DATA / "train.csv")  # click log to learn from
-    eval_file: str = str(BUNDLED_DATA / "valid.csv")  # click log for model selection and early stopping
-    output_dir: str = "models/clicktune"  # the saved model; checkpoints/ and runs/ go inside it
+    train_file: str = str(TRAIN_FILE)  # click log to learn from
+    eval_file: str = str(VALID_FILE)  # click log for model selection and early stopping
+    output_dir: str = str(MODEL_DIR)  # the saved model (the app's default); checkpoints/ and runs/ go inside it
     # model
     model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
-    architecture: str = "bi"  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
+    architecture: str = BI  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
     max_length: int = 64  # tokens per text (bi) or per pair (cross)
     freeze_layers: int = 0  # freeze the embeddings and the lowest N encoder layers; 0 trains everything
     lora_rank: int = 8  # bi-encoder: train low-rank adapters (peft LoRA) of this rank instead of the weights; 0: all
@@ -86,13 +86,13 @@ class TrainConfig:
 
     @property
     def uses_in_batch_negatives(self) -> bool:
-        """In-batch negatives are for a listwise bi-encoder; elsewhere the flag has nothing to act on."""
-        return self.in_batch_negatives and self.loss == "listwise" and self.architecture == "bi"
+        """In-batch negatives are for a listwise model that supports them; elsewhere the flag has nothing to act on."""
+        return self.in_batch_negatives and self.loss == "listwise" and model_class(self.architecture).supports_adapters
 
     @property
     def uses_lora(self) -> bool:
-        """LoRA adapters are for the bi-encoder; a cross-encoder's new head trains with all its weights."""
-        return self.lora_rank > 0 and self.architecture == "bi"
+        """LoRA adapters are for models that support them; a cross-encoder's new head trains with all its weights."""
+        return self.lora_rank > 0 and model_class(self.architecture).supports_adapters
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -1,9 +1,9 @@
 """Click logs to training examples and padded batches.
 
 An example is a query with one or more items and their labels: one row (pointwise), or one
-click followed by ``negatives`` non-clicks from the same group (listwise). Batches are padded
-to their own longest text (dynamic padding). For a bi-encoder each distinct query in a batch
-is encoded once, since a group's rows share their context.
+click followed by ``negatives`` non-clicks from the same group (listwise). The model's class
+turns a list of examples into its inputs (``RelevanceModel.batch``), padded to the batch's own
+longest text; the collator adds the labels and, for in-batch negatives, the mask.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from recsys.contract import CLICKED, GROUP, ITEM, QUERY
-from recsys.models import BI
+from recsys.models import RelevanceModel
 
 logger = logging.getLogger(__name__)
 
@@ -100,41 +100,28 @@ class ListwiseDataset(Dataset):
 
 
 class Collator:
-    """Tokenizes a list of examples for a bi-encoder or a cross-encoder.
+    """Tokenizes a list of examples into a batch for ``model_class``, with a ``labels`` tensor.
 
-    With ``in_batch`` (a listwise bi-encoder), batches also carry ``in_batch_mask``, which makes the
-    model score each example's query against every item of the batch.
+    With ``in_batch`` (a listwise model that supports it), batches also carry ``in_batch_mask``,
+    which makes the model score each example's query against every item of the batch.
     """
 
     def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, architecture: str, max_length: int, in_batch: bool = False
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        model_class: type[RelevanceModel],
+        max_length: int,
+        in_batch: bool = False,
     ) -> None:
-        self.tokenizer, self.architecture, self.max_length = tokenizer, architecture, max_length
-        self.in_batch = in_batch
-
-    def _tokenize(self, *texts: list[str]) -> dict[str, torch.Tensor]:
-        return self.tokenizer(*texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        self.tokenizer, self.model_class, self.max_length, self.in_batch = tokenizer, model_class, max_length, in_batch
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        labels = torch.tensor([label for e in examples for label in e.labels])
-        if self.architecture == BI:
-            queries = list(dict.fromkeys(e.query for e in examples))
-            row = {q: n for n, q in enumerate(queries)}
-            items = [item for e in examples for item in e.items]
-            q = self._tokenize(queries)
-            i = self._tokenize(items)
-            batch = {
-                "query_input_ids": q["input_ids"],
-                "query_attention_mask": q["attention_mask"],
-                "item_input_ids": i["input_ids"],
-                "item_attention_mask": i["attention_mask"],
-                "query_index": torch.tensor([row[e.query] for e in examples for _ in e.items]),
-                "labels": labels,
-            }
-            return {**batch, "in_batch_mask": in_batch_mask(examples, items)} if self.in_batch else batch
-        pairs = [(e.query, item) for e in examples for item in e.items]
-        batch = self._tokenize([p[0] for p in pairs], [p[1] for p in pairs])
-        return {**batch, "labels": labels}
+        items = [e.items for e in examples]
+        batch = self.model_class.batch(self.tokenizer, [e.query for e in examples], items, self.max_length)
+        batch["labels"] = torch.tensor([label for e in examples for label in e.labels])
+        if self.in_batch:
+            batch["in_batch_mask"] = in_batch_mask(examples, [item for list_ in items for item in list_])
+        return batch
 
 
 def in_batch_mask(examples: list[Example], items: list[str]) -> torch.Tensor:

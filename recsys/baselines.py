@@ -7,18 +7,17 @@ log-loss and calibration error compare like with like; no baseline ever sees eva
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
+from recsys.calibration import Calibration, sigmoid
 from recsys.contract import CLICKED, ITEM, QUERY
-from recsys.models import Scorer, fit_calibration, sigmoid
 from recsys.priors import ItemPriors
-
-logger = logging.getLogger(__name__)
+from recsys.scoring import Scorer
 
 CALIBRATION_ROWS = 2000  # enough rows to fit two Platt parameters, cheap to score
 BM25_K1 = 1.5  # term-frequency saturation: the (k1 + 1) ceiling on what repeating a term can add
@@ -26,17 +25,19 @@ BM25_B = 0.75  # length normalisation: 0 ignores item length, 1 divides by it fu
 # Both keyword baselines tokenise alike: sklearn's default word pattern, lower-cased.
 TOKENS = {"lowercase": True, "token_pattern": r"(?u)\b\w\w+\b"}
 
+Scored = tuple[np.ndarray, np.ndarray]  # a scorer's (scores, click probabilities) for each row of a click log
+
 
 def _base_rate(train: pd.DataFrame | None) -> float:
     return float(train[CLICKED].mean()) if train is not None else 0.5
 
 
-def random_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None, seed: int = 0) -> tuple:
+def random_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None, seed: int = 0) -> Scored:
     scores = np.random.default_rng(seed).random(len(frame))
     return scores, np.full(len(frame), _base_rate(train))
 
 
-def popularity_baseline(frame: pd.DataFrame, train: pd.DataFrame) -> tuple:
+def popularity_baseline(frame: pd.DataFrame, train: pd.DataFrame) -> Scored:
     """Each item's click rate in ``train``, shrunk toward the overall rate: the prior that models blend in.
 
     An item never shown in training gets the overall rate: that is what popularity knows of it.
@@ -45,16 +46,17 @@ def popularity_baseline(frame: pd.DataFrame, train: pd.DataFrame) -> tuple:
     return scores, scores
 
 
-def _calibrated(score_fn, frame: pd.DataFrame, train: pd.DataFrame | None) -> tuple:
+def _calibrated(
+    score_fn: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFrame, train: pd.DataFrame | None
+) -> Scored:
     scores = score_fn(frame)
     if train is None:
         return scores, sigmoid(scores)
     sample = train.sample(min(len(train), CALIBRATION_ROWS), random_state=0)
-    a, b = fit_calibration(score_fn(sample), sample[CLICKED].to_numpy())
-    return scores, sigmoid(a * scores + b)
+    return scores, Calibration.fit(score_fn(sample), sample[CLICKED].to_numpy()).probabilities(scores)
 
 
-def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tuple:
+def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Scored:
     """Keyword match: cosine of TF-IDF vectors, the vocabulary fitted on text only (never labels)."""
     corpus = pd.concat([frame[QUERY], frame[ITEM]] + ([train[QUERY], train[ITEM]] if train is not None else []))
     vectorizer = TfidfVectorizer(sublinear_tf=True, **TOKENS).fit(corpus.drop_duplicates())
@@ -67,7 +69,7 @@ def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tu
     return _calibrated(score, frame, train)
 
 
-def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tuple:
+def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Scored:
     """Keyword match: Okapi BM25 of the query against the item text, the items being the documents.
 
     score = sum over query tokens t (repeats count again) of
@@ -97,7 +99,7 @@ def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> tup
     return _calibrated(score, frame, train)
 
 
-def zero_shot_baseline(frame: pd.DataFrame, scorer: Scorer, train: pd.DataFrame | None = None) -> tuple:
+def zero_shot_baseline(frame: pd.DataFrame, scorer: Scorer, train: pd.DataFrame | None = None) -> Scored:
     """The pretrained bi-encoder's cosine similarity, before any fine-tuning."""
 
     def score(rows: pd.DataFrame) -> np.ndarray:

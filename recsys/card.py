@@ -9,21 +9,17 @@ data; without ``evaluation.json`` it falls back to the eval-set metrics that tra
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from recsys.metrics import RANKING_METRICS
-from recsys.models import ModelMetadata
+from recsys.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id
+from recsys.evaluate import Evaluation, format_table
+from recsys.metrics import RANKING_METRICS, Metrics
+from recsys.models import model_class
 
-EVALUATION_FILE = "evaluation.json"
-TRAINING_METRICS_FILE = "metrics.json"
 LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v2
 TASK_TYPE = "text-ranking"
-# OWNER/NAME, the shape of a Hub repo id; a local folder (the tests' tiny BERT) is not one.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # How each criterion that training records in metrics["threshold"] reads in the card.
 THRESHOLD_CRITERIA = {
     "youden_j": "maximise Youden's J (true-positive rate − false-positive rate; 0 for calling every row clicked)",
@@ -71,22 +67,12 @@ With plain transformers: {{ plain_load }}
 """
 
 
-def is_hub_id(name: str | None) -> bool:
-    """True for an ``OWNER/NAME`` Hub id; False for a bare name or a path (absolute, or an existing folder)."""
-    return bool(name) and _HUB_ID.match(name) is not None and not Path(name).exists()
-
-
-def _load_json(path: Path) -> dict | None:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _describe_data(evaluation: dict | None, metadata: ModelMetadata) -> str:
+def _describe_data(evaluation: Evaluation | None, metadata: ModelMetadata) -> str:
     selection = " (the eval set that training selected the model on, so the model's figures are optimistic)"
     if evaluation is None:
         return f"`{Path(metadata.training.get('eval_file', '?')).name}`{selection}"
-    data = evaluation.get("data_file")
-    where = f"`{data}`" if data else "the click log given to `recsys.evaluate`"
-    return where + (selection if evaluation.get("data_split") == "validation" else "")
+    where = f"`{evaluation.data_file}`" if evaluation.data_file else "the click log given to `recsys.evaluate`"
+    return where + (selection if evaluation.data_split == "validation" else "")
 
 
 def describe_final_score(metadata: ModelMetadata) -> str:
@@ -119,10 +105,8 @@ def describe_threshold(metadata: ModelMetadata) -> str:
     )
 
 
-def _evaluation_markdown(evaluation: dict | None, metadata: ModelMetadata, model_dir: Path) -> str:
+def _evaluation_markdown(evaluation: Evaluation | None, metadata: ModelMetadata, model_dir: Path) -> str:
     if evaluation is not None:
-        from recsys.evaluate import format_table  # the evaluator owns the table's layout
-
         return (
             f"Per-group metrics (MIND protocol) on {_describe_data(evaluation, metadata)}, against the baselines, "
             "with bootstrap 95% intervals over groups:\n\n" + format_table(evaluation)
@@ -142,12 +126,13 @@ def _evaluation_markdown(evaluation: dict | None, metadata: ModelMetadata, model
     )
 
 
-def eval_results(evaluation: dict | None, metadata: ModelMetadata, dataset: str) -> list[EvalResult] | None:
+def eval_results(evaluation: Evaluation | None, metadata: ModelMetadata, dataset: str) -> list[EvalResult] | None:
     """The ``model-index`` entries: the model's ranking metrics, then each baseline's, on one data set."""
     if evaluation is not None:
-        split, scorers = evaluation.get("data_split"), [(None, evaluation), *evaluation.get("baselines", {}).items()]
+        baselines = [(name, b.metrics) for name, b in evaluation.baselines.items()]
+        split, scorers = evaluation.data_split, [(None, evaluation.model), *baselines]
     elif metadata.metrics.get("eval") is not None:
-        split, scorers = "validation", [(None, metadata.metrics["eval"])]
+        split, scorers = "validation", [(None, Metrics.from_dict(metadata.metrics["eval"]))]
     else:
         return None
     return [
@@ -160,7 +145,7 @@ def eval_results(evaluation: dict | None, metadata: ModelMetadata, dataset: str)
             metric_type=name,
             metric_name=name if baseline is None else f"{name} ({baseline} baseline)",
             metric_config=baseline,
-            metric_value=round(float(metrics[name]), 4),
+            metric_value=round(metrics.values[name], 4),
         )
         for baseline, metrics in scorers
         for name in RANKING_METRICS
@@ -183,8 +168,9 @@ def build_model_card(
     """The card of the model in ``model_dir``; ``repo_id`` (OWNER/NAME) is where it is published, if anywhere."""
     model_dir = Path(model_dir)
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
-    evaluation = _load_json(model_dir / EVALUATION_FILE)
+    evaluation = Evaluation.load(model_dir / EVALUATION_FILE)
     training = metadata.training
+    architecture = model_class(metadata.architecture)
     name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.name)
     card_data = ModelCardData(
         model_name=name,
@@ -192,8 +178,8 @@ def build_model_card(
         license=license,
         language="en",
         library_name="transformers",
-        pipeline_tag=TASK_TYPE if metadata.architecture == "cross" else "sentence-similarity",
-        tags=["clicktune", "recommendation", "click-through-rate", f"{metadata.architecture}-encoder"],
+        pipeline_tag=architecture.pipeline_tag,
+        tags=["clicktune", "recommendation", "click-through-rate", architecture.title],
         eval_results=eval_results(evaluation, metadata, dataset or _dataset_name(metadata)),
     )
     if training:
@@ -211,22 +197,16 @@ def build_model_card(
         training_data, objective = "none (zero-shot)", "none"
     if repo_id:
         load_code = (
-            "from huggingface_hub import snapshot_download\nfrom recsys.models import load_scorer  # ClickTune\n\n"
+            "from huggingface_hub import snapshot_download\nfrom recsys.scoring import load_scorer  # ClickTune\n\n"
             f'scorer = load_scorer(snapshot_download("{repo_id}"))'
         )
     else:
-        load_code = f'from recsys.models import load_scorer  # ClickTune\n\nscorer = load_scorer("{model_dir}")'
-    plain = (
-        "`AutoModel.from_pretrained(dir)`, mean-pool and normalise; logit = scale * cosine + bias "
-        "with scale and bias from `clicktune.json`."
-        if metadata.architecture == "bi"
-        else "`AutoModelForSequenceClassification.from_pretrained(dir)`; one logit per (query, item) pair."
-    )
+        load_code = f'from recsys.scoring import load_scorer  # ClickTune\n\nscorer = load_scorer("{model_dir}")'
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE,
         model_name=name,
-        architecture="bi-encoder" if metadata.architecture == "bi" else "cross-encoder",
+        architecture=architecture.title,
         base_model=metadata.base_model,
         license=license,
         training_data=training_data,
@@ -235,11 +215,11 @@ def build_model_card(
         threshold=describe_threshold(metadata),
         evaluation=_evaluation_markdown(evaluation, metadata, model_dir),
         load_code=load_code,
-        plain_load=plain,
+        plain_load=architecture.plain_load,
     )
 
 
 def write_model_card(model_dir: str | Path, **kwargs: str) -> Path:
-    path = Path(model_dir) / "README.md"
+    path = Path(model_dir) / CARD_FILE
     build_model_card(model_dir, **kwargs).save(path)
     return path

@@ -13,27 +13,24 @@ the clicks. Export writes the rows as a click log (see :mod:`recsys.contract`), 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from recsys.cli import run_cli
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks
-from recsys.models import METADATA_FILE, ModelMetadata
+from recsys.defaults import FEEDBACK_DIR, Env
 
 logger = logging.getLogger(__name__)
 
 DB_FILE = "feedback.sqlite3"
-# The app's FEEDBACK_DIR, where the environment does not set one: feedback-data/ beside recsys/.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "feedback-data"
 MODEL_VERSION = "model_version"  # an extra column of the export: which model ranked the list
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -51,29 +48,6 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_list ON feedback (list_id);
 """
 EXPORT_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, MODEL_VERSION)
-
-
-@dataclass(frozen=True)
-class ShownItem:
-    """An item as the user saw it in a ranked list, and whether they marked it."""
-
-    item: str
-    item_id: str
-    position: int
-    clicked: bool
-
-
-def model_version(model_dir: str | Path, metadata: ModelMetadata) -> str:
-    """A short name for the model that ranked a list: its folder and a digest of its ``clicktune.json``.
-
-    Every training run writes a new ``clicktune.json`` (its step, calibration and metrics), so the
-    digest tells runs apart; a model without one is a zero-shot base model.
-    """
-    model_dir = Path(model_dir)
-    metadata_file = model_dir / METADATA_FILE
-    if metadata.fine_tuned and metadata_file.is_file():
-        return f"{model_dir.name}@{hashlib.sha256(metadata_file.read_bytes()).hexdigest()[:8]}"
-    return f"{Path(metadata.base_model).name} (zero-shot)"
 
 
 class FeedbackStore:
@@ -98,16 +72,21 @@ class FeedbackStore:
         finally:
             db.close()
 
-    def record(self, context: str, shown: Sequence[ShownItem], version: str, list_id: str | None = None) -> str:
-        """Store the feedback on one list and return its id; recording a list id again replaces its marks."""
+    def record(self, context: str, shown: pd.DataFrame, version: str, list_id: str | None = None) -> str:
+        """Store the feedback on one list and return its id; recording a list id again replaces its marks.
+
+        ``shown`` is a marked list as ``recsys.contract.validate_marks`` returns it: ``item``,
+        ``item_id``, ``position`` and ``clicked`` for every item shown.
+        """
         if not context.strip():
             raise ValueError("feedback needs the context the list was ranked for")
-        if not shown:
+        if shown.empty:
             raise ValueError("feedback needs the items of the ranked list")
         list_id = list_id or uuid.uuid4().hex
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [
-            (list_id, context, s.item, s.item_id, int(s.position), int(bool(s.clicked)), version, now) for s in shown
+            (list_id, context, str(item), str(item_id), int(position), int(clicked), version, now)
+            for item, item_id, position, clicked in shown[[ITEM, ITEM_ID, POSITION, CLICKED]].itertuples(index=False)
         ]
         with self._connect() as db:
             db.execute("DELETE FROM feedback WHERE list_id = ?", (list_id,))
@@ -116,7 +95,7 @@ class FeedbackStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        logger.info("recorded %d marks on a list of %d (%s)", sum(s.clicked for s in shown), len(shown), list_id)
+        logger.info("recorded %d marks on a list of %d (%s)", int(shown[CLICKED].sum()), len(shown), list_id)
         return list_id
 
     def read(self) -> pd.DataFrame:
@@ -153,18 +132,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     export.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("FEEDBACK_DIR", DEFAULT_DATA_DIR)),
-        help="the app's data directory: $FEEDBACK_DIR, else %(default)s",
+        default=Path(os.environ.get(Env.FEEDBACK_DIR, FEEDBACK_DIR)),
+        help=f"the app's data directory: ${Env.FEEDBACK_DIR}, else %(default)s",
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if not (args.data_dir / DB_FILE).is_file():
         parser.error(f"no feedback database at {args.data_dir / DB_FILE}; pass the app's FEEDBACK_DIR as --data-dir")
-    try:
-        return FeedbackStore(args.data_dir).export(args.out)
-    except ValueError as err:
-        parser.error(str(err))
+    return FeedbackStore(args.data_dir).export(args.out)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

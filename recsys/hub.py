@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,47 +29,39 @@ from pathlib import Path
 
 from huggingface_hub import HfApi, get_token
 
-from recsys.card import EVALUATION_FILE, TRAINING_METRICS_FILE, is_hub_id, write_model_card
+from recsys.artifact import (
+    CHECKPOINTS_DIR,
+    EVALUATION_FILE,
+    METADATA_FILE,
+    PUBLISHED_FILES,
+    RUNS_DIR,
+    ModelMetadata,
+    check_model_folder,
+    is_hub_id,
+)
+from recsys.card import write_model_card
+from recsys.cli import run_cli, say
 from recsys.contract import read_clicks
-from recsys.models import METADATA_FILE, ModelMetadata, load_scorer
-from recsys.priors import PRIORS_FILE
+from recsys.defaults import FEEDBACK_FOLDER
+from recsys.evaluate import Evaluation, evaluate
+from recsys.scoring import load_scorer
 
 logger = logging.getLogger(__name__)
 
-# The files of a saved model folder that are published: weights, config, tokenizer, metadata, metrics, card.
-PUBLISHED_FILES = (
-    "*.safetensors",
-    "*.safetensors.index.json",
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "*.model",  # sentencepiece vocabularies
-    METADATA_FILE,
-    PRIORS_FILE,  # the item priors that the model's final score blends in
-    TRAINING_METRICS_FILE,
-    EVALUATION_FILE,
-    "README.md",
-)
 _CHECKPOINTS = "training checkpoints (optimizer and RNG state, only for --resume)"
 _SECRET = "a secret"
 _FEEDBACK = "a database (the app's feedback): users' data stays home"
 # Checked first, so that e.g. checkpoints/step-3/model.safetensors stays home. fnmatch's `*` crosses `/`.
 LEFT_OUT: dict[str, str] = {
-    "checkpoints/*": _CHECKPOINTS,
-    "*/checkpoints/*": _CHECKPOINTS,
-    "runs/*": "TensorBoard logs",
-    "*/runs/*": "TensorBoard logs",
+    f"{CHECKPOINTS_DIR}/*": _CHECKPOINTS,
+    f"*/{CHECKPOINTS_DIR}/*": _CHECKPOINTS,
+    f"{RUNS_DIR}/*": "TensorBoard logs",
+    f"*/{RUNS_DIR}/*": "TensorBoard logs",
     "*__pycache__*": "Python bytecode",
     ".venv/*": "a virtual environment",
     "*/.venv/*": "a virtual environment",
-    "feedback-data/*": _FEEDBACK,  # recsys.feedback's default data folder
-    "*/feedback-data/*": _FEEDBACK,
+    f"{FEEDBACK_FOLDER}/*": _FEEDBACK,  # the app's default feedback folder
+    f"*/{FEEDBACK_FOLDER}/*": _FEEDBACK,
     "*.sqlite3": _FEEDBACK,
     "*.sqlite3-*": _FEEDBACK,  # SQLite's -wal and -shm files beside it
     "*.sqlite": _FEEDBACK,
@@ -165,14 +156,6 @@ def refuse_token_leaks(folder: str | Path, paths: Iterable[str], token: str) -> 
         )
 
 
-def check_model_folder(model_dir: Path) -> None:
-    if not (model_dir / "config.json").is_file() or not any(model_dir.glob("*.safetensors")):
-        raise FileNotFoundError(
-            f"{model_dir}: no config.json and *.safetensors here; give --model-dir a folder that "
-            "`python -m finetune.train --output-dir` wrote"
-        )
-
-
 def _evaluation_is_current(model_dir: Path) -> bool:
     evaluation, metadata = model_dir / EVALUATION_FILE, model_dir / METADATA_FILE
     return evaluation.is_file() and (not metadata.is_file() or evaluation.stat().st_mtime >= metadata.stat().st_mtime)
@@ -180,21 +163,17 @@ def _evaluation_is_current(model_dir: Path) -> bool:
 
 def write_evaluation(
     model_dir: Path, eval_file: str | Path, train_file: str | Path | None = None, split: str | None = None
-) -> dict:
+) -> Evaluation:
     """Evaluate the model and the baselines on ``eval_file``; save the result as ``evaluation.json``.
 
     ``split`` names what the file is to this model (``validation`` for the file training selected on).
     """
-    from recsys.evaluate import evaluate  # the baselines bring scikit-learn: loaded only to evaluate
-
     logger.info("evaluating %s against the baselines on %s", model_dir, eval_file)
     train = read_clicks(train_file) if train_file else None
-    result = evaluate(load_scorer(str(model_dir)), read_clicks(eval_file), train)
-    result["data_file"] = Path(eval_file).name
-    if split:
-        result["data_split"] = split
-    (model_dir / EVALUATION_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return result
+    evaluation = evaluate(load_scorer(str(model_dir)), read_clicks(eval_file), train, data_file=Path(eval_file).name)
+    evaluation.data_split = split
+    evaluation.save(model_dir / EVALUATION_FILE)
+    return evaluation
 
 
 def refresh_evaluation(
@@ -263,21 +242,6 @@ def push_model(
     return str(url)
 
 
-def local_model_dir(name_or_path: str) -> str:
-    """A model folder on this machine: a local path as it is, a Hub id as its downloaded snapshot.
-
-    As in transformers' ``from_pretrained``, an ``OWNER/NAME`` that is not a folder here is a Hub id.
-
-    The download fetches only the published files, once, into the Hugging Face cache (where a Space's
-    ``preload_from_hub`` has already put them), and honours ``HF_HUB_OFFLINE``.
-    """
-    if Path(name_or_path).exists() or not is_hub_id(name_or_path):
-        return name_or_path
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(name_or_path, allow_patterns=list(PUBLISHED_FILES))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m recsys.hub", description="Publish a saved model to the Hub.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -290,19 +254,17 @@ def main(argv: list[str] | None = None) -> None:
     push.add_argument("--eval-file", type=Path, help="evaluate against the baselines on this click log first")
     push.add_argument("--train-file", type=Path, help="training click log, for the popularity baseline")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
     if args.command == "plan":
         check_model_folder(args.model_dir)
         upload_plan = plan_upload(list_files(args.model_dir))
-        print("\n".join(f"upload    {path}" for path in upload_plan.upload))
-        print("\n".join(f"left out  {path}  ({why})" for path, why in upload_plan.left_out.items()))
+        lines = [f"upload    {path}" for path in upload_plan.upload]
+        say("\n".join(lines + [f"left out  {path}  ({why})" for path, why in upload_plan.left_out.items()]))
         return
     url = push_model(
         args.model_dir, args.repo_id, private=args.private, eval_file=args.eval_file, train_file=args.train_file
     )
-    print(url)
+    say(url)
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

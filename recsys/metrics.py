@@ -6,7 +6,9 @@ click and a non-click; log-loss and expected calibration error are computed over
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,7 +18,44 @@ from sklearn.metrics import roc_curve
 from recsys.contract import CLICKED, GROUP
 
 RANKING_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
-METRIC_KEYS = (*RANKING_METRICS, "logloss", "ece", "groups", "rows")
+CALIBRATION_METRICS = ("logloss", "ece")
+METRIC_KEYS = (*RANKING_METRICS, *CALIBRATION_METRICS, "groups", "rows")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One scorer's metrics on one click log.
+
+    ``values`` holds every name of :data:`RANKING_METRICS` and :data:`CALIBRATION_METRICS`;
+    ``intervals`` the bootstrap 95% interval over groups of each ranking metric, where computed.
+    """
+
+    values: dict[str, float]
+    groups: int  # groups with both a click and a non-click: those the ranking metrics average over
+    rows: int
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: each metric by name, ``groups``, ``rows``, and ``ci`` where there are intervals."""
+        data: dict[str, Any] = {**self.values, "groups": self.groups, "rows": self.rows}
+        return {**data, "ci": {k: list(v) for k, v in self.intervals.items()}} if self.intervals else data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
+        """Read :meth:`to_dict`'s form back; other keys (a training run's ``step``) are ignored."""
+        names = (*RANKING_METRICS, *CALIBRATION_METRICS)
+        intervals = {k: (float(low), float(high)) for k, (low, high) in data.get("ci", {}).items()}
+        return cls({k: float(data[k]) for k in names}, int(data["groups"]), int(data["rows"]), intervals)
+
+
+class Difference(NamedTuple):
+    """A per-group mean difference between two scorers and its paired bootstrap 95% interval."""
+
+    value: float
+    low: float
+    high: float
+
+
 THRESHOLD_CRITERION = "youden_j"  # how choose_threshold picks the threshold; recorded with its summary
 
 
@@ -156,30 +195,27 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
-def paired_difference(frame: pd.DataFrame, scores: np.ndarray, other: np.ndarray) -> dict[str, list[float]]:
+def paired_difference(frame: pd.DataFrame, scores: np.ndarray, other: np.ndarray) -> dict[str, Difference]:
     """Per-group mean of (metric with ``scores``) − (metric with ``other``), with a paired bootstrap 95%
-    interval: each draw resamples the same groups for both, so group-to-group spread cancels out.
-    Returns ``{metric: [difference, low, high]}``."""
+    interval: each draw resamples the same groups for both, so group-to-group spread cancels out."""
     mine = group_metrics(frame, scores).set_index(GROUP)
     theirs = group_metrics(frame, other).set_index(GROUP).loc[mine.index]
     difference = mine[list(RANKING_METRICS)] - theirs[list(RANKING_METRICS)]
     return {
-        name: [float(difference[name].mean()), *bootstrap_interval(difference[name].to_numpy())]
+        name: Difference(float(difference[name].mean()), *bootstrap_interval(difference[name].to_numpy()))
         for name in RANKING_METRICS
     }
 
 
-def evaluate_scores(frame: pd.DataFrame, scores: np.ndarray, probabilities: np.ndarray, intervals: bool = True) -> dict:
-    """All metrics for one scorer on one validated click log; ``ci`` holds bootstrap intervals."""
+def evaluate_scores(
+    frame: pd.DataFrame, scores: np.ndarray, probabilities: np.ndarray, intervals: bool = True
+) -> Metrics:
+    """All metrics for one scorer on one validated click log, with bootstrap intervals unless ``intervals`` is False."""
     per_group = group_metrics(frame, scores)
     if per_group.empty:
         raise ValueError("no group has both a click and a non-click: ranking metrics are undefined")
-    result: dict = {name: float(per_group[name].mean()) for name in RANKING_METRICS}
     labels = frame[CLICKED].to_numpy()
-    result["logloss"] = logloss(labels, probabilities)
-    result["ece"] = ece(labels, probabilities)
-    result["groups"] = len(per_group)
-    result["rows"] = len(frame)
-    if intervals:
-        result["ci"] = {name: bootstrap_interval(per_group[name].to_numpy()) for name in RANKING_METRICS}
-    return result
+    values = {name: float(per_group[name].mean()) for name in RANKING_METRICS}
+    values |= {"logloss": logloss(labels, probabilities), "ece": ece(labels, probabilities)}
+    ci = {name: bootstrap_interval(per_group[name].to_numpy()) for name in RANKING_METRICS} if intervals else {}
+    return Metrics(values, groups=len(per_group), rows=len(frame), intervals=ci)

@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from recsys.artifact import PRIORS_FILE
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, fill_item_ids, numeric_columns
 
-PRIORS_FILE = "item_priors.csv"
 TEXT = "text"  # the blend's name for the text logit
 SMOOTHING = 5.0  # pseudo-views at the base rate: an item seen once moves little from the base rate
 # Columns of the contract that say nothing about an item's quality; every other numeric column is averaged.

@@ -17,73 +17,25 @@ has priors, then every other column of the candidate list.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from recsys.contract import (
-    ITEM,
-    ITEM_ID,
-    ContractError,
-    fill_item_ids,
-    read_candidates,
-    read_table,
-    validate_candidates,
-)
-from recsys.models import Scorer, rank_scores
+from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, bad_rows, describe_rows, fill_item_ids
+from recsys.models import Progress
+from recsys.scoring import Scorer, rank_scores
 
 logger = logging.getLogger(__name__)
 
-RANK = "rank"
 SCORE = "score"
 PROBABILITY = "click_probability"
 MODEL_SCORE = "model_score"
 # The parts of a model's score that has learned item priors (recsys.priors): score = text + weights x priors.
 TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
 RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
-CANDIDATE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
 CLASH_PREFIX = "input_"
-SCORE_BATCH = 64  # candidates scored per step; progress is reported after each
-
-Progress = Callable[[int, int], None]
-
-
-def read_candidate_file(path: str | Path) -> pd.DataFrame:
-    """The table in a candidate file before its item column is checked; a .txt file gives an ``item`` column."""
-    path = Path(path)
-    if path.suffix.lower() not in CANDIDATE_SUFFIXES:
-        raise ContractError(
-            f"{path.name}: unknown file type {path.suffix or '(none)'!r}; upload one of {', '.join(CANDIDATE_SUFFIXES)}"
-        )
-    with path.open("rb") as handle:
-        if b"\x00" in handle.read(8192):
-            raise ContractError(f"{path.name}: this looks like a binary file; upload UTF-8 text (CSV, TSV, JSONL, TXT)")
-    return read_candidates(path) if path.suffix.lower() == ".txt" else read_table(path)
-
-
-def load_candidates(path: str | Path, item_column: str = ITEM, max_items: int | None = None) -> pd.DataFrame:
-    """Read and check a candidate file (.csv, .tsv, .jsonl, or .txt with one item per line).
-
-    Raises :class:`ContractError` for an unknown extension, a binary file, a missing or blank
-    item column, or more than ``max_items`` rows.
-    """
-    path = Path(path)
-    table = read_candidate_file(path)
-    candidates = validate_candidates(table, source=path.name, item_column=item_column)
-    check_size(candidates, max_items, path.name)
-    return candidates
-
-
-def check_size(candidates: pd.DataFrame, max_items: int | None, source: str) -> None:
-    if len(candidates) == 0:
-        raise ContractError(f"{source}: no items; give at least one")
-    if max_items is not None and len(candidates) > max_items:
-        raise ContractError(
-            f"{source}: {len(candidates)} items, more than the limit of {max_items}; rank a shorter list"
-        )
 
 
 def zscore(values: np.ndarray) -> np.ndarray:
@@ -99,13 +51,18 @@ def feature_values(candidates: pd.DataFrame, column: str) -> np.ndarray:
     """A feature column as floats, or a ContractError naming the rows that are not numbers."""
     if column not in candidates.columns:
         raise ContractError(
-            f"no column {column!r} to blend; the candidate list has {', '.join(map(str, candidates.columns))}"
+            "the candidate list",
+            f"no column {column!r} to blend; it has {', '.join(map(str, candidates.columns))}",
+            column=column,
         )
     values = pd.to_numeric(candidates[column], errors="coerce")
     bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
     if bad.any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(bad)[:5])
-        raise ContractError(f"column {column!r} is not a number at row(s) {rows}; fill in numbers or give it weight 0")
+        rows = bad_rows(bad)
+        raise ContractError(
+            "the candidate list", f"column {column!r} is not a number at row(s) {describe_rows(rows)}",
+            "fill in numbers or give it weight 0", column=column, rows=rows,
+        )  # fmt: skip
     return values.to_numpy(dtype=np.float64)
 
 
@@ -116,17 +73,6 @@ def blend_scores(model_scores: np.ndarray, candidates: pd.DataFrame, weights: Ma
         if weight:
             final = final + float(weight) * zscore(feature_values(candidates, column))
     return final
-
-
-def score_items(scorer: Scorer, context: str, items: list[str], progress: Progress | None = None) -> np.ndarray:
-    """Text logits of ``items`` for ``context``, in steps of :data:`SCORE_BATCH` so that progress shows."""
-    scores = np.zeros(len(items), dtype=np.float64)
-    for start in range(0, len(items), SCORE_BATCH):
-        batch = items[start : start + SCORE_BATCH]
-        scores[start : start + SCORE_BATCH] = scorer.score_pairs([(context, item) for item in batch])
-        if progress is not None:
-            progress(min(start + SCORE_BATCH, len(items)), len(items))
-    return scores
 
 
 def rank_candidates(
@@ -141,7 +87,7 @@ def rank_candidates(
     weights = {column: float(w) for column, w in (weights or {}).items() if w}
     items = candidates[ITEM].astype(str).tolist()
     ids = fill_item_ids(candidates)
-    text_scores = score_items(scorer, context, items, progress)
+    text_scores = scorer.score_pairs([(context, item) for item in items], progress=progress)
     # The model's own score: its text logits plus what it learned about these items from its click log.
     keyed = pd.DataFrame({ITEM: items, ITEM_ID: ids.to_numpy()})
     model_scores = scorer.final_scores(text_scores, keyed)

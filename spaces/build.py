@@ -5,7 +5,7 @@
     python spaces/build.py --hub-model-id OWNER/MODEL --space-id OWNER/NAME
 
 The Space folder holds README.md (the Spaces front matter: sdk gradio at the version installed
-here, which is the one requirements.txt pins), app.py and the recsys package copied from the
+here, which is the one requirements.txt pins), app.py, app_handlers.py and the recsys package copied from the
 repository, the data files app.py shows (data/examples, the Bing News held-out and training
 splits with their licence), requirements.txt (the repository's pins for what those files import),
 and either the model's published files under models/clicktune/ (app.py's default MODEL_DIR) or,
@@ -41,37 +41,26 @@ if str(REPO) not in sys.path:  # run as `python spaces/build.py`: the library si
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, SpaceRuntime, SpaceStage  # noqa: E402
 from huggingface_hub import get_token as stored_token  # noqa: E402
 
-from recsys.card import is_hub_id  # noqa: E402
-from recsys.hub import (  # noqa: E402
-    check_model_folder,
-    list_files,
-    plan_upload,
-    refuse_token_leaks,
-    resolve_token,
-)
-from recsys.models import ModelMetadata  # noqa: E402
+from recsys.artifact import ModelMetadata, check_model_folder, is_hub_id  # noqa: E402
+from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
+from recsys.hub import list_files, plan_upload, refuse_token_leaks, resolve_token  # noqa: E402
 
 logger = logging.getLogger("spaces.build")
 
-APP_FILE = "app.py"
+APP_FILE = "app.py"  # the Space's app_file
+APP_MODULES = (APP_FILE, "app_handlers.py")
 PACKAGES = ("recsys",)  # copied whole, without caches
-# What app.py reads by default, relative to itself: its MODEL_DIR, its examples, its EVAL_FILE and TRAIN_FILE.
-MODEL_FOLDER = "models/clicktune"
+# What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples,
+# its held-out and training click logs; the model goes to MODEL_FOLDER, its default MODEL_DIR.
 DATA_FILES = (
-    "data/examples/*.json",
-    "data/examples/*.csv",
-    "data/examples/*.tsv",
-    "data/examples/*.jsonl",
-    "data/examples/*.txt",
-    "data/bing_news/test_users.csv",
-    "data/bing_news/test_later.csv",
-    "data/bing_news/train.csv",
-    "data/bing_news/raw/LICENSE",  # the sample's MIT licence travels with it
-    "data/bing_news/raw/PROVENANCE.md",
+    *(f"{EXAMPLES_FOLDER}/*{suffix}" for suffix in (".json", ".csv", ".tsv", ".jsonl", ".txt")),
+    *(f"{BUNDLED_FOLDER}/{path.name}" for path in (*HELD_OUT_FILES, TRAIN_FILE)),
+    f"{BUNDLED_FOLDER}/raw/LICENSE",  # the sample's MIT licence travels with it
+    f"{BUNDLED_FOLDER}/raw/PROVENANCE.md",
 )
-MODEL_VARIABLE = "MODEL_DIR"  # app.py's environment variable naming the model
+MODEL_VARIABLE = Env.MODEL_DIR
 # app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.
-SPACE_VARIABLES = {"HOST": "0.0.0.0"}
+SPACE_VARIABLES = {Env.HOST: "0.0.0.0"}
 REQUIREMENTS_FILE = "requirements.txt"
 PYTHON_VERSION = "3.11"
 LICENSE = "apache-2.0"
@@ -80,7 +69,7 @@ TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"  # CPU wh
 IMPLICIT_REQUIREMENTS = {"pandas": ("pyarrow",)}
 SPACE_FILES = (
     "README.md",
-    APP_FILE,
+    *APP_MODULES,
     REQUIREMENTS_FILE,
     *(f"{p}/*.py" for p in PACKAGES),
     f"{MODEL_FOLDER}/*",
@@ -107,7 +96,7 @@ Rank candidate items for a context (a query, or a short text of a user's interes
 text-relevance model fine-tuned on click logs by ClickTune.
 
 - **Model:** {{ model }}
-- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py` and `recsys/` are copies
+- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `app_handlers.py` and `recsys/` are copies
   of the repository's files.
 - **Space variables**, set by that command: {{ variables }}.
 - **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
@@ -271,7 +260,8 @@ def build_space(
     out = Path(out)
     _prepare(out)
 
-    shutil.copy2(repo / APP_FILE, out / APP_FILE)
+    for module in APP_MODULES:
+        shutil.copy2(repo / module, out / module)
     for package in PACKAGES:
         shutil.copytree(repo / package, out / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     copy_data(repo, out)

@@ -1,0 +1,214 @@
+"""The app's event handlers: thin Gradio-side calls into ``recsys.service``, as plain methods so that
+tests can call them without a browser. The library's user errors become ``gr.Error``; anything
+else is a bug and stays one.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+from matplotlib.figure import Figure
+
+from recsys.card import build_model_card, describe_threshold
+from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
+from recsys.evaluate import Evaluation, format_table
+from recsys.feedback import FeedbackStore
+from recsys.plots import reliability_curve, score_distribution
+from recsys.ranking import MODEL_SCORE, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, compare_rankings, rank_candidates
+from recsys.service import (
+    Downloads,
+    Evaluations,
+    InputError,
+    Limits,
+    ServedModels,
+    blend_weights,
+    check_text,
+    inspect_candidate_file,
+    read_candidate_input,
+    save_marks,
+)
+
+WEIGHT_COLUMNS = ["feature", "weight"]
+RANK_HEADERS = [MARK, RANK, ITEM_ID, ITEM, SCORE, PROBABILITY]
+DISPLAY_DECIMALS = 4
+Plots = tuple[str, Figure | None, Figure | None]
+
+
+def user_errors(handler: Callable) -> Callable:
+    """Show the library's user errors (bad input, a limit) as a Gradio error; anything else stays a bug."""
+
+    @functools.wraps(handler)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except ContractError as err:
+            hint = " Or pick the column that holds the item text under 'Item text column'." if err.missing else ""
+            raise gr.Error(str(err) + hint, title="Cannot read that") from err
+        except InputError as err:
+            raise gr.Error(str(err), title="Cannot do that") from err
+
+    return wrapped
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    """Scores rounded for reading; the download keeps every digit."""
+    return table.round(dict.fromkeys((SCORE, PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR), DISPLAY_DECIMALS))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _arrow(change: Any) -> str:
+    if pd.isna(change):
+        return ""
+    change = int(change)
+    return f"▲ {change}" if change > 0 else f"▼ {-change}" if change < 0 else "="
+
+
+class Handlers:
+    """The app's event handlers, as plain methods so that tests can call them without a browser."""
+
+    def __init__(self, models: ServedModels, store: FeedbackStore, evaluations: Evaluations, limits: Limits) -> None:
+        self.models, self.store, self.evaluations, self.limits = models, store, evaluations, limits
+        self.downloads = Downloads()
+
+    @user_errors
+    def inspect_upload(self, file: str | None) -> tuple[dict, pd.DataFrame]:
+        """On upload: offer the file's text columns for the item text and its numeric columns for blending."""
+        if file is None or Path(file).suffix.lower() == ".txt":
+            return gr.update(choices=[ITEM], value=ITEM), pd.DataFrame(columns=WEIGHT_COLUMNS)
+        text, value, numeric = inspect_candidate_file(Path(file), self.limits)
+        weights = pd.DataFrame({"feature": numeric, "weight": [0.0] * len(numeric)}, columns=WEIGHT_COLUMNS)
+        return gr.update(choices=text, value=value), weights
+
+    @user_errors
+    def rank(
+        self,
+        context: str,
+        file: str | None,
+        pasted: str,
+        item_column: str | None,
+        weights: pd.DataFrame | None,
+        top_k: float | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
+    ) -> tuple[pd.DataFrame, str, str, dict]:
+        """Rank the candidates; returns the table (with an unticked mark column), the CSV, a status line, the list."""
+        context = check_text(context, "context", self.limits)
+        candidates, source = read_candidate_input(file, pasted, item_column, self.limits)
+        blend = blend_weights(weights)
+        k = None if top_k is None else int(top_k)  # an empty box shows every item
+        if k is not None and k < 1:
+            raise InputError("Top k must be 1 or more.")
+        progress(0, desc="scoring")
+        report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
+        ranked = rank_candidates(self.models.scorer, context, candidates, weights=blend, top_k=k, progress=report)
+        download = self.downloads.path("ranked.csv")
+        ranked.to_csv(download, index=False)
+        blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
+        status = (
+            f"Ranked {len(candidates)} items from {source}"
+            + (f", blended with {blended}" if blend else "")
+            + f"; showing the top {len(ranked)}. Model: `{self.models.version}`. "
+            + "Tick the items you would click in the **mark** column, then press **Save feedback**."
+        )
+        table = _display(ranked).reset_index(drop=True)
+        table.insert(0, MARK, False)
+        return table, str(download), status, {"list_id": uuid.uuid4().hex, "context": context}
+
+    @user_errors
+    def feedback(self, context: str, table: pd.DataFrame | None, ranked_list: dict | None) -> tuple[str, dict]:
+        """Save the marks of a ranked table; saving the same list again replaces its marks."""
+        context = check_text(context, "context", self.limits)
+        list_id = save_marks(self.store, self.models.version, context, table, ranked_list)
+        marked = self.store.read().query("list_id == @list_id")
+        totals = self.store.summary()
+        status = (
+            f"Saved {int(marked['clicked'].sum())} of {len(marked)} items as clicked (model `{self.models.version}`). "
+            f"The store holds {_count(totals['clicks'], 'click')} on {_count(totals['lists'], 'list')}."
+        )
+        return status, {"list_id": list_id, "context": context}
+
+    def feedback_overview(self) -> tuple[str, pd.DataFrame]:
+        totals, stored = self.store.summary(), self.store.read()
+        recent = stored.sort_values(["created_at", "list_id", "position"], ascending=[False, True, True]).head(200)
+        text = (
+            f"**{_count(totals['clicks'], 'click')}** on **{_count(totals['lists'], 'list')}** "
+            f"({_count(totals['rows'], 'item')} shown) in `{self.store.path}`."
+        )
+        recent = recent.assign(context=recent["context"].map(lambda c: c if len(c) <= 60 else c[:60] + "…"))
+        columns = ["created_at", "position", "item", "clicked", "context", "model_version"]
+        return text, recent[columns].reset_index(drop=True)
+
+    def export_feedback(self) -> str:
+        path = self.downloads.path("feedback-clicks.csv")
+        try:
+            self.store.export(path)
+        except ValueError as err:  # nothing stored yet
+            raise gr.Error(str(err), title="Cannot do that") from err
+        return str(path)
+
+    @user_errors
+    def classify(self, context: str, item: str) -> tuple[float, str]:
+        """Click probability of one item, and 'clicked' or 'not clicked' at the model's threshold."""
+        context, item = check_text(context, "context", self.limits), check_text(item, "item", self.limits)
+        probability = float(self.models.scorer.predict_proba([(context, item)])[0])
+        label = "clicked" if probability >= self.models.metadata.threshold else "not clicked"
+        return round(probability, DISPLAY_DECIMALS), label
+
+    @user_errors
+    def compare(
+        self,
+        context: str,
+        file: str | None,
+        pasted: str,
+        item_column: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The list ranked by the zero-shot base model and by the served model, each item's rank change beside."""
+        if self.models.base is None:
+            raise InputError(
+                "Compare needs a fine-tuned model and its base; this app serves a zero-shot model. "
+                "Run `make demo` or set MODEL_DIR to a fine-tuned model."
+            )
+        context = check_text(context, "context", self.limits)
+        candidates, _ = read_candidate_input(file, pasted, item_column, self.limits)
+        progress(0.1, desc="zero-shot base model")
+        base = rank_candidates(self.models.base, context, candidates)
+        progress(0.55, desc="fine-tuned model")
+        tuned = compare_rankings(base, rank_candidates(self.models.scorer, context, candidates))
+        base_view = _display(base[[RANK, ITEM, SCORE, PROBABILITY]]).reset_index(drop=True)
+        tuned_view = _display(tuned[[RANK, "rank_change", "base_rank", ITEM, SCORE, PROBABILITY]])
+        tuned_view = tuned_view.rename(columns={"rank_change": "change"})
+        return base_view, tuned_view.assign(change=tuned_view["change"].map(_arrow)).reset_index(drop=True)
+
+    def model_card(self) -> str:
+        if self.models.model_dir is None:
+            return (
+                "No model folder was given, so there is no model card.\n\n"
+                f"**Decision threshold:** {describe_threshold(self.models.metadata)}"
+            )
+        return build_model_card(self.models.model_dir).text
+
+    def cached_evaluation(self) -> Plots:
+        evaluation = self.evaluations.cached()
+        if evaluation is None:
+            return "Press **Evaluate** to score a click log with the model and the baselines.", None, None
+        return self._show(evaluation)
+
+    @user_errors
+    def evaluate(self, eval_file: str | None, progress: gr.Progress = gr.Progress()) -> Plots:  # noqa: B008
+        """Metrics against the baselines on one of the app's click logs, with the two plots; kept for the next start."""
+        return self._show(self.evaluations.run(eval_file, lambda fraction, desc: progress(fraction, desc=desc)))
+
+    def _show(self, evaluation: Evaluation) -> Plots:
+        name = "this model" + ("" if self.models.metadata.fine_tuned else " (zero-shot)")
+        text = f"On `{evaluation.data_file}`:\n\n" + format_table(evaluation, name)
+        plots = score_distribution(evaluation.scores, evaluation.labels)
+        return text, plots, reliability_curve(evaluation.labels, evaluation.probabilities)

@@ -1,0 +1,163 @@
+"""One training run, set up: the data, the model, the optimiser and schedule, prepared by Accelerate.
+
+:func:`prepare` builds a :class:`Run` from a :class:`~finetune.config.TrainConfig`; ``finetune.train``
+then reads top to bottom over that one object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
+
+from finetune.checkpoints import TrainerState, load_checkpoint
+from finetune.config import TrainConfig
+from finetune.data import Collator, ListwiseDataset, PointwiseDataset
+from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
+from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata
+from recsys.contract import read_clicks
+from recsys.models import RelevanceModel, load_model
+from recsys.priors import ItemPriors
+
+
+@dataclass
+class Run:
+    config: TrainConfig
+    accelerator: Accelerator
+    model: RelevanceModel  # prepared by Accelerate: unwrap it to save
+    tokenizer: PreTrainedTokenizerBase
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    train_loader: DataLoader
+    eval_loader: DataLoader
+    eval_frame: pd.DataFrame
+    eval_features: pd.DataFrame  # the item priors' features of the eval rows (no columns without priors)
+    priors: ItemPriors | None
+    base_model: str  # the zero-shot model this one descends from
+    train_rows: int
+    total_steps: int
+    num_epochs: int
+    list_size: int  # items per example: a click and its negatives, or one row
+    base_weights: dict[str, torch.Tensor] | None = None  # WiSE-FT's start
+    state: TrainerState = field(default_factory=TrainerState)
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.config.output_dir)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.output_dir / CHECKPOINTS_DIR
+
+    @property
+    def out_of_patience(self) -> bool:
+        return 0 < self.config.patience <= self.state.evals_without_improvement
+
+    @property
+    def evaluated_at_this_step(self) -> bool:
+        return bool(self.state.history) and self.state.history[-1]["step"] == self.state.global_step
+
+    @property
+    def finished(self) -> bool:
+        state = self.state
+        return self.out_of_patience or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
+
+
+def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
+    """The model to start from, its tokenizer, and its zero-shot base (a retrained ClickTune model keeps its own)."""
+    earlier = ModelMetadata.of(config.model_name_or_path)
+    model, tokenizer = load_model(config.architecture, config.model_name_or_path)
+    if not earlier.fine_tuned:  # from a base model, the temperature is this run's choice
+        model.start_scale(config.scale)
+    for name in model.scalars:
+        getattr(model, name).requires_grad_(config.scale_learning_rate > 0)
+    freeze_lower_layers(model, config.freeze_layers)
+    if config.uses_lora:
+        add_lora(model, config.lora_rank)
+    return model, tokenizer, earlier.base_model if earlier.fine_tuned else config.model_name_or_path
+
+
+def optimizer_for(model: RelevanceModel, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over what trains: the weights (or adapters) at ``config.lr``, the scalars at their own rate."""
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    groups = [{"params": [p for name, p in params if name not in model.scalars]}]
+    scalars = [p for name, p in params if name in model.scalars]
+    groups += [{"params": scalars, "lr": config.scale_learning_rate}] if scalars else []
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def prepare(config: TrainConfig) -> Run:
+    tracker = None if config.report_to == "none" else config.report_to
+    accelerator = Accelerator(
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        log_with=tracker,
+        project_dir=str(Path(config.output_dir) / RUNS_DIR),
+    )
+    set_seed(config.seed)
+    train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
+    model, tokenizer, base_model = load_start(config)
+    base_weights = trainable_weights(model) if config.wise_alpha < 1 else None
+    priors = ItemPriors.fit(train_frame) if config.item_priors else None
+    # Without priors a blend has no features and no weights: the final score is the text logit.
+    eval_features = priors.features(eval_frame) if priors else pd.DataFrame(index=range(len(eval_frame)))
+
+    model_class = type(model)
+    if config.loss == "listwise":
+        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed)
+    else:
+        train_set = PointwiseDataset(train_frame, seed=config.seed)
+    # The loader's own generator: starting an iteration draws a seed from it, not from the global RNG
+    # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        collate_fn=Collator(tokenizer, model_class, config.max_length, config.uses_in_batch_negatives),
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    eval_loader = DataLoader(
+        PointwiseDataset(eval_frame, shuffle=False),
+        batch_size=config.eval_batch_size,
+        collate_fn=Collator(tokenizer, model_class, config.max_length),
+    )
+    # Each process gets its share of the batches once the loader is prepared.
+    batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
+    steps_per_epoch = math.ceil(batches_per_process / config.gradient_accumulation_steps)
+    total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
+    optimizer = optimizer_for(model, config)
+    # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
+    schedule_steps = total_steps * accelerator.num_processes
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
+    model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, eval_loader, scheduler
+    )
+    run = Run(
+        config=config,
+        accelerator=accelerator,
+        model=model,
+        tokenizer=tokenizer,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        train_loader=train_loader,
+        eval_loader=eval_loader,
+        eval_frame=eval_frame,
+        eval_features=eval_features,
+        priors=priors,
+        base_model=base_model,
+        train_rows=len(train_frame),
+        total_steps=total_steps,
+        num_epochs=math.ceil(total_steps / steps_per_epoch),
+        list_size=1 + config.negatives if config.loss == "listwise" else 1,
+        base_weights=base_weights,
+    )
+    if config.resume:
+        run.state = load_checkpoint(accelerator, run.checkpoints, scheduler, optimizer)
+    if tracker:
+        accelerator.init_trackers("clicktune", config={k: str(v) for k, v in config.to_dict().items()})
+    return run

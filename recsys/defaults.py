@@ -1,0 +1,44 @@
+"""Where things are when nobody says otherwise: the one place that the app, training and the Space build read.
+
+Paths are absolute, resolved from this repository (or from a Space bundle, which has the same
+layout), never from the working directory. The app reads its settings from the environment
+variables named here; ``spaces/build.py`` sets them on a Space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository, or a Space bundle: app.py sits here
+
+# Relative to ROOT, as a Space bundle lays them out too.
+MODEL_FOLDER = "models/clicktune"  # what `make demo` trains and the app serves
+FEEDBACK_FOLDER = "feedback-data"  # the app's feedback database and cached evaluations
+BUNDLED_FOLDER = "data/bing_news"  # the real Bing News click sample
+EXAMPLES_FOLDER = "data/examples"  # the app's examples
+
+MODEL_DIR = ROOT / MODEL_FOLDER
+FEEDBACK_DIR = ROOT / FEEDBACK_FOLDER
+BUNDLED_DATA = ROOT / BUNDLED_FOLDER
+EXAMPLES_DIR = ROOT / EXAMPLES_FOLDER
+TRAIN_FILE = BUNDLED_DATA / "train.csv"
+VALID_FILE = BUNDLED_DATA / "valid.csv"  # training selects the model on it
+HELD_OUT_FILES = (BUNDLED_DATA / "test_users.csv", BUNDLED_DATA / "test_later.csv")  # never trained or selected on
+EVAL_FILE = HELD_OUT_FILES[0]  # the app's Model tab evaluates on it first
+
+HOST, PORT = "127.0.0.1", 7860
+
+
+class Env:
+    """The names of the app's environment variables (README lists them with their defaults)."""
+
+    MODEL_DIR = "MODEL_DIR"
+    FEEDBACK_DIR = "FEEDBACK_DIR"
+    EVAL_FILE = "EVAL_FILE"
+    TRAIN_FILE = "TRAIN_FILE"
+    MAX_ITEMS = "MAX_ITEMS"
+    MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
+    MAX_TEXT_CHARS = "MAX_TEXT_CHARS"
+    HOST = "HOST"
+    PORT = "PORT"
+    GRADIO_SERVER_NAME = "GRADIO_SERVER_NAME"  # set by Hugging Face Spaces

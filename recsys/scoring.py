@@ -1,0 +1,126 @@
+"""Serving a saved model: final scores, click probabilities and rankings of (query, item) pairs.
+
+A model's *text logit* comes from its :class:`~recsys.models.RelevanceModel`; its *final score*
+adds what it learned about the items from its click log (``recsys.priors``), and probabilities
+are the calibrated final score (``clicktune.json``'s calibration, fitted on the eval set).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.artifact import PRIORS_FILE, ModelMetadata, resolve_model_path
+from recsys.contract import ITEM, QUERY
+from recsys.models import Pair, Progress, RelevanceModel, load_model
+from recsys.priors import Blend, ItemPriors
+
+logger = logging.getLogger(__name__)
+
+SCORE_BATCH = 64  # texts (bi-encoder) or pairs (cross-encoder) per forward pass
+
+
+class Scorer:
+    """Scores (query, item) pairs with a model, its metadata and its item priors.
+
+    ``score_pairs`` gives the text logits; ``final_scores`` adds what the model learned about the
+    items from its click log, and ``score``, ``rank`` and ``predict_proba`` work on that final
+    score, the one that calibration and the threshold were fitted on.
+    """
+
+    def __init__(
+        self,
+        model: RelevanceModel,
+        tokenizer: Any,
+        metadata: ModelMetadata,
+        priors: ItemPriors | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.metadata = metadata
+        if metadata.blend and priors is None:
+            raise ValueError(
+                f"the model blends item priors into its score ({', '.join(metadata.blend)}) but its "
+                f"{PRIORS_FILE} is missing: copy the whole model folder, or retrain"
+            )
+        self.priors = priors if metadata.blend else None
+        self.blend = Blend(metadata.blend) if self.priors else None
+
+    def score_pairs(
+        self, pairs: Sequence[Pair], batch_size: int = SCORE_BATCH, progress: Progress | None = None
+    ) -> np.ndarray:
+        """Relevance logits of the text alone, in input order."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        return self.model.score_pairs(self.tokenizer, pairs, self.metadata.max_length, batch_size, progress)
+
+    def final_scores(self, logits: np.ndarray, items: pd.DataFrame) -> np.ndarray:
+        """The ranking score: text logits plus the learned blend of ``items``' priors (by ``item_id`` or text hash).
+
+        A model without item priors ranks by its text logits; an item the training log never showed
+        has zero prior features, so it is ranked by its text alone.
+        """
+        if self.priors is None:
+            return np.asarray(logits, dtype=np.float64)
+        return self.blend.final(logits, self.priors.features(items))
+
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated click probabilities of final scores."""
+        return self.metadata.calibration.probabilities(scores)
+
+    def score_frame(self, frame: pd.DataFrame, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Final scores and click probabilities of a click log's or candidate list's rows."""
+        logits = self.score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)), progress=progress)
+        scores = self.final_scores(logits, frame)
+        return scores, self.probabilities(scores)
+
+    def predict_proba(self, pairs: Sequence[Pair], batch_size: int = SCORE_BATCH) -> np.ndarray:
+        """Click probabilities of (query, item) pairs, from their final scores."""
+        items = pd.DataFrame({ITEM: [item for _, item in pairs]})
+        return self.probabilities(self.final_scores(self.score_pairs(pairs, batch_size), items))
+
+    def score(self, query: str, items: Sequence[str]) -> np.ndarray:
+        """Final scores of each item for one query (items known by their text, so by its hash)."""
+        logits = self.score_pairs([(query, item) for item in items])
+        return self.final_scores(logits, pd.DataFrame({ITEM: list(items)}))
+
+    def rank(self, query: str, items: Sequence[str], top_k: int | None = None) -> list[dict[str, Any]]:
+        """Items ranked by score, high to low; ties keep input order. Records carry rank from 1."""
+        scores = self.score(query, items)
+        records = rank_scores(items, scores, top_k)
+        probabilities = self.probabilities(scores)
+        return [{**record, "probability": float(probabilities[record["corpus_id"]])} for record in records]
+
+
+def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = None) -> list[dict[str, Any]]:
+    """Ranked records from scores, as sentence-transformers' ``CrossEncoder.rank``: a stable sort, so
+    equal scores stay in input order."""
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    if top_k is not None:
+        order = order[: max(int(top_k), 0)]
+    return [
+        {"rank": rank, "corpus_id": int(i), "item": items[i], "score": float(scores[i])}
+        for rank, i in enumerate(order, start=1)
+    ]
+
+
+def load_scorer(name_or_path: str | None = None) -> Scorer:
+    """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder."""
+    path = resolve_model_path(name_or_path)
+    metadata = ModelMetadata.of(name_or_path)
+    model, tokenizer = load_model(metadata.architecture, path)
+    priors = ItemPriors.load(path) if Path(path).is_dir() else None
+    kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
+    logger.info("loaded %s %s model from %s", kind, metadata.architecture, path)
+    return Scorer(model, tokenizer, metadata, priors)
+
+
+def zero_shot_of(scorer: Scorer) -> Scorer:
+    """The zero-shot base model of a fine-tuned scorer; a zero-shot scorer is its own."""
+    return load_scorer(scorer.metadata.base_model) if scorer.metadata.fine_tuned else scorer

@@ -8,12 +8,13 @@ from pathlib import Path
 from accelerate.state import AcceleratorState, PartialState
 
 from recsys.contract import ITEM, QUERY, read_clicks
-from recsys.evaluate import evaluate_baselines
+from recsys.defaults import ROOT
+from recsys.evaluate import baseline_scores
 from recsys.metrics import evaluate_scores
-from recsys.models import load_scorer
 from recsys.priors import Blend, ItemPriors
+from recsys.scoring import load_scorer
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = ROOT / "data"
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,11 @@ def baseline_rows(dataset: str, split: str) -> list[dict]:
     """Each baseline's metrics on one split of a bundled log, as search rows."""
     data = DATASETS[dataset]
     frame, train = read_clicks(data.path(split)), read_clicks(data.path("train"))
-    results = evaluate_baselines(frame, train, zero_shot=load_scorer(None))
+    scored = baseline_scores(frame, train, zero_shot=load_scorer(None))
+    metrics = {name: evaluate_scores(frame, *scores, intervals=False).values for name, scores in scored.items()}
     return [
         {"name": f"{dataset}: {name}", "kind": "baseline", "dataset": dataset, **{k: m[k] for k in ("auc", "ndcg@10")}}
-        for name, m in results.items()
+        for name, m in metrics.items()
     ]
 
 
@@ -63,4 +65,5 @@ def zero_shot_with_priors_row(dataset: str, split: str = "valid") -> dict:
     final = Blend.fit(frame, logits, features).final(logits, features)
     metrics = evaluate_scores(frame, final, final, intervals=False)
     name = f"{dataset}: zero-shot + item priors (no training)"
-    return {"name": name, "kind": "reference", "dataset": dataset, "auc": metrics["auc"], "ndcg@10": metrics["ndcg@10"]}
+    values = metrics.values
+    return {"name": name, "kind": "reference", "dataset": dataset, "auc": values["auc"], "ndcg@10": values["ndcg@10"]}

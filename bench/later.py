@@ -30,9 +30,8 @@ from bench.common import DATASETS
 from bench.results import SEEDS
 from recsys.baselines import tfidf_baseline
 from recsys.contract import GROUP, ITEM, QUERY, read_clicks
-from recsys.evaluate import score_frame
 from recsys.metrics import group_metrics, paired_difference
-from recsys.models import Scorer, load_scorer
+from recsys.scoring import Scorer, load_scorer
 
 HERE = Path(__file__).resolve().parent
 
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for label, final in (("text", False), ("final", True)):
             diffs = []
             for scorer in models.values():
-                scores = score_frame(scorer, frame)[0] if final else text_logits(scorer, frame)
+                scores = scorer.score_frame(frame)[0] if final else text_logits(scorer, frame)
                 diffs.append(paired_difference(frame, scores, base)["auc"])
             row[label] = diffs
         rows.append(row)

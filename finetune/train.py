@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 import torch
-from accelerate.logging import get_logger
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -30,8 +29,6 @@ from recsys.contract import CLICKED
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import save_model
 from recsys.priors import Blend
-
-logger = get_logger(__name__)
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:

@@ -39,7 +39,6 @@ RANK = "rank"  # a ranked list's displayed rank, from 1
 MARK = "mark"  # a marked list's true/false: the user would click the item
 
 REQUIRED_CLICK_COLUMNS = (QUERY, ITEM, CLICKED)
-OPTIONAL_CLICK_COLUMNS = (GROUP, ITEM_ID, POSITION, TIMESTAMP)
 TABULAR_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
 CANDIDATE_SUFFIXES = (*TABULAR_SUFFIXES, ".txt")
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")  # read as UTF-8 text; a NUL byte means a binary file

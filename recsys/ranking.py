@@ -16,7 +16,6 @@ has priors, then every other column of the candidate list.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -25,8 +24,6 @@ import pandas as pd
 from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, bad_rows, describe_rows, fill_item_ids
 from recsys.models import Progress
 from recsys.scoring import Scorer, rank_scores
-
-logger = logging.getLogger(__name__)
 
 SCORE = "score"
 PROBABILITY = "click_probability"

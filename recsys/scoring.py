@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from transformers import PreTrainedTokenizerBase
 
 from recsys.artifact import PRIORS_FILE, ModelMetadata, resolve_model_path
 from recsys.contract import ITEM, QUERY
@@ -36,7 +37,7 @@ class Scorer:
     def __init__(
         self,
         model: RelevanceModel,
-        tokenizer: Any,
+        tokenizer: PreTrainedTokenizerBase,
         metadata: ModelMetadata,
         priors: ItemPriors | None = None,
     ) -> None:

@@ -7,7 +7,6 @@ Everything here raises :class:`~recsys.contract.ContractError` or :class:`InputE
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import tempfile
@@ -34,8 +33,6 @@ from recsys.defaults import EVAL_FILE, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore
 from recsys.scoring import Scorer, load_scorer
-
-logger = logging.getLogger(__name__)
 
 EVALUATIONS_FOLDER = "evaluations"  # cached evaluations, in the feedback folder: they outlive a restart
 DOWNLOAD_MAX_AGE_S = 3600

@@ -137,7 +137,7 @@ def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer) -> 
     assert len(calls) > 1
     assert {total for _, total in calls} == {len(pairs)}
     done = [d for d, _ in calls]
-    assert done == sorted(done) and 0 <= done[0]
+    assert done == sorted(done) and done[0] >= 0
     assert calls[-1] == (len(pairs), len(pairs))
 
 
@@ -188,9 +188,7 @@ def test_rank_orders_by_score(scorer: Scorer) -> None:
     np.testing.assert_allclose(
         [r["score"] for r in sorted(ranked, key=lambda r: r["corpus_id"])], scorer.score(QUERY, ITEMS), rtol=1e-6
     )
-    np.testing.assert_allclose(
-        [r["probability"] for r in ranked], scorer.probabilities(np.array(scores)), rtol=1e-12
-    )
+    np.testing.assert_allclose([r["probability"] for r in ranked], scorer.probabilities(np.array(scores)), rtol=1e-12)
 
 
 def test_rank_top_k_is_a_prefix(scorer: Scorer) -> None:

@@ -120,7 +120,7 @@ def trained_model_dir(tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -
     import json
     import shutil
 
-    from recsys.models import ModelMetadata
+    from recsys.artifact import ModelMetadata
 
     directory = tmp_path / "clicktune"
     shutil.copytree(tiny_model_dir, directory)

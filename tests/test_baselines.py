@@ -17,7 +17,7 @@ from recsys.baselines import (
     zero_shot_baseline,
 )
 from recsys.contract import CLICKED, ITEM, ITEM_ID, QUERY, read_clicks, validate_clicks
-from recsys.models import load_scorer
+from recsys.scoring import load_scorer
 
 
 def click_log(rows: list[tuple[str, str, int]], **extra: list) -> pd.DataFrame:

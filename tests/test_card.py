@@ -9,10 +9,12 @@ import pytest
 from huggingface_hub import ModelCard, metadata_load
 
 from finetune.train import main as train
-from recsys.card import EVALUATION_FILE, build_model_card, write_model_card
+from recsys.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
+from recsys.card import build_model_card, write_model_card
+from recsys.evaluate import Evaluation
 from recsys.evaluate import main as evaluate
-from recsys.metrics import RANKING_METRICS, threshold_summary
-from recsys.models import DEFAULT_MODEL, ModelMetadata
+from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metrics, threshold_summary
+from recsys.models import CrossEncoder
 
 
 @pytest.fixture
@@ -48,9 +50,9 @@ def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Pa
 
 
 def test_card_written_by_training_parses(trained_folder: Path) -> None:
-    metadata = metadata_load(trained_folder / "README.md")
+    metadata = metadata_load(trained_folder / CARD_FILE)
     assert metadata["license"] == "apache-2.0"
-    text = ModelCard.load(trained_folder / "README.md").text
+    text = ModelCard.load(trained_folder / CARD_FILE).text
     # The base model is named in the text even where it is a local folder rather than a Hub id.
     assert ModelMetadata.load(trained_folder).base_model in text
     assert "clicks.csv" in text
@@ -61,7 +63,7 @@ def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path
     result = evaluate(["--model", str(trained_folder), *data, "--json", str(trained_folder / EVALUATION_FILE)])
     from_hub_base(trained_folder)
     card = build_model_card(trained_folder)
-    path = trained_folder / "README.md"
+    path = trained_folder / CARD_FILE
     card.save(path)
 
     assert "model-index" in metadata_load(path)
@@ -69,7 +71,7 @@ def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path
     own = {r.metric_type: r.metric_value for r in results if r.metric_config is None}
     assert set(own) == set(RANKING_METRICS)
     for name in RANKING_METRICS:
-        assert own[name] == pytest.approx(result[name], abs=1e-4)
+        assert own[name] == pytest.approx(result.model.values[name], abs=1e-4)
     for name in json.loads((trained_folder / EVALUATION_FILE).read_text())["baselines"]:
         assert name in card.text
 
@@ -88,3 +90,39 @@ def test_card_of_a_zero_shot_model_says_its_threshold_is_the_default(tmp_path: P
     ModelMetadata().save(tmp_path)
     line = next(line for line in build_model_card(tmp_path).text.splitlines() if "Decision threshold" in line)
     assert "0.500" in line and "default" in line and "precision" not in line
+
+
+def metrics(value: float) -> Metrics:
+    return Metrics({name: value for name in (*RANKING_METRICS, *CALIBRATION_METRICS)}, groups=4, rows=20)
+
+
+def test_card_of_a_cross_encoder_names_its_architecture_and_task(tmp_path: Path) -> None:
+    ModelMetadata(architecture=CROSS, fine_tuned=True).save(tmp_path)
+    card = build_model_card(tmp_path)
+    assert card.data.pipeline_tag == CrossEncoder.pipeline_tag == "text-ranking"
+    assert "cross-encoder" in card.data.tags
+    assert "**Architecture:** cross-encoder" in card.text
+    assert CrossEncoder.plain_load in card.text
+
+
+def test_card_without_an_evaluation_falls_back_to_trainings_eval_metrics(tmp_path: Path) -> None:
+    training = {"train_file": "data/bing_news/train.csv", "eval_file": "data/bing_news/valid.csv"}
+    recorded = {**metrics(0.625).to_dict(), "step": 40}
+    ModelMetadata(fine_tuned=True, training=training, metrics={"eval": recorded}).save(tmp_path)
+    card = build_model_card(tmp_path)
+    assert {r.metric_type for r in card.data.eval_results} == set(RANKING_METRICS)
+    assert all(r.metric_value == 0.625 and r.dataset_split == "validation" for r in card.data.eval_results)
+    assert card.data.eval_results[0].dataset_name == "bing-news"
+    assert "no baselines were evaluated" in card.text and "`valid.csv`" in card.text
+
+
+def test_card_says_when_the_evaluation_is_on_the_selection_set(tmp_path: Path) -> None:
+    ModelMetadata(fine_tuned=True).save(tmp_path)
+    evaluation = Evaluation(metrics(0.7), data_file="valid.csv", data_split="validation")
+    evaluation.save(tmp_path / EVALUATION_FILE)
+    text = build_model_card(tmp_path).text
+    assert "`valid.csv` (the eval set that training selected the model on" in text and "optimistic" in text
+
+    Evaluation(metrics(0.7), data_file="test_users.csv").save(tmp_path / EVALUATION_FILE)
+    text = build_model_card(tmp_path).text
+    assert "`test_users.csv`" in text and "optimistic" not in text

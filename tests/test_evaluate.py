@@ -1,18 +1,28 @@
-"""The evaluator end to end: the CLI on the real click fixture with the tiny model, and its table."""
+"""The evaluator end to end: the CLI on the real click fixture with the tiny model, its JSON and its table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+import recsys.evaluate
+from recsys.artifact import BI, ModelMetadata
 from recsys.contract import CLICKED, GROUP, read_clicks
-from recsys.evaluate import evaluate, format_table, main
-from recsys.metrics import METRIC_KEYS, RANKING_METRICS
-from recsys.models import BI, ModelMetadata, load_encoder, load_scorer, save_model
+from recsys.evaluate import Evaluation, baseline_scores, compare, evaluate, format_table, main
+from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics
+from recsys.models import load_model, save_model
+from recsys.scoring import Scorer, load_scorer
 
 BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
+# The keys of `python -m recsys.evaluate --json` that the module docstring documents.
+DOCUMENTED_KEYS = {*METRIC_KEYS, "ci", "baselines", "data_file", "data_split"}
+DOCUMENTED_BASELINE_KEYS = {*METRIC_KEYS, "ci", "model_minus_baseline"}
 
 
 def rankable_groups(clicks_path: Path) -> int:
@@ -32,13 +42,20 @@ def assert_metrics(metrics: dict, rows: int, groups: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tiny_model_dir: Path, clicks_path: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+def tiny_scorer(tiny_model_dir: Path) -> Scorer:
+    return load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def report(
+    tiny_model_dir: Path, clicks_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Evaluation, Path]:
     out = tmp_path_factory.mktemp("evaluate") / "nested" / "evaluation.json"
     argv = ["--model", str(tiny_model_dir), "--data", str(clicks_path), "--train-file", str(clicks_path)]
     return main([*argv, "--json", str(out)]), out
 
 
-def test_main_writes_the_metrics_json(report: tuple[dict, Path], clicks_path: Path) -> None:
+def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_path: Path) -> None:
     result, out = report
     written = json.loads(out.read_text(encoding="utf-8"))
     assert set(written) == {*METRIC_KEYS, "ci", "baselines"}
@@ -53,53 +70,54 @@ def test_main_writes_the_metrics_json(report: tuple[dict, Path], clicks_path: Pa
         for metric, (difference, low, high) in paired.items():
             assert low <= difference <= high
             assert difference == pytest.approx(written[metric] - baseline[metric])  # same groups, so means subtract
-    assert written == json.loads(json.dumps(result))  # the returned dict is what was written
+    assert written == json.loads(json.dumps(result.to_json()))  # the returned evaluation is what was written
 
 
-def test_a_model_compared_with_itself_differs_by_nothing(report: tuple[dict, Path]) -> None:
+def test_a_model_compared_with_itself_differs_by_nothing(report: tuple[Evaluation, Path]) -> None:
     result, _ = report
-    paired = result["baselines"]["zero_shot"]["model_minus_baseline"]  # the tiny base model is its own zero-shot
+    paired = result.baselines["zero_shot"].model_minus_baseline  # the tiny base model is its own zero-shot
     for metric in RANKING_METRICS:
-        assert paired[metric] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+        assert tuple(paired[metric]) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
 
 
-def test_zero_shot_baseline_of_a_base_model_is_the_model(report: tuple[dict, Path]) -> None:
+def test_zero_shot_baseline_of_a_base_model_is_the_model(report: tuple[Evaluation, Path]) -> None:
     result, _ = report
     for name in RANKING_METRICS:
-        assert result["baselines"]["zero_shot"][name] == pytest.approx(result[name])
+        assert result.baselines["zero_shot"].metrics.values[name] == pytest.approx(result.model.values[name])
 
 
-def test_format_table_lists_every_scorer(report: tuple[dict, Path]) -> None:
+def test_format_table_lists_every_scorer(report: tuple[Evaluation, Path]) -> None:
     result, _ = report
     table = format_table(result, model_name="tiny")
     lines = table.splitlines()
     assert lines[0] == "| scorer | auc | mrr | ndcg@5 | ndcg@10 | logloss | ece |"
-    assert [line.split("|")[1].strip() for line in lines[2 : 3 + len(BASELINES)]] == ["tiny", *result["baselines"]]
-    assert f"{result['groups']} groups" in table
+    assert [line.split("|")[1].strip() for line in lines[2 : 3 + len(BASELINES)]] == ["tiny", *result.baselines]
+    assert f"{result.model.groups} groups" in table
     assert "paired bootstrap" in table and "| Δ auc |" in table
 
 
 def test_without_train_file_popularity_is_left_out(tiny_model_dir: Path, clicks_path: Path) -> None:
     result = main(["--model", str(tiny_model_dir), "--data", str(clicks_path)])
-    assert set(result["baselines"]) == BASELINES - {"popularity"}
+    assert set(result.baselines) == BASELINES - {"popularity"}
 
 
 def test_no_baselines(tiny_model_dir: Path, clicks_path: Path) -> None:
     result = main(["--model", str(tiny_model_dir), "--data", str(clicks_path), "--no-baselines"])
-    assert "baselines" not in result
-    assert set(result) == {*METRIC_KEYS, "ci"}
+    assert result.baselines == {}
+    assert set(result.to_json()) == {*METRIC_KEYS, "ci"}
+    assert "minus each baseline" not in format_table(result)
 
 
 def test_fine_tuned_model_is_compared_with_its_base(tiny_model_dir: Path, clicks_path: Path, tmp_path: Path) -> None:
     # A "fine-tuned" model whose bi-encoder scale is flipped ranks in reverse; its zero-shot baseline must not.
-    model, tokenizer = load_encoder(BI, str(tiny_model_dir))
+    model, tokenizer = load_model(BI, str(tiny_model_dir))
     model.scale.data.neg_()
     save_model(model, tokenizer, tmp_path, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
     frame = read_clicks(clicks_path)
     result = evaluate(load_scorer(str(tmp_path)), frame, frame)
     base = evaluate(load_scorer(str(tiny_model_dir)), frame, baselines=False)
-    assert result["baselines"]["zero_shot"]["auc"] == pytest.approx(base["auc"])
-    assert result["auc"] != pytest.approx(base["auc"])
+    assert result.baselines["zero_shot"].metrics.values["auc"] == pytest.approx(base.model.values["auc"])
+    assert result.model.values["auc"] != pytest.approx(base.model.values["auc"])
 
 
 def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
@@ -110,16 +128,99 @@ def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
 
 
 def test_the_model_tab_and_the_cli_share_one_evaluator(
-    trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path
-):
-    from recsys.report import evaluate_model
+    trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
+) -> None:
+    from recsys.service import Evaluations, ServedModels
 
     frame = read_clicks(clicks_path)
     scorer, base = load_scorer(str(trained_model_dir)), load_scorer(str(tiny_model_dir))
-    from_cli = evaluate(scorer, frame, frame, zero_shot=base)
-    from_tab = evaluate_model(scorer, frame, frame, base_scorer=base).metrics
-    assert from_tab == from_cli
-    assert set(from_tab["baselines"]) == BASELINES
+    from_cli = evaluate(scorer, frame, frame, zero_shot=base, data_file=clicks_path.name)
+    models = ServedModels(scorer, base, model_dir=str(trained_model_dir))
+    evaluations = Evaluations(models, tmp_path, eval_file=str(clicks_path), train_file=str(clicks_path))
+    from_tab = evaluations.run(None)
+    assert from_tab.to_json(per_row=True) == from_cli.to_json(per_row=True)
+    assert set(from_tab.baselines) == BASELINES
     # The paired advantage over each baseline reaches the Model tab's table.
-    assert all("model_minus_baseline" in m for m in from_tab["baselines"].values())
+    assert all(b.model_minus_baseline for b in from_tab.baselines.values())
     assert "minus each baseline" in format_table(from_tab)
+    # The tab caches what it showed, per row included, for its plots.
+    assert evaluations.cached().to_json(per_row=True) == from_cli.to_json(per_row=True)
+
+
+# The Evaluation and its JSON
+
+
+def test_json_keys_are_the_documented_ones(report: tuple[Evaluation, Path]) -> None:
+    result, _ = report
+    for key in DOCUMENTED_KEYS | DOCUMENTED_BASELINE_KEYS:
+        assert f"``{key}``" in recsys.evaluate.__doc__, key
+    published = Evaluation(result.model, result.baselines, data_file="clicks.csv", data_split="validation")
+    data = published.to_json()
+    assert set(data) == DOCUMENTED_KEYS
+    assert (data["data_file"], data["data_split"]) == ("clicks.csv", "validation")
+    for baseline in data["baselines"].values():
+        assert set(baseline) == DOCUMENTED_BASELINE_KEYS
+        assert all(len(d) == 3 for d in baseline["model_minus_baseline"].values())
+    # per_row adds exactly the per-row arrays; the documented keys stay as they are.
+    assert set(result.to_json(per_row=True)) == {*result.to_json(), "per_row"}
+    assert set(result.to_json(per_row=True)["per_row"]) == {"labels", "scores", "probabilities"}
+
+
+def test_from_json_round_trip_with_per_row(report: tuple[Evaluation, Path], clicks_path: Path) -> None:
+    result = dataclasses.replace(report[0], data_file="clicks.csv", data_split="validation")
+    data = json.loads(json.dumps(result.to_json(per_row=True)))
+    back = Evaluation.from_json(data)
+    assert back.to_json(per_row=True) == data
+    assert (back.data_file, back.data_split) == ("clicks.csv", "validation")
+    assert back.model == result.model
+    assert back.baselines == result.baselines
+    assert all(isinstance(d, Difference) for b in back.baselines.values() for d in b.model_minus_baseline.values())
+    np.testing.assert_array_equal(back.labels, read_clicks(clicks_path)[CLICKED].to_numpy())
+    np.testing.assert_allclose(back.scores, result.scores)
+    np.testing.assert_allclose(back.probabilities, result.probabilities)
+
+
+def test_save_and_load(report: tuple[Evaluation, Path], tmp_path: Path) -> None:
+    result, _ = report
+    result.save(tmp_path / "deep" / "evaluation.json")
+    loaded = Evaluation.load(tmp_path / "deep" / "evaluation.json")
+    assert loaded.to_json() == json.loads(json.dumps(result.to_json()))
+    assert loaded.labels is None and loaded.scores is None  # saved without per_row
+    result.save(tmp_path / "with-rows.json", per_row=True)
+    assert len(Evaluation.load(tmp_path / "with-rows.json").scores) == result.model.rows
+    assert Evaluation.load(tmp_path / "absent.json") is None
+
+
+def test_compare_with_no_baselines_keeps_the_per_row_scores() -> None:
+    frame = pd.DataFrame({GROUP: ["a", "a", "b", "b", "b"], CLICKED: [1, 0, 0, 1, 0]})
+    scores = np.array([0.9, 0.1, 0.2, 0.8, 0.3])
+    evaluation = compare(frame, (scores, scores), {}, data_file="x.csv")
+    assert evaluation.baselines == {} and evaluation.data_file == "x.csv"
+    assert isinstance(evaluation.model, Metrics) and evaluation.model.values["auc"] == 1.0
+    np.testing.assert_array_equal(evaluation.labels, frame[CLICKED])
+    np.testing.assert_array_equal(evaluation.scores, scores)
+    reversed_scores = 1 - scores
+    against = compare(frame, (scores, scores), {"reversed": (reversed_scores, reversed_scores)})
+    assert against.baselines["reversed"].metrics.values["auc"] == 0.0
+    assert against.baselines["reversed"].model_minus_baseline["auc"].value == pytest.approx(1.0)
+
+
+def test_baseline_scores_need_a_training_log_for_popularity_and_a_scorer_for_zero_shot(
+    tiny_scorer: Scorer, clicks_path: Path
+) -> None:
+    frame = read_clicks(clicks_path)
+    assert set(baseline_scores(frame)) == {"random", "tfidf", "bm25"}
+    every = baseline_scores(frame, frame, tiny_scorer)
+    assert set(every) == BASELINES
+    for scores, probabilities in every.values():
+        assert scores.shape == probabilities.shape == (len(frame),)
+
+
+def test_evaluate_reports_progress_up_to_done(tiny_scorer: Scorer, clicks_path: Path) -> None:
+    frame = read_clicks(clicks_path)
+    steps: list[tuple[float, str]] = []
+    evaluation = evaluate(tiny_scorer, frame, baselines=False, progress=lambda f, desc: steps.append((f, desc)))
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(re.fullmatch(r"[a-z ]+", desc) for _, desc in steps)
+    assert evaluation.baselines == {}

@@ -13,10 +13,11 @@ import pytest
 from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
+from recsys.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
 from recsys.card import build_model_card
-from recsys.hub import NOT_PUBLISHED, list_files, local_model_dir, main, plan_upload, push_model
+from recsys.evaluate import Evaluation
+from recsys.hub import NOT_PUBLISHED, list_files, main, plan_upload, push_model, write_evaluation
 from recsys.metrics import RANKING_METRICS
-from recsys.models import DEFAULT_MODEL, ModelMetadata
 
 TOKEN = "hf_TestTokenThatMustNeverBeWritten0123"
 PUBLISHED = {
@@ -63,6 +64,13 @@ def test_upload_folder_patterns_select_exactly_the_plan():
     selected = filter_repo_objects(paths, allow_patterns=plan.allow_patterns, ignore_patterns=plan.ignore_patterns)
     assert sorted(selected) == list(plan.upload)
     assert "weights[v2].safetensors" in plan.upload
+
+
+def test_plan_publishes_by_the_artifacts_list_of_files():
+    assert plan_upload(["model.safetensors"]).upload == plan_upload(["model.safetensors"], PUBLISHED_FILES).upload
+    # With another list of published files, what is not on it stays home.
+    plan = plan_upload(["model.safetensors", "config.json"], published=["config.json"])
+    assert plan.upload == ("config.json",) and plan.left_out == {"model.safetensors": NOT_PUBLISHED}
 
 
 def test_plan_of_nothing_is_empty():
@@ -188,13 +196,34 @@ def test_plan_command_lists_what_goes_and_what_stays(trained_model_dir, capsys):
     assert "left out  feedback-data/feedback.sqlite3  (a database" in out
 
 
-def test_local_model_dir_keeps_a_path_and_downloads_a_hub_id(tmp_path, monkeypatch):
-    import huggingface_hub.constants
-    from huggingface_hub.errors import LocalEntryNotFoundError
+def test_write_evaluation_saves_what_it_returns(trained_model_dir, clicks_path):
+    evaluation = write_evaluation(trained_model_dir, clicks_path, clicks_path, split="validation")
+    assert isinstance(evaluation, Evaluation)
+    assert (evaluation.data_file, evaluation.data_split) == ("clicks.csv", "validation")
+    assert set(evaluation.baselines) == {"random", "popularity", "tfidf", "bm25", "zero_shot"}
+    saved = json.loads((trained_model_dir / EVALUATION_FILE).read_text())
+    assert saved == json.loads(json.dumps(evaluation.to_json()))
+    assert Evaluation.load(trained_model_dir / EVALUATION_FILE).model == evaluation.model
 
-    assert local_model_dir(str(tmp_path)) == str(tmp_path)
-    assert local_model_dir("./models/clicktune") == "./models/clicktune"  # a path, even where nothing is yet
-    # A Hub id goes to snapshot_download; offline (HF_HUB_OFFLINE=1) and with an empty cache, it finds nothing.
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(LocalEntryNotFoundError, match="cached snapshot"):
-        local_model_dir("me/clicktune-test")
+
+def test_push_model_re_evaluates_when_the_model_is_newer_than_its_evaluation(
+    trained_model_dir, hf_token, recording_hf_api
+):
+    import os
+
+    push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    evaluation = trained_model_dir / EVALUATION_FILE
+    stale = evaluation.stat().st_mtime - 60
+    os.utime(evaluation, (stale, stale))  # a model trained since: clicktune.json is newer
+    assert (trained_model_dir / METADATA_FILE).stat().st_mtime > stale
+    push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    assert evaluation.stat().st_mtime > stale
+
+
+def test_push_model_evaluates_on_a_given_file_as_held_out(trained_model_dir, hf_token, recording_hf_api, clicks_path):
+    push_model(trained_model_dir, "me/clicktune-test", eval_file=clicks_path, api=recording_hf_api)
+    evaluation = Evaluation.load(trained_model_dir / EVALUATION_FILE)
+    assert evaluation.data_file == "clicks.csv" and evaluation.data_split is None
+    assert "popularity" not in evaluation.baselines  # no --train-file
+    [index] = metadata_load(trained_model_dir / "README.md")["model-index"]
+    assert "split" not in index["results"][0]["dataset"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,8 +12,11 @@ from sklearn.metrics import log_loss, precision_recall_curve, roc_auc_score
 
 from recsys.contract import CLICKED, GROUP
 from recsys.metrics import (
+    CALIBRATION_METRICS,
     METRIC_KEYS,
     RANKING_METRICS,
+    Difference,
+    Metrics,
     auc,
     bootstrap_interval,
     choose_threshold,
@@ -150,10 +154,10 @@ def test_evaluate_scores_averages_groups_not_rows() -> None:
     frame = clicks({"a": [1, 0, 0, 0], "b": [0, 1]})
     scores = np.array([4.0, 3.0, 2.0, 1.0, 10.0, 0.0])
     result = evaluate_scores(frame, scores, np.full(len(frame), 0.5))
-    assert result["auc"] == pytest.approx(0.5)
+    assert result.values["auc"] == pytest.approx(0.5)
     assert roc_auc_score(frame[CLICKED], scores) != pytest.approx(0.5)
-    assert result["groups"] == 2
-    assert result["rows"] == len(frame)
+    assert result.groups == 2
+    assert result.rows == len(frame)
 
 
 def test_group_metrics_ignores_row_order_for_distinct_scores() -> None:
@@ -182,12 +186,35 @@ def test_evaluate_scores_keys() -> None:
     frame = clicks({"a": [1, 0, 0], "b": [0, 1, 1, 0]})
     scores = np.linspace(0, 1, len(frame))
     result = evaluate_scores(frame, scores, scores)
-    assert set(result) == {*METRIC_KEYS, "ci"}
-    assert set(result["ci"]) == set(RANKING_METRICS)
+    assert set(result.values) == {*RANKING_METRICS, *CALIBRATION_METRICS}
+    assert set(result.to_dict()) == {*METRIC_KEYS, "ci"}
+    assert set(result.intervals) == set(RANKING_METRICS)
     for name in RANKING_METRICS:
-        low, high = result["ci"][name]
-        assert low <= result[name] <= high
-    assert set(evaluate_scores(frame, scores, scores, intervals=False)) == set(METRIC_KEYS)
+        low, high = result.intervals[name]
+        assert low <= result.values[name] <= high
+        assert result.to_dict()["ci"][name] == [low, high]
+    without = evaluate_scores(frame, scores, scores, intervals=False)
+    assert without.intervals == {}
+    assert set(without.to_dict()) == set(METRIC_KEYS)
+    assert without.values == result.values
+
+
+def test_metrics_dict_round_trip() -> None:
+    frame = clicks({"a": [1, 0, 0], "b": [0, 1, 1, 0]})
+    scores = np.linspace(0, 1, len(frame))
+    for intervals in (True, False):
+        metrics = evaluate_scores(frame, scores, scores, intervals=intervals)
+        data = metrics.to_dict()
+        assert data["groups"] == metrics.groups == 2 and data["rows"] == metrics.rows == len(frame)
+        assert all(data[name] == metrics.values[name] for name in metrics.values)
+        assert Metrics.from_dict(data) == metrics
+        assert Metrics.from_dict(json.loads(json.dumps(data))) == metrics  # as written to and read from a file
+
+
+def test_metrics_from_dict_ignores_other_keys() -> None:
+    values = {name: 0.5 for name in (*RANKING_METRICS, *CALIBRATION_METRICS)}
+    metrics = Metrics.from_dict({**values, "groups": 3, "rows": 9, "step": 40})
+    assert metrics == Metrics(values, groups=3, rows=9)
 
 
 def test_evaluate_scores_without_a_rankable_group() -> None:
@@ -202,11 +229,14 @@ def test_paired_difference_is_the_mean_per_group_advantage() -> None:
     mine = np.array([0.9, 0.1, 0.9, 0.1])
     other = np.array([0.9, 0.1, 0.1, 0.9])
     paired = paired_difference(frame, mine, other)
+    assert set(paired) == set(RANKING_METRICS)
+    assert all(isinstance(d, Difference) for d in paired.values())
     difference, low, high = paired["auc"]
+    assert (paired["auc"].value, paired["auc"].low, paired["auc"].high) == (difference, low, high)
     assert difference == pytest.approx(0.5)  # (1 - 1 + 1 - 0) / 2
     assert 0.0 <= low <= difference <= high <= 1.0
-    assert paired["mrr"][0] == pytest.approx((0 + (1 - 0.5)) / 2)
-    assert paired_difference(frame, mine, mine)["ndcg@10"] == [0.0, 0.0, 0.0]
+    assert paired["mrr"].value == pytest.approx((0 + (1 - 0.5)) / 2)
+    assert paired_difference(frame, mine, mine)["ndcg@10"] == Difference(0.0, 0.0, 0.0)
 
 
 # Decision threshold

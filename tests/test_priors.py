@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 from finetune.train import main as train
+from recsys.artifact import METADATA_FILE, PRIORS_FILE
 from recsys.baselines import popularity_baseline
 from recsys.contract import item_ids
-from recsys.evaluate import score_frame
-from recsys.models import load_scorer
-from recsys.priors import PRIORS_FILE, Blend, ItemPriors
+from recsys.priors import Blend, ItemPriors
 from recsys.ranking import PRIOR, SCORE, TEXT_SCORE, VIEWS, rank_candidates
+from recsys.scoring import load_scorer
 
 
 def log(rows: list[tuple[str, str, int]], with_ids: bool = True) -> pd.DataFrame:
@@ -151,15 +151,16 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
 ) -> None:
     out = train_tiny(tiny_model_dir, clicks_path, tmp_path / "model", steps=2)
     assert (out / PRIORS_FILE).is_file()
-    metadata = json.loads((out / "clicktune.json").read_text())
+    metadata = json.loads((out / METADATA_FILE).read_text())
     assert set(metadata["blend"]) == {"text", "prior", "log_views"}
     assert metadata["metrics"]["threshold"]["criterion"] == "youden_j"
 
     scorer = load_scorer(str(out))
     frame = pd.read_csv(clicks_path)
-    scores, _ = score_frame(scorer, frame)
+    scores, probabilities = scorer.score_frame(frame)
     text = scorer.score_pairs(list(zip(frame["query"], frame["item"], strict=True)))
     np.testing.assert_allclose(scores, Blend(metadata["blend"]).final(text, scorer.priors.features(frame)))
+    np.testing.assert_allclose(probabilities, scorer.probabilities(scores))
 
     candidates = frame[frame["group"] == frame["group"].iloc[0]][["item"]].reset_index(drop=True)
     ranked = rank_candidates(scorer, frame["query"].iloc[0], candidates)

@@ -72,52 +72,55 @@ def _list_examples(examples: dict, inputs: list[gr.components.Component], label:
 
 def rank_tab(handlers: Handlers, examples: dict) -> None:
     limits = handlers.limits
-    with gr.Tab("Rank", id="rank", elem_id="tab-rank"), gr.Row():
-        with gr.Column(scale=2):
-            context = gr.Textbox(
-                label="Context",
-                lines=3,
-                placeholder="A query, or a user's recent titles joined by ' | '",
-                elem_id="rank-context",
-            )
-            file, pasted, item_column = _list_inputs(limits, "rank")
-            with gr.Accordion("Blend numeric columns", open=True):
-                gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
-                weights = gr.Dataframe(
-                    headers=WEIGHT_COLUMNS,
-                    datatype=["str", "number"],
-                    value=pd.DataFrame(columns=WEIGHT_COLUMNS),
-                    interactive=True,
-                    static_columns=[0],
-                    label="Weights (0 leaves a column out)",
-                    elem_id="rank-weights",
+    with gr.Tab("Rank", id="rank", elem_id="tab-rank"):
+        with gr.Row():
+            with gr.Column(scale=2):
+                context = gr.Textbox(
+                    label="Context",
+                    lines=3,
+                    placeholder="A query, or a user's recent titles joined by ' | '",
+                    elem_id="rank-context",
                 )
-            top_k = gr.Number(
-                label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items, elem_id="rank-top-k"
-            )
-            rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-        with gr.Column(scale=4):
-            status = gr.Markdown(label="Status", elem_id="rank-status")
-            ranked = gr.Dataframe(
-                label="Ranked items (tick 'mark' for the items you would click)",
-                headers=RANK_HEADERS,
-                # Per column; the list runs long because a candidate file brings its own columns.
-                datatype=["bool", "number", "str", "str", "number", "number", *["str"] * MAX_EXTRA_COLUMNS],
-                column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
-                max_height=720,
-                static_columns=list(range(1, len(RANK_HEADERS) + MAX_EXTRA_COLUMNS)),
-                interactive=True,
-                wrap=True,
-                elem_id="ranked",
-            )
-            ranked_list = gr.State()
-            with gr.Row():
-                save_button = gr.Button("Save feedback", elem_id="save-feedback")
-                download = gr.File(label="Ranked list (CSV)", elem_id="rank-download")
-            feedback_status = gr.Markdown(label="Feedback status", elem_id="feedback-status")
-    _list_examples(
-        examples, [context, file, pasted], "Examples: held-out Bing News users (the context is half of a user's clicks)"
-    )
+                file, pasted, item_column = _list_inputs(limits, "rank")
+                with gr.Accordion("Blend numeric columns", open=True):
+                    gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
+                    weights = gr.Dataframe(
+                        headers=WEIGHT_COLUMNS,
+                        datatype=["str", "number"],
+                        value=pd.DataFrame(columns=WEIGHT_COLUMNS),
+                        interactive=True,
+                        static_columns=[0],
+                        label="Weights (0 leaves a column out)",
+                        elem_id="rank-weights",
+                    )
+                top_k = gr.Number(
+                    label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items, elem_id="rank-top-k"
+                )
+                rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
+            with gr.Column(scale=4):
+                status = gr.Markdown(label="Status", elem_id="rank-status")
+                ranked = gr.Dataframe(
+                    label="Ranked items (tick 'mark' for the items you would click)",
+                    headers=RANK_HEADERS,
+                    # Per column; the list runs long because a candidate file brings its own columns.
+                    datatype=["bool", "number", "str", "str", "number", "number", *["str"] * MAX_EXTRA_COLUMNS],
+                    column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
+                    max_height=720,
+                    static_columns=list(range(1, len(RANK_HEADERS) + MAX_EXTRA_COLUMNS)),
+                    interactive=True,
+                    wrap=True,
+                    elem_id="ranked",
+                )
+                ranked_list = gr.State()
+                with gr.Row():
+                    save_button = gr.Button("Save feedback", elem_id="save-feedback")
+                    download = gr.File(label="Ranked list (CSV)", elem_id="rank-download")
+                feedback_status = gr.Markdown(label="Feedback status", elem_id="feedback-status")
+        _list_examples(
+            examples,
+            [context, file, pasted],
+            "Examples: held-out Bing News users (the context is half of a user's clicks)",
+        )
     file.change(handlers.inspect_upload, file, [item_column, weights], api_visibility="private")
     rank_button.click(
         handlers.rank,

@@ -48,7 +48,7 @@ def user_errors(handler: Callable) -> Callable:
         try:
             return handler(*args, **kwargs)
         except ContractError as err:
-            hint = " Or pick the column that holds the item text under 'Item text column'." if err.missing else ""
+            hint = "; or pick the column that holds the item text under 'Item text column'." if err.missing else ""
             raise gr.Error(str(err) + hint, title="Cannot read that") from err
         except InputError as err:
             raise gr.Error(str(err), title="Cannot do that") from err

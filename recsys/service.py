@@ -199,8 +199,9 @@ def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
     """Feature weights from a (feature, weight) table; blank rows and zero weights are left out."""
     weights: dict[str, float] = {}
     for feature, weight in [] if table is None or table.empty else table.iloc[:, :2].itertuples(index=False):
-        feature = "" if feature is None else str(feature).strip()
-        if not feature or weight is None or str(weight).strip() == "":
+        # A blank cell arrives as None, "" or (from Gradio's frame) NaN.
+        feature = "" if pd.isna(feature) else str(feature).strip()
+        if not feature or pd.isna(weight) or str(weight).strip() == "":
             continue
         try:
             value = float(weight)

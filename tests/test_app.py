@@ -1,4 +1,8 @@
-"""The Gradio app: each handler called as a function, then the named endpoints through gradio_client."""
+"""The Gradio layer: each handler called as a function, user errors as gr.Error, the endpoints through gradio_client.
+
+The rules behind the handlers (limits, candidate input, marks, cached evaluations) are tested in
+test_service.py; here, that the app wires them up and shows what they refuse.
+"""
 
 from __future__ import annotations
 
@@ -15,24 +19,19 @@ import torch
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
-from app import (
-    EXAMPLES,
-    MARK,
-    RANK_HEADERS,
-    AppConfig,
-    Handlers,
-    Limits,
-    build_demo,
-    launch_options,
-    load_models,
-)
-from recsys.contract import CLICKED, ITEM, ITEM_ID, item_ids, read_clicks
+from app import build_demo, create_app, launch_options
+from app_handlers import RANK_HEADERS, Handlers, user_errors
+from recsys.artifact import ModelMetadata
+from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, ContractError, read_clicks
+from recsys.defaults import EXAMPLES_DIR
 from recsys.feedback import FeedbackStore
-from recsys.models import ModelMetadata, Scorer, load_encoder, load_scorer
+from recsys.models import load_model
+from recsys.scoring import Scorer, load_scorer
+from recsys.service import AppConfig, Evaluations, InputError, Limits, ServedModels
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
-EXAMPLE = json.loads((EXAMPLES / "examples.json").read_text())["rank"][0]  # a .csv with item_id, entities, popularity
-CONTEXT, CSV = EXAMPLE["context"], str(EXAMPLES / EXAMPLE["file"])
+EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features
+CONTEXT, CSV = EXAMPLE["context"], str(EXAMPLES_DIR / EXAMPLE["file"])
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +42,21 @@ def scorer(tiny_model_dir: Path) -> Scorer:
 @pytest.fixture(scope="module")
 def reversed_scorer(tiny_model_dir: Path) -> Scorer:
     """A 'fine-tuned' model that disagrees with the tiny base on every pair: a negative cosine scale."""
-    model, tokenizer = load_encoder("bi", str(tiny_model_dir))
+    model, tokenizer = load_model("bi", str(tiny_model_dir))
     with torch.no_grad():
         model.scale.fill_(-10.0)
     return Scorer(model, tokenizer, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
 
 
+def make_handlers(models: ServedModels, data_dir: Path, eval_file: Path | None, limits: Limits = LIMITS) -> Handlers:
+    """The handlers as build_demo wires them: a feedback store and cached evaluations in ``data_dir``."""
+    log = eval_file and str(eval_file)
+    return Handlers(models, FeedbackStore(data_dir), Evaluations(models, data_dir, log, log), limits)
+
+
 @pytest.fixture
 def handlers(scorer: Scorer, tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -> Handlers:
-    store = FeedbackStore(tmp_path / "feedback")
-    return Handlers(scorer, None, store, "tiny@test", LIMITS, str(tiny_model_dir), [str(clicks_path)], str(clicks_path))
+    return make_handlers(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path / "feedback", clicks_path)
 
 
 def write(path: Path, text: str) -> str:
@@ -107,15 +111,33 @@ def test_inspect_upload_offers_text_columns_and_numeric_features(handlers: Handl
     assert handlers.inspect_upload(None)[0]["value"] == ITEM
 
 
+def test_user_errors_become_gradio_errors_and_bugs_stay_bugs() -> None:
+    @user_errors
+    def fails(error: Exception) -> None:
+        raise error
+
+    with pytest.raises(gr.Error, match="Top k must be 1 or more") as shown:
+        fails(InputError("Top k must be 1 or more."))
+    assert shown.value.title == "Cannot do that"
+    missing = ContractError("titles.csv", "missing required column(s) item", "add it", missing=("item",))
+    with pytest.raises(gr.Error) as shown:
+        fails(missing)
+    assert shown.value.message.startswith("titles.csv: missing required column(s) item; add it")
+    assert shown.value.message.endswith("; or pick the column that holds the item text under 'Item text column'.")
+    assert shown.value.title == "Cannot read that"
+    with pytest.raises(gr.Error) as shown:
+        fails(ContractError("photo.csv", "this looks like a binary file"))
+    assert shown.value.message == "photo.csv: this looks like a binary file"  # no column to pick: no hint
+    with pytest.raises(KeyError):  # not the user's doing: a bug, shown as one
+        fails(KeyError("score"))
+
+
 @pytest.mark.parametrize(
     ("context", "file", "pasted", "top_k", "message"),
     [
         ("ctx", None, "", 10, "No items: upload a file"),
-        ("ctx", None, "   \n  ", 10, "No items"),
         ("", None, "item", 10, "Enter the context"),
-        ("ctx", CSV, "pasted item", 10, "either as a file or pasted, not both"),
         ("ctx", None, "\n".join(f"item {i}" for i in range(21)), 10, "21 items, more than the limit of 20"),
-        ("ctx", None, "x" * 2001, 10, "longer than 2000 characters"),
         ("x" * 2001, None, "item", 10, "context has 2001 characters"),
         ("ctx", None, "item", 0, "Top k must be 1 or more"),
     ],
@@ -125,24 +147,22 @@ def test_rank_refuses_bad_input(handlers: Handlers, context, file, pasted, top_k
         handlers.rank(context, file, pasted, "item", None, top_k)
 
 
-def test_rank_refuses_bad_files(handlers: Handlers, tmp_path: Path) -> None:
+def test_rank_refuses_bad_files_and_blends(handlers: Handlers, tmp_path: Path) -> None:
     no_item = write(tmp_path / "titles.csv", "title,price\nred shoes,10\n")
     with pytest.raises(gr.Error, match=r"titles.csv: missing required column\(s\) item.*'Item text column'"):
         handlers.rank("ctx", no_item, "", "item", None, 10)
-    binary = tmp_path / "photo.csv"
-    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
-    with pytest.raises(gr.Error, match=r"photo\.csv: this looks like a binary file"):
-        handlers.rank("ctx", str(binary), "", "item", None, 10)
     big = write(tmp_path / "big.txt", "an item\n" * 2000)
     with pytest.raises(gr.Error, match=r"big\.txt is 0\.02 MB, more than the limit of 0\.01 MB \(MAX_UPLOAD_MB\)"):
         handlers.rank("ctx", big, "", "item", None, 10)
     wide = write(tmp_path / "wide.csv", "item," + ",".join(f"c{i}" for i in range(65)) + "\nshoes" + ",1" * 65 + "\n")
     with pytest.raises(gr.Error, match=r"wide\.csv has 65 columns besides item and item_id; .* at most 64"):
         handlers.rank("ctx", wide, "", "item", None, 10)
-    with pytest.raises(gr.Error, match="The weight of 'price' is 'lots'"):
-        handlers.rank("ctx", None, "a\nb", "item", pd.DataFrame({"feature": ["price"], "weight": ["lots"]}), 10)
     with pytest.raises(gr.Error, match="no column 'price' to blend"):
         handlers.rank("ctx", None, "a\nb", "item", pd.DataFrame({"feature": ["price"], "weight": [1.0]}), 10)
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
+    with pytest.raises(gr.Error, match=r"photo\.csv: this looks like a binary file"):
+        handlers.inspect_upload(str(binary))
 
 
 # -- feedback --------------------------------------------------------------------------------------------------
@@ -157,7 +177,8 @@ def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
     assert rows["item"].tolist() == table[ITEM].tolist()
     assert rows["position"].tolist() == [1, 2, 3, 4, 5, 6]
     assert rows["clicked"].tolist() == [1, 0, 1, 0, 0, 0]
-    assert set(rows["context"]) == {CONTEXT} and set(rows["model_version"]) == {"tiny@test"}
+    assert set(rows["context"]) == {CONTEXT} and set(rows["model_version"]) == {handlers.models.version}
+    assert f"model `{handlers.models.version}`" in status
     # Saving the same list again corrects its marks rather than adding a second list.
     table[MARK] = [False, True, False, False, False, False]
     handlers.feedback(CONTEXT, table, saved)
@@ -171,20 +192,21 @@ def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
     with pytest.raises(gr.Error, match="no feedback in"):
         handlers.export_feedback()
     table, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 3)
-    with pytest.raises(gr.Error, match="No item is marked"):
+    with pytest.raises(gr.Error, match="no item is marked; mark the items you would click"):
         handlers.feedback(CONTEXT, table, ranked_list)
     table[MARK] = True
     with pytest.raises(gr.Error, match="context changed since this list was ranked"):
         handlers.feedback("another context", table, ranked_list)
-    with pytest.raises(gr.Error, match="Rank a list first"):
+    with pytest.raises(gr.Error, match="Enter the context"):
+        handlers.feedback(" ", table, ranked_list)
+    with pytest.raises(gr.Error, match="no ranked items; rank a list first"):
         handlers.feedback(CONTEXT, None, None)
-    with pytest.raises(gr.Error, match="must hold the displayed ranks"):
+    with pytest.raises(gr.Error, match=r"column 'rank' must be a 1-based whole number at row\(s\) 2"):
         handlers.feedback(CONTEXT, table.assign(rank=[1, 2.5, 3]), None)
-    with pytest.raises(gr.Error, match="Every row needs its 'item' text"):
-        handlers.feedback(CONTEXT, table.assign(item=["a", " ", "c"]), None)
-    # A script may send a list of its own, without ids: they are the text's hash, as on ranking.
-    handlers.feedback("a script's context", pd.DataFrame({MARK: [True], "rank": [1], ITEM: ["x"]}), None)
-    assert handlers.store.read()[ITEM_ID].tolist() == item_ids(pd.Series(["x"])).tolist()
+    assert handlers.store.summary()["rows"] == 0
+    # A script may send a list of its own, without ids (test_service: they are the text's hash).
+    status, _ = handlers.feedback("a script's context", pd.DataFrame({MARK: [True], "rank": [1], ITEM: ["x"]}), None)
+    assert "Saved 1 of 1 items as clicked" in status
 
 
 # -- classify, compare, model ----------------------------------------------------------------------------------
@@ -195,7 +217,7 @@ def test_classify_labels_at_the_model_threshold(handlers: Handlers, scorer: Scor
     probability, _ = handlers.classify(CONTEXT, item)
     assert 0 <= probability <= 1
     for threshold, expected in ((probability - 0.01, "clicked"), (probability + 0.01, "not clicked")):
-        handlers.scorer = Scorer(scorer.model, scorer.tokenizer, replace(scorer.metadata, threshold=threshold))
+        handlers.models.scorer = Scorer(scorer.model, scorer.tokenizer, replace(scorer.metadata, threshold=threshold))
         assert handlers.classify(CONTEXT, item) == (probability, expected)
     with pytest.raises(gr.Error, match="Enter the item"):
         handlers.classify(CONTEXT, " ")
@@ -204,7 +226,7 @@ def test_classify_labels_at_the_model_threshold(handlers: Handlers, scorer: Scor
 def test_compare_shows_each_items_rank_change(handlers: Handlers, scorer: Scorer, reversed_scorer: Scorer) -> None:
     with pytest.raises(gr.Error, match="Compare needs a fine-tuned model"):
         handlers.compare(CONTEXT, CSV, "", "item")
-    handlers.scorer, handlers.base_scorer = reversed_scorer, scorer
+    handlers.models = ServedModels(reversed_scorer, scorer)
     base, tuned = handlers.compare(CONTEXT, CSV, "", "item")
     assert len(base) == len(tuned) == 10
     assert tuned[ITEM].tolist() == base[ITEM].tolist()[::-1]  # this 'fine-tuned' model reverses every list
@@ -218,7 +240,7 @@ def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert "Press **Evaluate**" in text and plot is None
     text, distribution, reliability = handlers.evaluate(None)  # the first click log, EVAL_FILE
     assert isinstance(distribution, Figure) and isinstance(reliability, Figure)
-    for name in ("this model (zero-shot)", "random", "popularity", "tfidf", "zero_shot"):
+    for name in ("this model (zero-shot)", "random", "popularity", "tfidf", "bm25", "zero_shot"):
         assert f"| {name} |" in text
     assert handlers.cached_evaluation()[0] == text  # kept in the data dir for the next start
     with pytest.raises(gr.Error, match=r"Pick one of the app's click logs: clicks\.csv"):
@@ -233,43 +255,41 @@ def test_model_tab_states_the_threshold_with_precision_recall_and_base_rate(
     summary |= {"balanced_accuracy": 0.58, "predicted_positive_rate": 0.45, "base_rate": 0.6, "rows": 500}
     metadata = replace(scorer.metadata, threshold=0.42, fine_tuned=True, metrics={"threshold": summary})
     metadata.save(tmp_path)
-    handlers.model_dir = str(tmp_path)
+    handlers.models = ServedModels(scorer, model_dir=str(tmp_path))
     assert "precision 0.710 and recall 0.640" in handlers.model_card() and "base rate 60.0%" in handlers.model_card()
     # Without a model folder (the zero-shot MiniLM), the threshold is still stated.
-    handlers.model_dir, handlers.scorer = None, Scorer(scorer.model, scorer.tokenizer, metadata)
+    handlers.models = ServedModels(Scorer(scorer.model, scorer.tokenizer, metadata))
     assert "**Decision threshold:** 0.420" in handlers.model_card() and "base rate 60.0%" in handlers.model_card()
 
 
-def test_config_from_environment() -> None:
-    assert AppConfig.from_env({}) == AppConfig()
-    config = AppConfig.from_env({"MAX_ITEMS": "50", "MAX_UPLOAD_MB": "1.5", "PORT": "9000", "FEEDBACK_DIR": "/x"})
-    assert (config.limits.max_items, config.limits.max_upload_mb, config.port, config.data_dir) == (50, 1.5, 9000, "/x")
-    assert launch_options(config)["max_file_size"] == int(1.5 * 2**20)
-    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0"}).host == "0.0.0.0"  # as on a Space
-    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "HOST": "localhost"}).host == "localhost"
-    with pytest.raises(ValueError, match="must be numbers"):
-        AppConfig.from_env({"MAX_ITEMS": "many"})
+def test_launch_options_serve_where_the_config_says_with_its_upload_limit() -> None:
+    config = AppConfig.from_env({"MAX_UPLOAD_MB": "1.5", "PORT": "9000", "GRADIO_SERVER_NAME": "0.0.0.0"})
+    options = launch_options(config)
+    assert (options["server_name"], options["server_port"]) == ("0.0.0.0", 9000)
+    assert options["max_file_size"] == int(1.5 * 2**20)  # Gradio refuses larger uploads before a handler runs
+    assert options["ssr_mode"] is False
 
 
-def test_a_hub_id_that_cannot_be_fetched_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hub is unreachable here anyway; never try
-    with pytest.raises(RuntimeError, match=r"MODEL_DIR=nobody/no-such-model .*could not be fetched"):
-        load_models("nobody/no-such-model")
+def test_the_app_says_when_it_serves_a_model_zero_shot(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = replace(AppConfig(), model_dir=str(tiny_model_dir), data_dir=str(tmp_path), eval_file="", train_file="")
+    demo = create_app(config)
+    markdown = {block.elem_id: block.value for block in demo.blocks.values() if isinstance(block, gr.Markdown)}
+    assert "was not fine-tuned" in markdown["model-note"] and "zero-shot" in markdown["model-note"]
+    assert "No model folder" not in markdown["model-card"]  # the folder's own card
 
 
-@pytest.mark.slow
-def test_without_a_trained_model_the_app_serves_zero_shot_minilm_and_says_so(tmp_path: Path) -> None:
-    scorer, base, model_dir, note = load_models(tmp_path / "no-model-here")
-    assert not scorer.metadata.fine_tuned and base is None and model_dir is None  # no folder, no card
-    assert "zero-shot" in note and "make demo" in note
-    handlers = Handlers(scorer, None, FeedbackStore(tmp_path), "minilm", Limits(), model_dir, [], None)
-    table, *_ = handlers.rank("nba playoffs lakers", None, "lakers win nba game\nnew iphone price", "item", None, 10)
-    assert table[ITEM].tolist()[0] == "lakers win nba game"
+def test_each_tab_holds_its_own_examples(scorer: Scorer, tiny_model_dir: Path, tmp_path: Path) -> None:
+    demo = build_demo(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, limits=LIMITS)
 
+    def examples_in(block: gr.blocks.Block) -> list[gr.Dataset]:
+        found = [block] if isinstance(block, gr.Dataset) else []
+        return found + [d for child in getattr(block, "children", []) for d in examples_in(child)]
 
-def test_a_folder_that_was_not_fine_tuned_is_served_zero_shot(tiny_model_dir: Path) -> None:
-    _, base, model_dir, note = load_models(tiny_model_dir)
-    assert base is None and model_dir == str(tiny_model_dir) and "zero-shot" in note
+    tabs = {block.elem_id: block for block in demo.blocks.values() if isinstance(block, gr.Tab)}
+    assert set(tabs) == {"tab-rank", "tab-classify", "tab-compare", "tab-model", "tab-feedback"}
+    for tab in ("tab-rank", "tab-classify", "tab-compare", "tab-model"):
+        assert len(examples_in(tabs[tab])) == 1, tab
+    assert sum(len(examples_in(tab)) for tab in tabs.values()) == len(examples_in(demo))  # none outside a tab
 
 
 # -- the API through gradio_client -----------------------------------------------------------------------------
@@ -280,7 +300,8 @@ def served(
     scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
 ) -> Iterator[tuple]:
     data_dir = tmp_path_factory.mktemp("served-feedback")
-    demo = build_demo(reversed_scorer, scorer, data_dir, limits=LIMITS, eval_file=None, train_file=None)
+    models = ServedModels(reversed_scorer, scorer)
+    demo = build_demo(models, data_dir, limits=LIMITS, eval_file=None, train_file=None)
     config = replace(AppConfig(), port=free_port(), limits=LIMITS)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
     try:

@@ -15,10 +15,13 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app import EXAMPLES, RANK_HEADERS, AppConfig, Limits, build_demo, launch_options
+from app import build_demo, launch_options
+from app_handlers import RANK_HEADERS
 from recsys.contract import ITEM, ITEM_ID
+from recsys.defaults import EXAMPLES_DIR
 from recsys.feedback import FeedbackStore
-from recsys.models import load_scorer
+from recsys.scoring import load_scorer
+from recsys.service import AppConfig, Limits, ServedModels
 
 pytestmark = pytest.mark.browser
 
@@ -32,8 +35,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-EXAMPLE = json.loads((EXAMPLES / "examples.json").read_text())["rank"][0]
-CSV = EXAMPLES / EXAMPLE["file"]
+EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]
+CSV = EXAMPLES_DIR / EXAMPLE["file"]
 TIMEOUT_MS = 30_000
 
 
@@ -42,8 +45,10 @@ def app(
     tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
 ) -> Iterator[tuple[str, Path]]:
     data_dir = tmp_path_factory.mktemp("browser-feedback")
-    demo = build_demo(load_scorer(str(tiny_model_dir)), None, data_dir, eval_file=None, train_file=None)
-    config = replace(AppConfig(), port=free_port(), limits=Limits())
+    models = ServedModels(load_scorer(str(tiny_model_dir)), None, model_dir=str(tiny_model_dir))  # zero-shot
+    limits = Limits()
+    demo = build_demo(models, data_dir, limits=limits, eval_file=None, train_file=None)
+    config = replace(AppConfig(), port=free_port(), limits=limits)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
     try:
         yield f"http://127.0.0.1:{config.port}/", data_dir

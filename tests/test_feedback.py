@@ -9,16 +9,37 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, read_clicks
-from recsys.feedback import DB_FILE, MODEL_VERSION, FeedbackStore, ShownItem, main, model_version
-from recsys.models import ModelMetadata, load_scorer
-from recsys.ranking import load_candidates, rank_candidates
+from recsys.artifact import model_version
+from recsys.contract import (
+    CLICKED,
+    GROUP,
+    ITEM,
+    ITEM_ID,
+    MARK,
+    POSITION,
+    QUERY,
+    TIMESTAMP,
+    read_candidates,
+    read_clicks,
+    validate_marks,
+)
+from recsys.defaults import EXAMPLES_DIR
+from recsys.feedback import DB_FILE, MODEL_VERSION, FeedbackStore, main
+from recsys.ranking import rank_candidates
+from recsys.scoring import load_scorer
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "examples"
 
-
-def shown(items: list[str], clicked: set[int]) -> list[ShownItem]:
-    return [ShownItem(item, f"id{n}", n, n in clicked) for n, item in enumerate(items, start=1)]
+def shown(items: list[str], clicked: set[int]) -> pd.DataFrame:
+    """A marked list as ``recsys.contract.validate_marks`` gives it: ids id1, id2, …, positions from 1."""
+    positions = range(1, len(items) + 1)
+    return pd.DataFrame(
+        {
+            ITEM: items,
+            ITEM_ID: [f"id{n}" for n in positions],
+            POSITION: list(positions),
+            CLICKED: [int(n in clicked) for n in positions],
+        }
+    )
 
 
 def test_store_uses_wal_and_keeps_every_field(tmp_path: Path) -> None:
@@ -47,7 +68,7 @@ def test_recording_a_list_again_replaces_its_marks(tmp_path: Path) -> None:
 def test_store_refuses_empty_feedback(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     with pytest.raises(ValueError, match="needs the items"):
-        store.record("ctx", [], "v1")
+        store.record("ctx", shown([], set()), "v1")
     with pytest.raises(ValueError, match="needs the context"):
         store.record("  ", shown(["a"], {1}), "v1")
     with pytest.raises(ValueError, match=r"no feedback in .*mark some items"):
@@ -97,16 +118,6 @@ def test_export_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         main(["export", "--out", str(out), "--data-dir", str(tmp_path / "nowhere")])
 
 
-def test_model_version_tells_training_runs_apart(tmp_path: Path) -> None:
-    tuned = ModelMetadata(fine_tuned=True, metrics={"auc": 0.7})
-    tuned.save(tmp_path)
-    first = model_version(tmp_path, tuned)
-    assert first.startswith(f"{tmp_path.name}@")
-    ModelMetadata(fine_tuned=True, metrics={"auc": 0.8}).save(tmp_path)
-    assert model_version(tmp_path, tuned) != first
-    assert model_version(tmp_path, ModelMetadata(base_model="org/base-model")) == "base-model (zero-shot)"
-
-
 def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_accelerate: None) -> None:
     """Deploy, collect feedback, iterate: marks on ranked lists → export → a training run that reads the export."""
     from finetune.train import main as train
@@ -114,19 +125,16 @@ def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_ac
     scorer = load_scorer(str(tiny_model_dir))
     version = model_version(tiny_model_dir, scorer.metadata)
     store = FeedbackStore(tmp_path / "feedback")
-    examples = pd.read_json(EXAMPLES / "examples.json", typ="series")["rank"]
+    examples = pd.read_json(EXAMPLES_DIR / "examples.json", typ="series")["rank"]
     for example in examples[:3]:
-        candidates = load_candidates(EXAMPLES / example["file"])
+        candidates = read_candidates(EXAMPLES_DIR / example["file"])
         ranked = rank_candidates(scorer, example["context"], candidates, top_k=6)
         # The user marks the items whose words overlap the context's most: a stand-in for a person's judgement.
         words = set(example["context"].split())
         overlap = pd.Series([len(words & set(item.split())) for item in ranked[ITEM]], index=ranked.index)
-        marked = set(overlap.nlargest(2).index)
-        store.record(
-            example["context"],
-            [ShownItem(row[ITEM], row[ITEM_ID], int(row["rank"]), index in marked) for index, row in ranked.iterrows()],
-            version,
-        )
+        marked = ranked.assign(**{MARK: ranked.index.isin(overlap.nlargest(2).index)})
+        store.record(example["context"], validate_marks(marked), version)
+    assert store.summary() == {"lists": 3, "rows": 18, "clicks": 6}
     export = tmp_path / "feedback.csv"
     main(["export", "--out", str(export), "--data-dir", str(tmp_path / "feedback")])
 

@@ -1,28 +1,28 @@
-"""Ranking a candidate list: the blend formula, the ranked table, comparing two rankings, reading candidate files."""
+"""Ranking a candidate list: the blend formula, the ranked table, comparing two rankings.
+
+Reading candidate files is the contract's (test_contract.py) and the upload's (test_service.py).
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, ITEM_ID, ContractError, item_ids, numeric_columns
-from recsys.models import Scorer, load_scorer
+from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, item_ids, numeric_columns
 from recsys.ranking import (
     MODEL_SCORE,
     PROBABILITY,
-    RANK,
     RANKED_COLUMNS,
     SCORE,
     blend_scores,
     compare_rankings,
-    load_candidates,
     rank_candidates,
     zscore,
 )
+from recsys.scoring import Scorer, load_scorer
 
 CONTEXT = "microsoft surface studio | apple macbook pro deals"
 ITEMS = [
@@ -147,45 +147,3 @@ def test_compare_matches_items_by_their_row_in_the_list(scorer: Scorer, candidat
         assert tuned["base_rank"] == base.loc[row, RANK]
         assert tuned["rank_change"] == base.loc[row, RANK] - tuned[RANK]
     assert compared["rank_change"].sum() == 0
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
-def test_load_candidates_reads_each_tabular_format(tmp_path: Path, candidates: pd.DataFrame, suffix: str) -> None:
-    path = tmp_path / f"list{suffix}"
-    if suffix == ".jsonl":
-        candidates.to_json(path, orient="records", lines=True)
-    else:
-        candidates.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
-    loaded = load_candidates(path)
-    assert loaded[ITEM].tolist() == ITEMS
-    assert {"popularity", "section", ITEM_ID} <= set(loaded.columns)
-
-
-def test_load_candidates_reads_text_lines_and_a_picked_item_column(tmp_path: Path) -> None:
-    text = tmp_path / "list.txt"
-    text.write_text("first item\n\n  second item  \n", encoding="utf-8")
-    assert load_candidates(text)[ITEM].tolist() == ["first item", "second item"]
-    table = tmp_path / "titles.csv"
-    table.write_text("title,price\nred shoes,10\nblue hat,5\n", encoding="utf-8")
-    assert load_candidates(table, item_column="title")[ITEM].tolist() == ["red shoes", "blue hat"]
-
-
-def test_load_candidates_refuses_bad_files(tmp_path: Path) -> None:
-    no_item = tmp_path / "titles.csv"
-    no_item.write_text("title,price\nred shoes,10\n", encoding="utf-8")
-    with pytest.raises(ContractError, match=r"titles.csv: missing required column\(s\) item; found title, price"):
-        load_candidates(no_item)
-    binary = tmp_path / "image.csv"
-    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    with pytest.raises(ContractError, match="looks like a binary file"):
-        load_candidates(binary)
-    latin = tmp_path / "latin.csv"
-    latin.write_bytes("item\ncrème brûlée\n".encode("latin-1"))
-    with pytest.raises(ContractError, match="not UTF-8 text"):
-        load_candidates(latin)
-    with pytest.raises(ContractError, match=re.escape("unknown file type '.xlsx'")):
-        load_candidates(tmp_path / "list.xlsx")
-    many = tmp_path / "many.txt"
-    many.write_text("\n".join(f"item {i}" for i in range(11)), encoding="utf-8")
-    with pytest.raises(ContractError, match="11 items, more than the limit of 10"):
-        load_candidates(many, max_items=10)

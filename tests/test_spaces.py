@@ -24,8 +24,9 @@ import pytest
 from huggingface_hub import SpaceCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
+from recsys.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.hub import list_files, plan_upload
-from recsys.models import DEFAULT_MODEL, ModelMetadata, load_scorer
+from recsys.scoring import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_SpaceTestTokenThatMustNeverBeWritten42"
@@ -110,7 +111,7 @@ def test_requirements_cover_everything_the_bundle_imports(space_dir):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
-    local = {"app", "recsys"}
+    local = {"app", "app_handlers", "recsys"}
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in local | {"__future__"}}
     assert {"gradio", "torch", "transformers", "pandas", "huggingface_hub"} <= third_party
 
@@ -137,15 +138,22 @@ def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path
 
 def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir, trained_model_dir):
     files = set(list_files(space_dir))
-    assert {"README.md", "app.py", "requirements.txt", "recsys/__init__.py", "recsys/models.py"} <= files
+    assert {
+        "README.md",
+        "app.py",
+        "app_handlers.py",
+        "requirements.txt",
+        "recsys/__init__.py",
+        "recsys/models.py",
+    } <= files
     assert {"data/examples/examples.json", "data/bing_news/test_users.csv", "data/bing_news/raw/LICENSE"} <= files
     model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
     assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.hub push` publishes
     assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model
     assert not [path for path in model if path.startswith(("checkpoints/", "runs/", "feedback-data/", "."))]
     assert not [path for path in files if "__pycache__" in path]
-    # Python comes from app.py and recsys/ only (not e.g. data/examples/make_examples.py).
-    assert {path for path in files if path.endswith(".py")} == {"app.py"} | {
+    # Python comes from app.py, app_handlers.py and recsys/ only (not data/examples/make_examples.py, spaces/pins.py).
+    assert {path for path in files if path.endswith(".py")} == {"app.py", "app_handlers.py"} | {
         f"recsys/{p.name}" for p in (REPO / "recsys").glob("*.py")
     }
     # The Space upload plan takes all of it, and nothing a run of the app (or a careless hand) leaves beside it.

@@ -10,16 +10,25 @@ import pandas as pd
 import pytest
 
 from recsys.contract import (
+    CANDIDATE_SUFFIXES,
     CLICKED,
     GROUP,
     ITEM,
     ITEM_ID,
+    MARK,
     POSITION,
     QUERY,
+    RANK,
     ContractError,
+    item_ids,
+    pasted_candidates,
+    read_candidate_table,
     read_candidates,
     read_clicks,
+    read_table,
+    validate_candidates,
     validate_clicks,
+    validate_marks,
 )
 
 CLICK_LOG = pd.DataFrame(
@@ -213,6 +222,58 @@ def test_contract_error_is_a_value_error() -> None:
     assert issubclass(ContractError, ValueError)
 
 
+# The error's fields: what a caller reads instead of parsing the message.
+
+
+def test_contract_error_reads_source_problem_and_fix() -> None:
+    error = ContractError("clicks.csv", "column 'item' is empty at row(s) 2", "fill it in", column=ITEM, rows=(2,))
+    assert str(error) == "clicks.csv: column 'item' is empty at row(s) 2; fill it in"
+    assert (error.source, error.problem, error.fix) == (
+        "clicks.csv",
+        "column 'item' is empty at row(s) 2",
+        "fill it in",
+    )
+    assert (error.column, error.rows, error.missing) == (ITEM, (2,), ())
+    with pytest.raises(ValueError, match=r"^clicks\.csv: column 'item' is empty at row\(s\) 2; fill it in$"):
+        raise error
+
+
+def test_contract_error_without_a_fix_is_source_and_problem() -> None:
+    error = ContractError("items.txt", "no such file")
+    assert str(error) == "items.txt: no such file"
+    assert (error.column, error.rows, error.missing) == (None, (), ())
+
+
+def test_missing_columns_are_in_the_errors_fields(tmp_path: Path) -> None:
+    path = write_table(CLICK_LOG.drop(columns=[CLICKED, ITEM]), tmp_path / "clicks.csv")
+    with pytest.raises(ContractError) as error:
+        read_clicks(path)
+    assert error.value.source == str(path)
+    assert error.value.missing == (ITEM, CLICKED)
+    assert error.value.fix == "rename or add the column(s)"
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "rows"),
+    [
+        ("query,item,clicked\nq,a,1\nq,,0\nq,  ,0\n", ITEM, (2, 3)),
+        ("query,item,clicked\nq,a,1\nq,b,2\nq,c,0\nq,d,x\n", CLICKED, (2, 4)),
+        ("query,item,clicked,position\nq,a,1,1\nq,b,0,0\nq,c,0,2.5\n", POSITION, (2, 3)),
+    ],
+)
+def test_bad_values_are_in_the_errors_fields(tmp_path: Path, text: str, column: str, rows: tuple[int, ...]) -> None:
+    path = write_csv(tmp_path, text)
+    with pytest.raises(ContractError) as error:
+        read_clicks(path)
+    assert (error.value.source, error.value.column, error.value.rows) == (str(path), column, rows)
+
+
+def test_a_table_is_named_by_the_source_it_is_given(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "query,item,clicked\n")
+    with pytest.raises(ContractError, match=r"^upload\.csv: the file has no data rows"):
+        read_table(path, source="upload.csv")
+
+
 # Candidate lists.
 
 
@@ -256,3 +317,169 @@ def test_read_candidates_empty_item(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "title,price\nlakers win,1\n  ,2\n", name="items.csv")
     with pytest.raises(ContractError, match=r"column 'title' is empty at row\(s\) 2"):
         read_candidates(path, item_column="title")
+
+
+def test_read_candidates_applies_the_limits(tmp_path: Path) -> None:
+    path = write_table(pd.DataFrame({ITEM: ["a", "b", "c"]}), tmp_path / "items.csv")
+    assert len(read_candidates(path, max_items=3)) == 3
+    with pytest.raises(ContractError, match=re.escape(str(path)) + r": 3 items, more than the limit of 2"):
+        read_candidates(path, max_items=2)
+
+
+# Candidate tables: the file before its item column is checked.
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".txt"])
+def test_a_binary_file_in_a_text_format_is_refused(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"photo{suffix}"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
+    with pytest.raises(ContractError, match=r"^the upload: this looks like a binary file; give UTF-8 text"):
+        read_candidate_table(path, source="the upload")
+
+
+def test_a_candidate_table_keeps_every_column_as_it_is(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"title": ["red shoes", "blue hat"], "price": ["10", "12"]})
+    table = read_candidate_table(write_table(frame, tmp_path / "items.csv"))
+    pd.testing.assert_frame_equal(table, frame)
+
+
+def test_a_txt_candidate_file_is_one_item_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "items.txt"
+    path.write_text("  red shoes \n\n\nblue hat\n   \n", encoding="utf-8")
+    pd.testing.assert_frame_equal(read_candidate_table(path), pd.DataFrame({ITEM: ["red shoes", "blue hat"]}))
+
+
+def test_a_parquet_candidate_file_is_accepted(tmp_path: Path) -> None:
+    # Parquet is binary (it holds NUL bytes): the binary check is for text formats only.
+    frame = pd.DataFrame({ITEM: ["red shoes", "blue hat"], "price": [10.5, 12.0]})
+    path = write_table(frame, tmp_path / "items.parquet")
+    assert b"\x00" in path.read_bytes()
+    pd.testing.assert_frame_equal(read_candidate_table(path), frame)
+    assert ".parquet" in CANDIDATE_SUFFIXES
+
+
+@pytest.mark.parametrize(("name", "shown"), [("items.xlsx", "'.xlsx'"), ("items", "'(none)'")])
+def test_an_unknown_candidate_file_type_names_the_accepted_suffixes(tmp_path: Path, name: str, shown: str) -> None:
+    path = tmp_path / name
+    path.write_text("item\na\n", encoding="utf-8")
+    accepted = re.escape(", ".join(CANDIDATE_SUFFIXES))
+    with pytest.raises(
+        ContractError, match=f"^{re.escape(str(path))}: unknown file type {re.escape(shown)}; give one of {accepted}$"
+    ):
+        read_candidate_table(path)
+
+
+def test_a_missing_txt_candidate_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"^items\.txt: no such file$"):
+        read_candidate_table(tmp_path / "absent.txt", source="items.txt")
+
+
+def test_pasted_candidates_are_the_non_blank_lines_stripped() -> None:
+    frame = pasted_candidates("\n  red shoes\nblue hat  \n\n \t\ngreen scarf", source="box")
+    pd.testing.assert_frame_equal(frame, pd.DataFrame({ITEM: ["red shoes", "blue hat", "green scarf"]}))
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t\n"])
+def test_pasted_candidates_without_items_are_an_error(text: str) -> None:
+    with pytest.raises(ContractError, match=r"^the pasted list: no items; write one item per line$"):
+        pasted_candidates(text)
+
+
+# Candidate limits.
+
+
+def test_validate_candidates_without_limits_takes_any_size() -> None:
+    frame = pd.DataFrame({ITEM: ["x" * 5000] * 300})
+    assert len(validate_candidates(frame)) == 300
+
+
+def test_validate_candidates_refuses_more_than_max_items() -> None:
+    frame = pd.DataFrame({ITEM: [f"item {n}" for n in range(11)]})
+    assert len(validate_candidates(frame, max_items=11)) == 11
+    with pytest.raises(ContractError, match=r"^box: 11 items, more than the limit of 10; rank a shorter list$"):
+        validate_candidates(frame, source="box", max_items=10)
+
+
+def test_validate_candidates_names_the_rows_longer_than_max_text_chars() -> None:
+    frame = pd.DataFrame({"title": ["short", "longer than five", "fives", "also too long"], "price": [1, 2, 3, 4]})
+    with pytest.raises(ContractError, match=r"^box: item 2 is longer than 5 characters; shorten it$") as error:
+        validate_candidates(frame, source="box", item_column="title", max_text_chars=5)
+    assert (error.value.column, error.value.rows) == (ITEM, (2, 4))
+    # Exactly the limit is allowed.
+    checked = validate_candidates(frame.iloc[[0, 2]], item_column="title", max_text_chars=5)
+    assert checked[ITEM].tolist() == ["short", "fives"]
+    assert checked.index.tolist() == [0, 1]
+
+
+# Marked lists: a ranked list with the items a user would click.
+
+
+def marked(marks: list, **columns: list) -> pd.DataFrame:
+    """A ranked list as the app shows it, with ``marks`` in its mark column."""
+    n = len(marks)
+    table = {MARK: marks, RANK: list(range(1, n + 1)), ITEM: [f"item {k}" for k in range(1, n + 1)]}
+    return pd.DataFrame(table | columns)
+
+
+@pytest.mark.parametrize("marks", [[True, False, False], ["true", "false", "FALSE"], ["yes", "no", "0"], ["1", "0", 0]])
+def test_validate_marks_accepts_true_yes_and_1(marks: list) -> None:
+    shown = validate_marks(marked(marks))
+    assert list(shown.columns) == [ITEM, POSITION, CLICKED, ITEM_ID]
+    assert shown[CLICKED].tolist() == [1, 0, 0]
+    assert shown[POSITION].tolist() == [1, 2, 3]
+    assert shown[ITEM].tolist() == ["item 1", "item 2", "item 3"]
+
+
+def test_validate_marks_takes_the_position_from_the_rank() -> None:
+    table = marked([False, True, False]).assign(**{RANK: ["3", "1", "2"]})
+    shown = validate_marks(table)
+    assert shown[POSITION].tolist() == [3, 1, 2]
+    assert shown[CLICKED].tolist() == [0, 1, 0]
+
+
+def test_validate_marks_fills_item_ids_from_the_text_hash() -> None:
+    shown = validate_marks(marked([True, False]))
+    assert shown[ITEM_ID].tolist() == item_ids(pd.Series(["item 1", "item 2"])).tolist()
+    # A given id is kept; a gap gets the hash of its item.
+    shown = validate_marks(marked([True, False, False], **{ITEM_ID: ["n1", "", None]}))
+    assert shown[ITEM_ID].tolist() == ["n1", *item_ids(pd.Series(["item 2", "item 3"]))]
+
+
+@pytest.mark.parametrize("column", [MARK, RANK, ITEM])
+def test_validate_marks_names_a_missing_column(column: str) -> None:
+    with pytest.raises(ContractError, match=rf"^list: missing required column\(s\) {column}; found ") as error:
+        validate_marks(marked([True, False]).drop(columns=[column]), source="list")
+    assert error.value.missing == (column,)
+
+
+@pytest.mark.parametrize("table", [None, pd.DataFrame(columns=[MARK, RANK, ITEM])])
+def test_validate_marks_of_no_list_is_an_error(table: pd.DataFrame | None) -> None:
+    with pytest.raises(ContractError, match=r"^the ranked list: no ranked items; rank a list first"):
+        validate_marks(table)
+
+
+def test_validate_marks_with_nothing_marked_is_an_error() -> None:
+    with pytest.raises(ContractError, match=r"^the ranked list: no item is marked; mark the items you would click"):
+        validate_marks(marked([False, "no", "0"]))
+
+
+@pytest.mark.parametrize(("ranks", "rows"), [(["1", "0", "3"], (2,)), ([1, 2.5, "x"], (2, 3)), (["", 2, -1], (1, 3))])
+def test_validate_marks_names_bad_ranks(ranks: list, rows: tuple[int, ...]) -> None:
+    table = marked([True, False, False]).assign(**{RANK: ranks})
+    with pytest.raises(
+        ContractError, match=r"column 'rank' must be a 1-based whole number .*; rank the list again$"
+    ) as error:
+        validate_marks(table)
+    assert (error.value.column, error.value.rows) == (RANK, rows)
+
+
+def test_validate_marks_names_a_bad_mark() -> None:
+    with pytest.raises(ContractError, match=r"column 'mark' must be 0 or 1 .*'maybe' at row\(s\) 2") as error:
+        validate_marks(marked([True, "maybe", False]))
+    assert (error.value.column, error.value.rows) == (MARK, (2,))
+
+
+def test_validate_marks_names_a_blank_item() -> None:
+    table = marked([True, False]).assign(**{ITEM: ["item 1", "  "]})
+    with pytest.raises(ContractError, match=r"column 'item' is empty at row\(s\) 2"):
+        validate_marks(table)

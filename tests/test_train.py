@@ -1,4 +1,4 @@
-"""Training end to end on the tiny BERT: smoke runs, freezing, and resuming from checkpoints."""
+"""Training: the losses, and end to end on the tiny BERT: smoke runs, freezing, and resuming from checkpoints."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import torch
 from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
-from finetune.train import main
-from recsys.models import METADATA_FILE, load_scorer
+from finetune.train import compute_loss, main
+from recsys.artifact import CHECKPOINTS_DIR, METADATA_FILE, PRIORS_FILE, TRAINING_METRICS_FILE
+from recsys.scoring import load_scorer
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
 
@@ -50,7 +51,32 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_steps(output_dir: Path) -> list[int]:
-    return sorted(int(p.name.split("-")[1]) for p in (output_dir / "checkpoints").glob("step-*"))
+    return sorted(int(p.name.split("-")[1]) for p in (output_dir / CHECKPOINTS_DIR).glob("step-*"))
+
+
+def test_pointwise_loss_is_binary_cross_entropy_per_row() -> None:
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    logits = torch.tensor([2.0, -1.0, 0.5])
+    expected = -(torch.log(torch.sigmoid(logits)) * labels + torch.log(1 - torch.sigmoid(logits)) * (1 - labels))
+    assert compute_loss(logits, labels, "pointwise", 1) == pytest.approx(expected.mean().item())
+
+
+def test_listwise_loss_targets_each_lists_click() -> None:
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    right = torch.tensor([5.0, 0.0, 0.0, 5.0, 0.0, 0.0])
+    wrong = torch.tensor([0.0, 5.0, 0.0, 0.0, 0.0, 5.0])
+    assert compute_loss(right, labels, "listwise", 3) < 0.05 < compute_loss(wrong, labels, "listwise", 3)
+
+
+def test_in_batch_loss_targets_each_examples_click_among_all_items() -> None:
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    # Example 0's click is item 0, example 1's is item 2; -inf entries are masked out.
+    right = torch.tensor([[5.0, 0.0, 0.0, -torch.inf], [0.0, 0.0, 5.0, 0.0]])
+    wrong = torch.tensor([[0.0, 0.0, 5.0, -torch.inf], [5.0, 0.0, 0.0, 0.0]])
+    assert compute_loss(right, labels, "listwise", 2) == pytest.approx(
+        -torch.log_softmax(right, 1)[[0, 1], [0, 2]].mean().item()
+    )
+    assert compute_loss(right, labels, "listwise", 2) < 0.05 < compute_loss(wrong, labels, "listwise", 2)
 
 
 @pytest.mark.parametrize(
@@ -63,13 +89,13 @@ def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: 
     assert summary["steps"] == 3
     assert summary["best_step"] == 3
     assert [h["step"] for h in summary["history"]] == [3]
-    assert json.loads((output_dir / "metrics.json").read_text()) == json.loads(json.dumps(summary))
+    assert json.loads((output_dir / TRAINING_METRICS_FILE).read_text()) == json.loads(json.dumps(summary))
     assert (output_dir / "README.md").read_text().startswith("---\n")
     assert (output_dir / METADATA_FILE).is_file()
 
     scorer = load_scorer(str(output_dir))
     assert scorer.metadata.fine_tuned
-    assert scorer.architecture == architecture
+    assert scorer.metadata.architecture == architecture
     assert scorer.metadata.training["loss"] == loss
     assert scorer.metadata.max_length == 32
     assert 0 < scorer.metadata.threshold < 1
@@ -91,7 +117,7 @@ def test_without_item_priors_the_final_score_is_the_text_logit(train, tmp_path: 
     train("--no-item-priors", "--max-steps", "1")
     scorer = load_scorer(str(tmp_path / "model"))
     assert scorer.metadata.blend == {} and scorer.priors is None
-    assert not (tmp_path / "model" / "item_priors.csv").exists()
+    assert not (tmp_path / "model" / PRIORS_FILE).exists()
 
 
 def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -188,7 +214,7 @@ def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, caps
     first = train("--max-steps", "4", "--eval-steps", "2")
     assert [h["step"] for h in first["history"]] == [2, 4]
     assert checkpoint_steps(output_dir) == [2, 4]
-    at_step_4 = weights(output_dir / "checkpoints" / "step-4")
+    at_step_4 = weights(output_dir / CHECKPOINTS_DIR / "step-4")
     capsys.readouterr()
 
     resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1", "--patience", "0")
@@ -196,10 +222,10 @@ def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, caps
     assert resumed["steps"] == 6
     assert [h["step"] for h in resumed["history"]] == [2, 4, 5, 6]
     assert resumed["history"][:2] == first["history"]
-    assert json.loads((output_dir / "metrics.json").read_text())["steps"] == 6
+    assert json.loads((output_dir / TRAINING_METRICS_FILE).read_text())["steps"] == 6
     assert checkpoint_steps(output_dir) == [5, 6]
     # Step 5 trains on this run's schedule, not at the end of the 4-step run's, where the learning rate is 0.
-    at_step_5 = weights(output_dir / "checkpoints" / "step-5")
+    at_step_5 = weights(output_dir / CHECKPOINTS_DIR / "step-5")
     assert any(not torch.equal(at_step_4[name], at_step_5[name]) for name in at_step_4)
 
 
@@ -217,17 +243,18 @@ def test_resume_matches_an_uninterrupted_run(
     argv = ["--architecture", architecture, "--loss", loss, "--batch-size", batch_size, "--negatives", "2"]
     argv += ["--max-steps", "6", "--eval-steps", "2", "--patience", "0"]
     uninterrupted = train(*argv)
-    expected = weights(output_dir / "checkpoints" / "step-6")
+    expected = weights(output_dir / CHECKPOINTS_DIR / "step-6")
 
     # As if the run had stopped after its second-newest checkpoint.
-    shutil.rmtree(output_dir / "checkpoints" / "step-6")
+    shutil.rmtree(output_dir / CHECKPOINTS_DIR / "step-6")
     resumed_from = checkpoint_steps(output_dir)[-1]
     assert 3 < resumed_from < 6
     resumed = train(*argv, "--resume")
 
     assert resumed["steps"] == 6
-    actual = weights(output_dir / "checkpoints" / "step-6")
+    actual = weights(output_dir / CHECKPOINTS_DIR / "step-6")
     assert actual.keys() == expected.keys()
-    mismatched = [name for name in expected if not torch.allclose(actual[name], expected[name])]
+    # Bit for bit: the same batches, negatives, dropout masks and learning rates as the uninterrupted run.
+    mismatched = [name for name in expected if not torch.equal(actual[name], expected[name])]
     assert not mismatched, f"resuming from step {resumed_from} changed {mismatched}"
-    assert resumed["history"][-1]["auc"] == pytest.approx(uninterrupted["history"][-1]["auc"])
+    assert resumed["history"] == uninterrupted["history"]

@@ -127,10 +127,9 @@ class Handlers:
         """Save the marks of a ranked table; saving the same list again replaces its marks."""
         context = check_text(context, "context", self.limits)
         list_id = save_marks(self.store, self.models.version, context, table, ranked_list)
-        marked = self.store.read().query("list_id == @list_id")
-        totals = self.store.summary()
+        saved, totals = self.store.summary(list_id), self.store.summary()
         status = (
-            f"Saved {int(marked['clicked'].sum())} of {len(marked)} items as clicked (model `{self.models.version}`). "
+            f"Saved {saved['clicks']} of {saved['rows']} items as clicked (model `{self.models.version}`). "
             f"The store holds {_count(totals['clicks'], 'click')} on {_count(totals['lists'], 'list')}."
         )
         return status, {"list_id": list_id, "context": context}

@@ -103,10 +103,12 @@ class FeedbackStore:
         with self._connect() as db:
             return pd.read_sql_query("SELECT * FROM feedback ORDER BY created_at, list_id, position", db)
 
-    def summary(self) -> dict[str, int]:
+    def summary(self, list_id: str | None = None) -> dict[str, int]:
+        """Lists, rows (items shown) and clicks stored: in all, or of one list."""
+        where, args = ("WHERE list_id = ?", (list_id,)) if list_id else ("", ())
         with self._connect() as db:
             lists, rows, clicks = db.execute(
-                "SELECT COUNT(DISTINCT list_id), COUNT(*), COALESCE(SUM(clicked), 0) FROM feedback"
+                f"SELECT COUNT(DISTINCT list_id), COUNT(*), COALESCE(SUM(clicked), 0) FROM feedback {where}", args
             ).fetchone()
         return {"lists": lists, "rows": rows, "clicks": clicks}
 

@@ -61,8 +61,10 @@ def test_recording_a_list_again_replaces_its_marks(tmp_path: Path) -> None:
     list_id = store.record("ctx", shown(["a", "b", "c"], {1}), "v1")
     assert store.record("ctx", shown(["a", "b", "c"], {2, 3}), "v1", list_id=list_id) == list_id
     assert store.summary() == {"lists": 1, "rows": 3, "clicks": 2}
-    store.record("ctx", shown(["a", "b"], {2}), "v1")
-    assert store.summary()["lists"] == 2
+    other = store.record("ctx", shown(["a", "b"], {2}), "v1")
+    assert store.summary() == {"lists": 2, "rows": 5, "clicks": 3}
+    assert store.summary(list_id) == {"lists": 1, "rows": 3, "clicks": 2}
+    assert store.summary(other) == {"lists": 1, "rows": 2, "clicks": 1}
 
 
 def test_store_refuses_empty_feedback(tmp_path: Path) -> None:

@@ -36,12 +36,11 @@ import pandas as pd
 from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers
 from recsys.card import describe_threshold
 from recsys.contract import CANDIDATE_SUFFIXES, ITEM
-from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE
+from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE, VALID_FILE
 from recsys.feedback import FeedbackStore
 from recsys.service import AppConfig, Evaluations, Limits, ServedModels, load_served_models
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
-MAX_EXTRA_COLUMNS = Limits().max_extra_columns  # the ranked table's declared columns beyond RANK_HEADERS
 
 
 def _list_inputs(limits: Limits, prefix: str) -> tuple[gr.File, gr.Textbox, gr.Dropdown]:
@@ -72,6 +71,7 @@ def _list_examples(examples: dict, inputs: list[gr.components.Component], label:
 
 def rank_tab(handlers: Handlers, examples: dict) -> None:
     limits = handlers.limits
+    extra = limits.max_extra_columns  # the ranked table's declared columns beyond RANK_HEADERS
     with gr.Tab("Rank", id="rank", elem_id="tab-rank"):
         with gr.Row():
             with gr.Column(scale=2):
@@ -103,10 +103,10 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
                     label="Ranked items (tick 'mark' for the items you would click)",
                     headers=RANK_HEADERS,
                     # Per column; the list runs long because a candidate file brings its own columns.
-                    datatype=["bool", "number", "str", "str", "number", "number", *["str"] * MAX_EXTRA_COLUMNS],
+                    datatype=["bool", "number", "str", "str", "number", "number", *["str"] * extra],
                     column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
                     max_height=720,
-                    static_columns=list(range(1, len(RANK_HEADERS) + MAX_EXTRA_COLUMNS)),
+                    static_columns=list(range(1, len(RANK_HEADERS) + extra)),
                     interactive=True,
                     wrap=True,
                     elem_id="ranked",
@@ -217,7 +217,7 @@ def model_tab(handlers: Handlers, demo: gr.Blocks) -> None:
             [[f] for f in bundled],
             inputs=choice,
             example_labels=[
-                f"{Path(f).name}: " + ("users training selected on" if Path(f).stem == "valid" else "held-out")
+                f"{Path(f).name}: " + ("users training selected on" if Path(f) == VALID_FILE else "held-out")
                 for f in bundled
             ],
             label="Bundled Bing News splits",

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from recsys.card import build_model_card, describe_threshold
 from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
+from recsys.errors import UserError
 from recsys.evaluate import Evaluation, format_table
 from recsys.feedback import FeedbackStore
 from recsys.plots import reliability_curve, score_distribution
@@ -48,9 +49,8 @@ def user_errors(handler: Callable) -> Callable:
         try:
             return handler(*args, **kwargs)
         except ContractError as err:
-            hint = "; or pick the column that holds the item text under 'Item text column'." if err.missing else ""
-            raise gr.Error(str(err) + hint, title="Cannot read that") from err
-        except InputError as err:
+            raise gr.Error(str(err), title="Cannot read that") from err
+        except UserError as err:
             raise gr.Error(str(err), title="Cannot do that") from err
 
     return wrapped

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from accelerate import Accelerator
+from torch.optim.lr_scheduler import LambdaLR
 
 STATE_FILE = "trainer_state.json"
 KEEP_CHECKPOINTS = 2  # the newest ones; older checkpoints are deleted
@@ -43,19 +44,24 @@ def save_checkpoint(accelerator: Accelerator, folder: Path, state: TrainerState)
             shutil.rmtree(old)
 
 
-def load_checkpoint(accelerator: Accelerator, folder: Path, scheduler: object, optimizer: object) -> TrainerState:
-    """Restore the newest checkpoint under ``folder`` and return its state; the learning rate follows this run.
-
-    The saved learning rate follows the saving run's schedule, which reaches 0 at its --max-steps;
-    continuing on this run's schedule lets a larger --max-steps really train the extra steps.
-    """
+def load_checkpoint(accelerator: Accelerator, folder: Path, schedule: LambdaLR) -> TrainerState:
+    """Restore the newest checkpoint under ``folder`` and return its state; the learning rate follows this run."""
     found = checkpoints_in(folder)
     if not found:
         raise FileNotFoundError(f"--resume: no checkpoint under {folder}; train once without --resume")
     accelerator.load_state(str(found[-1]))
     state = TrainerState(**json.loads((found[-1] / STATE_FILE).read_text()))
-    schedule = scheduler.scheduler  # Accelerate's wrapper around the LambdaLR of get_linear_schedule_with_warmup
-    for group, base_lr, factor in zip(optimizer.param_groups, schedule.base_lrs, schedule.lr_lambdas, strict=True):
-        group["lr"] = base_lr * factor(schedule.last_epoch)
+    follow_this_runs_schedule(schedule)
     accelerator.print(f"resumed from {found[-1]} at step {state.global_step}")
     return state
+
+
+def follow_this_runs_schedule(schedule: LambdaLR) -> None:
+    """Set the optimiser's learning rates from this run's schedule at the restored step.
+
+    The checkpoint's learning rates follow the saving run's schedule, which reaches 0 at its
+    --max-steps; continuing on this run's schedule lets a larger --max-steps train the extra steps.
+    """
+    groups = schedule.optimizer.param_groups
+    for group, base_lr, factor in zip(groups, schedule.base_lrs, schedule.lr_lambdas, strict=True):
+        group["lr"] = base_lr * factor(schedule.last_epoch)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 
 from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
 from recsys.defaults import MODEL_DIR, TRAIN_FILE, VALID_FILE
+from recsys.errors import UserError
 from recsys.models import model_class
 
 LOSSES = ("pointwise", "listwise")
@@ -56,26 +57,26 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+            raise UserError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
         if self.loss not in LOSSES:
-            raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+            raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         for name in ("batch_size", "gradient_accumulation_steps", "max_length", "eval_batch_size", "negatives"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.num_epochs < 1 and self.max_steps < 1:
-            raise ValueError("give --num-epochs or --max-steps of at least 1")
+            raise UserError("give --num-epochs or --max-steps of at least 1")
         if not 0.0 < self.wise_alpha <= 1.0:
-            raise ValueError(f"--wise-alpha must be in (0, 1], got {self.wise_alpha}")
+            raise UserError(f"--wise-alpha must be in (0, 1], got {self.wise_alpha}")
         if self.lora_rank < 0:
-            raise ValueError("--lora-rank must be 0 or more")
+            raise UserError("--lora-rank must be 0 or more")
         if self.learning_rate < 0:
-            raise ValueError("--learning-rate must be positive, or 0 for the default")
+            raise UserError("--learning-rate must be positive, or 0 for the default")
         if self.uses_lora and self.wise_alpha < 1:
-            raise ValueError("--wise-alpha interpolates whole weights: give --lora-rank 0 with it")
+            raise UserError("--wise-alpha interpolates whole weights: give --lora-rank 0 with it")
         if self.freeze_layers < 0:
-            raise ValueError("--freeze-layers must be 0 or more")
+            raise UserError("--freeze-layers must be 0 or more")
         if self.push_to_hub and not self.hub_model_id:
-            raise ValueError("--push-to-hub needs --hub-model-id OWNER/NAME")
+            raise UserError("--push-to-hub needs --hub-model-id OWNER/NAME")
 
     @property
     def lr(self) -> float:
@@ -87,7 +88,11 @@ class TrainConfig:
     @property
     def uses_in_batch_negatives(self) -> bool:
         """In-batch negatives are for a listwise model that supports them; elsewhere the flag has nothing to act on."""
-        return self.in_batch_negatives and self.loss == "listwise" and model_class(self.architecture).supports_adapters
+        return (
+            self.in_batch_negatives
+            and self.loss == "listwise"
+            and model_class(self.architecture).supports_in_batch_negatives
+        )
 
     @property
     def uses_lora(self) -> bool:

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from recsys.contract import CLICKED, GROUP, ITEM, QUERY
+from recsys.errors import UserError
 from recsys.models import RelevanceModel
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ class ListwiseDataset(Dataset):
         if unusable:
             logger.warning("listwise: %d clicks are in groups without a non-click and form no list", unusable)
         if not self.clicks:
-            raise ValueError("listwise training needs groups with both a click and a non-click; none found")
+            raise UserError(
+                "listwise training needs groups with both a click and a non-click; none found in the train file"
+            )
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 from accelerate import Accelerator
+from accelerate.scheduler import AcceleratedScheduler
 from accelerate.utils import set_seed
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
@@ -21,7 +23,7 @@ from finetune.checkpoints import TrainerState, load_checkpoint
 from finetune.config import TrainConfig
 from finetune.data import Collator, ListwiseDataset, PointwiseDataset
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
-from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata
+from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
 from recsys.contract import read_clicks
 from recsys.models import RelevanceModel, load_model
 from recsys.priors import ItemPriors
@@ -34,7 +36,8 @@ class Run:
     model: RelevanceModel  # prepared by Accelerate: unwrap it to save
     tokenizer: PreTrainedTokenizerBase
     optimizer: torch.optim.Optimizer
-    scheduler: object
+    scheduler: AcceleratedScheduler  # steps the schedule below, once per process and optimiser step
+    schedule: LambdaLR  # the linear warm-up and decay itself
     train_loader: DataLoader
     eval_loader: DataLoader
     eval_frame: pd.DataFrame
@@ -47,6 +50,7 @@ class Run:
     list_size: int  # items per example: a click and its negatives, or one row
     base_weights: dict[str, torch.Tensor] | None = None  # WiSE-FT's start
     state: TrainerState = field(default_factory=TrainerState)
+    stopped_early: bool = False  # patience ran out in this process (a resumed run trains to its next evaluation)
 
     @property
     def output_dir(self) -> Path:
@@ -67,14 +71,15 @@ class Run:
     @property
     def finished(self) -> bool:
         state = self.state
-        return self.out_of_patience or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
+        return self.stopped_early or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
 
 
 def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
     """The model to start from, its tokenizer, and its zero-shot base (a retrained ClickTune model keeps its own)."""
     earlier = ModelMetadata.of(config.model_name_or_path)
     model, tokenizer = load_model(config.architecture, config.model_name_or_path)
-    if not earlier.fine_tuned:  # from a base model, the temperature is this run's choice
+    path = resolve_model_path(config.model_name_or_path)
+    if not (Path(path).is_dir() and ModelMetadata.load(path)):  # a base model: the temperature is this run's choice
         model.start_scale(config.scale)
     for name in model.scalars:
         getattr(model, name).requires_grad_(config.scale_learning_rate > 0)
@@ -133,9 +138,9 @@ def prepare(config: TrainConfig) -> Run:
     optimizer = optimizer_for(model, config)
     # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
     schedule_steps = total_steps * accelerator.num_processes
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, eval_loader, scheduler
+        model, optimizer, train_loader, eval_loader, schedule
     )
     run = Run(
         config=config,
@@ -144,6 +149,7 @@ def prepare(config: TrainConfig) -> Run:
         tokenizer=tokenizer,
         optimizer=optimizer,
         scheduler=scheduler,
+        schedule=schedule,
         train_loader=train_loader,
         eval_loader=eval_loader,
         eval_frame=eval_frame,
@@ -157,7 +163,7 @@ def prepare(config: TrainConfig) -> Run:
         base_weights=base_weights,
     )
     if config.resume:
-        run.state = load_checkpoint(accelerator, run.checkpoints, scheduler, optimizer)
+        run.state = load_checkpoint(accelerator, run.checkpoints, schedule)
     if tracker:
         accelerator.init_trackers("clicktune", config={k: str(v) for k, v in config.to_dict().items()})
     return run

@@ -91,17 +91,20 @@ def train_epoch(run: Run, progress: tqdm) -> None:
         last = state.global_step >= run.total_steps
         if last or (config.eval_steps and state.global_step % config.eval_steps == 0):
             state.train_seconds += time.perf_counter() - started
-            evaluate(run)
+            evaluate_and_keep_best(run)
             started = time.perf_counter()
-            if last or run.out_of_patience:
+            if run.out_of_patience:
+                run.stopped_early = True
+            if last or run.stopped_early:
                 return
     state.train_seconds += time.perf_counter() - started
     state.epoch, state.batches_done = state.epoch + 1, 0
-    if not run.evaluated_at_this_step:
-        evaluate(run)
+    if not run.evaluated_at_this_step:  # unless the last batch fell on an --eval-steps evaluation
+        evaluate_and_keep_best(run)
+        run.stopped_early = run.out_of_patience
 
 
-def evaluate(run: Run) -> None:
+def evaluate_and_keep_best(run: Run) -> None:
     """Score the eval file, fit the blend and calibration there, keep the model if it is the best yet, checkpoint."""
     state, frame = run.state, run.eval_frame
     with interpolated(run.accelerator.unwrap_model(run.model), run.base_weights, run.config.wise_alpha):
@@ -178,8 +181,8 @@ def finish(run: Run) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     run = prepare(parse_config(argv))
-    show = not run.accelerator.is_local_main_process
-    progress = tqdm(total=run.total_steps, initial=run.state.global_step, disable=show, desc="training")
+    quiet = not run.accelerator.is_local_main_process
+    progress = tqdm(total=run.total_steps, initial=run.state.global_step, disable=quiet, desc="training")
     run.model.train()
     while not run.finished:
         train_epoch(run, progress)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import torch
 
+from recsys.errors import UserError
 from recsys.models import RelevanceModel
 
 # Every linear layer of the encoder's blocks; not the pooler, which mean pooling never uses.
@@ -25,7 +26,7 @@ def freeze_lower_layers(model: RelevanceModel, layers: int) -> None:
     base = model.encoder.base_model
     encoder_layers = base.encoder.layer
     if layers > len(encoder_layers):
-        raise ValueError(f"--freeze-layers {layers}: the model has only {len(encoder_layers)} encoder layers")
+        raise UserError(f"--freeze-layers {layers}: the model has only {len(encoder_layers)} encoder layers")
     for module in [base.embeddings, *encoder_layers[:layers]]:
         module.requires_grad_(False)
 

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-USER_ERRORS = (ValueError, OSError, RuntimeError)  # bad input, a missing or unwritable file, a missing token
+from recsys.errors import UserError
+
+USER_ERRORS = (UserError, OSError)  # bad input or settings, a missing or unwritable file; anything else is a bug
 EXIT_USER_ERROR = 2  # as argparse exits on a bad flag
 
 

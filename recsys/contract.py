@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.errors import UserError
+
 QUERY = "query"
 ITEM = "item"
 CLICKED = "clicked"
@@ -48,8 +50,8 @@ _MAX_ROWS_NAMED = 5
 _SNIFF_BYTES = 8192
 
 
-@dataclass
-class ContractError(ValueError):
+@dataclass(eq=False)  # compared by identity, as exceptions are; hashable
+class ContractError(UserError):
     """A file or table that breaks the contract: what is wrong, where, and how to fix it.
 
     ``str()`` reads ``"{source}: {problem}; {fix}"``; ``column``, ``rows`` (1-based data rows) and
@@ -68,6 +70,9 @@ class ContractError(ValueError):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.problem}" + (f"; {self.fix}" if self.fix else "")
+
+    def __reduce__(self) -> tuple:  # pickled (worker processes) and copied with its fields
+        return type(self), (self.source, self.problem, self.fix, self.column, self.rows, self.missing)
 
 
 def bad_rows(mask: pd.Series | np.ndarray) -> tuple[int, ...]:
@@ -275,7 +280,10 @@ def validate_marks(table: pd.DataFrame, source: str = "the ranked list") -> pd.D
     if table is None or table.empty:
         raise ContractError(source, "no ranked items", "rank a list first; then mark the items you would click")
     _require_columns(table, (ITEM, RANK, MARK), source)
-    clicked = parse_labels(table[MARK].astype(str), source, MARK)
+    marks = table[MARK].where(
+        ~table[MARK].isna() & table[MARK].astype(str).str.strip().ne(""), False
+    )  # blank: unticked
+    clicked = parse_labels(marks.astype(str), source, MARK)
     if not clicked.any():
         raise ContractError(source, "no item is marked", f"mark the items you would click in the {MARK!r} column")
     position = _whole_numbers(table[RANK], RANK, source, "rank the list again")

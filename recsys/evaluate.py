@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +91,12 @@ class Evaluation:
         return cls(Metrics.from_dict(data), baselines, data.get("data_file", ""), data.get("data_split"), **arrays)
 
     def save(self, path: str | Path, per_row: bool = False) -> None:
+        """Written aside, then renamed into place: a reader never sees half a file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(per_row), indent=2) + "\n", encoding="utf-8")
+        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+        partial.write_text(json.dumps(self.to_json(per_row), indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Evaluation | None:

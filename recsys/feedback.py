@@ -27,6 +27,7 @@ import pandas as pd
 from recsys.cli import run_cli
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks
 from recsys.defaults import FEEDBACK_DIR, Env
+from recsys.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class FeedbackStore:
         """Write the feedback as a click-log CSV (one group per list) and return it, checked against the contract."""
         stored = self.read()
         if stored.empty:
-            raise ValueError(f"no feedback in {self.path}; mark some items in the app's Rank tab first")
+            raise UserError(f"no feedback in {self.path}; mark some items in the app's Rank tab first")
         clicks = stored.rename(columns={"list_id": GROUP, "context": QUERY, "created_at": TIMESTAMP})
         clicks = validate_clicks(clicks[list(EXPORT_COLUMNS)], source=str(self.path))
         out = Path(out)

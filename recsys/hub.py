@@ -43,6 +43,7 @@ from recsys.card import write_model_card
 from recsys.cli import run_cli, say
 from recsys.contract import read_clicks
 from recsys.defaults import FEEDBACK_FOLDER
+from recsys.errors import UserError
 from recsys.evaluate import Evaluation, evaluate
 from recsys.scoring import load_scorer
 
@@ -134,7 +135,7 @@ def resolve_token(token: str | None = None) -> str:
     """The token to publish with: the one given, else ``HF_TOKEN``, else the huggingface_hub login."""
     token = token or get_token()
     if not token:
-        raise RuntimeError(
+        raise UserError(
             "no Hugging Face token: set HF_TOKEN (a write token from https://huggingface.co/settings/tokens) "
             "or run `hf auth login` once"
         )
@@ -150,7 +151,7 @@ def files_containing(folder: str | Path, paths: Iterable[str], secret: str) -> l
 def refuse_token_leaks(folder: str | Path, paths: Iterable[str], token: str) -> None:
     leaks = files_containing(folder, paths, token)
     if leaks:
-        raise RuntimeError(
+        raise UserError(
             f"{folder}: {', '.join(leaks)} contain(s) your Hugging Face token; remove it from those files "
             "and revoke it at https://huggingface.co/settings/tokens before publishing"
         )
@@ -217,7 +218,7 @@ def push_model(
     """
     model_dir = Path(model_dir)
     if not is_hub_id(repo_id):  # checked before the slow evaluation, not after
-        raise ValueError(f"repo id {repo_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
+        raise UserError(f"repo id {repo_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
     check_model_folder(model_dir)
     token = resolve_token(token)
     refresh_evaluation(model_dir, eval_file, train_file)

@@ -51,7 +51,8 @@ class RelevanceModel(nn.Module):
     title: ClassVar[str]  # how the model card names the architecture
     pipeline_tag: ClassVar[str]  # the Hub's task for it
     plain_load: ClassVar[str]  # how to use the saved folder without ClickTune
-    supports_adapters: ClassVar[bool]  # LoRA adapters and in-batch negatives apply to it
+    supports_adapters: ClassVar[bool]  # LoRA adapters apply to it
+    supports_in_batch_negatives: ClassVar[bool]  # its logits can score a query against another list's items
     scalars: ClassVar[tuple[str, ...]] = ()  # parameters beside the encoder, trained at their own rate or fixed
 
     encoder: nn.Module
@@ -94,7 +95,7 @@ class BiEncoder(RelevanceModel):
         "`AutoModel.from_pretrained(dir)`, mean-pool and normalise; logit = scale * cosine + bias "
         "with scale and bias from `clicktune.json`."
     )
-    supports_adapters = True
+    supports_adapters = supports_in_batch_negatives = True
     scalars = ("scale", "bias")
 
     def __init__(self, encoder: nn.Module, scale: float = 10.0, bias: float = -5.0) -> None:
@@ -219,6 +220,7 @@ class CrossEncoder(RelevanceModel):
     architecture, title, pipeline_tag = CROSS, "cross-encoder", "text-ranking"
     plain_load = "`AutoModelForSequenceClassification.from_pretrained(dir)`; one logit per (query, item) pair."
     supports_adapters = False  # its new head must train with all its weights
+    supports_in_batch_negatives = False  # each logit needs its own forward pass over the pair
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()

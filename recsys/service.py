@@ -7,12 +7,14 @@ Everything here raises :class:`~recsys.contract.ContractError` or :class:`InputE
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +23,7 @@ from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_fo
 from recsys.contract import (
     ITEM,
     ITEM_ID,
+    ContractError,
     numeric_columns,
     pasted_candidates,
     read_candidate_table,
@@ -30,15 +33,19 @@ from recsys.contract import (
     validate_marks,
 )
 from recsys.defaults import EVAL_FILE, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE, Env
+from recsys.errors import UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore
 from recsys.scoring import Scorer, load_scorer
 
-EVALUATIONS_FOLDER = "evaluations"  # cached evaluations, in the feedback folder: they outlive a restart
+logger = logging.getLogger(__name__)
+
+# Cached evaluations, in the feedback folder so that they outlive a restart; v2: recsys.evaluate.Evaluation's JSON.
+EVALUATIONS_FOLDER = "evaluations/v2"
 DOWNLOAD_MAX_AGE_S = 3600
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A request that breaks a limit or leaves something out; the message says what to change."""
 
 
@@ -76,7 +83,7 @@ class AppConfig:
             )
             port = int(env.get(Env.PORT, default.port))
         except ValueError as err:
-            raise ValueError(f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS and PORT must be numbers: {err}") from err
+            raise UserError(f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS and PORT must be numbers: {err}") from err
         return cls(
             model_dir=env.get(Env.MODEL_DIR, default.model_dir),
             data_dir=env.get(Env.FEEDBACK_DIR, default.data_dir),
@@ -118,7 +125,7 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
         try:
             model_dir = local_model_dir(str(model_dir))
         except Exception as err:  # offline, unknown repo, no access: say which and how to fix it
-            raise RuntimeError(
+            raise UserError(
                 f"MODEL_DIR={model_dir} is no folder here and could not be fetched from the Hub ({err}); "
                 "set MODEL_DIR to a model folder, or to a Hub id reachable from this machine"
             ) from err
@@ -176,7 +183,13 @@ def read_candidate_input(
         source = "the pasted list"
         return validate_candidates(pasted_candidates(pasted, source), source, **sizes), source
     check_upload(path, limits)
-    candidates = read_candidates(path, (item_column or "").strip() or ITEM, source=path.name, **sizes)
+    column = (item_column or "").strip() or ITEM
+    try:
+        candidates = read_candidates(path, column, source=path.name, **sizes)
+    except ContractError as err:
+        if err.missing != (column,):
+            raise
+        raise replace(err, fix=f"{err.fix}, or choose the column that holds the item text") from err
     extra = [c for c in candidates.columns if c not in (ITEM, ITEM_ID)]
     if len(extra) > limits.max_extra_columns:
         raise InputError(
@@ -239,10 +252,12 @@ class Downloads:
     def _prune(self) -> None:
         cutoff = time.time() - DOWNLOAD_MAX_AGE_S
         for folder in self.root.iterdir():
-            if folder.stat().st_mtime < cutoff:
-                for file in folder.iterdir():
-                    file.unlink()
-                folder.rmdir()
+            try:
+                old = folder.stat().st_mtime < cutoff
+            except FileNotFoundError:  # another request pruned it first
+                continue
+            if old:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 class Evaluations:
@@ -260,8 +275,14 @@ class Evaluations:
         return self.folder / ("".join(c if c.isalnum() or c in "-_.@" else "_" for c in name) + ".json")
 
     def cached(self) -> Evaluation | None:
-        """The saved evaluation on the first click log, where one was run for this model version."""
-        return Evaluation.load(self._path(self.files[0])) if self.files else None
+        """The saved evaluation on the first click log, where one was run for this model version and reads back."""
+        if not self.files:
+            return None
+        try:
+            return Evaluation.load(self._path(self.files[0]))
+        except (ValueError, KeyError, TypeError) as err:  # damaged, or written by another version: evaluate again
+            logger.warning("ignoring the cached evaluation %s: %s", self._path(self.files[0]).name, err)
+            return None
 
     def run(self, eval_file: str | None, progress: Progress | None = None) -> Evaluation:
         """Evaluate on one of :attr:`files` (the first by default) against the baselines, and cache the result."""

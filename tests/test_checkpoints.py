@@ -33,8 +33,8 @@ def prepared(total_steps: int) -> tuple[Accelerator, torch.nn.Module, torch.opti
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)
-    scheduler = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    schedule = get_linear_schedule_with_warmup(optimizer, 0, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, schedule)
     return accelerator, model, optimizer, scheduler
 
 
@@ -74,16 +74,16 @@ def test_loading_restores_the_newest_checkpoint_and_its_state(tmp_path: Path) ->
 
     accelerator, model, optimizer, scheduler = prepared(total_steps=4)
     assert any(not torch.equal(saved[name], p) for name, p in model.named_parameters())
-    assert load_checkpoint(accelerator, tmp_path, scheduler, optimizer) == state
+    assert load_checkpoint(accelerator, tmp_path, scheduler.scheduler) == state
     for name, p in model.named_parameters():
         assert torch.equal(saved[name], p), f"{name} was not restored"
 
 
 def test_a_state_without_an_evaluation_survives_the_round_trip(tmp_path: Path) -> None:
-    accelerator, _, optimizer, scheduler = prepared(total_steps=4)
+    accelerator, _, _, _ = prepared(total_steps=4)
     save_checkpoint(accelerator, tmp_path, TrainerState())  # best_auc is -inf
-    accelerator, _, optimizer, scheduler = prepared(total_steps=4)
-    assert load_checkpoint(accelerator, tmp_path, scheduler, optimizer) == TrainerState()
+    accelerator, _, _, scheduler = prepared(total_steps=4)
+    assert load_checkpoint(accelerator, tmp_path, scheduler.scheduler) == TrainerState()
 
 
 def test_the_learning_rate_follows_the_resuming_runs_schedule(tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_the_learning_rate_follows_the_resuming_runs_schedule(tmp_path: Path) ->
 
     # Resumed with a longer run: step 4 of 8 is half-way down the linear decay, not at its end.
     accelerator, model, optimizer, scheduler = prepared(total_steps=8)
-    load_checkpoint(accelerator, tmp_path, scheduler, optimizer)
+    load_checkpoint(accelerator, tmp_path, scheduler.scheduler)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(LEARNING_RATE / 2)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     train_steps(model, optimizer, scheduler, 1)
@@ -102,6 +102,6 @@ def test_the_learning_rate_follows_the_resuming_runs_schedule(tmp_path: Path) ->
 
 
 def test_loading_without_a_checkpoint_is_an_error(tmp_path: Path) -> None:
-    accelerator, _, optimizer, scheduler = prepared(total_steps=4)
+    accelerator, _, _, scheduler = prepared(total_steps=4)
     with pytest.raises(FileNotFoundError, match=r"--resume: no checkpoint under .*; train once without --resume"):
-        load_checkpoint(accelerator, tmp_path, scheduler, optimizer)
+        load_checkpoint(accelerator, tmp_path, scheduler.scheduler)

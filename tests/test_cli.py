@@ -11,6 +11,7 @@ import pytest
 
 from recsys.cli import EXIT_USER_ERROR, run_cli, say
 from recsys.contract import ContractError
+from recsys.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,11 +26,11 @@ def raising(error: BaseException):
 @pytest.mark.parametrize(
     "error",
     [
-        ValueError("--loss must be one of pointwise, listwise"),
+        UserError("--loss must be one of pointwise, listwise"),
         ContractError("clicks.csv", "no such file"),
         FileNotFoundError("models/clicktune: no such folder"),
         PermissionError("models/clicktune: not writable"),
-        RuntimeError("push needs a Hugging Face token: run `hf auth login`"),
+        UserError("push needs a Hugging Face token: run `hf auth login`"),
     ],
 )
 def test_a_user_error_is_one_line_on_stderr_and_exit_status_2(capsys: pytest.CaptureFixture, error: Exception) -> None:
@@ -41,7 +42,10 @@ def test_a_user_error_is_one_line_on_stderr_and_exit_status_2(capsys: pytest.Cap
     assert err == f"error: {error}\n"
 
 
-@pytest.mark.parametrize("error", [KeyError("item"), TypeError("bad call"), ZeroDivisionError()])
+@pytest.mark.parametrize(
+    "error",
+    [KeyError("item"), TypeError("bad call"), ZeroDivisionError(), ValueError("shapes differ"), RuntimeError("CUDA")],
+)
 def test_other_exceptions_pass_through(error: Exception) -> None:
     with pytest.raises(type(error)) as raised:
         run_cli(raising(error))

@@ -483,3 +483,24 @@ def test_validate_marks_names_a_blank_item() -> None:
     table = marked([True, False]).assign(**{ITEM: ["item 1", "  "]})
     with pytest.raises(ContractError, match=r"column 'item' is empty at row\(s\) 2"):
         validate_marks(table)
+
+
+def test_contract_errors_keep_their_fields_through_pickle_and_copy_and_hash_by_identity() -> None:
+    import copy
+    import pickle
+
+    error = ContractError("clicks.csv", "column 'item' is empty at row(s) 2", "fill it", column=ITEM, rows=(2,))
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error), copy.deepcopy(error)):
+        assert (clone.source, clone.problem, clone.fix, clone.column, clone.rows) == (
+            error.source, error.problem, error.fix, error.column, error.rows,
+        )  # fmt: skip
+        assert str(clone) == str(error)
+    assert len({error, copy.copy(error)}) == 2  # exceptions compare by identity
+
+
+def test_validate_marks_reads_blank_marks_as_not_marked() -> None:
+    table = pd.DataFrame({RANK: [1, 2, 3], ITEM: ["a", "b", "c"], MARK: [True, None, ""]})
+    assert validate_marks(table)[CLICKED].tolist() == [1, 0, 0]
+    table[MARK] = [True, np.nan, "maybe"]
+    with pytest.raises(ContractError, match=r"column 'mark' must be 0 or 1 .* at row\(s\) 3"):
+        validate_marks(table)

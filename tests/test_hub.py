@@ -15,6 +15,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from recsys.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
 from recsys.card import build_model_card
+from recsys.errors import UserError
 from recsys.evaluate import Evaluation
 from recsys.hub import NOT_PUBLISHED, list_files, main, plan_upload, push_model, write_evaluation
 from recsys.metrics import RANKING_METRICS
@@ -160,7 +161,7 @@ def test_push_model_keeps_a_current_evaluation(trained_model_dir, hf_token, reco
 
 def test_push_model_refuses_a_folder_that_holds_the_token(trained_model_dir, hf_token, recording_hf_api):
     (trained_model_dir / "metrics.json").write_text(json.dumps({"note": f"token {hf_token}"}))
-    with pytest.raises(RuntimeError, match=r"metrics\.json contain\(s\) your Hugging Face token"):
+    with pytest.raises(UserError, match=r"metrics\.json contain\(s\) your Hugging Face token"):
         push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
     assert recording_hf_api.calls == []
 
@@ -173,7 +174,7 @@ def test_push_model_without_a_token_says_how_to_give_one(
     for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-login"))
-    with pytest.raises(RuntimeError, match=r"set HF_TOKEN .* or run `hf auth login`"):
+    with pytest.raises(UserError, match=r"set HF_TOKEN .* or run `hf auth login`"):
         push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
     assert recording_hf_api.calls == []
 

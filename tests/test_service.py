@@ -15,6 +15,7 @@ import pytest
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError, item_ids
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE
+from recsys.errors import UserError
 from recsys.feedback import FeedbackStore
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
@@ -123,7 +124,7 @@ def test_a_fine_tuned_folder_is_served_with_its_base_model(trained_model_dir: Pa
 
 def test_a_hub_id_that_cannot_be_fetched_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the Hub is unreachable here anyway; never try
-    with pytest.raises(RuntimeError, match=r"MODEL_DIR=nobody/no-such-model .*could not be fetched.*set MODEL_DIR"):
+    with pytest.raises(UserError, match=r"MODEL_DIR=nobody/no-such-model .*could not be fetched.*set MODEL_DIR"):
         load_served_models("nobody/no-such-model")
 
 
@@ -442,3 +443,16 @@ def test_evaluations_refuse_a_file_that_is_not_offered(scorer: Scorer, tmp_path:
         with pytest.raises(InputError, match=r"Pick one of the app's click logs: clicks\.csv, test_users\.csv"):
             evaluations.run(path)
     assert not (tmp_path / "evaluations").exists()  # nothing was evaluated
+
+
+def test_a_cached_evaluation_that_does_not_read_back_is_evaluated_again(
+    scorer: Scorer, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path
+) -> None:
+    models = ServedModels(scorer, model_dir=str(tiny_model_dir))
+    evaluations = Evaluations(models, tmp_path, str(clicks_path), str(clicks_path))
+    evaluations.run(None)
+    (cache,) = (tmp_path / "evaluations").rglob("*.json")
+    for damaged in ('{"eval_file": "clicks.csv", "metrics": {}}', '{"auc": 0.5', ""):  # another version, cut short
+        cache.write_text(damaged, encoding="utf-8")
+        assert evaluations.cached() is None
+    assert not list(cache.parent.glob(".*partial"))  # saving leaves no temporary file behind

@@ -25,6 +25,7 @@ from huggingface_hub import SpaceCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
+from recsys.errors import UserError
 from recsys.hub import list_files, plan_upload
 from recsys.scoring import load_scorer
 
@@ -170,7 +171,7 @@ def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch)
         assert TOKEN.encode() not in (out / path).read_bytes(), path
     # A model folder that holds the token is refused, not bundled.
     (trained_model_dir / "metrics.json").write_text(json.dumps({"token": TOKEN}))
-    with pytest.raises(RuntimeError, match="your Hugging Face token"):
+    with pytest.raises(UserError, match="your Hugging Face token"):
         build.build_space(tmp_path / "space", model_dir=trained_model_dir)
 
 

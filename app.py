@@ -41,6 +41,8 @@ from recsys.feedback import FeedbackStore
 from recsys.service import AppConfig, Evaluations, Limits, ServedModels, load_served_models
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
+# An evaluation (tens of seconds) runs in its own slot with its own tokenizers, so that it never holds up ranking.
+EVALUATION_QUEUE = {"concurrency_id": "evaluate", "concurrency_limit": 1}
 
 
 def _list_inputs(limits: Limits, prefix: str) -> tuple[gr.File, gr.Textbox, gr.Dropdown]:
@@ -166,7 +168,7 @@ def compare_tab(handlers: Handlers, examples: dict) -> None:
             gr.Markdown("⚠️ This app serves a zero-shot model, so there is no base model to compare it with.")
         else:
             gr.Markdown(
-                f"The same list ranked by the zero-shot base model (`{base.metadata.base_model}`) and by "
+                f"The same list ranked by the zero-shot base model (`{handlers.models.base_model_name}`) and by "
                 "the fine-tuned model; **change** is how many places fine-tuning moved each item (▲ up, ▼ down)."
             )
         with gr.Row():
@@ -199,14 +201,14 @@ def compare_tab(handlers: Handlers, examples: dict) -> None:
 
 
 def model_tab(handlers: Handlers, demo: gr.Blocks) -> None:
-    files = handlers.evaluations.files
-    bundled = [f for f in files if Path(f).parent == BUNDLED_DATA]
+    files = handlers.evaluations.files  # names: no server path reaches the page
+    bundled = [name for name, path in handlers.evaluations.paths.items() if path.parent == BUNDLED_DATA]
     with gr.Tab("Model", id="model", elem_id="tab-model"):
         gr.Markdown(handlers.model_card(), elem_id="model-card")
         gr.Markdown("## Evaluation against the baselines, with plots")
         with gr.Row():
             choice = gr.Dropdown(
-                [(Path(f).name, f) for f in files],
+                files,
                 value=files[0] if files else None,
                 label="Click log (EVAL_FILE, or a bundled split)",
                 scale=3,
@@ -217,8 +219,8 @@ def model_tab(handlers: Handlers, demo: gr.Blocks) -> None:
             [[f] for f in bundled],
             inputs=choice,
             example_labels=[
-                f"{Path(f).name}: " + ("users training selected on" if Path(f) == VALID_FILE else "held-out")
-                for f in bundled
+                f"{name}: " + ("users training selected on" if name == VALID_FILE.name else "held-out")
+                for name in bundled
             ],
             label="Bundled Bing News splits",
         )
@@ -227,33 +229,36 @@ def model_tab(handlers: Handlers, demo: gr.Blocks) -> None:
             distribution = gr.Plot(label="Score distribution", format="png")
             reliability = gr.Plot(label="Reliability", format="png")
     outputs = [metrics, distribution, reliability]
-    button.click(handlers.evaluate, choice, outputs, api_name="evaluate", **MODEL_QUEUE)
+    button.click(handlers.evaluate, choice, outputs, api_name="evaluate", **EVALUATION_QUEUE)
     demo.load(handlers.cached_evaluation, None, outputs, api_visibility="private")
 
 
 def feedback_tab(handlers: Handlers, demo: gr.Blocks) -> None:
+    """Counts of the stored marks, and how to retrain on them; the rows and their export only where the
+    operator allows browsing (FEEDBACK_BROWSING): on a public Space, contexts are visitors' data."""
+    retrain_from = "$MODEL_DIR" if handlers.models.metadata.fine_tuned else handlers.models.base_model_name
     with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as tab:
         gr.Markdown(
-            "Marks saved from the Rank tab. Export them as a click log and fine-tune on them:\n\n"
-            "```\npython -m recsys.feedback export --out clicks.csv --data-dir "
-            f"{handlers.store.data_dir}\n"
-            f"python -m finetune.train --train-file clicks.csv --model-name-or-path {handlers.models.retrain_from} "
+            "Marks saved from the Rank tab. On the server, export them as a click log and fine-tune on them:\n\n"
+            "```\npython -m recsys.feedback export --out clicks.csv --data-dir $FEEDBACK_DIR\n"
+            f"python -m finetune.train --train-file clicks.csv --model-name-or-path {retrain_from} "
             "--output-dir models/clicktune-next\n```"
         )
         overview = gr.Markdown(elem_id="feedback-overview")
-        with gr.Row():
-            with gr.Column(scale=1):
-                refresh = gr.Button("Refresh", elem_id="feedback-refresh")
-                export = gr.Button("Export click log (CSV)", elem_id="feedback-export")
-            export_file = gr.File(label="Click log", height=100, scale=2, elem_id="feedback-file")
+        refresh = gr.Button("Refresh", elem_id="feedback-refresh")
         recent = gr.Dataframe(
             label="Recent feedback",
             column_widths=["230px", "90px", "auto", "80px", "300px", "170px"],
+            visible=handlers.feedback_browsing,
             elem_id="feedback-table",
         )
+        if handlers.feedback_browsing:
+            with gr.Row():
+                export = gr.Button("Export click log (CSV)", elem_id="feedback-export")
+                export_file = gr.File(label="Click log", height=100, scale=2, elem_id="feedback-file")
+            export.click(handlers.export_feedback, None, export_file, api_name="export_feedback")
     for event in (refresh.click, tab.select, demo.load):
         event(handlers.feedback_overview, None, [overview, recent], api_visibility="private")
-    export.click(handlers.export_feedback, None, export_file, api_name="export_feedback")
 
 
 def build_demo(
@@ -263,11 +268,14 @@ def build_demo(
     limits: Limits | None = None,
     eval_file: str | Path | None = EVAL_FILE,
     train_file: str | Path | None = TRAIN_FILE,
+    feedback_browsing: bool = False,
 ) -> gr.Blocks:
-    """The app over ``models``; feedback and cached evaluations go to ``data_dir``."""
+    """The app over ``models``; feedback and cached evaluations go to ``data_dir``; visitors may browse and export
+    the stored feedback only with ``feedback_browsing``."""
     limits = limits or Limits()
     evaluations = Evaluations(models, data_dir, eval_file and str(eval_file), train_file and str(train_file))
-    handlers = Handlers(models, FeedbackStore(data_dir), evaluations, limits)
+    store = FeedbackStore(data_dir)
+    handlers = Handlers(models, store, evaluations, limits, feedback_browsing=feedback_browsing)
     examples_file = EXAMPLES_DIR / "examples.json"
     examples = json.loads(examples_file.read_text(encoding="utf-8")) if examples_file.is_file() else {}
     metadata = models.metadata
@@ -276,7 +284,7 @@ def build_demo(
         gr.Markdown(
             "# ClickTune\nRank items for a context (a query, or a user's recent reading) by how likely the user "
             f"is to click them.  \nModel: `{models.version}`, {kind} {metadata.architecture}-encoder from "
-            f"`{metadata.base_model}`."
+            f"`{models.base_model_name}`."
         )
         if models.note:
             gr.Markdown(f"⚠️ {models.note}", elem_id="model-note")
@@ -295,7 +303,7 @@ def launch_options(config: AppConfig) -> dict[str, Any]:
         "server_port": config.port,
         "max_file_size": int(config.limits.max_upload_mb * 2**20),  # bytes; Gradio refuses larger uploads
         "ssr_mode": False,  # no Node.js here; the page is rendered in the browser
-        "show_error": True,
+        "show_error": False,  # only gr.Error messages, meant for users, reach the page; a bug's text stays in the log
     }
 
 
@@ -307,6 +315,7 @@ def create_app(config: AppConfig) -> gr.Blocks:
         limits=config.limits,
         eval_file=config.eval_file,
         train_file=config.train_file,
+        feedback_browsing=config.feedback_browsing,
     )
 
 

@@ -6,7 +6,6 @@ else is a bug and stays one.
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,13 @@ from matplotlib.figure import Figure
 
 from recsys.card import build_model_card, describe_threshold
 from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
+from recsys.downloads import Downloads
 from recsys.errors import UserError
 from recsys.evaluate import Evaluation, format_table
-from recsys.feedback import FeedbackStore
+from recsys.feedback import FeedbackStore, RankedList
 from recsys.plots import reliability_curve, score_distribution
 from recsys.ranking import MODEL_SCORE, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, compare_rankings, rank_candidates
 from recsys.service import (
-    Downloads,
     Evaluations,
     InputError,
     Limits,
@@ -31,6 +30,7 @@ from recsys.service import (
     blend_weights,
     check_text,
     inspect_candidate_file,
+    ranked_list,
     read_candidate_input,
     save_marks,
 )
@@ -75,8 +75,17 @@ def _arrow(change: Any) -> str:
 class Handlers:
     """The app's event handlers, as plain methods so that tests can call them without a browser."""
 
-    def __init__(self, models: ServedModels, store: FeedbackStore, evaluations: Evaluations, limits: Limits) -> None:
+    def __init__(
+        self,
+        models: ServedModels,
+        store: FeedbackStore,
+        evaluations: Evaluations,
+        limits: Limits,
+        *,
+        feedback_browsing: bool = False,
+    ) -> None:
         self.models, self.store, self.evaluations, self.limits = models, store, evaluations, limits
+        self.feedback_browsing = feedback_browsing  # visitors may read and download the stored feedback
         self.downloads = Downloads()
 
     @user_errors
@@ -98,8 +107,9 @@ class Handlers:
         weights: pd.DataFrame | None,
         top_k: float | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
-    ) -> tuple[pd.DataFrame, str, str, dict]:
-        """Rank the candidates; returns the table (with an unticked mark column), the CSV, a status line, the list."""
+    ) -> tuple[pd.DataFrame, str, str, RankedList]:
+        """Rank the candidates: the table (with an unticked mark column), its CSV, a status line, and the list
+        as shown, which stays on the server for the feedback on it."""
         context = check_text(context, "context", self.limits)
         candidates, source = read_candidate_input(file, pasted, item_column, self.limits)
         blend = blend_weights(weights)
@@ -109,8 +119,7 @@ class Handlers:
         progress(0, desc="scoring")
         report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
         ranked = rank_candidates(self.models.scorer, context, candidates, weights=blend, top_k=k, progress=report)
-        download = self.downloads.path("ranked.csv")
-        ranked.to_csv(download, index=False)
+        download = self.downloads.write_csv(ranked, "ranked.csv")
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
         status = (
             f"Ranked {len(candidates)} items from {source}"
@@ -120,38 +129,43 @@ class Handlers:
         )
         table = _display(ranked).reset_index(drop=True)
         table.insert(0, MARK, False)
-        return table, str(download), status, {"list_id": uuid.uuid4().hex, "context": context}
+        return table, str(download), status, ranked_list(context, ranked)
 
     @user_errors
-    def feedback(self, context: str, table: pd.DataFrame | None, ranked_list: dict | None) -> tuple[str, dict]:
-        """Save the marks of a ranked table; saving the same list again replaces its marks."""
+    def feedback(
+        self, context: str, table: pd.DataFrame | None, ranked: RankedList | None
+    ) -> tuple[str, RankedList | None]:
+        """Save the marks on the list this session ranked (``ranked``, kept on the server); again: replace them."""
         context = check_text(context, "context", self.limits)
-        list_id = save_marks(self.store, self.models.version, context, table, ranked_list)
+        list_id = save_marks(self.store, self.models.version, context, table, ranked)
         saved, totals = self.store.summary(list_id), self.store.summary()
         status = (
             f"Saved {saved['clicks']} of {saved['rows']} items as clicked (model `{self.models.version}`). "
             f"The store holds {_count(totals['clicks'], 'click')} on {_count(totals['lists'], 'list')}."
         )
-        return status, {"list_id": list_id, "context": context}
+        return status, ranked
 
     def feedback_overview(self) -> tuple[str, pd.DataFrame]:
-        totals, stored = self.store.summary(), self.store.read()
-        recent = stored.sort_values(["created_at", "list_id", "position"], ascending=[False, True, True]).head(200)
+        """The counts of stored feedback; the latest rows too where the operator allows browsing."""
+        totals = self.store.summary()
         text = (
             f"**{_count(totals['clicks'], 'click')}** on **{_count(totals['lists'], 'list')}** "
-            f"({_count(totals['rows'], 'item')} shown) in `{self.store.path}`."
+            f"({_count(totals['rows'], 'item')} shown)."
         )
-        recent = recent.assign(context=recent["context"].map(lambda c: c if len(c) <= 60 else c[:60] + "…"))
         columns = ["created_at", "position", "item", "clicked", "context", "model_version"]
+        if not self.feedback_browsing:
+            return text + " Browsing stored feedback is off on this server.", pd.DataFrame(columns=columns)
+        stored = self.store.read()
+        recent = stored.sort_values(["created_at", "list_id", "position"], ascending=[False, True, True]).head(200)
+        recent = recent.assign(context=recent["context"].map(lambda c: c if len(c) <= 60 else c[:60] + "…"))
         return text, recent[columns].reset_index(drop=True)
 
+    @user_errors
     def export_feedback(self) -> str:
-        path = self.downloads.path("feedback-clicks.csv")
-        try:
-            self.store.export(path)
-        except ValueError as err:  # nothing stored yet
-            raise gr.Error(str(err), title="Cannot do that") from err
-        return str(path)
+        """The stored feedback as a click log for people to download; only where the operator allows browsing."""
+        if not self.feedback_browsing:
+            raise InputError("Exporting feedback is off on this server; its operator can export it with the CLI.")
+        return str(self.downloads.write_csv(self.store.click_log(), "feedback-clicks.csv"))
 
     @user_errors
     def classify(self, context: str, item: str) -> tuple[float, str]:
@@ -193,7 +207,7 @@ class Handlers:
                 "No model folder was given, so there is no model card.\n\n"
                 f"**Decision threshold:** {describe_threshold(self.models.metadata)}"
             )
-        return build_model_card(self.models.model_dir).text
+        return self.models.public(build_model_card(self.models.model_dir).text)
 
     def cached_evaluation(self) -> Plots:
         evaluation = self.evaluations.cached()
@@ -203,7 +217,7 @@ class Handlers:
 
     @user_errors
     def evaluate(self, eval_file: str | None, progress: gr.Progress = gr.Progress()) -> Plots:  # noqa: B008
-        """Metrics against the baselines on one of the app's click logs, with the two plots; kept for the next start."""
+        """Metrics against the baselines on one of the app's click logs, with the two plots: cached, or run now."""
         return self._show(self.evaluations.run(eval_file, lambda fraction, desc: progress(fraction, desc=desc)))
 
     def _show(self, evaluation: Evaluation) -> Plots:

@@ -13,19 +13,21 @@ the clicks. Export writes the rows as a click log (see :mod:`recsys.contract`), 
 from __future__ import annotations
 
 import argparse
+import csv
 import logging
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from recsys.cli import run_cli
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks
+from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks, validate_marks
 from recsys.defaults import FEEDBACK_DIR, Env
 from recsys.errors import UserError
 
@@ -49,6 +51,36 @@ CREATE TABLE IF NOT EXISTS feedback (
 CREATE INDEX IF NOT EXISTS feedback_list ON feedback (list_id);
 """
 EXPORT_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, MODEL_VERSION)
+
+
+@dataclass(frozen=True)
+class RankedList:
+    """A list as the server ranked and showed it to one session: what feedback on it may refer to.
+
+    Kept server-side (the app's per-session state), so that a client can only tick or untick the
+    items it was shown: the items, their ids and positions come from here, never from the request.
+    """
+
+    list_id: str
+    context: str
+    items: tuple[str, ...]
+    item_ids: tuple[str, ...]
+
+    def marked(self, table: pd.DataFrame, context: str) -> pd.DataFrame:
+        """The shown items with the marks of ``table`` (the ranked table sent back with its ``mark`` column).
+
+        Refused where the context or the table's items differ from what was ranked: the marks must be
+        on this list, in the order it was shown.
+        """
+        if context != self.context:
+            raise UserError("The context changed since this list was ranked: rank again before saving feedback.")
+        marks = validate_marks(table).sort_values(POSITION, kind="stable")  # as shown, however the view was sorted
+        if marks[ITEM_ID].tolist() != list(self.item_ids) or marks[ITEM].tolist() != list(self.items):
+            raise UserError(
+                f"The table does not match the {len(self.items)} items this list was ranked with: rank again, "
+                "then change only the mark column"
+            )
+        return marks.assign(**{POSITION: range(1, len(self.items) + 1)})
 
 
 class FeedbackStore:
@@ -113,16 +145,21 @@ class FeedbackStore:
             ).fetchone()
         return {"lists": lists, "rows": rows, "clicks": clicks}
 
-    def export(self, out: str | Path) -> pd.DataFrame:
-        """Write the feedback as a click-log CSV (one group per list) and return it, checked against the contract."""
+    def click_log(self) -> pd.DataFrame:
+        """The feedback as a click log (one group per list), checked against the contract."""
         stored = self.read()
         if stored.empty:
-            raise UserError(f"no feedback in {self.path}; mark some items in the app's Rank tab first")
+            raise UserError("no feedback is stored yet; mark some items in the app's Rank tab first")
         clicks = stored.rename(columns={"list_id": GROUP, "context": QUERY, "created_at": TIMESTAMP})
-        clicks = validate_clicks(clicks[list(EXPORT_COLUMNS)], source=str(self.path))
+        return validate_clicks(clicks[list(EXPORT_COLUMNS)], source="the feedback store")
+
+    def export(self, out: str | Path) -> pd.DataFrame:
+        """Write the feedback as a click-log CSV for training, exactly as stored, and return it."""
+        clicks = self.click_log()
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        clicks.to_csv(out, index=False)
+        # Every field quoted: an item may hold a comma, a quote or a lone carriage return, and must read back exactly.
+        clicks.to_csv(out, index=False, quoting=csv.QUOTE_ALL)
         logger.info("exported %d rows (%d clicks) to %s", len(clicks), int(clicks[CLICKED].sum()), out)
         return clicks
 

@@ -7,12 +7,10 @@ Everything here raises :class:`~recsys.contract.ContractError` or :class:`InputE
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
-import shutil
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,28 +19,41 @@ import pandas as pd
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_folder, local_model_dir, model_version
 from recsys.contract import (
+    FALSE,
     ITEM,
     ITEM_ID,
+    TRUE,
     ContractError,
     numeric_columns,
     pasted_candidates,
     read_candidate_table,
     read_candidates,
     read_clicks,
+    read_table,
     validate_candidates,
-    validate_marks,
+    validate_clicks,
 )
-from recsys.defaults import EVAL_FILE, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE, Env
+from recsys.defaults import (
+    EVAL_FILE,
+    FEEDBACK_DIR,
+    HELD_OUT_FILES,
+    HOST,
+    MODEL_DIR,
+    PORT,
+    ROOT,
+    TRAIN_FILE,
+    VALID_FILE,
+    Env,
+)
 from recsys.errors import UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
-from recsys.feedback import FeedbackStore
+from recsys.feedback import FeedbackStore, RankedList
 from recsys.scoring import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
 # Cached evaluations, in the feedback folder so that they outlive a restart; v2: recsys.evaluate.Evaluation's JSON.
 EVALUATIONS_FOLDER = "evaluations/v2"
-DOWNLOAD_MAX_AGE_S = 3600
 
 
 class InputError(UserError):
@@ -70,6 +81,8 @@ class AppConfig:
     host: str = HOST
     port: int = PORT
     limits: Limits = field(default_factory=Limits)
+    # Visitors may browse and download the stored feedback (contexts included); off: they see only counts.
+    feedback_browsing: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppConfig:
@@ -81,19 +94,30 @@ class AppConfig:
                 max_upload_mb=float(env.get(Env.MAX_UPLOAD_MB, default.limits.max_upload_mb)),
                 max_text_chars=int(env.get(Env.MAX_TEXT_CHARS, default.limits.max_text_chars)),
             )
-            port = int(env.get(Env.PORT, default.port))
+            port = int(_one_of(env, Env.PORT, Env.GRADIO_SERVER_PORT) or default.port)
         except ValueError as err:
             raise UserError(f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS and PORT must be numbers: {err}") from err
+        browsing = env.get(Env.FEEDBACK_BROWSING, "").strip().lower()
+        if browsing not in ("", *TRUE, *FALSE):
+            raise UserError(f"{Env.FEEDBACK_BROWSING} must be 1 or 0 (true/false), got {browsing!r}")
         return cls(
             model_dir=env.get(Env.MODEL_DIR, default.model_dir),
             data_dir=env.get(Env.FEEDBACK_DIR, default.data_dir),
             eval_file=env.get(Env.EVAL_FILE, default.eval_file),
             train_file=env.get(Env.TRAIN_FILE, default.train_file),
-            # A Hugging Face Space sets GRADIO_SERVER_NAME (0.0.0.0); HOST, where given, wins.
-            host=env.get(Env.HOST) or env.get(Env.GRADIO_SERVER_NAME) or default.host,
+            host=_one_of(env, Env.HOST, Env.GRADIO_SERVER_NAME) or default.host,
             port=port,
             limits=limits,
+            feedback_browsing=browsing in TRUE,
         )
+
+
+def _one_of(env: dict[str, str], name: str, gradio_name: str) -> str | None:
+    """A setting given by our name or by Gradio's (a Space sets GRADIO_SERVER_NAME); both must agree."""
+    ours, gradios = env.get(name) or None, env.get(gradio_name) or None
+    if ours and gradios and ours != gradios:
+        raise UserError(f"{name}={ours} and {gradio_name}={gradios} disagree; set one of them")
+    return ours or gradios
 
 
 @dataclass
@@ -114,6 +138,21 @@ class ServedModels:
         return model_version(self.model_dir, self.metadata)
 
     @property
+    def base_model_name(self) -> str:
+        """The base model as a visitor may read it: a Hub id, or a local folder's name."""
+        base = self.metadata.base_model
+        return Path(base).name if Path(base).is_absolute() or Path(base).exists() else base
+
+    def public(self, text: str) -> str:
+        """``text`` without this machine's paths: the model's folder, the base model's and the repository's
+        become their names, so that no server path reaches a visitor (a model card holds them)."""
+        for folder in (self.model_dir, self.metadata.base_model, str(ROOT)):
+            if folder and Path(folder).exists():
+                for spelling in dict.fromkeys((str(Path(folder).resolve()), str(folder))):
+                    text = text.replace(spelling, Path(folder).name)
+        return text
+
+    @property
     def retrain_from(self) -> str:
         """Where retraining starts: the served model where it was fine-tuned, else its base."""
         return self.model_dir if self.metadata.fine_tuned and self.model_dir else self.metadata.base_model
@@ -131,13 +170,13 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
             ) from err
     if not is_model_folder(model_dir):
         note = (
-            f"No trained model at `{model_dir}`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
+            f"No trained model in `MODEL_DIR`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
             "Run `make demo` (or set `MODEL_DIR`) to serve a fine-tuned one."
         )
         return ServedModels(load_scorer(None), note=note)
     scorer = load_scorer(str(model_dir))
     if not scorer.metadata.fine_tuned:
-        note = f"`{model_dir}` was not fine-tuned: this app serves it **zero-shot**."
+        note = f"`{Path(model_dir).name}` was not fine-tuned: this app serves it **zero-shot**."
         return ServedModels(scorer, model_dir=str(model_dir), note=note)
     return ServedModels(scorer, load_scorer(scorer.metadata.base_model), str(model_dir))
 
@@ -227,75 +266,84 @@ def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
     return weights
 
 
-def save_marks(store: FeedbackStore, version: str, context: str, table: pd.DataFrame, ranked: dict | None) -> str:
-    """Store the marks on a ranked list (the ``ranked`` state of the request that ranked it); returns its list id."""
-    shown = validate_marks(table)
-    if ranked and ranked.get("context") != context:
-        raise InputError("The context changed since this list was ranked: rank again before saving feedback.")
-    return store.record(context, shown, version, list_id=(ranked or {}).get("list_id"))
+def ranked_list(context: str, ranked: pd.DataFrame) -> RankedList:
+    """What this session was shown, to keep server-side until it saves its marks."""
+    return RankedList(uuid.uuid4().hex, context, tuple(ranked[ITEM].astype(str)), tuple(ranked[ITEM_ID].astype(str)))
 
 
-class Downloads:
-    """Files for the user to download (ranked lists, feedback exports), removed an hour later and when the app exits."""
+def save_marks(
+    store: FeedbackStore, version: str, context: str, table: pd.DataFrame | None, ranked: RankedList | None
+) -> str:
+    """Store the marks of ``table`` on the list this session ranked (``ranked``); returns the list's id.
 
-    def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="clicktune-downloads-")
-        self.root = Path(self._folder.name)
-
-    def path(self, name: str) -> Path:
-        """A fresh path for a file called ``name`` (each in its own folder, so that names never clash)."""
-        self._prune()
-        folder = self.root / uuid.uuid4().hex
-        folder.mkdir()
-        return folder / name
-
-    def _prune(self) -> None:
-        cutoff = time.time() - DOWNLOAD_MAX_AGE_S
-        for folder in self.root.iterdir():
-            try:
-                old = folder.stat().st_mtime < cutoff
-            except FileNotFoundError:  # another request pruned it first
-                continue
-            if old:
-                shutil.rmtree(folder, ignore_errors=True)
+    Saving a list again replaces its marks; a table that is not that list is refused.
+    """
+    if ranked is None:
+        raise InputError("Rank a list first; then tick the items you would click and save.")
+    if table is None or table.empty:
+        raise InputError("The ranked table is empty: rank a list, then tick the items you would click and save.")
+    return store.record(context, ranked.marked(table, context), version, list_id=ranked.list_id)
 
 
 class Evaluations:
-    """Evaluations of the served model on the click logs a front end offers, cached on disk per model version."""
+    """Evaluations of the served model on the click logs a front end offers, cached on disk per model version.
+
+    The logs are offered by name only (no server path reaches a client). An evaluation that was run
+    before for this model version is read back, not run again; one that runs uses its own copies of
+    the tokenizers, so that it can run beside ranking without sharing a tokenizer across threads.
+    """
 
     def __init__(self, models: ServedModels, data_dir: str | Path, eval_file: str | None, train_file: str | None):
         self.models, self.train_file = models, train_file
         self.folder = Path(data_dir) / EVALUATIONS_FOLDER
         # The configured click log first, then the bundled held-out and validation splits, where present.
-        offered = [eval_file, *HELD_OUT_FILES, VALID_FILE] if eval_file else []
-        self.files = list(dict.fromkeys(str(f) for f in offered if Path(f).is_file()))
+        offered = [Path(f) for f in ([eval_file, *HELD_OUT_FILES, VALID_FILE] if eval_file else [])]
+        self.paths: dict[str, Path] = {}
+        for path in offered:
+            if path.is_file() and path.resolve() not in {p.resolve() for p in self.paths.values()}:
+                name = path.name if path.name not in self.paths else f"{path.parent.name}/{path.name}"
+                self.paths[name] = path
 
-    def _path(self, eval_file: str) -> Path:
-        name = f"{self.models.version}-{Path(eval_file).stem}"
-        return self.folder / ("".join(c if c.isalnum() or c in "-_.@" else "_" for c in name) + ".json")
+    @property
+    def files(self) -> list[str]:
+        """The names of the offered click logs, the default first."""
+        return list(self.paths)
 
-    def cached(self) -> Evaluation | None:
-        """The saved evaluation on the first click log, where one was run for this model version and reads back."""
+    def _cache(self, name: str) -> Path:
+        key = f"{self.models.version}-{name}"
+        return self.folder / ("".join(c if c.isalnum() or c in "-_.@" else "_" for c in key) + ".json")
+
+    def cached(self, name: str | None = None) -> Evaluation | None:
+        """The saved evaluation on ``name`` (default: the first log), where one was run for this model version."""
         if not self.files:
             return None
+        path = self._cache(name or self.files[0])
         try:
-            return Evaluation.load(self._path(self.files[0]))
+            return Evaluation.load(path)
         except (ValueError, KeyError, TypeError) as err:  # damaged, or written by another version: evaluate again
-            logger.warning("ignoring the cached evaluation %s: %s", self._path(self.files[0]).name, err)
+            logger.warning("ignoring the cached evaluation %s: %s", path.name, err)
             return None
 
-    def run(self, eval_file: str | None, progress: Progress | None = None) -> Evaluation:
-        """Evaluate on one of :attr:`files` (the first by default) against the baselines, and cache the result."""
+    def run(self, name: str | None, progress: Progress | None = None) -> Evaluation:
+        """The evaluation on one of :attr:`files` (the first by default) against the baselines: cached, or run now."""
         if not self.files:
             raise InputError("No click log to evaluate on: set EVAL_FILE.")
-        eval_file = eval_file or self.files[0]
-        if eval_file not in self.files:
-            raise InputError(f"Pick one of the app's click logs: {', '.join(Path(f).name for f in self.files)}")
-        frame = read_clicks(eval_file)
+        name = name or self.files[0]
+        if name not in self.paths:
+            raise InputError(f"Pick one of the app's click logs: {', '.join(self.files)}")
+        cached = self.cached(name)
+        if cached is not None:
+            return cached
+        path = self.paths[name]
+        frame = validate_clicks(read_table(path, name), source=name)
         train = read_clicks(self.train_file) if self.train_file else None
-        scorer, base = self.models.scorer, self.models.base
-        evaluation = evaluate(
-            scorer, frame, train, zero_shot=base or scorer, data_file=Path(eval_file).name, progress=progress
-        )
-        evaluation.save(self._path(eval_file), per_row=True)
+        scorer = own_tokenizer(self.models.scorer)
+        base = own_tokenizer(self.models.base) if self.models.base else scorer
+        evaluation = evaluate(scorer, frame, train, zero_shot=base, data_file=name, progress=progress)
+        evaluation.save(self._cache(name), per_row=True)
         return evaluation
+
+
+def own_tokenizer(scorer: Scorer) -> Scorer:
+    """The same model with a copy of its tokenizer: Hugging Face's fast tokenizers must not be shared by threads."""
+    return Scorer(scorer.model, copy.deepcopy(scorer.tokenizer), scorer.metadata, scorer.priors)

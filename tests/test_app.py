@@ -7,6 +7,7 @@ test_service.py; here, that the app wires them up and shows what they refuse.
 from __future__ import annotations
 
 import json
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,7 @@ from app import build_demo, create_app, launch_options
 from app_handlers import RANK_HEADERS, Handlers, user_errors
 from recsys.artifact import ModelMetadata
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, ContractError, read_clicks
-from recsys.defaults import EXAMPLES_DIR
+from recsys.defaults import EXAMPLES_DIR, ROOT
 from recsys.feedback import FeedbackStore
 from recsys.models import load_model
 from recsys.scoring import Scorer, load_scorer
@@ -75,7 +76,7 @@ def test_rank_uploaded_csv(handlers: Handlers) -> None:
     assert table["score"].is_monotonic_decreasing
     assert table["click_probability"].between(0, 1).all()
     assert "Ranked 10 items from u90900.csv" in status and "top 5" in status
-    assert ranked_list["context"] == CONTEXT
+    assert ranked_list.context == CONTEXT and ranked_list.items == tuple(table[ITEM])  # kept on the server
     # The download holds the same rows as the table, with every digit of the scores.
     saved = pd.read_csv(download, dtype={ITEM_ID: str})
     assert saved.columns.tolist() == table.columns.tolist()[1:]
@@ -184,13 +185,21 @@ def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
     table[MARK] = [False, True, False, False, False, False]
     handlers.feedback(CONTEXT, table, saved)
     assert handlers.store.summary() == {"lists": 1, "rows": 6, "clicks": 1}
-    assert read_clicks(handlers.export_feedback())[CLICKED].tolist() == [0, 1, 0, 0, 0, 0]
+    # Visitors see counts only, and cannot export, unless the operator allows browsing.
     overview, recent = handlers.feedback_overview()
-    assert "1 click** on **1 list**" in overview and len(recent) == 6
+    assert "1 click** on **1 list**" in overview and "Browsing stored feedback is off" in overview and recent.empty
+    with pytest.raises(gr.Error, match="Exporting feedback is off on this server"):
+        handlers.export_feedback()
+    handlers.feedback_browsing = True
+    exported = read_clicks(handlers.export_feedback())
+    assert exported[CLICKED].tolist() == [0, 1, 0, 0, 0, 0]
+    overview, recent = handlers.feedback_overview()
+    assert "Browsing stored feedback is off" not in overview and len(recent) == 6
 
 
 def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
-    with pytest.raises(gr.Error, match="no feedback in"):
+    handlers.feedback_browsing = True
+    with pytest.raises(gr.Error, match="no feedback is stored yet"):
         handlers.export_feedback()
     table, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 3)
     with pytest.raises(gr.Error, match="no item is marked; mark the items you would click"):
@@ -200,14 +209,14 @@ def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
         handlers.feedback("another context", table, ranked_list)
     with pytest.raises(gr.Error, match="Enter the context"):
         handlers.feedback(" ", table, ranked_list)
-    with pytest.raises(gr.Error, match="no ranked items; rank a list first"):
-        handlers.feedback(CONTEXT, None, None)
+    with pytest.raises(gr.Error, match="Rank a list first"):
+        handlers.feedback(CONTEXT, table, None)  # no list ranked in this session: a forged call
     with pytest.raises(gr.Error, match=r"column 'rank' must be a 1-based whole number at row\(s\) 2"):
-        handlers.feedback(CONTEXT, table.assign(rank=[1, 2.5, 3]), None)
+        handlers.feedback(CONTEXT, table.assign(rank=[1, 2.5, 3]), ranked_list)
+    invented = pd.DataFrame({MARK: [True] * 3, "rank": [1, 2, 3], ITEM: ["x", "y", "z"]})
+    with pytest.raises(gr.Error, match="does not match the 3 items this list was ranked with"):
+        handlers.feedback(CONTEXT, invented, ranked_list)
     assert handlers.store.summary()["rows"] == 0
-    # A script may send a list of its own, without ids (test_service: they are the text's hash).
-    status, _ = handlers.feedback("a script's context", pd.DataFrame({MARK: [True], "rank": [1], ITEM: ["x"]}), None)
-    assert "Saved 1 of 1 items as clicked" in status
 
 
 # -- classify, compare, model ----------------------------------------------------------------------------------
@@ -348,3 +357,31 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
         client.predict(context=CONTEXT, file=handle_file(big), pasted="", api_name="/rank")
     probability, _ = client.predict(context=CONTEXT, item="oakland fire", api_name="/classify")
     assert 0 <= probability <= 1
+
+
+def test_api_feedback_only_marks_the_list_this_session_ranked(served: tuple) -> None:
+    client, data_dir = served
+    before = FeedbackStore(data_dir).summary()
+    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "x1", "an invented item", 1.0, 0.9]] * 3}
+    fresh = Client(client.src, verbose=False)  # a new session, which ranked nothing
+    with pytest.raises(Exception, match="Rank a list first"):
+        fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")
+    table, _, _ = fresh.predict(
+        context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=3, api_name="/rank"
+    )
+    table["data"][0][3] = "a different item"  # rows that this session was not shown
+    table["data"][0][0] = True
+    with pytest.raises(Exception, match="does not match the 3 items this list was ranked with"):
+        fresh.predict(context=CONTEXT, table=table, api_name="/feedback")
+    assert FeedbackStore(data_dir).summary() == before
+
+
+def test_the_page_and_the_api_hold_no_server_paths_and_no_feedback_export(served: tuple) -> None:
+    client, data_dir = served
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert "/export_feedback" not in endpoints  # browsing stored feedback is off unless the operator allows it
+    config = urllib.request.urlopen(f"{client.src.rstrip('/')}/config", timeout=10).read().decode()
+    info = json.dumps(client.view_api(print_info=False, return_format="dict"))
+    for text in (config, info):
+        assert str(data_dir) not in text
+        assert str(ROOT) not in text

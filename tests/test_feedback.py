@@ -73,7 +73,7 @@ def test_store_refuses_empty_feedback(tmp_path: Path) -> None:
         store.record("ctx", shown([], set()), "v1")
     with pytest.raises(ValueError, match="needs the context"):
         store.record("  ", shown(["a"], {1}), "v1")
-    with pytest.raises(ValueError, match=r"no feedback in .*mark some items"):
+    with pytest.raises(ValueError, match=r"no feedback is stored yet; mark some items"):
         store.export(tmp_path / "out.csv")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -13,15 +12,14 @@ import pandas as pd
 import pytest
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
-from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError, item_ids
+from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import UserError
-from recsys.feedback import FeedbackStore
+from recsys.feedback import FeedbackStore, RankedList
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import (
     AppConfig,
-    Downloads,
     Evaluations,
     InputError,
     Limits,
@@ -30,6 +28,8 @@ from recsys.service import (
     check_text,
     inspect_candidate_file,
     load_served_models,
+    own_tokenizer,
+    ranked_list,
     read_candidate_input,
     save_marks,
 )
@@ -86,10 +86,35 @@ def test_config_reads_the_process_environment_by_default(monkeypatch: pytest.Mon
     assert config.limits.max_items == 7 and config.data_dir == "/from/env"
 
 
-def test_host_falls_back_to_the_spaces_gradio_server_name() -> None:
+def test_gradios_own_server_variables_are_honoured() -> None:
     assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0"}).host == "0.0.0.0"  # as on a Space
-    assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "HOST": "localhost"}).host == "localhost"
     assert AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "HOST": ""}).host == "0.0.0.0"
+    assert AppConfig.from_env({"GRADIO_SERVER_PORT": "7999"}).port == 7999
+    agreeing = AppConfig.from_env({"GRADIO_SERVER_NAME": "0.0.0.0", "HOST": "0.0.0.0", "PORT": "80"})
+    assert (agreeing.host, agreeing.port) == ("0.0.0.0", 80)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HOST": "localhost", "GRADIO_SERVER_NAME": "0.0.0.0"},
+            "HOST=localhost and GRADIO_SERVER_NAME=0.0.0.0 disagree",
+        ),
+        ({"PORT": "8000", "GRADIO_SERVER_PORT": "7999"}, "PORT=8000 and GRADIO_SERVER_PORT=7999 disagree"),
+    ],
+)
+def test_our_name_and_gradios_name_for_one_setting_must_agree(env: dict[str, str], message: str) -> None:
+    with pytest.raises(UserError, match=f"{message}; set one of them"):
+        AppConfig.from_env(env)
+
+
+def test_feedback_browsing_is_off_unless_the_operator_turns_it_on() -> None:
+    assert AppConfig.from_env({}).feedback_browsing is False
+    assert AppConfig.from_env({"FEEDBACK_BROWSING": "1"}).feedback_browsing is True
+    assert AppConfig.from_env({"FEEDBACK_BROWSING": "false"}).feedback_browsing is False
+    with pytest.raises(UserError, match=r"FEEDBACK_BROWSING must be 1 or 0 \(true/false\), got 'maybe'"):
+        AppConfig.from_env({"FEEDBACK_BROWSING": "maybe"})
 
 
 @pytest.mark.parametrize("name", ["MAX_ITEMS", "MAX_UPLOAD_MB", "MAX_TEXT_CHARS", "PORT"])
@@ -335,10 +360,14 @@ def ranked_table(marks: list[bool]) -> pd.DataFrame:
     )
 
 
+def shown(n: int, context: str = "nba playoffs") -> RankedList:
+    """The server's record of a list of ``n`` items ranked for ``context``, as the Rank handler keeps it."""
+    return ranked_list(context, ranked_table([False] * n))
+
+
 def test_save_marks_stores_the_list_and_saving_it_again_replaces_its_marks(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path)
-    ranked = {"list_id": "list-1", "context": "nba playoffs"}
-    assert save_marks(store, "v1", "nba playoffs", ranked_table([True, False, True]), ranked) == "list-1"
+    store, ranked = FeedbackStore(tmp_path), shown(3)
+    assert save_marks(store, "v1", "nba playoffs", ranked_table([True, False, True]), ranked) == ranked.list_id
     rows = store.read()
     assert rows[[ITEM, ITEM_ID, "position", "clicked"]].values.tolist() == [
         ["item 0", "id0", 1, 1],
@@ -348,62 +377,53 @@ def test_save_marks_stores_the_list_and_saving_it_again_replaces_its_marks(tmp_p
     assert set(rows["context"]) == {"nba playoffs"} and set(rows["model_version"]) == {"v1"}
     save_marks(store, "v1", "nba playoffs", ranked_table([False, True, False]), ranked)
     assert store.summary() == {"lists": 1, "rows": 3, "clicks": 1}
-    # Without the ranked state (a script's call), each save is a new list.
-    other = save_marks(store, "v1", "nba playoffs", ranked_table([True, False]), None)
-    assert other != "list-1" and store.summary() == {"lists": 2, "rows": 5, "clicks": 2}
+    # The table sorted in the browser (by score, say) is still the same list.
+    resorted = ranked_table([True, True, False]).iloc[[2, 0, 1]]
+    save_marks(store, "v1", "nba playoffs", resorted, ranked)
+    assert store.read()["clicked"].tolist() == [1, 1, 0]
 
 
-def test_save_marks_refuses_a_list_ranked_for_another_context(tmp_path: Path) -> None:
+def test_save_marks_needs_the_list_this_session_ranked(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
-    with pytest.raises(InputError, match="context changed since this list was ranked: rank again"):
-        save_marks(store, "v1", "another context", ranked_table([True]), {"list_id": "x", "context": "nba"})
+    with pytest.raises(InputError, match="Rank a list first"):
+        save_marks(store, "v1", "nba playoffs", ranked_table([True]), None)  # a forged call without a ranking
+    with pytest.raises(UserError, match="context changed since this list was ranked: rank again"):
+        save_marks(store, "v1", "another context", ranked_table([True]), shown(1))
+    forged = [
+        ranked_table([True] * 4),  # more rows than were shown
+        ranked_table([True, False]),  # fewer
+        ranked_table([True, False, False]).assign(item=["item 0", "invented", "item 2"]),  # other items
+        ranked_table([True, False, False]).assign(item_id=["id0", "id9", "id2"]),
+        ranked_table([True, False, False]).assign(rank=[1, 3, 2]),  # the order changed
+    ]
+    for table in forged:
+        with pytest.raises(UserError, match="does not match the 3 items this list was ranked with: rank again"):
+            save_marks(store, "v1", "nba playoffs", table, shown(3))
     assert store.summary()["rows"] == 0
 
 
 def test_save_marks_refuses_a_list_without_marks_or_items(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     with pytest.raises(ContractError, match="the ranked list: no item is marked; mark the items you would click"):
-        save_marks(store, "v1", "ctx", ranked_table([False, False]), None)
-    with pytest.raises(ContractError, match="no ranked items; rank a list first"):
-        save_marks(store, "v1", "ctx", None, None)
+        save_marks(store, "v1", "nba playoffs", ranked_table([False, False]), shown(2))
+    with pytest.raises(InputError, match="The ranked table is empty"):
+        save_marks(store, "v1", "nba playoffs", None, shown(2))
     with pytest.raises(ContractError, match=r"column 'rank' must be a 1-based whole number at row\(s\) 2") as err:
-        save_marks(store, "v1", "ctx", ranked_table([True, False, False]).assign(rank=[1, 2.5, 3]), None)
+        save_marks(store, "v1", "nba playoffs", ranked_table([True, False, False]).assign(rank=[1, 2.5, 3]), shown(3))
     assert (err.value.column, err.value.rows) == (RANK, (2,))
-    with pytest.raises(ContractError, match=r"column 'item' is empty at row\(s\) 2") as err:
-        save_marks(store, "v1", "ctx", ranked_table([True, False, False]).assign(item=["a", " ", "c"]), None)
-    assert (err.value.column, err.value.rows) == (ITEM, (2,))
     with pytest.raises(ContractError, match=r"missing required column\(s\) mark"):
-        save_marks(store, "v1", "ctx", ranked_table([True]).drop(columns=MARK), None)
+        save_marks(store, "v1", "nba playoffs", ranked_table([True]).drop(columns=MARK), shown(1))
     assert store.summary()["rows"] == 0
 
 
-def test_a_scripts_list_without_ids_gets_the_items_hash_as_on_ranking(tmp_path: Path) -> None:
-    store = FeedbackStore(tmp_path)
-    save_marks(store, "v1", "a script's context", pd.DataFrame({MARK: ["true"], RANK: [1], ITEM: ["x"]}), None)
-    assert store.read()[ITEM_ID].tolist() == item_ids(pd.Series(["x"])).tolist()
-
-
 # -- downloads -----------------------------------------------------------------------------------------------
-
-
-def test_download_paths_never_clash_and_old_ones_are_removed() -> None:
-    downloads = Downloads()
-    first, second = downloads.path("ranked.csv"), downloads.path("ranked.csv")
-    assert first != second and first.name == second.name == "ranked.csv"
-    assert first.parent.parent == second.parent.parent == downloads.root
-    first.write_text("a")
-    second.write_text("b")
-    an_hour_ago = time.time() - 3601
-    os.utime(first.parent, (an_hour_ago, an_hour_ago))
-    downloads.path("feedback-clicks.csv")
-    assert not first.parent.exists() and second.read_text() == "b"
 
 
 # -- evaluations ---------------------------------------------------------------------------------------------
 
 
 def test_evaluations_offer_the_configured_log_then_the_bundled_splits(scorer: Scorer, tmp_path: Path) -> None:
-    bundled = [str(f) for f in (*HELD_OUT_FILES, VALID_FILE) if f.is_file()]
+    bundled = [f.name for f in (*HELD_OUT_FILES, VALID_FILE) if f.is_file()]  # names only: no server path
     models = ServedModels(scorer)
     assert Evaluations(models, tmp_path, "/no/such/eval.csv", None).files == bundled
     assert Evaluations(models, tmp_path, str(HELD_OUT_FILES[0]), None).files == bundled  # never twice
@@ -418,7 +438,7 @@ def test_evaluations_run_and_are_cached_per_model_version(
 ) -> None:
     models = ServedModels(scorer, model_dir=str(tiny_model_dir))
     evaluations = Evaluations(models, tmp_path, str(clicks_path), str(clicks_path))
-    assert evaluations.files[0] == str(clicks_path) and evaluations.cached() is None
+    assert evaluations.files[0] == clicks_path.name and evaluations.cached() is None
     steps: list[tuple[float, str]] = []
     evaluation = evaluations.run(None, lambda fraction, desc: steps.append((fraction, desc)))
     assert evaluation.data_file == clicks_path.name
@@ -456,3 +476,23 @@ def test_a_cached_evaluation_that_does_not_read_back_is_evaluated_again(
         cache.write_text(damaged, encoding="utf-8")
         assert evaluations.cached() is None
     assert not list(cache.parent.glob(".*partial"))  # saving leaves no temporary file behind
+
+
+def test_an_evaluation_run_before_is_read_back_not_run_again(
+    scorer: Scorer, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path
+) -> None:
+    evaluations = Evaluations(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, str(clicks_path), None)
+    first = evaluations.run(clicks_path.name)
+    (cache,) = (tmp_path / "evaluations").rglob("*.json")
+    written = cache.stat().st_mtime_ns
+    time.sleep(0.01)
+    again = evaluations.run(clicks_path.name)
+    assert cache.stat().st_mtime_ns == written  # not written again: nothing was run
+    assert again.to_json(per_row=True) == first.to_json(per_row=True)
+
+
+def test_an_evaluation_scores_with_its_own_tokenizer(scorer: Scorer) -> None:
+    copy = own_tokenizer(scorer)
+    assert copy.tokenizer is not scorer.tokenizer and copy.model is scorer.model  # no second model in memory
+    pairs = [("nba playoffs", "lakers win game 7"), ("stock market", "pasta recipe")]
+    assert np.array_equal(copy.score_pairs(pairs), scorer.score_pairs(pairs))

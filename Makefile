@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= models/clicktune
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search clean browser
+.PHONY: demo test format install results search load clean browser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,9 @@ install: $(VENV)/.installed
 $(MODEL_DIR)/metrics.json: | $(VENV)/.installed
 	$(PY) -m finetune.train --output-dir $(MODEL_DIR)
 
+# The local operator may browse and export the feedback (FEEDBACK_BROWSING=1); a public Space leaves it off.
 demo: $(VENV)/.installed $(MODEL_DIR)/metrics.json
-	MODEL_DIR=$(MODEL_DIR) $(PY) app.py
+	MODEL_DIR=$(MODEL_DIR) FEEDBACK_BROWSING=1 $(PY) app.py
 
 # The browser test drives Debian's chromium (never `playwright install`, which downloads a browser).
 browser:
@@ -46,6 +47,12 @@ results: $(VENV)/.installed
 # The levers of the recipe, tried on the validation users of both logs (bench/search.md).
 search: $(VENV)/.installed
 	$(PY) -m bench.search
+
+# Load and crash test of the served app, not part of `make test` (about 10 min here): 16 gradio_client
+# sessions of 25 ranks of 100 items with feedback, a SIGKILL mid-load, a restart, and the store checked
+# (bench/load.md). Options go in LOAD_ARGS, e.g. make load LOAD_ARGS="--clients 4 --requests 3 --items 20".
+load: $(VENV)/.installed
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) models runs .pytest_cache .ruff_cache

@@ -385,3 +385,12 @@ def test_the_page_and_the_api_hold_no_server_paths_and_no_feedback_export(served
     for text in (config, info):
         assert str(data_dir) not in text
         assert str(ROOT) not in text
+
+
+def test_an_evaluation_has_its_own_slot_and_never_queues_ranking(
+    scorer: Scorer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    demo = build_demo(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, limits=LIMITS)
+    slots = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
+    assert slots["rank"] == slots["classify"] == slots["compare"] == ("model", 1)
+    assert slots["evaluate"][0] != "model" and slots["evaluate"][1] == 1

@@ -159,3 +159,24 @@ def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_ac
     assert retrained.metadata.fine_tuned
     assert retrained.metadata.training["train_rows"] == len(read_clicks(export))
     assert model_version(output, retrained.metadata) != version  # the next round of feedback is told apart
+
+
+def test_the_training_export_round_trips_every_item_exactly(tmp_path: Path) -> None:
+    # Formulas, a lone carriage return, quotes, commas and newlines: training reads each back as stored.
+    items = [
+        '=HYPERLINK("http://x","y")',
+        "+cmd|' /C calc'!A0",
+        "-1+1",
+        "@SUM(A1)",
+        "\ttab",
+        "a\rb",
+        'say "hi", ok',
+        "x\ny",
+    ]
+    store = FeedbackStore(tmp_path)
+    store.record("=1+1 context", shown(items, {1, 3}), "v1")
+    store.export(tmp_path / "clicks.csv")
+    exported = read_clicks(tmp_path / "clicks.csv")
+    assert exported[ITEM].tolist() == items
+    assert exported[QUERY].tolist() == ["=1+1 context"] * len(items)
+    assert exported[CLICKED].tolist() == [1, 0, 1, 0, 0, 0, 0, 0]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # gradio and gradio_client must not call home from tests
 
 from pathlib import Path
 

@@ -43,6 +43,16 @@ from recsys.service import AppConfig, Evaluations, Limits, ServedModels, load_se
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
 # An evaluation (tens of seconds) runs in its own slot with its own tokenizers, so that it never holds up ranking.
 EVALUATION_QUEUE = {"concurrency_id": "evaluate", "concurrency_limit": 1}
+SCORE_LEGEND = (
+    "**score**: what the list is ranked by, higher first (a relevance logit: it may be negative; only its order "
+    "matters) · **click_probability**: the calibrated chance of a click, from the model's score · "
+    "**text_score**, **prior_click_rate**, **views_in_log**: the score's parts (the text alone, and what the "
+    "training log knew of the item)"
+)
+# mark, rank, item_id, item, score, click_probability; the file's own columns get the default width.
+RANK_COLUMN_WIDTHS = ["84px", "72px", "120px", "420px", "90px", "170px"]
+# Headers stay on one line (Gradio wraps them letter by letter in narrow columns); the table scrolls sideways.
+CSS = "#ranked th, #ranked th * { white-space: nowrap !important; word-break: keep-all !important; }"
 
 
 def _list_inputs(limits: Limits, prefix: str) -> tuple[gr.File, gr.Textbox, gr.Dropdown]:
@@ -75,15 +85,17 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
     limits = handlers.limits
     extra = limits.max_extra_columns  # the ranked table's declared columns beyond RANK_HEADERS
     with gr.Tab("Rank", id="rank", elem_id="tab-rank"):
-        with gr.Row():
-            with gr.Column(scale=2):
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
                 context = gr.Textbox(
                     label="Context",
-                    lines=3,
+                    lines=6,
                     placeholder="A query, or a user's recent titles joined by ' | '",
                     elem_id="rank-context",
                 )
+            with gr.Column(scale=3):
                 file, pasted, item_column = _list_inputs(limits, "rank")
+            with gr.Column(scale=2):
                 with gr.Accordion("Blend numeric columns", open=True):
                     gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
                     weights = gr.Dataframe(
@@ -99,38 +111,44 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
                     label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items, elem_id="rank-top-k"
                 )
                 rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-            with gr.Column(scale=4):
-                status = gr.Markdown(label="Status", elem_id="rank-status")
-                ranked = gr.Dataframe(
-                    label="Ranked items (tick 'mark' for the items you would click)",
-                    headers=RANK_HEADERS,
-                    # Per column; the list runs long because a candidate file brings its own columns.
-                    datatype=["bool", "number", "str", "str", "number", "number", *["str"] * extra],
-                    column_widths=["64px", "56px", "110px", "340px", "80px", "100px"],
-                    max_height=720,
-                    static_columns=list(range(1, len(RANK_HEADERS) + extra)),
-                    interactive=True,
-                    wrap=True,
-                    elem_id="ranked",
-                )
-                ranked_list = gr.State()
-                with gr.Row():
-                    save_button = gr.Button("Save feedback", elem_id="save-feedback")
-                    download = gr.File(label="Ranked list (CSV)", elem_id="rank-download")
-                feedback_status = gr.Markdown(label="Feedback status", elem_id="feedback-status")
+                error = gr.Markdown(elem_id="rank-error")
         _list_examples(
             examples,
             [context, file, pasted],
             "Examples: held-out Bing News users (the context is half of a user's clicks)",
         )
+        status = gr.Markdown(label="Status", elem_id="rank-status")
+        gr.Markdown(SCORE_LEGEND, elem_id="rank-legend")
+        ranked = gr.Dataframe(
+            label="Ranked items (tick 'mark' for the items you would click)",
+            headers=RANK_HEADERS,
+            # Per column; the list runs long because a candidate file brings its own columns.
+            datatype=["bool", "number", "str", "str", "number", "number", *["str"] * extra],
+            column_widths=RANK_COLUMN_WIDTHS,
+            max_height=1200,  # the default top 10 whole, a longer list scrolls
+            pinned_columns=2,  # mark and rank stay in view while the file's own columns scroll by
+            static_columns=list(range(1, len(RANK_HEADERS) + extra)),
+            interactive=True,
+            wrap=True,
+            elem_id="ranked",
+        )
+        ranked_list = gr.State()
+        with gr.Row():
+            save_button = gr.Button("Save feedback", elem_id="save-feedback")
+            download = gr.File(label="Ranked list (CSV)", elem_id="rank-download")
+        feedback_status = gr.Markdown(label="Feedback status", elem_id="feedback-status")
+        # Scripts call /rank, which raises what the page shows beside the inputs; the button stays hidden.
+        api_rank = gr.Button(visible=False, elem_id="rank-api")
+    inputs = [context, file, pasted, item_column, weights, top_k]
     file.change(handlers.inspect_upload, file, [item_column, weights], api_visibility="private")
     rank_button.click(
-        handlers.rank,
-        [context, file, pasted, item_column, weights, top_k],
-        [ranked, download, status, ranked_list],
-        api_name="rank",
+        handlers.rank_in_page,
+        inputs,
+        [ranked, download, status, ranked_list, error],
+        api_visibility="private",
         **MODEL_QUEUE,
     )
+    api_rank.click(handlers.rank, inputs, [ranked, download, status, ranked_list], api_name="rank", **MODEL_QUEUE)
     save_button.click(
         handlers.feedback, [context, ranked, ranked_list], [feedback_status, ranked_list], api_name="feedback"
     )
@@ -303,6 +321,7 @@ def launch_options(config: AppConfig) -> dict[str, Any]:
         "server_port": config.port,
         "max_file_size": int(config.limits.max_upload_mb * 2**20),  # bytes; Gradio refuses larger uploads
         "ssr_mode": False,  # no Node.js here; the page is rendered in the browser
+        "css": CSS,
         "show_error": False,  # only gr.Error messages, meant for users, reach the page; a bug's text stays in the log
     }
 

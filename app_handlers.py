@@ -57,8 +57,10 @@ def user_errors(handler: Callable) -> Callable:
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:
-    """Scores rounded for reading; the download keeps every digit."""
-    return table.round(dict.fromkeys((SCORE, PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR), DISPLAY_DECIMALS))
+    """Scores rounded for reading (as float64: a rounded float32 prints with its binary tail); the download keeps
+    every digit."""
+    scores = [c for c in (SCORE, PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR) if c in table.columns]
+    return table.astype(dict.fromkeys(scores, "float64")).round(dict.fromkeys(scores, DISPLAY_DECIMALS))
 
 
 def _count(n: int, noun: str) -> str:
@@ -130,6 +132,24 @@ class Handlers:
         table = _display(ranked).reset_index(drop=True)
         table.insert(0, MARK, False)
         return table, str(download), status, ranked_list(context, ranked)
+
+    def rank_in_page(
+        self,
+        context: str,
+        file: str | None,
+        pasted: str,
+        item_column: str | None,
+        weights: pd.DataFrame | None,
+        top_k: float | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
+        """:meth:`rank` for the page: a user error becomes a message beside the inputs, and the previous
+        result is cleared rather than left standing as if it answered the new input."""
+        try:
+            return (*self.rank.__wrapped__(self, context, file, pasted, item_column, weights, top_k, progress), "")
+        except UserError as err:
+            cleared = pd.DataFrame(columns=RANK_HEADERS)
+            return cleared, None, "", None, f"⚠️ **Cannot rank that.** {err}"
 
     @user_errors
     def feedback(

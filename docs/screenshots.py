@@ -34,7 +34,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop screen
 
 
 def open_tab(page: Page, name: str) -> None:
@@ -108,7 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     with tempfile.TemporaryDirectory(prefix="clicktune-screenshots-") as data_dir:
-        config = replace(AppConfig.from_env(), model_dir=args.model_dir, data_dir=data_dir, port=args.port)
+        # As `make demo` serves it: the local operator may browse and export the feedback.
+        config = replace(
+            AppConfig.from_env(), model_dir=args.model_dir, data_dir=data_dir, port=args.port, feedback_browsing=True
+        )
         demo = create_app(config)
         demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
         try:

@@ -68,7 +68,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, app: tuple[str, Path]) -> Iterator[Page]:
-    page = browser.new_page(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    page = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 800})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app[0])
     yield page
@@ -89,6 +89,7 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     expect(page.locator("#rank-status")).to_contain_text(f"Ranked 10 items from {CSV.name}")
 
     header, *rows = ranked_rows(page)
+    assert headers_on_more_than_one_line(page) == []
     source = pd.read_csv(CSV, dtype=str)
     assert header == [*RANK_HEADERS, "entities", "popularity"]
     assert [row[1] for row in rows] == [str(rank) for rank in range(1, 11)]
@@ -116,6 +117,23 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     assert downloaded["score"].round(4).tolist() == [float(row[4]) for row in rows]
 
 
+def headers_on_more_than_one_line(page: Page) -> list[str]:
+    """The ranked table's header cells whose text the browser broke across lines (each text node's line boxes)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('#ranked thead th')].filter(th => {
+            const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                if (!node.textContent.trim()) continue;
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                const tops = new Set([...range.getClientRects()].map(rect => Math.round(rect.top)));
+                if (tops.size > 1) return true;
+            }
+            return false;
+        }).map(th => th.innerText.trim())"""
+    )
+
+
 def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path: Path) -> None:
     no_item = tmp_path / "titles.csv"
     no_item.write_text("title,price\nred shoes,10\nblue hat,5\n", encoding="utf-8")
@@ -123,10 +141,15 @@ def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path:
     page.locator("#rank-file input[type=file]").set_input_files(no_item)
     expect(page.locator("#rank-file")).to_contain_text("titles")
     page.locator("#rank-button").click()
-    expect(page.get_by_text("missing required column(s) item").first).to_be_visible()
+    # Said beside the inputs, and nothing of an earlier ranking is left standing as if it answered this one.
+    expect(page.locator("#rank-error")).to_contain_text("missing required column(s) item")
+    expect(page.locator("#rank-error")).to_contain_text("or choose the column that holds the item text")
+    expect(page.locator("#ranked [role=row]")).to_have_count(1)  # the header only
+    expect(page.locator("#rank-status")).to_have_text("")
 
     # The user picks the column that holds the text, and the same page ranks the file.
     page.locator("#rank-column input").fill("title")
     page.locator("#rank-column input").press("Enter")
     page.locator("#rank-button").click()
     expect(page.locator("#rank-status")).to_contain_text("Ranked 2 items from titles.csv")
+    expect(page.locator("#rank-error")).to_have_text("")

@@ -37,7 +37,8 @@ from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers
 from recsys.card import describe_threshold
 from recsys.contract import CANDIDATE_SUFFIXES, ITEM
 from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE, VALID_FILE
-from recsys.feedback import FeedbackStore
+from recsys.feedback import FeedbackStore, Mirror
+from recsys.feedback_hub import HubMirror, restore
 from recsys.service import AppConfig, Evaluations, Limits, ServedModels, load_served_models
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
@@ -287,12 +288,13 @@ def build_demo(
     eval_file: str | Path | None = EVAL_FILE,
     train_file: str | Path | None = TRAIN_FILE,
     feedback_browsing: bool = False,
+    feedback_mirror: Mirror | None = None,
 ) -> gr.Blocks:
     """The app over ``models``; feedback and cached evaluations go to ``data_dir``; visitors may browse and export
     the stored feedback only with ``feedback_browsing``."""
     limits = limits or Limits()
     evaluations = Evaluations(models, data_dir, eval_file and str(eval_file), train_file and str(train_file))
-    store = FeedbackStore(data_dir)
+    store = FeedbackStore(data_dir, mirror=feedback_mirror)
     handlers = Handlers(models, store, evaluations, limits, feedback_browsing=feedback_browsing)
     examples_file = EXAMPLES_DIR / "examples.json"
     examples = json.loads(examples_file.read_text(encoding="utf-8")) if examples_file.is_file() else {}
@@ -327,7 +329,12 @@ def launch_options(config: AppConfig) -> dict[str, Any]:
 
 
 def create_app(config: AppConfig) -> gr.Blocks:
-    """The app over ``config``: loads the model (once) and builds the demo."""
+    """The app over ``config``: loads the model (once), restores and mirrors feedback where a Hub dataset is set,
+    and builds the demo."""
+    mirror = None
+    if config.feedback_repo:
+        restore(FeedbackStore(config.data_dir), config.feedback_repo)
+        mirror = HubMirror(config.data_dir, config.feedback_repo, config.feedback_push_minutes)
     return build_demo(
         load_served_models(config.model_dir),
         config.data_dir,
@@ -335,6 +342,7 @@ def create_app(config: AppConfig) -> gr.Blocks:
         eval_file=config.eval_file,
         train_file=config.train_file,
         feedback_browsing=config.feedback_browsing,
+        feedback_mirror=mirror,
     )
 
 

@@ -40,6 +40,8 @@ class Env:
     MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
     MAX_TEXT_CHARS = "MAX_TEXT_CHARS"
     FEEDBACK_BROWSING = "FEEDBACK_BROWSING"
+    FEEDBACK_REPO = "FEEDBACK_REPO"  # a Hub dataset repo that the feedback is mirrored to (recsys.feedback_hub)
+    FEEDBACK_PUSH_MINUTES = "FEEDBACK_PUSH_MINUTES"
     HOST = "HOST"
     PORT = "PORT"
     GRADIO_SERVER_NAME = "GRADIO_SERVER_NAME"  # Gradio's own names for HOST and PORT; Spaces set the name

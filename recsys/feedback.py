@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -83,10 +84,23 @@ class RankedList:
         return marks.assign(**{POSITION: range(1, len(self.items) + 1)})
 
 
-class FeedbackStore:
-    """Feedback in a SQLite database under ``data_dir``; safe to use from the app's worker threads."""
+class Mirror(Protocol):
+    """Somewhere each saved list is copied as well (``recsys.feedback_hub.HubMirror``: a Hub dataset repo)."""
 
-    def __init__(self, data_dir: str | Path) -> None:
+    def append(self, rows: pd.DataFrame) -> None: ...
+
+
+STORED_COLUMNS = ("list_id", "context", "item", "item_id", "position", "clicked", "model_version", "created_at")
+
+
+class FeedbackStore:
+    """Feedback in a SQLite database under ``data_dir``; safe to use from the app's worker threads.
+
+    With a ``mirror``, each saved list is copied there too, after it is committed here.
+    """
+
+    def __init__(self, data_dir: str | Path, mirror: Mirror | None = None) -> None:
+        self.mirror = mirror
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DB_FILE
@@ -121,15 +135,28 @@ class FeedbackStore:
             (list_id, context, str(item), str(item_id), int(position), int(clicked), version, now)
             for item, item_id, position, clicked in shown[[ITEM, ITEM_ID, POSITION, CLICKED]].itertuples(index=False)
         ]
-        with self._connect() as db:
-            db.execute("DELETE FROM feedback WHERE list_id = ?", (list_id,))
-            db.executemany(
-                "INSERT INTO feedback (list_id, context, item, item_id, position, clicked, model_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+        self._replace(rows)
+        if self.mirror is not None:
+            self.mirror.append(pd.DataFrame(rows, columns=list(STORED_COLUMNS)))
         logger.info("recorded %d marks on a list of %d (%s)", int(shown[CLICKED].sum()), len(shown), list_id)
         return list_id
+
+    def _replace(self, rows: list[tuple]) -> None:
+        """Store rows (``STORED_COLUMNS``), each of their lists replacing what was stored for it, in one transaction."""
+        with self._connect() as db:
+            for list_id in dict.fromkeys(row[0] for row in rows):
+                db.execute("DELETE FROM feedback WHERE list_id = ?", (list_id,))
+            db.executemany(
+                f"INSERT INTO feedback ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))})",
+                rows,
+            )
+
+    def restore(self, rows: pd.DataFrame) -> int:
+        """Store rows saved elsewhere (a mirror's), as they were; a list given twice keeps its later rows."""
+        rows = rows.drop_duplicates(subset=["list_id", "position"], keep="last")
+        records = list(rows[list(STORED_COLUMNS)].itertuples(index=False, name=None))
+        self._replace([(*r[:4], int(r[4]), int(r[5]), *r[6:]) for r in records])
+        return rows["list_id"].nunique()
 
     def read(self) -> pd.DataFrame:
         """Every stored row, oldest list first, each list in displayed order."""

@@ -83,6 +83,8 @@ class AppConfig:
     limits: Limits = field(default_factory=Limits)
     # Visitors may browse and download the stored feedback (contexts included); off: they see only counts.
     feedback_browsing: bool = False
+    feedback_repo: str = ""  # OWNER/NAME of a Hub dataset that the feedback is mirrored to; "": none
+    feedback_push_minutes: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppConfig:
@@ -95,8 +97,14 @@ class AppConfig:
                 max_text_chars=int(env.get(Env.MAX_TEXT_CHARS, default.limits.max_text_chars)),
             )
             port = int(_one_of(env, Env.PORT, Env.GRADIO_SERVER_PORT) or default.port)
+            push_minutes = float(env.get(Env.FEEDBACK_PUSH_MINUTES, default.feedback_push_minutes))
         except ValueError as err:
-            raise UserError(f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS and PORT must be numbers: {err}") from err
+            raise UserError(
+                f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS, PORT and FEEDBACK_PUSH_MINUTES must be numbers: {err}"
+            ) from err
+        repo = env.get(Env.FEEDBACK_REPO, "").strip()
+        if repo and not is_hub_id(repo):
+            raise UserError(f"{Env.FEEDBACK_REPO}={repo!r}: give the dataset repo as OWNER/NAME")
         browsing = env.get(Env.FEEDBACK_BROWSING, "").strip().lower()
         if browsing not in ("", *TRUE, *FALSE):
             raise UserError(f"{Env.FEEDBACK_BROWSING} must be 1 or 0 (true/false), got {browsing!r}")
@@ -109,6 +117,8 @@ class AppConfig:
             port=port,
             limits=limits,
             feedback_browsing=browsing in TRUE,
+            feedback_repo=repo,
+            feedback_push_minutes=push_minutes,
         )
 
 

@@ -79,12 +79,14 @@ class RecordingHfApi:
 
     Records each call as ``(method, arguments)``, after binding it to the real ``HfApi`` method's
     signature, so that a renamed or removed argument fails the test. ``runtimes`` are the raw
-    Space runtimes that ``get_space_runtime`` returns, one per call.
+    Space runtimes that ``get_space_runtime`` returns, one per call; ``snapshot`` is the folder that
+    ``snapshot_download`` returns, as if it had downloaded the repo there.
     """
 
-    def __init__(self, runtimes: list[dict] | None = None) -> None:
+    def __init__(self, runtimes: list[dict] | None = None, snapshot: Path | None = None) -> None:
         self.calls: list[tuple[str, dict]] = []
         self.runtimes = list(runtimes or [])
+        self.snapshot = snapshot
 
     def __getattr__(self, name: str):
         import inspect
@@ -100,8 +102,12 @@ class RecordingHfApi:
             if name == "get_space_runtime":
                 return SpaceRuntime(self.runtimes.pop(0))
             if name == "create_repo":
-                prefix = "spaces/" if arguments.get("repo_type") == "space" else ""
-                return f"https://huggingface.co/{prefix}{arguments['repo_id']}"
+                from huggingface_hub import RepoUrl
+
+                prefix = {"space": "spaces/", "dataset": "datasets/"}.get(arguments.get("repo_type"), "")
+                return RepoUrl(f"https://huggingface.co/{prefix}{arguments['repo_id']}")
+            if name == "snapshot_download":
+                return str(self.snapshot)
             return None
 
         return call

@@ -7,10 +7,12 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test format install results search load clean browser
 
+# pip shows what it fetches and installs (a minute or two on a fresh machine), rather than a silent wait.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "Installing the pinned requirements into $(VENV)..."
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
@@ -25,9 +27,11 @@ $(MODEL_DIR)/metrics.json: | $(VENV)/.installed
 demo: $(VENV)/.installed $(MODEL_DIR)/metrics.json
 	MODEL_DIR=$(MODEL_DIR) FEEDBACK_BROWSING=1 $(PY) app.py
 
-# The browser test drives Debian's chromium (never `playwright install`, which downloads a browser).
+# The browser test drives Debian's chromium (never `playwright install`, which downloads a browser): the
+# browser and a font, without the ~120 recommended packages (printing, avahi, samba libraries) it needs not.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; }
 
 test: $(VENV)/.installed browser
 	$(VENV)/bin/ruff check .

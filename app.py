@@ -39,7 +39,8 @@ from recsys.contract import CANDIDATE_SUFFIXES, ITEM
 from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE, VALID_FILE
 from recsys.feedback import FeedbackStore, Mirror
 from recsys.feedback_hub import HubMirror, restore
-from recsys.service import AppConfig, Evaluations, Limits, ServedModels, load_served_models
+from recsys.service import Evaluations, ServedModels, load_served_models
+from recsys.settings import AppConfig, Limits
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
 # An evaluation (tens of seconds) runs in its own slot with its own tokenizers, so that it never holds up ranking.

@@ -25,7 +25,6 @@ from recsys.ranking import MODEL_SCORE, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, c
 from recsys.service import (
     Evaluations,
     InputError,
-    Limits,
     ServedModels,
     blend_weights,
     check_text,
@@ -34,6 +33,7 @@ from recsys.service import (
     read_candidate_input,
     save_marks,
 )
+from recsys.settings import Limits
 
 WEIGHT_COLUMNS = ["feature", "weight"]
 RANK_HEADERS = [MARK, RANK, ITEM_ID, ITEM, SCORE, PROBABILITY]

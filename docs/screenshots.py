@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # app.py sits at the repository root
 
 from app import create_app, launch_options  # noqa: E402
-from recsys.service import AppConfig  # noqa: E402
+from recsys.settings import AppConfig  # noqa: E402
 
 FLAGS = [
     "--headless",

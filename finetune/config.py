@@ -7,12 +7,15 @@ import inspect
 import re
 from dataclasses import asdict, dataclass, fields
 
+from accelerate.utils import LoggerType
+
 from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
 from recsys.defaults import MODEL_DIR, TRAIN_FILE, VALID_FILE
 from recsys.errors import UserError
 from recsys.models import model_class
 
 LOSSES = ("pointwise", "listwise")
+REPORT_TO = ("none", *LoggerType.list())  # Accelerate's trackers
 LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 
 
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     comments = _field_comments()
+    choices = {"architecture": ARCHITECTURES, "loss": LOSSES, "report_to": REPORT_TO}  # listed by --help
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         help_text = comments.get(field.name, field.name.replace("_", " "))
@@ -117,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+            parser.add_argument(flag, type=kind, default=field.default, choices=choices.get(field.name), help=help_text)
     return parser
 
 

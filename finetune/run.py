@@ -24,7 +24,7 @@ from finetune.config import TrainConfig
 from finetune.data import Collator, ListwiseDataset, PointwiseDataset
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
 from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
-from recsys.contract import read_clicks
+from recsys.contract import read_clicks, require_ranked_groups
 from recsys.models import RelevanceModel, load_model
 from recsys.priors import ItemPriors
 
@@ -76,8 +76,8 @@ class Run:
 
 def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
     """The model to start from, its tokenizer, and its zero-shot base (a retrained ClickTune model keeps its own)."""
+    model, tokenizer = load_model(config.architecture, config.model_name_or_path)  # a saved folder is checked first
     earlier = ModelMetadata.of(config.model_name_or_path)
-    model, tokenizer = load_model(config.architecture, config.model_name_or_path)
     path = resolve_model_path(config.model_name_or_path)
     if not (Path(path).is_dir() and ModelMetadata.load(path)):  # a base model: the temperature is this run's choice
         model.start_scale(config.scale)
@@ -107,6 +107,7 @@ def prepare(config: TrainConfig) -> Run:
     )
     set_seed(config.seed)
     train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
+    require_ranked_groups(eval_frame, config.eval_file)  # before a model loads, not after an epoch of training
     model, tokenizer, base_model = load_start(config)
     base_weights = trainable_weights(model) if config.wise_alpha < 1 else None
     priors = ItemPriors.fit(train_frame) if config.item_priors else None

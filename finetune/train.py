@@ -4,28 +4,33 @@
     accelerate launch -m finetune.train ...
 
 Evaluates on the eval file every ``--eval-steps``, at the end of each epoch and at the last step;
-keeps the model with the best group AUC in ``--output-dir``; stops after ``--patience``
-evaluations without a better one; and saves a resumable checkpoint after each evaluation.
+keeps the model with the best group AUC beside the checkpoints; stops after ``--patience``
+evaluations without a better one; and saves a resumable checkpoint after each evaluation. When
+the run ends, the best model, its ``metrics.json`` and its card move into ``--output-dir`` as one
+change: a run killed at any point leaves there the model it held before, or the new one.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from finetune.checkpoints import save_checkpoint
+from finetune.checkpoints import best_model_dir, save_best_model, save_checkpoint
 from finetune.config import parse_config
 from finetune.run import Run, prepare
 from finetune.tuning import interpolated, without_adapters
-from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata
+from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata, begin_commit, commit
 from recsys.calibration import Calibration
 from recsys.card import write_model_card
 from recsys.contract import CLICKED
+from recsys.errors import UserError
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import save_model
 from recsys.priors import Blend
@@ -151,13 +156,19 @@ def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, p
         },
         metrics={"eval": metrics, "threshold": threshold},
     )
-    save_model(without_adapters(run.accelerator.unwrap_model(run.model)), run.tokenizer, run.output_dir, metadata)
-    if run.priors:
-        run.priors.save(run.output_dir)
+    model = without_adapters(run.accelerator.unwrap_model(run.model))
+
+    def write(folder: Path) -> None:
+        save_model(model, run.tokenizer, folder, metadata)
+        if run.priors:
+            run.priors.save(folder)
+
+    # Beside the checkpoints until the run finishes: output_dir keeps the previous model meanwhile.
+    save_best_model(run.checkpoints, run.state.global_step, write)
 
 
 def finish(run: Run) -> dict:
-    """The run's summary, written last as ``metrics.json`` (a folder without it is an unfinished run), and the card."""
+    """Publish the best model into ``output_dir`` with the run's summary (``metrics.json``) and the card."""
     state = run.state
     summary = {
         "best_step": state.best_step,
@@ -169,14 +180,32 @@ def finish(run: Run) -> dict:
         "config": run.config.to_dict(),
     }
     if run.accelerator.is_main_process:
-        (run.output_dir / TRAINING_METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-        write_model_card(run.output_dir)
+        commit_best_model(run, summary)
         if run.config.push_to_hub:
             from recsys.hub import push_model
 
             push_model(run.output_dir, run.config.hub_model_id, private=run.config.hub_private)
     run.accelerator.end_training()
     return summary
+
+
+def commit_best_model(run: Run, summary: dict) -> None:
+    """Move the best model, ``metrics.json`` and the card into ``output_dir`` as one change (``artifact.commit``).
+
+    A run killed at any point leaves the model that was there before, or this one; never a mix.
+    """
+    best = best_model_dir(run.checkpoints, run.state.best_step)
+    if not best.is_dir():
+        raise UserError(
+            f"{best}: the best model of step {run.state.best_step} is not among the checkpoints (saved by an "
+            "older ClickTune?); train again without --resume"
+        )
+    staging = begin_commit(run.output_dir)
+    for path in best.iterdir():
+        shutil.copy2(path, staging / path.name)
+    (staging / TRAINING_METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_model_card(staging, model_name=run.output_dir.name)
+    commit(run.output_dir)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -7,6 +7,7 @@ log-loss and calibration error compare like with like; no baseline ever sees eva
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import numpy as np
@@ -56,9 +57,22 @@ def _calibrated(
     return scores, Calibration.fit(score_fn(sample), sample[CLICKED].to_numpy()).probabilities(scores)
 
 
+def has_words(texts: pd.Series) -> bool:
+    """Whether any text has a token of the keyword baselines (a word of two or more letters or digits)."""
+    word = re.compile(TOKENS["token_pattern"])
+    return any(word.search(str(text)) for text in texts)
+
+
+def no_keywords(frame: pd.DataFrame, train: pd.DataFrame | None) -> Scored:
+    """What keyword match says where no text has a word to match: nothing (all ties), at the base rate."""
+    return np.zeros(len(frame)), np.full(len(frame), _base_rate(train))
+
+
 def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Scored:
     """Keyword match: cosine of TF-IDF vectors, the vocabulary fitted on text only (never labels)."""
     corpus = pd.concat([frame[QUERY], frame[ITEM]] + ([train[QUERY], train[ITEM]] if train is not None else []))
+    if not has_words(corpus):
+        return no_keywords(frame, train)
     vectorizer = TfidfVectorizer(sublinear_tf=True, **TOKENS).fit(corpus.drop_duplicates())
 
     def score(rows: pd.DataFrame) -> np.ndarray:
@@ -79,6 +93,8 @@ def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Sco
     TF-IDF baseline (sklearn's default pattern, lower-cased).
     """
     items = pd.concat([frame[ITEM]] + ([train[ITEM]] if train is not None else [])).drop_duplicates()
+    if not has_words(items):
+        return no_keywords(frame, train)
     vectorizer = CountVectorizer(**TOKENS)
     documents = vectorizer.fit_transform(items)
     df = np.asarray((documents > 0).sum(axis=0)).ravel()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from recsys.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id
+from recsys.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id, public_name
 from recsys.evaluate import Evaluation, format_table
 from recsys.metrics import RANKING_METRICS, Metrics
 from recsys.models import model_class
@@ -36,7 +36,7 @@ short text of a user's recent interests) and an item's text, it scores how likel
 click the item.
 
 - **Architecture:** {{ architecture }}
-- **Base model:** `{{ base_model }}`
+- **Base model:** {{ base_model }}
 - **Licence:** {{ license }}
 - **Training data:** {{ training_data }}
 - **Objective:** {{ objective }}
@@ -75,6 +75,12 @@ def _describe_data(evaluation: Evaluation | None, metadata: ModelMetadata) -> st
     return where + (selection if evaluation.data_split == "validation" else "")
 
 
+def describe_base_model(base_model: str) -> str:
+    """The base model as the card names it: a Hub id as it is, a local folder by its name."""
+    name = public_name(base_model)
+    return f"`{name}`" + (" (a local folder)" if name != base_model else "")
+
+
 def describe_final_score(metadata: ModelMetadata) -> str:
     """How the model's ranking score is made: the text logit, plus the learned blend of item priors."""
     if not metadata.blend:
@@ -105,15 +111,15 @@ def describe_threshold(metadata: ModelMetadata) -> str:
     )
 
 
-def _evaluation_markdown(evaluation: Evaluation | None, metadata: ModelMetadata, model_dir: Path) -> str:
+def _evaluation_markdown(evaluation: Evaluation | None, metadata: ModelMetadata, folder: str) -> str:
     if evaluation is not None:
         return (
             f"Per-group metrics (MIND protocol) on {_describe_data(evaluation, metadata)}, against the baselines, "
             "with bootstrap 95% intervals over groups:\n\n" + format_table(evaluation)
         )
     command = (
-        f"python -m recsys.evaluate --model {model_dir} --data HELD_OUT.csv --train-file TRAIN.csv "
-        f"--json {model_dir / EVALUATION_FILE}"
+        f"python -m recsys.evaluate --model {folder} --data HELD_OUT.csv --train-file TRAIN.csv "
+        f"--json {folder}/{EVALUATION_FILE}"
     )
     eval_metrics = metadata.metrics.get("eval")
     if eval_metrics is None:
@@ -165,13 +171,17 @@ def build_model_card(
     repo_id: str | None = None,
     license: str = LICENSE,
 ) -> ModelCard:
-    """The card of the model in ``model_dir``; ``repo_id`` (OWNER/NAME) is where it is published, if anywhere."""
+    """The card of the model in ``model_dir``; ``repo_id`` (OWNER/NAME) is where it is published, if anywhere.
+
+    The card is published with the model, so it names files and folders, never a path of this machine.
+    """
     model_dir = Path(model_dir)
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
     evaluation = Evaluation.load(model_dir / EVALUATION_FILE)
     training = metadata.training
     architecture = model_class(metadata.architecture)
     name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.name)
+    folder = f"path/to/{name}"  # where a reader keeps the folder: not where it is on this machine
     card_data = ModelCardData(
         model_name=name,
         base_model=metadata.base_model if is_hub_id(metadata.base_model) else None,
@@ -201,19 +211,19 @@ def build_model_card(
             f'scorer = load_scorer(snapshot_download("{repo_id}"))'
         )
     else:
-        load_code = f'from recsys.scoring import load_scorer  # ClickTune\n\nscorer = load_scorer("{model_dir}")'
+        load_code = f'from recsys.scoring import load_scorer  # ClickTune\n\nscorer = load_scorer("{folder}")'
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE,
         model_name=name,
         architecture=architecture.title,
-        base_model=metadata.base_model,
+        base_model=describe_base_model(metadata.base_model),
         license=license,
         training_data=training_data,
         objective=objective,
         final_score=describe_final_score(metadata),
         threshold=describe_threshold(metadata),
-        evaluation=_evaluation_markdown(evaluation, metadata, model_dir),
+        evaluation=_evaluation_markdown(evaluation, metadata, folder),
         load_code=load_code,
         plain_load=architecture.plain_load,
     )

@@ -15,12 +15,19 @@ the items a user would click, which the app stores as feedback.
 
 Readers validate once and raise :class:`ContractError`, whose fields carry the source, the
 column, the bad rows and the fix, so that callers never parse message text. After that, code
-trusts the contract.
+trusts the contract. Nothing is coerced silently: a column name given twice, a row with more
+fields than the header, a list, object or true/false where text belongs, and a missing-value
+marker (``NaN``, ``null``, ``None``, ...) in a text column are refused, not renamed, shifted or
+turned into text. A UTF-8 byte-order mark is allowed; other encodings are refused, naming the
+first byte that is not UTF-8.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +53,12 @@ CANDIDATE_SUFFIXES = (*TABULAR_SUFFIXES, ".txt")
 TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")  # read as UTF-8 text; a NUL byte means a binary file
 
 TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
+# Cells that spreadsheets, pandas and JSON writers leave for a missing value: never taken as text.
+MISSING_TEXT = frozenset({"nan", "null", "none", "<na>", "n/a", "#n/a"})
+MAX_WHOLE_NUMBER = 2**31 - 1  # a position or rank beyond this is a broken file, not a place in a list
 _MAX_ROWS_NAMED = 5
 _SNIFF_BYTES = 8192
+_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(eq=False)  # compared by identity, as exceptions are; hashable
@@ -85,6 +96,13 @@ def describe_rows(rows: Sequence[int]) -> str:
     return ", ".join(map(str, rows[:_MAX_ROWS_NAMED])) + more
 
 
+def _require_file(path: Path, source: str) -> None:
+    if path.is_dir():
+        raise ContractError(source, "is a folder, not a file", "give the path of a file in it")
+    if not path.is_file():
+        raise ContractError(source, "no such file")
+
+
 def _refuse_binary(path: Path, source: str) -> None:
     if path.suffix.lower() in TEXT_SUFFIXES:
         with path.open("rb") as handle:
@@ -92,10 +110,123 @@ def _refuse_binary(path: Path, source: str) -> None:
                 raise ContractError(source, "this looks like a binary file", "give UTF-8 text (CSV, TSV, JSONL, TXT)")
 
 
+def _first_non_utf8(path: Path) -> tuple[int, int, str] | None:
+    """The file offset, line and reason of the first byte that is not UTF-8, read in chunks; None where all is.
+
+    pandas reports an offset inside the chunk it was decoding, which names the wrong byte of a large file.
+    """
+    offset, line, pending = 0, 1, b""  # ``pending``: a character cut in two by the chunk boundary
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            data = pending + chunk
+            try:
+                data.decode("utf-8")
+                good, pending = len(data), b""
+            except UnicodeDecodeError as err:
+                if err.reason != "unexpected end of data" or err.end < len(data):
+                    return offset + err.start, line + data.count(b"\n", 0, err.start), err.reason
+                good, pending = err.start, data[err.start :]
+            offset, line = offset + good, line + data.count(b"\n", 0, good)
+    return (offset, line, "the file ends inside a character") if pending else None
+
+
+def _not_utf8(path: Path, source: str, fix: str = "re-save it as UTF-8") -> ContractError:
+    found = _first_non_utf8(path)
+    if found is None:  # pandas decoded with another codec; the bytes themselves are fine
+        return ContractError(source, "not UTF-8 text", fix)
+    offset, line, reason = found
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+    return ContractError(source, f"not UTF-8 text (byte 0x{byte.hex()} at offset {offset}, line {line}: {reason})", fix)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _RepeatedKeys(sorted({key for key in keys if keys.count(key) > 1}))
+    return record
+
+
+class _RepeatedKeys(Exception):
+    """A JSON object with a key twice: json.loads would keep only the last value."""
+
+
+def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
+    """One JSON object per line (blank lines skipped, a byte-order mark allowed); values keep their JSON types."""
+    records, decoder = [], json.JSONDecoder(object_pairs_hook=_unique_keys)
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = decoder.decode(line)
+            except json.JSONDecodeError as err:
+                raise ContractError(
+                    source, f"line {number} is not JSON ({err.msg} at column {err.colno})",
+                    "write one JSON object per line, e.g. {\"query\": \"...\", \"item\": \"...\", \"clicked\": 1}",
+                    rows=(number,),
+                ) from None  # fmt: skip
+            except _RepeatedKeys as err:
+                names = ", ".join(map(repr, err.args[0]))
+                raise ContractError(
+                    source, f"line {number} has the key(s) {names} more than once",
+                    "give each key once per object (JSON keeps only the last value)", column=err.args[0][0],
+                    rows=(number,),
+                ) from None  # fmt: skip
+            if not isinstance(record, dict):
+                raise ContractError(
+                    source, f"line {number} is a JSON {type(record).__name__}, not an object",
+                    "write one JSON object per line", rows=(number,),
+                )  # fmt: skip
+            records.append(record)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+
+
+def _read_delimited(path: Path, sep: str, source: str) -> pd.DataFrame:
+    """CSV or TSV as text, its header row taken as it is: pandas would rename a repeated name (``item.1``)
+    and take the first column as an index where rows have one field more than the header."""
+    try:
+        raw = pd.read_csv(path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # blank lines only
+        raise ContractError(
+            source, "the file has no header row", "it needs a header row and at least one data row"
+        ) from None
+    except pd.errors.ParserError as err:
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+        if fields is None:
+            raise
+        expected, line, saw = fields.groups()
+        raise ContractError(
+            source, f"line {line} has {saw} fields where the header has {expected}",
+            "give every row as many fields as the header (quote a cell that holds the separator, and drop "
+            "trailing separators)", rows=(int(line) - 1,),
+        ) from None  # fmt: skip
+    header = [name if name else f"Unnamed: {i}" for i, name in enumerate(raw.iloc[0].tolist())]
+    return raw.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
+
+
+def _refuse_repeated_columns(columns: Sequence[str], source: str) -> None:
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
+    if repeated:
+        raise ContractError(
+            source, f"the column name(s) {', '.join(map(repr, repeated))} appear more than once",
+            "rename the columns so that each name appears once", column=repeated[0],
+        )  # fmt: skip
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return [str(name) for name in pq.read_schema(path).names]
+
+
 def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
     """Read a .csv, .tsv, .jsonl or .parquet file as strings-and-numbers, never guessing encodings.
 
     ``source`` names the file in errors (default: its path; the app passes an upload's own name).
+    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed.
     """
     path = Path(path)
     source = source or str(path)
@@ -106,28 +237,28 @@ def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
             f"unknown extension {suffix or '(none)'!r}",
             f"save the file as one of {', '.join(TABULAR_SUFFIXES)}",
         )
-    if not path.is_file():
-        raise ContractError(source, "no such file")
+    _require_file(path, source)
     if path.stat().st_size == 0:
         raise ContractError(source, "the file is empty", "it needs a header row and at least one data row")
     _refuse_binary(path, source)
     try:
         if suffix == ".parquet":
+            _refuse_repeated_columns([c.strip() for c in _parquet_columns(path)], source)
             frame = pd.read_parquet(path)
         elif suffix == ".jsonl":
-            frame = pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+            frame = _read_jsonl(path, source)
         else:
-            sep = "\t" if suffix == ".tsv" else ","
-            frame = pd.read_csv(path, sep=sep, encoding="utf-8", dtype=str, keep_default_na=False)
+            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",", source)
+    except ContractError:
+        raise
     except UnicodeDecodeError as err:
-        raise ContractError(
-            source, f"not UTF-8 text ({err.reason} at byte {err.start})", "re-save it as UTF-8"
-        ) from err
-    except (ValueError, pd.errors.ParserError, OSError) as err:
+        raise _not_utf8(path, source) from err
+    except (ValueError, pd.errors.ParserError, OSError) as err:  # pyarrow's errors are ValueError or OSError
         raise ContractError(source, f"could not be read as {suffix[1:]}: {err}") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    _refuse_repeated_columns(frame.columns, source)
     if frame.empty:
         raise ContractError(source, "the file has no data rows", "add at least one row under the header")
-    frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
@@ -142,14 +273,68 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -
         )
 
 
-def _require_text(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
+def _is_plain(value: object) -> bool:
+    """A cell that reads as text: a string, a number, or missing; not a list, an object, true/false or bytes."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    return value is None or value is pd.NA or isinstance(value, (str, int, float, np.integer, np.floating))
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true/false"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "a list"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__} value"
+
+
+def _plain(values: pd.Series) -> pd.Series:
+    """Which cells are plain (:func:`_is_plain`), looking at each cell only where the dtype leaves it open."""
+    if pd.api.types.is_bool_dtype(values):
+        return pd.Series(False, index=values.index)
+    if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype(object).map(_is_plain).astype(bool)
+    return pd.Series(True, index=values.index)
+
+
+def _refuse_non_text(frame: pd.DataFrame, column: str, source: str) -> None:
+    """Refuse cells of ``column`` that hold a list, a JSON object, true/false or bytes: str() would make
+    text such as ``['a' 'b']`` of them. Strings, numbers and missing cells pass."""
     values = frame[column]
-    blank = values.isna() | values.astype(str).str.strip().eq("")
+    plain = _plain(values)
+    if plain.all():
+        return
+    rows = bad_rows(~plain)
+    kinds = ", ".join(dict.fromkeys(_kind(v) for v in values[~plain.to_numpy()].head(20)))
+    raise ContractError(
+        source, f"column {column!r} must hold text, but holds {kinds} at row(s) {describe_rows(rows)}",
+        "make each cell one plain string: join a list into one text, and quote true/false where it is the text",
+        column=column, rows=rows,
+    )  # fmt: skip
+
+
+def _infinite(values: pd.Series) -> np.ndarray:
+    """Cells holding an infinite number (JSON's ``Infinity``): no text, as NaN is none."""
+    if values.dtype != object and not pd.api.types.is_float_dtype(values):
+        return np.zeros(len(values), dtype=bool)
+    return values.map(lambda v: isinstance(v, (float, np.floating)) and bool(np.isinf(v))).to_numpy(dtype=bool)
+
+
+def _require_text(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
+    """``column`` as text, every cell non-empty; NaN, null, None and other missing-value markers count as empty."""
+    _refuse_non_text(frame, column, source)
+    values = frame[column]
+    text = values.astype(str).str.strip()
+    marker = text.str.lower().isin(MISSING_TEXT) & values.notna()
+    blank = values.isna() | text.eq("") | marker | _infinite(values)
     if blank.any():
         rows = bad_rows(blank)
+        markers = sorted(set(text[marker.to_numpy()]))
+        plural = "missing values" if len(markers) > 1 else "a missing value"
+        read_as = f" ({', '.join(map(repr, markers))} read as {plural})" if markers else ""
         raise ContractError(
-            source, f"column {column!r} is empty at row(s) {describe_rows(rows)}",
-            f"every row needs non-empty {column} text", column=column, rows=rows,
+            source, f"column {column!r} is empty at row(s) {describe_rows(rows)}{read_as}",
+            f"every row needs non-empty {column} text: fill it in or drop the row", column=column, rows=rows,
         )  # fmt: skip
     return values.astype(str)
 
@@ -169,12 +354,14 @@ def parse_labels(values: pd.Series, source: str, column: str = CLICKED) -> pd.Se
 
 
 def _whole_numbers(values: pd.Series, column: str, source: str, fix: str = "") -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() | (numbers < 1) | (numbers % 1 != 0) | ~np.isfinite(numbers.astype(np.float64))
+    numbers = pd.to_numeric(values.where(_plain(values)), errors="coerce")
+    finite = np.isfinite(numbers.astype(np.float64))
+    bad = numbers.isna() | ~finite | (numbers < 1) | (numbers > MAX_WHOLE_NUMBER) | (numbers % 1 != 0)
     if bad.any():
         rows = bad_rows(bad)
         raise ContractError(
-            source, f"column {column!r} must be a 1-based whole number at row(s) {describe_rows(rows)}", fix,
+            source, f"column {column!r} must be a 1-based whole number at row(s) {describe_rows(rows)}",
+            fix or f"give whole numbers from 1 to {MAX_WHOLE_NUMBER}",
             column=column, rows=rows,
         )  # fmt: skip
     return numbers.astype("int64")
@@ -182,6 +369,7 @@ def _whole_numbers(values: pd.Series, column: str, source: str, fix: str = "") -
 
 def validate_clicks(frame: pd.DataFrame, source: str = "click log") -> pd.DataFrame:
     """Check a click-log table and return it in canonical form (text columns, 0/1 labels, a group)."""
+    _refuse_repeated_columns(list(frame.columns), source)
     _require_columns(frame, REQUIRED_CLICK_COLUMNS, source)
     clicks = frame.copy()
     clicks[QUERY] = _require_text(clicks, QUERY, source)
@@ -190,12 +378,26 @@ def validate_clicks(frame: pd.DataFrame, source: str = "click log") -> pd.DataFr
     clicks[GROUP] = _require_text(clicks, GROUP, source) if GROUP in clicks.columns else clicks[QUERY]
     if POSITION in clicks.columns:
         clicks[POSITION] = _whole_numbers(clicks[POSITION], POSITION, source)
+    if ITEM_ID in clicks.columns:
+        _refuse_non_text(clicks, ITEM_ID, source)
     return clicks.reset_index(drop=True)
 
 
 def read_clicks(path: str | Path) -> pd.DataFrame:
     """Read and validate a click log (.csv, .tsv, .jsonl, .parquet)."""
     return validate_clicks(read_table(path), source=str(path))
+
+
+def require_ranked_groups(frame: pd.DataFrame, source: str) -> None:
+    """Ranking metrics (model selection, evaluation) need a group with both a click and a non-click."""
+    if not frame.groupby(GROUP, sort=False)[CLICKED].nunique().gt(1).any():
+        raise ContractError(
+            source,
+            "no group holds both a click and a non-click, so the ranking metrics (AUC, nDCG) cannot be computed",
+            "give a click log whose groups show clicked and unclicked items together, such as a held-out "
+            "part of the training log",
+            column=GROUP,
+        )
 
 
 # -- candidate lists -------------------------------------------------------------------------------------
@@ -212,13 +414,12 @@ def read_candidate_table(path: str | Path, source: str | None = None) -> pd.Data
         )
     if suffix != ".txt":
         return read_table(path, source)
-    if not path.is_file():
-        raise ContractError(source, "no such file")
+    _require_file(path, source)
     _refuse_binary(path, source)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as err:
-        raise ContractError(source, "not UTF-8 text", "re-save it as UTF-8 with one item per line") from err
+        raise _not_utf8(path, source, "re-save it as UTF-8 with one item per line") from err
     return pasted_candidates("\n".join(lines), source)
 
 
@@ -241,9 +442,18 @@ def validate_candidates(
 
     With limits, a list longer than ``max_items`` or an item longer than ``max_text_chars`` is refused.
     """
+    _refuse_repeated_columns(list(frame.columns), source)
     _require_columns(frame, (item_column,), source)
+    if item_column != ITEM and ITEM in frame.columns:
+        raise ContractError(
+            source, f"the item text is to come from column {item_column!r}, but the list also has an {ITEM!r} column",
+            f"choose the {ITEM!r} column, or rename one of the two (e.g. {ITEM!r} to 'original_item')",
+            column=item_column,
+        )  # fmt: skip
     candidates = frame.copy()
     candidates[item_column] = _require_text(candidates, item_column, source)
+    if ITEM_ID in candidates.columns:
+        _refuse_non_text(candidates, ITEM_ID, source)
     if item_column != ITEM:
         candidates = candidates.rename(columns={item_column: ITEM})
     if max_items is not None and len(candidates) > max_items:

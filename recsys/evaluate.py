@@ -34,7 +34,7 @@ from recsys.baselines import (
     zero_shot_baseline,
 )
 from recsys.cli import run_cli, say
-from recsys.contract import CLICKED, read_clicks
+from recsys.contract import CLICKED, read_clicks, require_ranked_groups
 from recsys.metrics import RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
 from recsys.scoring import Scorer, load_scorer, zero_shot_of
 
@@ -155,6 +155,7 @@ def evaluate(
 
     The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model (loaded here).
     """
+    require_ranked_groups(frame, data_file or "the click log")  # before any scoring, not after it
     report = progress or (lambda fraction, desc: None)
     report(0.05, "scoring the model")
     model = scorer.score_frame(frame)
@@ -210,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> Evaluation:
     args = build_parser().parse_args(argv)
     frame = read_clicks(args.data)
+    require_ranked_groups(frame, str(args.data))
     train = read_clicks(args.train_file) if args.train_file else None
     evaluation = evaluate(load_scorer(args.model), frame, train, baselines=not args.no_baselines)
     say(format_table(evaluation))

@@ -7,7 +7,8 @@
 What goes up is decided by :func:`plan_upload`, a pure function of the folder's file names: the
 weights (safetensors), config, tokenizer, ``clicktune.json``, ``metrics.json``, ``evaluation.json``
 and the model card. Checkpoints, TensorBoard runs, caches, pickles, feedback databases and
-anything that looks like a secret stay home, each with the reason.
+anything that looks like a secret stay home, each with the reason. ClickTune's JSON files go up
+without the paths of this machine that training recorded in them (:func:`published_files`).
 
 Before uploading, :func:`push_model` evaluates the model against the baselines where no current
 ``evaluation.json`` exists (on ``--eval-file``, else on the eval file that training used) and
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
 from recsys.artifact import (
     CHECKPOINTS_DIR,
@@ -38,6 +39,7 @@ from recsys.artifact import (
     ModelMetadata,
     check_model_folder,
     is_hub_id,
+    published_content,
 )
 from recsys.card import write_model_card
 from recsys.cli import run_cli, say
@@ -123,6 +125,13 @@ def plan_upload(paths: Iterable[str], published: Iterable[str] = PUBLISHED_FILES
         else:
             left_out[path] = reason
     return UploadPlan(tuple(upload), left_out)
+
+
+def published_files(model_dir: str | Path, paths: Iterable[str]) -> dict[str, Path | bytes]:
+    """What to publish for each of a model folder's ``paths``: the file, or for ClickTune's JSON a copy without
+    the local paths that training recorded (``recsys.artifact.published_content``)."""
+    model_dir = Path(model_dir)
+    return {path: published_content(model_dir, path) or model_dir / path for path in paths}
 
 
 def list_files(folder: str | Path) -> list[str]:
@@ -228,17 +237,15 @@ def push_model(
     for path, why in plan.left_out.items():
         logger.info("left out %s: %s", path, why)
 
+    operations = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=content if isinstance(content, bytes) else str(content))
+        for path, content in published_files(model_dir, plan.upload).items()
+    ]
     api = api or HfApi()
     url = api.create_repo(repo_id, token=token, private=private or None, repo_type="model", exist_ok=True)
-    logger.info("uploading %d files from %s to %s", len(plan.upload), model_dir, url)
-    api.upload_folder(
-        repo_id=repo_id,
-        folder_path=model_dir,
-        repo_type="model",
-        token=token,
-        allow_patterns=plan.allow_patterns,
-        ignore_patterns=plan.ignore_patterns,
-        commit_message="Upload ClickTune model",
+    logger.info("uploading %d files from %s to %s", len(operations), model_dir, url)
+    api.create_commit(
+        repo_id=repo_id, repo_type="model", operations=operations, token=token, commit_message="Upload ClickTune model"
     )
     return str(url)
 

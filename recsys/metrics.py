@@ -15,8 +15,7 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import roc_curve
 
-from recsys.contract import CLICKED, GROUP
-from recsys.errors import UserError
+from recsys.contract import CLICKED, GROUP, require_ranked_groups
 
 RANKING_METRICS = ("auc", "mrr", "ndcg@5", "ndcg@10")
 CALIBRATION_METRICS = ("logloss", "ece")
@@ -212,12 +211,8 @@ def evaluate_scores(
     frame: pd.DataFrame, scores: np.ndarray, probabilities: np.ndarray, intervals: bool = True
 ) -> Metrics:
     """All metrics for one scorer on one validated click log, with bootstrap intervals unless ``intervals`` is False."""
+    require_ranked_groups(frame, "the click log")
     per_group = group_metrics(frame, scores)
-    if per_group.empty:
-        raise UserError(
-            "no group has both a click and a non-click, so ranking metrics are undefined; evaluate on a click log "
-            "whose groups show clicked and not-clicked items together"
-        )
     labels = frame[CLICKED].to_numpy()
     values = {name: float(per_group[name].mean()) for name in RANKING_METRICS}
     values |= {"logloss": logloss(labels, probabilities), "ece": ece(labels, probabilities)}

@@ -23,7 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from recsys.artifact import ARCHITECTURES, BI, CROSS, ModelMetadata, resolve_model_path
+from recsys.artifact import (
+    ARCHITECTURES,
+    BI,
+    CROSS,
+    ModelFolderError,
+    ModelMetadata,
+    check_model_folder,
+    check_vocabulary,
+    resolve_model_path,
+)
 
 Pair = tuple[str, str]
 Batch = dict[str, torch.Tensor]
@@ -85,6 +94,25 @@ class RelevanceModel(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> RelevanceModel:
         raise NotImplementedError
+
+
+def load_weights(
+    cls: type[RelevanceModel], auto_class: type, path: str, metadata: ModelMetadata | None, **kwargs: int
+) -> nn.Module:
+    """The transformers model of a folder; a folder that ClickTune saved as ``cls`` must hold every weight.
+
+    From a base model, transformers starts what the checkpoint lacks (a cross-encoder's head) at
+    random, which training then learns; a saved model lacking a weight would serve that randomness.
+    """
+    encoder, loading = auto_class.from_pretrained(path, output_loading_info=True, **kwargs)
+    missing = sorted(loading["missing_keys"])
+    if metadata is not None and metadata.architecture == cls.architecture and missing:
+        raise ModelFolderError(
+            path,
+            f"the saved {cls.title} lacks {len(missing)} weights ({', '.join(missing[:3])}), "
+            "which would start at random",
+        )
+    return encoder
 
 
 class BiEncoder(RelevanceModel):
@@ -211,7 +239,7 @@ class BiEncoder(RelevanceModel):
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> BiEncoder:
         saved = metadata or ModelMetadata()
-        return cls(AutoModel.from_pretrained(path), scale=saved.scale, bias=saved.bias)
+        return cls(load_weights(cls, AutoModel, path, metadata), scale=saved.scale, bias=saved.bias)
 
 
 class CrossEncoder(RelevanceModel):
@@ -256,7 +284,7 @@ class CrossEncoder(RelevanceModel):
 
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> CrossEncoder:
-        return cls(AutoModelForSequenceClassification.from_pretrained(path, num_labels=1))
+        return cls(load_weights(cls, AutoModelForSequenceClassification, path, metadata, num_labels=1))
 
 
 MODELS: dict[str, type[RelevanceModel]] = {model.architecture: model for model in (BiEncoder, CrossEncoder)}
@@ -270,11 +298,15 @@ def model_class(architecture: str) -> type[RelevanceModel]:
 
 
 def load_model(architecture: str, name_or_path: str | None) -> tuple[RelevanceModel, PreTrainedTokenizerBase]:
-    """A trainable model of ``architecture`` and its tokenizer, from a base model or a saved folder."""
+    """A trainable model of ``architecture`` and its tokenizer, from a base model or a saved folder (checked first)."""
     cls = model_class(architecture)
     path = resolve_model_path(name_or_path)
+    local = Path(path).is_dir()
+    saved = check_model_folder(path) if local else None  # a damaged folder is refused before it loads
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = cls.from_pretrained(path, ModelMetadata.load(path) if Path(path).is_dir() else None)
+    model = cls.from_pretrained(path, saved)
+    if local:  # a sentencepiece tokenizer is only counted once loaded
+        check_vocabulary(path, len(tokenizer), model.encoder.get_input_embeddings().num_embeddings)
     config = model.encoder.config
     if getattr(config, "pad_token_id", None) is None:  # padded batches need one (GPT-style tokenizers lack it)
         config.pad_token_id = tokenizer.pad_token_id

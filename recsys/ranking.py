@@ -33,6 +33,8 @@ TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
 RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
 CLASH_PREFIX = "input_"
+# A weight of 1 gives a feature as much say as the model; far beyond this, sums of z-scores overflow to inf.
+MAX_WEIGHT = 1e6
 
 
 def zscore(values: np.ndarray) -> np.ndarray:
@@ -63,13 +65,53 @@ def feature_values(candidates: pd.DataFrame, column: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64)
 
 
+def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
+    """The non-zero weights as floats; a weight that is not finite or beyond ±MAX_WEIGHT is refused."""
+    checked = {}
+    for column, weight in weights.items():
+        weight = float(weight)
+        if not (np.isfinite(weight) and abs(weight) <= MAX_WEIGHT):
+            raise ContractError(
+                "the feature weights", f"the weight of {column!r} is {weight:g}",
+                f"give a number from {-MAX_WEIGHT:g} to {MAX_WEIGHT:g} (1 gives the feature as much say as the model)",
+                column=column,
+            )  # fmt: skip
+        if weight:
+            checked[column] = weight
+    return checked
+
+
 def blend_scores(model_scores: np.ndarray, candidates: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
     """final = z(model score) + Σ weight · z(feature); features with weight 0 are left out."""
     final = zscore(model_scores)
-    for column, weight in weights.items():
-        if weight:
-            final = final + float(weight) * zscore(feature_values(candidates, column))
+    for column, weight in check_weights(weights).items():
+        final = final + weight * zscore(feature_values(candidates, column))
     return final
+
+
+def _added_columns(scorer: Scorer, weights: Mapping[str, float]) -> list[str]:
+    """The columns a ranking adds before the candidate list's own: the ranked columns, the blend's, the priors'."""
+    parts = [TEXT_SCORE, PRIOR, VIEWS] if scorer.priors is not None else []
+    return [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else []), *parts]
+
+
+def _kept_columns(candidates: pd.DataFrame, added: list[str]) -> dict[str, str]:
+    """The candidate list's other columns and their names in the ranked table: a clash gets CLASH_PREFIX.
+
+    Refused where a prefixed name is taken too (a ``rank`` and an ``input_rank`` column), since the
+    table would then hold two columns of one name.
+    """
+    renamed = {c: CLASH_PREFIX + c for c in candidates.columns if c in added}
+    for column, name in renamed.items():
+        if name in candidates.columns:
+            raise ContractError(
+                "the candidate list",
+                f"its columns {column!r} and {name!r} would both be called {name!r} in the ranked table "
+                f"(the ranking adds its own {column!r}, so the list's is kept as {name!r})",
+                f"rename or drop one of {column!r} and {name!r}",
+                column=name,
+            )
+    return {c: renamed.get(c, c) for c in candidates.columns if c not in (ITEM, ITEM_ID)}
 
 
 def rank_candidates(
@@ -81,7 +123,11 @@ def rank_candidates(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The ranked table of a validated candidate list: rank from 1, highest final score first, ties in input order."""
-    weights = {column: float(w) for column, w in (weights or {}).items() if w}
+    weights = check_weights(weights or {})
+    added = _added_columns(scorer, weights)
+    kept = _kept_columns(candidates, added)
+    for column in weights:  # refused before the model runs, not after
+        feature_values(candidates, column)
     items = candidates[ITEM].astype(str).tolist()
     ids = fill_item_ids(candidates)
     text_scores = scorer.score_pairs([(context, item) for item in items], progress=progress)
@@ -95,9 +141,7 @@ def rank_candidates(
     if scorer.priors is not None:
         _, views = scorer.priors.stats(keyed)
         parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.click_rate(keyed)[order], VIEWS: views[order]}
-    added = [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else []), *parts]
-    extra = candidates.drop(columns=[c for c in (ITEM, ITEM_ID) if c in candidates.columns])
-    extra = extra.rename(columns={c: CLASH_PREFIX + c for c in extra.columns if c in added})
+    extra = candidates[list(kept)].rename(columns=kept)
     # The index is each item's row in the candidate list, so that two rankings of one list can be matched.
     ranked = pd.DataFrame(
         {

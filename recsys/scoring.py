@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from transformers import PreTrainedTokenizerBase
 
-from recsys.artifact import PRIORS_FILE, ModelMetadata, resolve_model_path
+from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, check_model_folder, resolve_model_path
 from recsys.contract import ITEM, QUERY
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.priors import Blend, ItemPriors
@@ -112,11 +112,17 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
 
 
 def load_scorer(name_or_path: str | None = None) -> Scorer:
-    """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder."""
+    """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder.
+
+    A local folder is checked first (``recsys.artifact.check_model_folder``): a damaged or unfinished
+    one is refused with a message that names the file and the fix, never served.
+    """
     path = resolve_model_path(name_or_path)
-    metadata = ModelMetadata.of(name_or_path)
+    local = Path(path).is_dir()
+    saved = check_model_folder(path) if local else None
+    metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
     model, tokenizer = load_model(metadata.architecture, path)
-    priors = ItemPriors.load(path) if Path(path).is_dir() else None
+    priors = ItemPriors.load(path) if local else None
     kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
     logger.info("loaded %s %s model from %s", kind, metadata.architecture, path)
     return Scorer(model, tokenizer, metadata, priors)

@@ -10,19 +10,16 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_folder, local_model_dir, model_version
 from recsys.contract import (
-    FALSE,
     ITEM,
     ITEM_ID,
-    TRUE,
     ContractError,
     numeric_columns,
     pasted_candidates,
@@ -34,21 +31,15 @@ from recsys.contract import (
     validate_clicks,
 )
 from recsys.defaults import (
-    EVAL_FILE,
-    FEEDBACK_DIR,
     HELD_OUT_FILES,
-    HOST,
-    MODEL_DIR,
-    PORT,
     ROOT,
-    TRAIN_FILE,
     VALID_FILE,
-    Env,
 )
 from recsys.errors import UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.scoring import Scorer, load_scorer
+from recsys.settings import Limits
 
 logger = logging.getLogger(__name__)
 
@@ -58,76 +49,6 @@ EVALUATIONS_FOLDER = "evaluations/v2"
 
 class InputError(UserError):
     """A request that breaks a limit or leaves something out; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for; larger input is refused with a message that says so."""
-
-    max_items: int = 1000  # candidates per list (MAX_ITEMS)
-    max_upload_mb: float = 5.0  # size of an uploaded file (MAX_UPLOAD_MB)
-    max_text_chars: int = 5000  # characters in a context or an item (MAX_TEXT_CHARS)
-    max_extra_columns: int = 64  # columns of a candidate file kept beside the ranking
-
-
-@dataclass(frozen=True)
-class AppConfig:
-    """The app's settings; :meth:`from_env` reads them from the variables of ``recsys.defaults.Env``."""
-
-    model_dir: str = str(MODEL_DIR)  # a saved folder or a Hub id; where there is none, the zero-shot base model
-    data_dir: str = str(FEEDBACK_DIR)  # feedback (SQLite) and cached evaluations
-    eval_file: str = str(EVAL_FILE)  # the Model tab's first click log
-    train_file: str = str(TRAIN_FILE)  # for the popularity baseline
-    host: str = HOST
-    port: int = PORT
-    limits: Limits = field(default_factory=Limits)
-    # Visitors may browse and download the stored feedback (contexts included); off: they see only counts.
-    feedback_browsing: bool = False
-    feedback_repo: str = ""  # OWNER/NAME of a Hub dataset that the feedback is mirrored to; "": none
-    feedback_push_minutes: float = 10.0
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> AppConfig:
-        env = dict(os.environ if env is None else env)
-        default = cls()
-        try:
-            limits = Limits(
-                max_items=int(env.get(Env.MAX_ITEMS, default.limits.max_items)),
-                max_upload_mb=float(env.get(Env.MAX_UPLOAD_MB, default.limits.max_upload_mb)),
-                max_text_chars=int(env.get(Env.MAX_TEXT_CHARS, default.limits.max_text_chars)),
-            )
-            port = int(_one_of(env, Env.PORT, Env.GRADIO_SERVER_PORT) or default.port)
-            push_minutes = float(env.get(Env.FEEDBACK_PUSH_MINUTES, default.feedback_push_minutes))
-        except ValueError as err:
-            raise UserError(
-                f"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS, PORT and FEEDBACK_PUSH_MINUTES must be numbers: {err}"
-            ) from err
-        repo = env.get(Env.FEEDBACK_REPO, "").strip()
-        if repo and not is_hub_id(repo):
-            raise UserError(f"{Env.FEEDBACK_REPO}={repo!r}: give the dataset repo as OWNER/NAME")
-        browsing = env.get(Env.FEEDBACK_BROWSING, "").strip().lower()
-        if browsing not in ("", *TRUE, *FALSE):
-            raise UserError(f"{Env.FEEDBACK_BROWSING} must be 1 or 0 (true/false), got {browsing!r}")
-        return cls(
-            model_dir=env.get(Env.MODEL_DIR, default.model_dir),
-            data_dir=env.get(Env.FEEDBACK_DIR, default.data_dir),
-            eval_file=env.get(Env.EVAL_FILE, default.eval_file),
-            train_file=env.get(Env.TRAIN_FILE, default.train_file),
-            host=_one_of(env, Env.HOST, Env.GRADIO_SERVER_NAME) or default.host,
-            port=port,
-            limits=limits,
-            feedback_browsing=browsing in TRUE,
-            feedback_repo=repo,
-            feedback_push_minutes=push_minutes,
-        )
-
-
-def _one_of(env: dict[str, str], name: str, gradio_name: str) -> str | None:
-    """A setting given by our name or by Gradio's (a Space sets GRADIO_SERVER_NAME); both must agree."""
-    ours, gradios = env.get(name) or None, env.get(gradio_name) or None
-    if ours and gradios and ours != gradios:
-        raise UserError(f"{name}={ours} and {gradio_name}={gradios} disagree; set one of them")
-    return ours or gradios
 
 
 @dataclass
@@ -260,7 +181,11 @@ def inspect_candidate_file(path: Path, limits: Limits) -> tuple[list[str], str |
 def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
     """Feature weights from a (feature, weight) table; blank rows and zero weights are left out."""
     weights: dict[str, float] = {}
-    for feature, weight in [] if table is None or table.empty else table.iloc[:, :2].itertuples(index=False):
+    if table is None or table.empty:
+        return weights
+    if table.shape[1] < 2:
+        raise InputError("The weights table needs two columns, feature and weight; add the weight column.")
+    for feature, weight in table.iloc[:, :2].itertuples(index=False):
         # A blank cell arrives as None, "" or (from Gradio's frame) NaN.
         feature = "" if pd.isna(feature) else str(feature).strip()
         if not feature or pd.isna(weight) or str(weight).strip() == "":

@@ -12,7 +12,10 @@ and either the model's published files under models/clicktune/ (app.py's default
 with --hub-model-id, no model: the Space then loads that Hub model at start (the Space variable
 MODEL_DIR names it).
 
---dry-run DIR only writes the folder. Without it, the folder is built in a temporary directory,
+--dry-run DIR only writes the folder: a new or empty one, or one that an earlier build wrote (its
+marker file, .clicktune-space-build, says so); anything else is refused, and nothing in it deleted.
+The bundled clicktune.json and metrics.json name files and folders, never paths of this machine.
+Without --dry-run, the folder is built in a temporary directory,
 the Space is created or updated (create_repo, then upload_folder, which makes the Space mirror
 the folder) and the command waits until the Space runs or fails, then prints its URL.
 
@@ -41,13 +44,18 @@ from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, Spac
 from huggingface_hub import get_token as stored_token  # noqa: E402
 from pins import gradio_version, imported_modules, read_pins, requirements_for  # noqa: E402
 
-from recsys.artifact import ModelMetadata, check_model_folder, is_hub_id  # noqa: E402
+from recsys.artifact import ModelMetadata, check_model_folder, is_hub_id, public_name  # noqa: E402
+from recsys.cli import run_cli, say  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
-from recsys.hub import list_files, plan_upload, refuse_token_leaks, resolve_token  # noqa: E402
+from recsys.errors import UserError  # noqa: E402
+from recsys.hub import list_files, plan_upload, published_files, refuse_token_leaks, resolve_token  # noqa: E402
 
 logger = logging.getLogger("spaces.build")
 
 APP_FILE = "app.py"  # the Space's app_file
+# Written first into every build: only a folder holding it may be replaced by the next build. A hidden
+# file, so that the upload plan leaves it home.
+BUILD_MARKER = ".clicktune-space-build"
 APP_MODULES = (APP_FILE, "app_handlers.py")
 PACKAGES = ("recsys",)  # copied whole, without caches
 # What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples,
@@ -132,18 +140,21 @@ def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
 
 
 def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> list[str]:
-    """Copy the published files of a saved model (as ``recsys.hub.plan_upload`` chooses them) into ``target``."""
+    """Copy the published files of a saved model (as ``recsys.hub`` publishes them) into ``target``."""
     check_model_folder(model_dir)
     plan = plan_upload(list_files(model_dir))
     size = _model_size_mb(model_dir, plan.upload)
     if size > max_mb:
-        raise ValueError(
+        raise UserError(
             f"{model_dir}: {size:.0f} MB is too large to bundle (over {max_mb} MB); publish it with "
             "`python -m recsys.hub push --model-dir DIR --repo-id OWNER/NAME` and build with --hub-model-id"
         )
-    for path in plan.upload:
+    for path, content in published_files(model_dir, plan.upload).items():
         (target / path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(model_dir / path, target / path)
+        if isinstance(content, bytes):  # ClickTune's JSON, without the paths of this machine
+            (target / path).write_bytes(content)
+        else:
+            shutil.copy2(content, target / path)
     return list(plan.upload)
 
 
@@ -159,17 +170,30 @@ def copy_data(repo: Path, out: Path) -> list[str]:
     return copied
 
 
-def _is_built_space(folder: Path) -> bool:
-    readme = folder / "README.md"
-    return readme.is_file() and "sdk: gradio" in readme.read_text(encoding="utf-8") and (folder / APP_FILE).is_file()
+def _prepare(out: Path, keep: tuple[Path, ...]) -> None:
+    """Make ``out`` an empty folder holding only the build marker, deleting nothing that this command did not build.
 
-
-def _prepare(out: Path) -> None:
+    A folder is replaced only where it holds the marker that every build writes first, and never
+    where it holds one of ``keep`` (the repository, the model being bundled).
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise UserError(f"{out} is not a folder; give --dry-run a new or empty folder")
+    for path in keep:
+        if path.resolve().is_relative_to(out.resolve()):
+            where = "is" if path.resolve() == out.resolve() else "holds"
+            raise UserError(f"{out} {where} {path}, which the build reads; give --dry-run a new or empty folder")
     if out.exists() and any(out.iterdir()):
-        if not _is_built_space(out):
-            raise FileExistsError(f"{out} is not empty and not a Space built by this command; choose a new folder")
+        if not (out / BUILD_MARKER).is_file():
+            raise UserError(
+                f"{out} is not empty and was not built by this command (it has no {BUILD_MARKER}), so nothing in it "
+                "is deleted; give --dry-run a new or empty folder, or delete that folder yourself"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / BUILD_MARKER).write_text(
+        "Written by spaces/build.py: the next build into this folder replaces all of it. Not uploaded.\n",
+        encoding="utf-8",
+    )
 
 
 def build_space(
@@ -182,13 +206,14 @@ def build_space(
 ) -> Path:
     """Write a complete Space folder to ``out`` (replacing an earlier build there) and return it."""
     if (model_dir is None) == (hub_model_id is None):
-        raise ValueError("give the model as exactly one of --model-dir DIR (bundled) or --hub-model-id OWNER/NAME")
+        raise UserError("give the model as exactly one of --model-dir DIR (bundled) or --hub-model-id OWNER/NAME")
     if hub_model_id is not None and not is_hub_id(hub_model_id):
-        raise ValueError(f"--hub-model-id {hub_model_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
+        raise UserError(f"--hub-model-id {hub_model_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
     if not (repo / APP_FILE).is_file():
         raise FileNotFoundError(f"{repo / APP_FILE} not found: the Space serves the repository's app")
     out = Path(out)
-    _prepare(out)
+    metadata = check_model_folder(model_dir) if model_dir is not None else None  # before anything is written
+    _prepare(out, keep=(repo,) if model_dir is None else (repo, Path(model_dir)))
 
     for module in APP_MODULES:
         shutil.copy2(repo / module, out / module)
@@ -197,9 +222,9 @@ def build_space(
     copy_data(repo, out)
     if model_dir is not None:
         copy_model(Path(model_dir), out / MODEL_FOLDER, max_model_mb)
-        metadata = ModelMetadata.load(model_dir) or ModelMetadata()
-        models = [metadata.base_model] if is_hub_id(metadata.base_model) else []
-        model_line = f"bundled in `{MODEL_FOLDER}/` (base model `{metadata.base_model}`)"
+        base_model = (metadata or ModelMetadata()).base_model
+        models = [base_model] if is_hub_id(base_model) else []
+        model_line = f"bundled in `{MODEL_FOLDER}/` (base model `{public_name(base_model)}`)"
     else:
         models = [hub_model_id]
         model_line = (
@@ -327,13 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build (and publish) the Space; a user error raises ``UserError``, which ``run_cli`` shows as one line."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.space_id is not None and not is_hub_id(args.space_id):
-        raise SystemExit(f"--space-id {args.space_id!r}: give OWNER/NAME")
+        raise UserError(f"--space-id {args.space_id!r}: give OWNER/NAME, e.g. my-team/clicktune")
     build = dict(model_dir=args.model_dir, hub_model_id=args.hub_model_id, title=args.title)
     if args.dry_run:
-        print(build_space(args.dry_run, max_model_mb=args.max_model_mb, **build))
+        say(str(build_space(args.dry_run, max_model_mb=args.max_model_mb, **build)))
         return 0
     with tempfile.TemporaryDirectory(prefix="clicktune-space-") as folder:
         build_space(folder, max_model_mb=args.max_model_mb, **build)
@@ -347,14 +372,14 @@ def main(argv: list[str] | None = None) -> int:
                 timeout=args.timeout,
             )
         except TimeoutError as error:
-            print(f"https://huggingface.co/spaces/{args.space_id} {error}", file=sys.stderr)
+            logger.error("https://huggingface.co/spaces/%s %s", args.space_id, error)
             return 1
-    print(f"{url} {runtime.stage}")
+    say(f"{url} {runtime.stage}")
     if runtime.stage != SpaceStage.RUNNING:
-        print(runtime.raw.get("errorMessage") or "see the Space's logs", file=sys.stderr)
+        logger.error("%s", runtime.raw.get("errorMessage") or "see the Space's logs")
         return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -11,6 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from recsys.errors import UserError  # spaces/build.py puts the repository on sys.path
+
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"  # CPU wheels: no CUDA download
 # Needed at run time but never imported by name: pandas.read_parquet (recsys.contract) loads pyarrow.
 IMPLICIT_REQUIREMENTS = {"pandas": ("pyarrow",)}
@@ -61,7 +63,7 @@ def requirements_for(modules: dict[str, list[str]], pins: dict[str, str]) -> lis
     distributions = set()
     for module, files in sorted(modules.items()):
         if module not in providers:
-            raise RuntimeError(
+            raise UserError(
                 f"{', '.join(files)} import(s) {module!r}, which is not installed here, so it cannot be pinned; "
                 "install the project's requirements (make install) and build again"
             )
@@ -76,7 +78,7 @@ def gradio_version(pins: dict[str, str]) -> str:
     """The installed gradio, which must be the pinned one: the Space installs sdk_version."""
     installed = importlib.metadata.version("gradio")
     if pins.get("gradio") != f"gradio=={installed}":
-        raise RuntimeError(
+        raise UserError(
             f"gradio {installed} is installed but requirements.txt has {pins.get('gradio')!r}; "
             "install the pinned version (make install) so that the Space runs what was tested"
         )

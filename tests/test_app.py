@@ -28,7 +28,8 @@ from recsys.defaults import EXAMPLES_DIR, ROOT
 from recsys.feedback import FeedbackStore
 from recsys.models import load_model
 from recsys.scoring import Scorer, load_scorer
-from recsys.service import AppConfig, Evaluations, InputError, Limits, ServedModels
+from recsys.service import Evaluations, InputError, ServedModels
+from recsys.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features

@@ -21,7 +21,8 @@ from recsys.contract import ITEM, ITEM_ID
 from recsys.defaults import EXAMPLES_DIR
 from recsys.feedback import FeedbackStore
 from recsys.scoring import load_scorer
-from recsys.service import AppConfig, Limits, ServedModels
+from recsys.service import ServedModels
+from recsys.settings import AppConfig, Limits
 
 pytestmark = pytest.mark.browser
 

@@ -49,13 +49,20 @@ def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Pa
     assert "bi-encoder" in card.text
 
 
-def test_card_written_by_training_parses(trained_folder: Path) -> None:
+def test_card_written_by_training_parses(trained_folder: Path, tiny_model_dir: Path) -> None:
     metadata = metadata_load(trained_folder / CARD_FILE)
     assert metadata["license"] == "apache-2.0"
     text = ModelCard.load(trained_folder / CARD_FILE).text
-    # The base model is named in the text even where it is a local folder rather than a Hub id.
-    assert ModelMetadata.load(trained_folder).base_model in text
+    # The base model is named in the text even where it is a local folder rather than a Hub id: by its name.
+    assert f"**Base model:** `{tiny_model_dir.name}` (a local folder)" in text
     assert "clicks.csv" in text
+    assert 'load_scorer("path/to/clicktune")' in text
+
+
+def test_card_holds_no_path_of_this_machine(trained_folder: Path, tiny_model_dir: Path, clicks_path: Path) -> None:
+    text = (trained_folder / CARD_FILE).read_text()
+    for local in (trained_folder, tiny_model_dir, clicks_path.parent, Path(__file__).resolve().parents[1]):
+        assert str(local) not in text
 
 
 def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path: Path) -> None:

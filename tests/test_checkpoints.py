@@ -15,8 +15,10 @@ from finetune.checkpoints import (
     KEEP_CHECKPOINTS,
     STATE_FILE,
     TrainerState,
+    best_model_dir,
     checkpoints_in,
     load_checkpoint,
+    save_best_model,
     save_checkpoint,
 )
 
@@ -49,9 +51,62 @@ def train_steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, schedu
 def test_checkpoints_are_ordered_by_step_not_by_name(tmp_path: Path) -> None:
     for step in (10, 2, 9):
         (tmp_path / f"step-{step}").mkdir()
+        (tmp_path / f"step-{step}" / STATE_FILE).write_text("{}")
     (tmp_path / "other").mkdir()
     assert [p.name for p in checkpoints_in(tmp_path)] == ["step-2", "step-9", "step-10"]
     assert checkpoints_in(tmp_path / "absent") == []
+
+
+def test_only_complete_checkpoints_count(tmp_path: Path) -> None:
+    for name in ("step-2", "step-4.partial", "step-6", "best-2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / STATE_FILE).write_text("{}")
+    (tmp_path / "step-8").mkdir()  # written in place by an older ClickTune and killed before its state
+    (tmp_path / "step-9").write_text("a file, not a checkpoint")
+    assert [p.name for p in checkpoints_in(tmp_path)] == ["step-2", "step-6"]
+
+
+def test_a_checkpoint_appears_complete_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    accelerator, _, _, _ = prepared(total_steps=4)
+    save_checkpoint(accelerator, tmp_path, TrainerState(global_step=1))
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt("killed while saving")
+
+    monkeypatch.setattr(accelerator, "save_state", lambda folder: (Path(folder).mkdir(), killed()))
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(accelerator, tmp_path, TrainerState(global_step=2))
+    assert (tmp_path / "step-2.partial").is_dir() and not (tmp_path / "step-2").exists()
+    assert [p.name for p in checkpoints_in(tmp_path)] == ["step-1"]
+
+    monkeypatch.undo()
+    save_checkpoint(accelerator, tmp_path, TrainerState(global_step=3))  # the next save clears what the kill left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-1", "step-3"]
+
+
+def test_saving_keeps_the_best_models_that_kept_checkpoints_need(tmp_path: Path) -> None:
+    accelerator, _, _, _ = prepared(total_steps=10)
+
+    def names() -> list[str]:
+        return sorted(p.name for p in tmp_path.iterdir())
+
+    def evaluated(step: int, best_step: int) -> None:
+        if best_step == step:  # improved: training saves the best model, then the checkpoint
+            save_best_model(tmp_path, step, lambda folder: (folder / "model.safetensors").write_text(f"step {step}"))
+        save_checkpoint(accelerator, tmp_path, TrainerState(global_step=step, best_step=best_step))
+
+    evaluated(1, best_step=1)
+    evaluated(2, best_step=1)
+    evaluated(3, best_step=3)
+    assert names() == ["best-1", "best-3", "step-2", "step-3"]  # --resume from step-2 would finish with best-1
+    evaluated(4, best_step=3)
+    assert names() == ["best-3", "step-3", "step-4"]
+    # A run killed after saving the best model of step 6, before its checkpoint; and one killed mid-save.
+    save_best_model(tmp_path, 6, lambda folder: (folder / "model.safetensors").write_text("step 6"))
+    (tmp_path / "best-7.partial").mkdir()
+    evaluated(5, best_step=3)  # resumed from step-4: what nothing refers to goes
+    assert names() == ["best-3", "step-4", "step-5"]
+    assert (best_model_dir(tmp_path, 3) / "model.safetensors").read_text() == "step 3"
 
 
 def test_saving_keeps_the_newest_checkpoints_with_their_state(tmp_path: Path) -> None:
@@ -103,5 +158,7 @@ def test_the_learning_rate_follows_the_resuming_runs_schedule(tmp_path: Path) ->
 
 def test_loading_without_a_checkpoint_is_an_error(tmp_path: Path) -> None:
     accelerator, _, _, scheduler = prepared(total_steps=4)
-    with pytest.raises(FileNotFoundError, match=r"--resume: no checkpoint under .*; train once without --resume"):
+    with pytest.raises(
+        FileNotFoundError, match=r"--resume: no complete checkpoint under .*; train once without --resume"
+    ):
         load_checkpoint(accelerator, tmp_path, scheduler.scheduler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.cli import EXIT_USER_ERROR, run_cli, say
+from recsys.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, describe, network_errors, run_cli, say
 from recsys.contract import ContractError
 from recsys.errors import UserError
 
@@ -40,6 +41,64 @@ def test_a_user_error_is_one_line_on_stderr_and_exit_status_2(capsys: pytest.Cap
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"error: {error}\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (IsADirectoryError(errno.EISDIR, "Is a directory", "out"), "out: Is a directory; give a file's path, not a"),
+        (PermissionError(errno.EACCES, "Permission denied", "/srv/x.csv"), "/srv/x.csv: Permission denied; choose a"),
+        (
+            FileExistsError(errno.EEXIST, "File exists", "clicks.csv"),
+            "clicks.csv: File exists; something is in the way",
+        ),
+        (NotADirectoryError(errno.ENOTDIR, "Not a directory", "a.csv/b"), "a.csv/b: Not a directory; part of the path"),
+        (
+            FileNotFoundError(errno.ENOENT, "No such file or directory", "/p"),
+            "/p: No such file or directory; check the",
+        ),
+        (OSError(errno.ENOSPC, "No space left on device", "out.csv"), "out.csv: No space left on device; free some"),
+        (IsADirectoryError(errno.EISDIR, "Is a directory", ".out.partial", None, "out"), "out: Is a directory; give"),
+    ],
+)
+def test_a_file_the_system_refused_is_its_path_its_reason_and_the_fix(
+    capsys: pytest.CaptureFixture, error: OSError, line: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(raising(error))
+    assert exit_.value.code == EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {line}") and err.count("\n") == 1
+
+
+def test_a_message_over_several_lines_is_shown_on_one() -> None:
+    # transformers' OSError for an unreachable model spans lines; a command ends in one line.
+    error = OSError("We couldn't connect to 'https://huggingface.co'.\nCheck your internet connection\n")
+    assert describe(error) == "We couldn't connect to 'https://huggingface.co'. Check your internet connection"
+    assert describe(UserError("two  spaces kept")) == "two  spaces kept"
+    assert describe(FileNotFoundError()) == "FileNotFoundError"
+
+
+def test_a_network_failure_of_the_hub_client_is_a_user_error(capsys: pytest.CaptureFixture) -> None:
+    (base,) = network_errors()  # huggingface_hub's HTTP client's base error, whichever client it uses
+    connect = next(kind for kind in _subclasses(base) if kind.__name__ == "ConnectError")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(raising(connect("[Errno 111] Connection refused")))
+    assert exit_.value.code == EXIT_USER_ERROR
+    assert capsys.readouterr().err == (
+        "error: cannot reach the network ([Errno 111] Connection refused); check the connection and try again\n"
+    )
+
+
+def _subclasses(kind: type) -> list[type]:
+    return [kind] + [sub for child in kind.__subclasses__() for sub in _subclasses(child)]
+
+
+def test_ctrl_c_ends_with_one_line_and_status_130(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run_cli(raising(KeyboardInterrupt()))
+    assert exit_.value.code == EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,10 @@ def test_many_bad_rows_are_summarised(tmp_path: Path) -> None:
 
 def test_bad_position_names_rows(tmp_path: Path) -> None:
     path = write_table(CLICK_LOG.assign(**{POSITION: ["1", "0", "2.5", "x", "3"]}), tmp_path / "clicks.csv")
-    with pytest.raises(ContractError, match=r"'position' must be a 1-based whole number at row\(s\) 2, 3, 4$"):
+    with pytest.raises(
+        ContractError,
+        match=r"'position' must be a 1-based whole number at row\(s\) 2, 3, 4; give whole numbers from 1 to",
+    ):
         read_clicks(path)
 
 
@@ -272,6 +275,187 @@ def test_a_table_is_named_by_the_source_it_is_given(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "query,item,clicked\n")
     with pytest.raises(ContractError, match=r"^upload\.csv: the file has no data rows"):
         read_table(path, source="upload.csv")
+
+
+# Silent coercions: what pandas would quietly rename, stringify or shift is refused, naming the fix.
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("clicks.csv", "query,item,clicked,item\nq,a,1,b\n"),
+        ("clicks.tsv", "query\titem\tclicked\titem\nq\ta\t1\tb\n"),
+        ("clicks.csv", "query,item,clicked, item \nq,a,1,b\n"),  # the same name once stripped
+    ],
+)
+def test_a_column_name_twice_is_refused_not_renamed(tmp_path: Path, name: str, content: str) -> None:
+    path = write_csv(tmp_path, content, name)
+    with pytest.raises(ContractError, match=r"the column name\(s\) 'item' appear more than once; rename") as error:
+        read_clicks(path)
+    assert error.value.column == ITEM
+
+
+def test_a_jsonl_key_twice_in_one_object_is_refused(tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path,
+        '{"query": "q", "item": "a", "clicked": 1}\n{"query": "q", "item": "a", "item": "b"}\n',
+        "clicks.jsonl",
+    )
+    with pytest.raises(ContractError, match=r"line 2 has the key\(s\) 'item' more than once") as error:
+        read_clicks(path)
+    assert error.value.rows == (2,)
+
+
+def test_a_parquet_column_twice_is_refused(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "clicks.parquet"
+    pq.write_table(pa.table([["q"], ["a"], ["b"], [1]], names=[QUERY, ITEM, ITEM, CLICKED]), path)
+    with pytest.raises(ContractError, match=r"the column name\(s\) 'item' appear more than once"):
+        read_clicks(path)
+
+
+@pytest.mark.parametrize("content", ["query,item,clicked\nq,a,1,extra\n", "query,item,clicked\nq,a,1,\n"])
+def test_a_row_longer_than_the_header_is_refused_not_shifted(tmp_path: Path, content: str) -> None:
+    # pandas would take the first column as an index and shift every other one to the left.
+    with pytest.raises(ContractError, match=r"line 2 has 4 fields where the header has 3; give every row") as error:
+        read_clicks(write_csv(tmp_path, content))
+    assert error.value.rows == (1,)
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [('["a", "b"]', "a list"), ('{"title": "a"}', "an object"), ("true", "true/false")],
+)
+def test_structured_jsonl_values_in_a_text_column_are_refused(tmp_path: Path, line: str, kind: str) -> None:
+    text = f'{{"query": "q", "item": "plain", "clicked": 1}}\n{{"query": "q", "item": {line}, "clicked": 0}}\n'
+    with pytest.raises(
+        ContractError, match=rf"column 'item' must hold text, but holds {kind} at row\(s\) 2; make"
+    ) as e:
+        read_clicks(write_csv(tmp_path, text, "clicks.jsonl"))
+    assert (e.value.column, e.value.rows) == (ITEM, (2,))
+
+
+@pytest.mark.parametrize("column", [QUERY, ITEM, GROUP])
+def test_nested_parquet_values_in_a_text_column_are_refused(tmp_path: Path, column: str) -> None:
+    frame = CLICK_LOG.assign(**{column: [["a", "b"]] * len(CLICK_LOG)})
+    with pytest.raises(ContractError, match=rf"column '{column}' must hold text, but holds a list at row\(s\) 1, 2"):
+        read_clicks(write_table(frame, tmp_path / "clicks.parquet"))
+
+
+def test_a_boolean_column_is_not_text(tmp_path: Path) -> None:
+    frame = pd.DataFrame({QUERY: [True, False], ITEM: ["a", "b"], CLICKED: [1, 0]})
+    with pytest.raises(ContractError, match=r"column 'query' must hold text, but holds true/false at row\(s\) 1, 2"):
+        read_clicks(write_table(frame, tmp_path / "clicks.parquet"))
+
+
+def test_numbers_in_a_text_column_are_text(tmp_path: Path) -> None:
+    text = '{"query": 2.5, "item": 1984, "clicked": 1}\n{"query": 2.5, "item": 1985, "clicked": 0}\n'
+    clicks = read_clicks(write_csv(tmp_path, text, "clicks.jsonl"))
+    assert clicks[ITEM].tolist() == ["1984", "1985"] and clicks[QUERY].tolist() == ["2.5", "2.5"]
+
+
+@pytest.mark.parametrize("marker", ["NaN", "nan", "null", "NULL", "None", "<NA>", "#N/A", " n/a "])
+def test_missing_value_markers_in_a_text_column_are_empty_not_text(tmp_path: Path, marker: str) -> None:
+    path = write_csv(tmp_path, f"query,item,clicked\nq,a,1\nq,{marker},0\n")
+    with pytest.raises(
+        ContractError, match=rf"column 'item' is empty at row\(s\) 2 \('{marker.strip()}' read as a"
+    ) as e:
+        read_clicks(path)
+    assert (e.value.column, e.value.rows) == (ITEM, (2,))
+
+
+@pytest.mark.parametrize("value", ["null", "NaN", "Infinity"])
+def test_json_null_nan_and_infinity_in_a_text_column_are_empty(tmp_path: Path, value: str) -> None:
+    text = f'{{"query": "q", "item": "a", "clicked": 1}}\n{{"query": {value}, "item": "b", "clicked": 0}}\n'
+    with pytest.raises(ContractError, match=r"column 'query' is empty at row\(s\) 2"):
+        read_clicks(write_csv(tmp_path, text, "clicks.jsonl"))
+
+
+def test_text_that_merely_contains_a_marker_is_text(tmp_path: Path) -> None:
+    clicks = read_clicks(write_csv(tmp_path, "query,item,clicked\nq,none of the above,1\nq,NaNa,0\n"))
+    assert clicks[ITEM].tolist() == ["none of the above", "NaNa"]
+
+
+@pytest.mark.parametrize("position", ["1e30", "-3", "NaN", "inf", "2147483648"])
+def test_positions_out_of_range_are_refused(tmp_path: Path, position: str) -> None:
+    path = write_csv(tmp_path, f"query,item,clicked,position\nq,a,1,1\nq,b,0,{position}\n")
+    with pytest.raises(ContractError, match=r"'position' must be a 1-based whole number at row\(s\) 2; give whole"):
+        read_clicks(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("clicks.jsonl", '{"query": "q", "item": "a", "clicked": 1}\n'),
+        ("clicks.csv", "query,item,clicked\nq,a,1\n"),
+        ("clicks.tsv", "query\titem\tclicked\nq\ta\t1\n"),
+    ],
+)
+def test_a_utf8_byte_order_mark_is_read(tmp_path: Path, name: str, content: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
+    clicks = read_clicks(path)
+    assert clicks.columns[0] == QUERY and clicks[ITEM].tolist() == ["a"]
+
+
+def test_a_byte_order_mark_in_a_txt_list_is_not_part_of_the_first_item(tmp_path: Path) -> None:
+    path = tmp_path / "items.txt"
+    path.write_bytes(b"\xef\xbb\xbfred shoes\nblue hat\n")
+    assert read_candidates(path)[ITEM].tolist() == ["red shoes", "blue hat"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt"])
+def test_the_non_utf8_message_names_the_byte_in_the_file_not_in_a_chunk(tmp_path: Path, suffix: str) -> None:
+    # Over 1 MiB of clean rows, a valid two-byte character across the reader's 1 MiB chunk boundary, then latin-1.
+    line = {".csv": "q,some item,0\n", ".jsonl": '{"query": "q", "item": "some item", "clicked": 0}\n'}.get(
+        suffix, "some item\n"
+    )
+    head = {".csv": "query,item,clicked\n", ".jsonl": "", ".txt": ""}[suffix].encode()
+    body = head + line.encode() * (2**20 // len(line))
+    body += b"x" * (2**20 - 1 - len(body) % 2**20) + "é\n".encode()  # é's two bytes straddle the boundary
+    bad = len(body) + len(b"q,caf")
+    path = tmp_path / f"clicks{suffix}"
+    path.write_bytes(body + b"q,caf\xe9,1\n")
+    lines = body.count(b"\n") + 1
+    reader = read_candidates if suffix == ".txt" else read_clicks
+    with pytest.raises(ContractError, match=rf"not UTF-8 text \(byte 0xe9 at offset {bad}, line {lines}: ") as error:
+        reader(path)
+    assert str(path) in str(error.value) and "re-save it as UTF-8" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            '{"query": "q", "item": "a", "clicked": 1}\n{"query": "q", "item": \n',
+            r"line 2 is not JSON \(Expecting value",
+        ),
+        ('["q", "a", 1]\n', r"line 1 is a JSON list, not an object"),
+    ],
+)
+def test_a_jsonl_line_that_is_not_an_object_is_named(tmp_path: Path, content: str, problem: str) -> None:
+    with pytest.raises(ContractError, match=problem + r".*one JSON object per line"):
+        read_clicks(write_csv(tmp_path, content, "clicks.jsonl"))
+
+
+def test_the_item_column_cannot_be_another_column_while_an_item_column_exists(tmp_path: Path) -> None:
+    path = write_table(pd.DataFrame({QUERY: ["q"], ITEM: ["a"], "title": ["t"]}), tmp_path / "items.csv")
+    with pytest.raises(
+        ContractError,
+        match=r"from column 'query', but the list also has an 'item' column; choose the 'item' column, "
+        r"or rename one of the two",
+    ) as error:
+        read_candidates(path, item_column=QUERY)
+    assert error.value.column == QUERY
+    assert read_candidates(path)[ITEM].tolist() == ["a"]
+
+
+def test_structured_item_ids_are_refused(tmp_path: Path) -> None:
+    text = '{"item_id": ["n1"], "item": "a"}\n'
+    with pytest.raises(ContractError, match=r"column 'item_id' must hold text, but holds a list"):
+        read_candidates(write_csv(tmp_path, text, "items.jsonl"))
 
 
 # Candidate lists.

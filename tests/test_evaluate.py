@@ -113,6 +113,7 @@ def test_fine_tuned_model_is_compared_with_its_base(tiny_model_dir: Path, clicks
     model, tokenizer = load_model(BI, str(tiny_model_dir))
     model.scale.data.neg_()
     save_model(model, tokenizer, tmp_path, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
+    (tmp_path / "metrics.json").write_text("{}")  # a finished run's completion marker
     frame = read_clicks(clicks_path)
     result = evaluate(load_scorer(str(tmp_path)), frame, frame)
     base = evaluate(load_scorer(str(tiny_model_dir)), frame, baselines=False)

@@ -13,7 +13,7 @@ from huggingface_hub import CommitOperationAdd
 from recsys.errors import UserError
 from recsys.feedback import FeedbackStore
 from recsys.feedback_hub import PATH_IN_REPO, HubMirror, restore
-from recsys.service import AppConfig
+from recsys.settings import AppConfig
 
 REPO_ID = "me/clicktune-feedback"
 

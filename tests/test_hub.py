@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from huggingface_hub import ModelCard, metadata_load
+from huggingface_hub import CommitOperationAdd, ModelCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
 from recsys.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
@@ -20,6 +20,7 @@ from recsys.evaluate import Evaluation
 from recsys.hub import NOT_PUBLISHED, list_files, main, plan_upload, push_model, write_evaluation
 from recsys.metrics import RANKING_METRICS
 
+REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_TestTokenThatMustNeverBeWritten0123"
 PUBLISHED = {
     "model.safetensors",
@@ -79,6 +80,16 @@ def test_plan_of_nothing_is_empty():
     assert plan.upload == () and plan.left_out == {}
 
 
+def uploaded_files(commit: dict) -> dict[str, bytes]:
+    """The files of a recorded ``create_commit``, by path in the repo, with the bytes that went up."""
+    uploaded = {}
+    for operation in commit["operations"]:
+        assert isinstance(operation, CommitOperationAdd)
+        content = operation.path_or_fileobj
+        uploaded[operation.path_in_repo] = content if isinstance(content, bytes) else Path(content).read_bytes()
+    return uploaded
+
+
 @pytest.fixture
 def hf_token(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -92,16 +103,10 @@ def test_push_model_uploads_the_plan_with_a_full_model_card(trained_model_dir, h
     [create] = recording_hf_api.called("create_repo")
     assert create["repo_id"] == "me/clicktune-test" and create["repo_type"] == "model" and create["exist_ok"]
     assert create["token"] == hf_token  # from HF_TOKEN, passed to huggingface_hub and nowhere else
-    [upload] = recording_hf_api.called("upload_folder")
-    assert Path(upload["folder_path"]) == trained_model_dir and upload["repo_type"] == "model"
-    uploaded = set(
-        filter_repo_objects(
-            list_files(trained_model_dir),
-            allow_patterns=upload["allow_patterns"],
-            ignore_patterns=upload["ignore_patterns"],
-        )
-    )
-    assert uploaded == {
+    [upload] = recording_hf_api.called("create_commit")
+    assert upload["repo_id"] == "me/clicktune-test" and upload["repo_type"] == "model"
+    uploaded = uploaded_files(upload)
+    assert uploaded.keys() == {
         "model.safetensors",
         "config.json",
         "tokenizer.json",
@@ -132,13 +137,22 @@ def test_push_model_uploads_the_plan_with_a_full_model_card(trained_model_dir, h
 
     card = ModelCard.load(trained_model_dir / "README.md")
     assert len(card.data.eval_results) == len(names)
-    assert f"**Base model:** `{ModelMetadata.load(trained_model_dir).base_model}`" in card.text
+    base_name = Path(ModelMetadata.load(trained_model_dir).base_model).name
+    assert f"**Base model:** `{base_name}` (a local folder)" in card.text
     for section in ("## Evaluation", "## Intended use and limitations", "## How to load it", "**Training data:**"):
         assert section in card.text
     assert 'snapshot_download("me/clicktune-test")' in card.text and "tfidf" in card.text
 
     for path in list_files(trained_model_dir):
         assert hf_token.encode() not in (trained_model_dir / path).read_bytes(), path
+    # What went up names files, not where they are on this machine; the local folder keeps its paths.
+    local_paths = [str(REPO), str(trained_model_dir.parent), str(ModelMetadata.load(trained_model_dir).base_model)]
+    for path, content in uploaded.items():
+        assert not [p for p in local_paths if p.encode() in content], path
+    published = json.loads(uploaded["clicktune.json"])
+    assert published["training"]["eval_file"] == "clicks.csv" and published["base_model"] == base_name
+    assert uploaded["model.safetensors"] == (trained_model_dir / "model.safetensors").read_bytes()
+    assert json.loads((trained_model_dir / "clicktune.json").read_text())["training"]["eval_file"].startswith("/")
 
 
 def test_card_of_a_model_from_a_hub_base_names_it(trained_model_dir):
@@ -156,7 +170,7 @@ def test_push_model_keeps_a_current_evaluation(trained_model_dir, hf_token, reco
     written = (trained_model_dir / "evaluation.json").stat().st_mtime_ns
     push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
     assert (trained_model_dir / "evaluation.json").stat().st_mtime_ns == written
-    assert len(recording_hf_api.called("upload_folder")) == 2
+    assert len(recording_hf_api.called("create_commit")) == 2
 
 
 def test_push_model_refuses_a_folder_that_holds_the_token(trained_model_dir, hf_token, recording_hf_api):
@@ -185,8 +199,15 @@ def test_push_model_rejects_a_repo_id_without_owner(trained_model_dir, hf_token,
 
 
 def test_push_model_rejects_a_folder_without_weights(tmp_path, hf_token, recording_hf_api):
-    with pytest.raises(FileNotFoundError, match=r"no config\.json and \*\.safetensors"):
+    with pytest.raises(UserError, match=r"no config\.json and \*\.safetensors"):
         push_model(tmp_path, "me/clicktune-test", api=recording_hf_api)
+
+
+def test_push_model_refuses_a_damaged_folder_before_anything_goes_up(trained_model_dir, hf_token, recording_hf_api):
+    (trained_model_dir / "metrics.json").unlink()  # a run that did not finish
+    with pytest.raises(UserError, match=r"training did not finish"):
+        push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    assert recording_hf_api.calls == []
 
 
 def test_plan_command_lists_what_goes_and_what_stays(trained_model_dir, capsys):

@@ -219,7 +219,7 @@ def test_metrics_from_dict_ignores_other_keys() -> None:
 
 def test_evaluate_scores_without_a_rankable_group() -> None:
     frame = clicks({"a": [1, 1], "b": [0, 0]})
-    with pytest.raises(ValueError, match="no group has both a click and a non-click"):
+    with pytest.raises(ValueError, match="no group holds both a click and a non-click"):
         evaluate_scores(frame, np.zeros(4), np.full(4, 0.5))
 
 

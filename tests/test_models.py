@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from recsys.artifact import ARCHITECTURES, BI, CROSS, DEFAULT_MODEL, METADATA_FILE, ModelMetadata
+from recsys.artifact import ARCHITECTURES, BI, CROSS, DEFAULT_MODEL, METADATA_FILE, TRAINING_METRICS_FILE, ModelMetadata
 from recsys.models import MODELS, BiEncoder, CrossEncoder, RelevanceModel, load_model, model_class, save_model
 from recsys.scoring import Scorer, load_scorer, rank_scores
 
@@ -237,6 +237,7 @@ def test_bi_encoder_round_trip(tiny_model_dir: Path, tmp_path: Path) -> None:
         model.bias.fill_(-2.25)
     metadata = ModelMetadata(architecture=BI, base_model=str(tiny_model_dir), threshold=0.3, fine_tuned=True)
     save_model(model, tokenizer, tmp_path, metadata)
+    (tmp_path / TRAINING_METRICS_FILE).write_text("{}")  # what a finished run writes last
 
     assert (tmp_path / "model.safetensors").is_file()
     assert (tmp_path / METADATA_FILE).is_file()

@@ -13,6 +13,7 @@ import pytest
 
 from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, item_ids, numeric_columns
 from recsys.ranking import (
+    MAX_WEIGHT,
     MODEL_SCORE,
     PROBABILITY,
     RANKED_COLUMNS,
@@ -120,6 +121,31 @@ def test_candidate_columns_that_clash_with_the_ranking_are_kept_under_a_prefix(s
     ranked = rank_candidates(scorer, CONTEXT, frame)
     assert {"input_score", "input_rank"} <= set(ranked.columns)
     assert ranked[RANK].tolist() == [1, 2]
+
+
+def test_a_column_and_its_prefixed_twin_are_refused_before_the_model_runs(scorer: Scorer) -> None:
+    # 'rank' would be kept as 'input_rank', beside the list's own 'input_rank': two columns of one name.
+    frame = pd.DataFrame({ITEM: ITEMS[:2], "rank": [2, 1], "input_rank": [1, 2]})
+    with pytest.raises(
+        ContractError,
+        match=r"columns 'rank' and 'input_rank' would both be called 'input_rank'.*"
+        r"rename or drop one of 'rank' and 'input_rank'",
+    ) as error:
+        rank_candidates(scorer, CONTEXT, frame, progress=lambda done, total: pytest.fail("the model ran"))
+    assert error.value.column == "input_rank"
+    ranked = rank_candidates(scorer, CONTEXT, frame.rename(columns={"input_rank": "old_rank"}))
+    assert ranked.columns.is_unique and {"input_rank", "old_rank"} <= set(ranked.columns)
+
+
+@pytest.mark.parametrize("weight", [1e308, -1e7, float("nan"), float("inf")])
+def test_a_weight_that_is_not_finite_or_too_large_is_refused(
+    scorer: Scorer, candidates: pd.DataFrame, weight: float
+) -> None:
+    with pytest.raises(ContractError, match=r"the weight of 'popularity' is .*give a number from -1e\+06 to 1e\+06"):
+        rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": weight})
+    ranked = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": -MAX_WEIGHT})
+    assert np.isfinite(ranked[SCORE]).all()
+    assert ranked["popularity"].astype(float).is_monotonic_increasing  # the feature decides, in finite scores
 
 
 def test_blending_a_column_that_is_not_numeric_names_the_rows(scorer: Scorer, candidates: pd.DataFrame) -> None:

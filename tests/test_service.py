@@ -19,10 +19,8 @@ from recsys.feedback import FeedbackStore, RankedList
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import (
-    AppConfig,
     Evaluations,
     InputError,
-    Limits,
     ServedModels,
     blend_weights,
     check_text,
@@ -33,6 +31,7 @@ from recsys.service import (
     read_candidate_input,
     save_marks,
 )
+from recsys.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features
@@ -117,10 +116,14 @@ def test_feedback_browsing_is_off_unless_the_operator_turns_it_on() -> None:
         AppConfig.from_env({"FEEDBACK_BROWSING": "maybe"})
 
 
-@pytest.mark.parametrize("name", ["MAX_ITEMS", "MAX_UPLOAD_MB", "MAX_TEXT_CHARS", "PORT"])
-def test_config_refuses_a_setting_that_is_not_a_number(name: str) -> None:
-    with pytest.raises(ValueError, match=r"MAX_ITEMS, MAX_UPLOAD_MB, MAX_TEXT_CHARS and PORT must be numbers.*many"):
-        AppConfig.from_env({name: "many"})
+@pytest.mark.parametrize(
+    "name", ["MAX_ITEMS", "MAX_UPLOAD_MB", "MAX_TEXT_CHARS", "PORT", "GRADIO_SERVER_PORT", "FEEDBACK_PUSH_MINUTES"]
+)
+@pytest.mark.parametrize("value", ["many", "0", "-3", "nan", "inf"])
+def test_config_refuses_a_setting_that_is_not_a_positive_number(name: str, value: str) -> None:
+    shown = "PORT" if name == "GRADIO_SERVER_PORT" else name  # the one setting, by either of its names
+    with pytest.raises(UserError, match=rf"{shown}='{value}' must be (a whole number|a number) above 0"):
+        AppConfig.from_env({name: value})
 
 
 # -- the served models ---------------------------------------------------------------------------------------

@@ -157,11 +157,14 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
     assert {path for path in files if path.endswith(".py")} == {"app.py", "app_handlers.py"} | {
         f"recsys/{p.name}" for p in (REPO / "recsys").glob("*.py")
     }
-    # The Space upload plan takes all of it, and nothing a run of the app (or a careless hand) leaves beside it.
-    assert plan_upload(files, build.SPACE_FILES).upload == tuple(sorted(files))
+    # The Space upload plan takes all of it but the build's marker, and nothing a run of the app (or a careless
+    # hand) leaves beside it.
+    assert build.BUILD_MARKER in files
+    plan = plan_upload(files, build.SPACE_FILES)
+    assert plan.upload == tuple(sorted(files - {build.BUILD_MARKER})) and build.BUILD_MARKER in plan.left_out
     stray = ["feedback-data/feedback.sqlite3", "recsys/__pycache__/models.cpython-311.pyc", ".env", "token"]
     plan = plan_upload([*files, *stray], build.SPACE_FILES)
-    assert set(plan.left_out) == set(stray)
+    assert set(plan.left_out) == {*stray, build.BUILD_MARKER}
 
 
 def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch):
@@ -179,13 +182,69 @@ def test_build_replaces_its_own_output_and_nothing_else(tmp_path, trained_model_
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
     (out / "left-over.txt").write_text("from an earlier build")
     build.build_space(out, model_dir=trained_model_dir)
-    assert not (out / "left-over.txt").exists()
+    assert not (out / "left-over.txt").exists() and (out / build.BUILD_MARKER).is_file()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("precious")
-    with pytest.raises(FileExistsError, match="not a Space built by this command"):
+    with pytest.raises(UserError, match="mine is not empty and was not built by this command"):
         build.build_space(tmp_path / "mine", model_dir=trained_model_dir)
-    with pytest.raises(ValueError, match="exactly one of --model-dir"):
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+    with pytest.raises(UserError, match="exactly one of --model-dir"):
         build.build_space(tmp_path / "other", model_dir=trained_model_dir, hub_model_id="me/x")
+    # The model to bundle inside an earlier build: replacing the build would delete it first.
+    inner = out / "models" / "clicktune"
+    with pytest.raises(UserError, match=r"space holds .*models/clicktune, which the build reads"):
+        build.build_space(out, model_dir=inner)
+    assert (inner / "model.safetensors").is_file()
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {path: (folder / path).read_bytes() for path in list_files(folder)}
+
+
+def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_model_dir):
+    """The folder that the old check took for a Space (an app.py, a README with `sdk: gradio`) is refused untouched."""
+    repo = tmp_path / "repo"
+    for path in ("app.py", "recsys/models.py", ".git/HEAD", "models/clicktune/model.safetensors"):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(f"precious {path}")
+    (repo / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n# My app\n")
+    before = _tree(repo)
+
+    with pytest.raises(UserError, match=rf"{re.escape(str(repo))} is not empty and was not built by this command"):
+        build.main(["--model-dir", str(trained_model_dir), "--dry-run", str(repo)])
+    assert _tree(repo) == before
+
+    # As a command: one line that names the folder and the fix, exit status 2, and still nothing deleted.
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "spaces" / "build.py"),
+            "--model-dir",
+            str(trained_model_dir),
+            "--dry-run",
+            str(repo),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert str(repo) in line and "give --dry-run a new or empty folder" in line and "Traceback" not in done.stderr
+    assert _tree(repo) == before
+
+    with pytest.raises(UserError, match=rf"{re.escape(str(REPO))} is {re.escape(str(REPO))}, which the build reads"):
+        build.build_space(REPO, model_dir=trained_model_dir)  # never, whatever its files say
+
+
+def test_bundle_holds_no_path_of_this_machine(space_dir, trained_model_dir, tiny_model_dir, tmp_path_factory):
+    local = [str(REPO), str(tmp_path_factory.getbasetemp()), str(trained_model_dir), str(tiny_model_dir)]
+    for path, content in _tree(space_dir).items():
+        assert not [p for p in local if p.encode() in content], path
+    metadata = json.loads((space_dir / build.MODEL_FOLDER / "clicktune.json").read_text())
+    assert metadata["training"]["train_file"] == "clicks.csv"
+    # The model folder itself keeps its paths: publishing re-evaluates on the eval file that training used.
+    assert ModelMetadata.load(trained_model_dir).training["train_file"].startswith("/")
 
 
 def test_publish_creates_or_updates_the_space_and_waits_for_it(space_dir, recording_hf_api, monkeypatch):
@@ -212,7 +271,7 @@ def test_publish_creates_or_updates_the_space_and_waits_for_it(space_dir, record
     selected = filter_repo_objects(
         list_files(space_dir), allow_patterns=upload["allow_patterns"], ignore_patterns=upload["ignore_patterns"]
     )
-    assert sorted(selected) == list_files(space_dir)
+    assert sorted(selected) == [path for path in list_files(space_dir) if path != build.BUILD_MARKER]
     # The stale RUNNING of the previous build did not count: it waited through BUILDING.
     assert len(recording_hf_api.called("get_space_runtime")) == 3
 
@@ -256,6 +315,11 @@ def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: 
 def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trained_model_dir, free_port):
     from gradio_client import Client
 
+    # From a Hub base model, which the Space can load as its zero-shot baseline: the bundle names a local
+    # base folder by its name only, which no Space has.
+    metadata = ModelMetadata.load(trained_model_dir)
+    metadata.base_model = DEFAULT_MODEL
+    metadata.save(trained_model_dir)
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
     port = free_port()
     settings = ("PYTHONPATH", "MODEL_DIR", "FEEDBACK_DIR", "EVAL_FILE", "TRAIN_FILE", "HOST", "PORT")

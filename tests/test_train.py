@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
+from finetune.checkpoints import checkpoints_in
 from finetune.train import compute_loss, main
-from recsys.artifact import CHECKPOINTS_DIR, METADATA_FILE, PRIORS_FILE, TRAINING_METRICS_FILE
+from recsys.artifact import (
+    CHECKPOINTS_DIR,
+    METADATA_FILE,
+    PRIORS_FILE,
+    TRAINING_METRICS_FILE,
+    ModelFolderError,
+    check_model_folder,
+)
+from recsys.contract import ContractError
+from recsys.hub import list_files, plan_upload, published_files
 from recsys.scoring import load_scorer
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
@@ -47,11 +60,13 @@ def train(tiny_model_dir: Path, clicks_path: Path, tmp_path: Path):
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
     """A saved model's tensors, named without the task model's ``bert.`` prefix."""
-    return {name.removeprefix("bert."): tensor for name, tensor in load_file(path / "model.safetensors").items()}
+    # Copied out of the memory-mapped file, which a test may truncate afterwards.
+    return {name.removeprefix("bert."): t.clone() for name, t in load_file(path / "model.safetensors").items()}
 
 
 def checkpoint_steps(output_dir: Path) -> list[int]:
-    return sorted(int(p.name.split("-")[1]) for p in (output_dir / CHECKPOINTS_DIR).glob("step-*"))
+    """The steps of the complete checkpoints."""
+    return [int(p.name.split("-")[1]) for p in checkpoints_in(output_dir / CHECKPOINTS_DIR)]
 
 
 def test_pointwise_loss_is_binary_cross_entropy_per_row() -> None:
@@ -190,8 +205,6 @@ def test_freeze_layers_beyond_the_model_is_an_error(train) -> None:
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--architecture", "poly", "--architecture must be one of bi, cross"),
-        ("--loss", "pairwise", "--loss must be one of pointwise, listwise"),
         ("--freeze-layers", "-1", "--freeze-layers must be 0 or more"),
         ("--batch-size", "0", "--batch-size must be at least 1"),
         ("--wise-alpha", "0", r"--wise-alpha must be in \(0, 1\]"),
@@ -204,8 +217,18 @@ def test_bad_settings_fail_with_the_flag_named(train, flag: str, value: str, mes
         train(flag, value)
 
 
+@pytest.mark.parametrize(("flag", "value"), [("--architecture", "poly"), ("--loss", "pairwise")])
+def test_an_unknown_choice_is_refused_with_the_choices(
+    train, flag: str, value: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit:
+        train(flag, value)
+    assert exit.value.code == 2  # as argparse ends a bad flag
+    assert f"{flag}: invalid choice: '{value}'" in capsys.readouterr().err
+
+
 def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"--resume: no checkpoint under .*checkpoints"):
+    with pytest.raises(FileNotFoundError, match=r"--resume: no complete checkpoint under .*checkpoints"):
         train("--resume", "--max-steps", "2")
 
 
@@ -245,8 +268,11 @@ def test_resume_matches_an_uninterrupted_run(
     uninterrupted = train(*argv)
     expected = weights(output_dir / CHECKPOINTS_DIR / "step-6")
 
-    # As if the run had stopped after its second-newest checkpoint.
-    shutil.rmtree(output_dir / CHECKPOINTS_DIR / "step-6")
+    # As if the run had been killed while writing its newest checkpoint: --resume takes the one before.
+    newest = output_dir / CHECKPOINTS_DIR / "step-6"
+    half = newest.rename(newest.with_name("step-6.partial"))
+    with (half / "model.safetensors").open("r+b") as handle:
+        handle.truncate(100)
     resumed_from = checkpoint_steps(output_dir)[-1]
     assert 3 < resumed_from < 6
     resumed = train(*argv, "--resume")
@@ -258,3 +284,118 @@ def test_resume_matches_an_uninterrupted_run(
     mismatched = [name for name in expected if not torch.equal(actual[name], expected[name])]
     assert not mismatched, f"resuming from step {resumed_from} changed {mismatched}"
     assert resumed["history"] == uninterrupted["history"]
+
+
+def test_an_eval_file_that_cannot_rank_is_refused_before_training(train, clicks_path: Path, tmp_path: Path) -> None:
+    frame = pd.read_csv(clicks_path)
+    # Every group all clicks or all non-clicks: no AUC or nDCG to choose the best model by.
+    eval_file = tmp_path / "one-sided.csv"
+    frame.assign(clicked=frame.groupby("group")["clicked"].transform("max")).to_csv(eval_file, index=False)
+    with pytest.raises(
+        ContractError, match=rf"{re.escape(str(eval_file))}: no group holds both a click and a non-click"
+    ):
+        train("--eval-file", str(eval_file), "--max-steps", "1")
+    assert not (tmp_path / "model" / CHECKPOINTS_DIR).exists()
+
+
+# A run killed at any point
+
+
+class Killed(BaseException):
+    """A kill: nothing in the code under test catches it, so nothing after it runs."""
+
+
+def model_files(folder: Path) -> dict[str, bytes]:
+    """The files of the folder itself (not checkpoints/ or runs/): what serving and publishing read."""
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+def test_a_run_killed_at_any_write_leaves_the_previous_model_or_the_new_one(
+    train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output_dir, previous_dir, reference = tmp_path / "model", tmp_path / "previous", tmp_path / "reference"
+    train("--max-steps", "1", "--seed", "1", "--output-dir", str(previous_dir))
+    previous = model_files(previous_dir)
+    train("--max-steps", "1", "--seed", "2", "--output-dir", str(reference))
+    new = model_files(reference)
+    assert new["model.safetensors"] != previous["model.safetensors"]
+
+    rename, renames = os.replace, []
+
+    def killed_at(k: int):
+        def replace(source, target) -> None:
+            if len(renames) == k:
+                raise Killed(f"killed before rename {k}")
+            renames.append(target)
+            rename(source, target)
+
+        return replace
+
+    monkeypatch.setattr(os, "replace", killed_at(-1))  # count the renames of a whole run
+    train("--max-steps", "1", "--seed", "2")
+    writes = len(renames)
+    assert writes > 10  # checkpoint, best model, then each file of the commit
+
+    outcomes = set()
+    for k in range(writes):
+        shutil.rmtree(output_dir)
+        shutil.copytree(previous_dir, output_dir)  # the previous run's model, checkpoints and all
+        renames.clear()
+        monkeypatch.setattr(os, "replace", killed_at(k))
+        with pytest.raises(Killed):
+            train("--max-steps", "1", "--seed", "2")
+        monkeypatch.setattr(os, "replace", rename)
+
+        assert check_model_folder(output_dir) is not None  # finishes a save that was past its commit point
+        found = model_files(output_dir)
+        if found == previous:
+            outcomes.add("previous")
+            continue
+        # Otherwise all of the new run: the same files, weights, metadata and summary as its uninterrupted twin.
+        assert found.keys() == new.keys(), f"killed before rename {k}: a mix of files"
+        assert found["model.safetensors"] == new["model.safetensors"], f"killed before rename {k}: a mix"
+        saved, expected = (json.loads(files[METADATA_FILE]) for files in (found, new))
+        for metadata in (saved, expected):
+            del metadata["training"]["output_dir"]
+        assert saved == expected
+        assert json.loads(found[TRAINING_METRICS_FILE])["config"]["seed"] == 2
+        outcomes.add("new")
+    assert outcomes == {"previous", "new"}  # kills before the commit point, and after it
+    assert load_scorer(str(output_dir)).metadata.training["seed"] == 2
+
+
+def test_a_run_killed_before_it_finished_is_refused_until_resumed(
+    train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import finetune.train
+
+    def killed(*args: object) -> None:
+        raise Killed("killed before the model was saved")
+
+    output_dir = tmp_path / "model"
+    monkeypatch.setattr(finetune.train, "commit_best_model", killed)
+    with pytest.raises(Killed):
+        train("--max-steps", "2", "--eval-steps", "1")
+    monkeypatch.undo()
+    assert not (output_dir / "model.safetensors").exists()  # the best model waits beside the checkpoints
+    with pytest.raises(ModelFolderError, match=r"did not finish .* `python -m finetune\.train --resume --output-dir"):
+        load_scorer(str(output_dir))
+
+    summary = train("--max-steps", "2", "--eval-steps", "1", "--resume")
+    assert summary["steps"] == 2
+    assert load_scorer(str(output_dir)).metadata.training["best_step"] == summary["best_step"]
+
+
+def test_what_a_run_publishes_names_files_not_paths_of_this_machine(
+    train, tmp_path: Path, tiny_model_dir: Path, clicks_path: Path
+) -> None:
+    train("--max-steps", "1")
+    output_dir = tmp_path / "model"
+    local = [str(tmp_path), str(tiny_model_dir), str(clicks_path.parent)]
+    assert str(clicks_path) in (output_dir / METADATA_FILE).read_text()  # kept here, to re-evaluate on
+    published = published_files(output_dir, plan_upload(list_files(output_dir)).upload)
+    assert {METADATA_FILE, TRAINING_METRICS_FILE, "README.md"} <= published.keys()
+    for path, content in published.items():
+        data = content if isinstance(content, bytes) else content.read_bytes()
+        assert not [p for p in local if p.encode() in data], path
+    assert json.loads(published[TRAINING_METRICS_FILE])["config"]["train_file"] == clicks_path.name

@@ -15,9 +15,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from recsys.card import build_model_card, describe_threshold
-from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
+from recsys.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.downloads import Downloads
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, format_table
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.plots import reliability_curve, score_distribution

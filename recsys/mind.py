@@ -45,18 +45,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from recsys.cli import run_cli, say
-from recsys.contract import (
-    CLICKED,
-    GROUP,
-    ITEM,
-    ITEM_ID,
-    MISSING_TEXT,
-    POSITION,
-    QUERY,
-    TIMESTAMP,
-    ContractError,
-)
-from recsys.errors import UserError
+from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, MISSING_TEXT, POSITION, QUERY, TIMESTAMP
+from recsys.errors import ContractError, UserError
 
 USER = "user"
 COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, USER)

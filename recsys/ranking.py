@@ -21,9 +21,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, bad_rows, describe_rows, fill_item_ids
+from recsys.contract import ITEM, ITEM_ID, RANK, fill_item_ids
+from recsys.errors import ContractError
 from recsys.models import Progress
 from recsys.scoring import Scorer, rank_scores
+from recsys.tables import bad_rows, describe_rows
 
 SCORE = "score"
 PROBABILITY = "click_probability"

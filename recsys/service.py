@@ -20,13 +20,11 @@ from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_fo
 from recsys.contract import (
     ITEM,
     ITEM_ID,
-    ContractError,
     numeric_columns,
     pasted_candidates,
     read_candidate_table,
     read_candidates,
     read_clicks,
-    read_table,
     validate_candidates,
     validate_clicks,
 )
@@ -35,11 +33,12 @@ from recsys.defaults import (
     ROOT,
     VALID_FILE,
 )
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.scoring import Scorer, load_scorer
 from recsys.settings import Limits
+from recsys.tables import read_table
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,9 @@ from matplotlib.figure import Figure
 from app import build_demo, create_app, launch_options
 from app_handlers import RANK_HEADERS, Handlers, user_errors
 from recsys.artifact import ModelMetadata
-from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, ContractError, read_clicks
+from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks
 from recsys.defaults import EXAMPLES_DIR, ROOT
+from recsys.errors import ContractError
 from recsys.feedback import FeedbackStore
 from recsys.models import load_model
 from recsys.scoring import Scorer, load_scorer

@@ -28,8 +28,8 @@ from gradio_client import Client, handle_file
 
 from app import build_demo, launch_options
 from app_handlers import RANK_HEADERS, Handlers
-from recsys.contract import CLICKED, ITEM, MARK, QUERY, ContractError, read_candidates, read_clicks
-from recsys.errors import UserError
+from recsys.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
+from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import Evaluations, ServedModels, read_candidate_input

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from recsys.cli import EXIT_INTERRUPTED, EXIT_USER_ERROR, describe, network_errors, run_cli, say
-from recsys.contract import ContractError
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 
 REPO = Path(__file__).resolve().parents[1]
 

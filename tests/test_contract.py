@@ -19,17 +19,17 @@ from recsys.contract import (
     POSITION,
     QUERY,
     RANK,
-    ContractError,
     item_ids,
     pasted_candidates,
     read_candidate_table,
     read_candidates,
     read_clicks,
-    read_table,
     validate_candidates,
     validate_clicks,
     validate_marks,
 )
+from recsys.errors import ContractError
+from recsys.tables import read_table
 
 CLICK_LOG = pd.DataFrame(
     {

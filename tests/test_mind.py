@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, ContractError, read_clicks
-from recsys.errors import UserError
+from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, read_clicks
+from recsys.errors import ContractError, UserError
 from recsys.mind import USER, build_parser, convert, main
 from recsys.scoring import load_scorer
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, ITEM_ID, RANK, ContractError, item_ids, numeric_columns
+from recsys.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
+from recsys.errors import ContractError
 from recsys.ranking import (
     MAX_WEIGHT,
     MODEL_SCORE,

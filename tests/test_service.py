@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
-from recsys.contract import ITEM, ITEM_ID, MARK, RANK, ContractError
+from recsys.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer

@@ -24,7 +24,7 @@ from recsys.artifact import (
     ModelFolderError,
     check_model_folder,
 )
-from recsys.contract import ContractError
+from recsys.errors import ContractError
 from recsys.hub import list_files, plan_upload, published_files
 from recsys.scoring import load_scorer
 

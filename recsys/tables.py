@@ -1,0 +1,203 @@
+"""Files to tables: the formats a click log or a candidate list may come in, read strictly.
+
+A .csv, .tsv, .jsonl or .parquet file becomes a DataFrame of strings and numbers, never by
+guessing: a UTF-8 byte-order mark is allowed; any other encoding is refused, naming the first
+byte that is not UTF-8 and where it is; a column name given twice, a row with more fields than
+the header, a JSON line that is no object, and a binary file are refused. Column rules (which
+columns, what they hold) are ``recsys.contract``'s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.errors import ContractError
+
+TABULAR_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")  # read as UTF-8 text; a NUL byte means a binary file
+_MAX_ROWS_NAMED = 5
+_SNIFF_BYTES = 8192
+_CHUNK_BYTES = 1 << 20
+
+
+def bad_rows(mask: pd.Series | np.ndarray) -> tuple[int, ...]:
+    """The data rows where ``mask`` is true, numbered from 1 as a person counts them (header excluded)."""
+    return tuple(int(i) + 1 for i in np.flatnonzero(np.asarray(mask, dtype=bool)))
+
+
+def describe_rows(rows: Sequence[int]) -> str:
+    more = f" and {len(rows) - _MAX_ROWS_NAMED} more" if len(rows) > _MAX_ROWS_NAMED else ""
+    return ", ".join(map(str, rows[:_MAX_ROWS_NAMED])) + more
+
+
+def require_file(path: Path, source: str) -> None:
+    if path.is_dir():
+        raise ContractError(source, "is a folder, not a file", "give the path of a file in it")
+    if not path.is_file():
+        raise ContractError(source, "no such file")
+
+
+def refuse_binary(path: Path, source: str) -> None:
+    if path.suffix.lower() in TEXT_SUFFIXES:
+        with path.open("rb") as handle:
+            if b"\x00" in handle.read(_SNIFF_BYTES):
+                raise ContractError(source, "this looks like a binary file", "give UTF-8 text (CSV, TSV, JSONL, TXT)")
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, str] | None:
+    """The file offset, line and reason of the first byte that is not UTF-8, read in chunks; None where all is.
+
+    pandas reports an offset inside the chunk it was decoding, which names the wrong byte of a large file.
+    """
+    offset, line, pending = 0, 1, b""  # ``pending``: a character cut in two by the chunk boundary
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            data = pending + chunk
+            try:
+                data.decode("utf-8")
+                good, pending = len(data), b""
+            except UnicodeDecodeError as err:
+                if err.reason != "unexpected end of data" or err.end < len(data):
+                    return offset + err.start, line + data.count(b"\n", 0, err.start), err.reason
+                good, pending = err.start, data[err.start :]
+            offset, line = offset + good, line + data.count(b"\n", 0, good)
+    return (offset, line, "the file ends inside a character") if pending else None
+
+
+def not_utf8(path: Path, source: str, fix: str = "re-save it as UTF-8") -> ContractError:
+    found = _first_non_utf8(path)
+    if found is None:  # pandas decoded with another codec; the bytes themselves are fine
+        return ContractError(source, "not UTF-8 text", fix)
+    offset, line, reason = found
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        byte = handle.read(1)
+    return ContractError(source, f"not UTF-8 text (byte 0x{byte.hex()} at offset {offset}, line {line}: {reason})", fix)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    record = dict(pairs)
+    if len(record) < len(pairs):
+        keys = [key for key, _ in pairs]
+        raise _RepeatedKeys(sorted({key for key in keys if keys.count(key) > 1}))
+    return record
+
+
+class _RepeatedKeys(Exception):
+    """A JSON object with a key twice: json.loads would keep only the last value."""
+
+
+def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
+    """One JSON object per line (blank lines skipped, a byte-order mark allowed); values keep their JSON types."""
+    records, decoder = [], json.JSONDecoder(object_pairs_hook=_unique_keys)
+    with path.open(encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = decoder.decode(line)
+            except json.JSONDecodeError as err:
+                raise ContractError(
+                    source, f"line {number} is not JSON ({err.msg} at column {err.colno})",
+                    "write one JSON object per line, e.g. {\"query\": \"...\", \"item\": \"...\", \"clicked\": 1}",
+                    rows=(number,),
+                ) from None  # fmt: skip
+            except _RepeatedKeys as err:
+                names = ", ".join(map(repr, err.args[0]))
+                raise ContractError(
+                    source, f"line {number} has the key(s) {names} more than once",
+                    "give each key once per object (JSON keeps only the last value)", column=err.args[0][0],
+                    rows=(number,),
+                ) from None  # fmt: skip
+            if not isinstance(record, dict):
+                raise ContractError(
+                    source, f"line {number} is a JSON {type(record).__name__}, not an object",
+                    "write one JSON object per line", rows=(number,),
+                )  # fmt: skip
+            records.append(record)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+
+
+def _read_delimited(path: Path, sep: str, source: str) -> pd.DataFrame:
+    """CSV or TSV as text, its header row taken as it is: pandas would rename a repeated name (``item.1``)
+    and take the first column as an index where rows have one field more than the header."""
+    try:
+        raw = pd.read_csv(path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:  # blank lines only
+        raise ContractError(
+            source, "the file has no header row", "it needs a header row and at least one data row"
+        ) from None
+    except pd.errors.ParserError as err:
+        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+        if fields is None:
+            raise
+        expected, line, saw = fields.groups()
+        raise ContractError(
+            source, f"line {line} has {saw} fields where the header has {expected}",
+            "give every row as many fields as the header (quote a cell that holds the separator, and drop "
+            "trailing separators)", rows=(int(line) - 1,),
+        ) from None  # fmt: skip
+    header = [name if name else f"Unnamed: {i}" for i, name in enumerate(raw.iloc[0].tolist())]
+    return raw.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
+
+
+def refuse_repeated_columns(columns: Sequence[str], source: str) -> None:
+    repeated = sorted(name for name, count in Counter(columns).items() if count > 1)
+    if repeated:
+        raise ContractError(
+            source, f"the column name(s) {', '.join(map(repr, repeated))} appear more than once",
+            "rename the columns so that each name appears once", column=repeated[0],
+        )  # fmt: skip
+
+
+def _parquet_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return [str(name) for name in pq.read_schema(path).names]
+
+
+def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
+    """Read a .csv, .tsv, .jsonl or .parquet file as strings-and-numbers, never guessing encodings.
+
+    ``source`` names the file in errors (default: its path; the app passes an upload's own name).
+    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed.
+    """
+    path = Path(path)
+    source = source or str(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABULAR_SUFFIXES:
+        raise ContractError(
+            source,
+            f"unknown extension {suffix or '(none)'!r}",
+            f"save the file as one of {', '.join(TABULAR_SUFFIXES)}",
+        )
+    require_file(path, source)
+    if path.stat().st_size == 0:
+        raise ContractError(source, "the file is empty", "it needs a header row and at least one data row")
+    refuse_binary(path, source)
+    try:
+        if suffix == ".parquet":
+            refuse_repeated_columns([c.strip() for c in _parquet_columns(path)], source)
+            frame = pd.read_parquet(path)
+        elif suffix == ".jsonl":
+            frame = _read_jsonl(path, source)
+        else:
+            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",", source)
+    except ContractError:
+        raise
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, source) from err
+    except (ValueError, pd.errors.ParserError, OSError) as err:  # pyarrow's errors are ValueError or OSError
+        raise ContractError(source, f"could not be read as {suffix[1:]}: {err}") from err
+    frame.columns = [str(c).strip() for c in frame.columns]
+    refuse_repeated_columns(frame.columns, source)
+    if frame.empty:
+        raise ContractError(source, "the file has no data rows", "add at least one row under the header")
+    return frame

@@ -26,9 +26,10 @@ from finetune.checkpoints import best_model_dir, save_best_model, save_checkpoin
 from finetune.config import parse_config
 from finetune.run import Run, prepare
 from finetune.tuning import interpolated, without_adapters
-from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata, begin_commit, commit
+from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata
 from recsys.calibration import Calibration
 from recsys.card import write_model_card
+from recsys.commits import begin_commit, commit
 from recsys.contract import CLICKED
 from recsys.errors import UserError
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
@@ -190,7 +191,7 @@ def finish(run: Run) -> dict:
 
 
 def commit_best_model(run: Run, summary: dict) -> None:
-    """Move the best model, ``metrics.json`` and the card into ``output_dir`` as one change (``artifact.commit``).
+    """Move the best model, ``metrics.json`` and the card into ``output_dir`` as one change (``recsys.commits.commit``).
 
     A run killed at any point leaves the model that was there before, or this one; never a mix.
     """

@@ -22,15 +22,12 @@ Published copies of ClickTune's JSON files hold no paths of this machine (:func:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -55,24 +52,6 @@ RUNS_DIR = "runs"
 COMMIT_DIR = ".clicktune-commit"
 COMMIT_MANIFEST = "COMMIT.json"
 
-# The tokenizer's vocabulary, in one of these (a tokenizer_config.json alone builds a tokenizer of special tokens).
-VOCABULARY_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "*.model")
-# A tokenizer may cover a little less than the embeddings (padded to a multiple of 64 or 128), never much less.
-MIN_VOCABULARY_SHARE = 0.9
-# Files written by ClickTune's training only: beside a model without clicktune.json, they mean fine-tuned weights.
-TRAINING_FILES = (TRAINING_METRICS_FILE, PRIORS_FILE, CHECKPOINTS_DIR)
-# Files that every reader parses as JSON; one that does not parse is named.
-JSON_FILES = (
-    CONFIG_FILE,
-    TRAINING_METRICS_FILE,
-    EVALUATION_FILE,
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.json",
-    "generation_config.json",
-)
 # ClickTune's JSON files, which record where training read and wrote: published without those paths.
 REDACTED_FILES = (METADATA_FILE, TRAINING_METRICS_FILE, EVALUATION_FILE)
 _REFETCH = "copy the whole model folder again, or retrain it"
@@ -162,7 +141,7 @@ class ModelMetadata:
         return saved or cls(base_model=str(name_or_path or DEFAULT_MODEL))
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -183,12 +162,12 @@ def _check_metadata(path: Path, metadata: ModelMetadata) -> None:
     if not isinstance(metadata.max_length, int) or isinstance(metadata.max_length, bool) or metadata.max_length < 1:
         refuse("max_length", "not a whole number of tokens of at least 1")
     for name in ("scale", "bias", "calibration_a", "calibration_b", "threshold"):
-        if not _is_number(getattr(metadata, name)) or not math.isfinite(getattr(metadata, name)):
+        if not is_number(getattr(metadata, name)) or not math.isfinite(getattr(metadata, name)):
             refuse(name, "not a finite number")
     if not 0.0 <= metadata.threshold <= 1.0:
         refuse("threshold", "not a probability in [0, 1]")
     if not isinstance(metadata.blend, dict) or not all(
-        _is_number(w) and math.isfinite(w) for w in metadata.blend.values()
+        is_number(w) and math.isfinite(w) for w in metadata.blend.values()
     ):
         refuse("blend", "not a table of finite weights")
     if not isinstance(metadata.fine_tuned, bool):
@@ -253,230 +232,6 @@ def is_model_folder(path: str | Path) -> bool:
     """A folder that holds a model: ClickTune's metadata, a transformers config, or a committed save to finish."""
     path = Path(path)
     return any((path / name).is_file() for name in (METADATA_FILE, CONFIG_FILE, f"{COMMIT_DIR}/{COMMIT_MANIFEST}"))
-
-
-# -- checking a folder before it is used ------------------------------------------------------------------
-
-
-def _resume(path: Path) -> str:
-    command = f"python -m finetune.train --resume --output-dir {path}"
-    return f"finish it with `{command}` and the run's other flags, or train again"
-
-
-def check_model_folder(path: str | Path) -> ModelMetadata | None:
-    """Refuse a damaged or unfinished model folder; return its metadata (None: a base model, served zero-shot).
-
-    A save that a kill interrupted after its commit point is finished first (:func:`recover_commit`).
-    Then, one message naming the file and the fix for the first of: no config or weights, a JSON file
-    that does not parse, metadata values that serving cannot use, fine-tuned weights without
-    ``clicktune.json`` or without the ``metrics.json`` that a finished run writes last, truncated
-    safetensors, a tokenizer that is not the model's, an architecture that does not fit the weights,
-    and blend weights without the item priors they blend.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise ModelFolderError(path, "no such folder", "give a folder that `python -m finetune.train` wrote")
-    recover_commit(path)
-    if not (path / CONFIG_FILE).is_file() or not any(path.glob(WEIGHTS_PATTERN)):
-        if (path / CHECKPOINTS_DIR).is_dir():
-            raise ModelFolderError(
-                path, "training into this folder did not finish (checkpoints, no model)", _resume(path)
-            )
-        raise ModelFolderError(
-            path,
-            f"no {CONFIG_FILE} and {WEIGHTS_PATTERN} here",
-            "give a folder that `python -m finetune.train --output-dir` wrote",
-        )
-    files = {name: read_json(path / name) for name in JSON_FILES if (path / name).is_file()}
-    metadata = ModelMetadata.load(path)
-    if metadata is None:
-        found = [name for name in TRAINING_FILES if (path / name).exists()]
-        if found:
-            raise ModelFolderError(
-                path / METADATA_FILE,
-                f"missing, though {', '.join(found)} show that training wrote this folder: its fine-tuned "
-                "weights would be served as zero-shot, without their calibration and threshold",
-                f"restore {METADATA_FILE} from a copy of the folder, or train again",
-            )
-    elif metadata.fine_tuned and TRAINING_METRICS_FILE not in files:
-        raise ModelFolderError(
-            path, f"training did not finish ({TRAINING_METRICS_FILE}, written last, is missing)", _resume(path)
-        )
-    _check_weights(path)
-    _check_tokenizer(path, files[CONFIG_FILE], files)
-    if metadata is not None:
-        _check_architecture(path, files[CONFIG_FILE], metadata)
-        if metadata.blend and not (path / PRIORS_FILE).is_file():
-            raise ModelFolderError(
-                path / PRIORS_FILE,
-                f"the model blends item priors into its score ({', '.join(metadata.blend)}) but its "
-                f"{PRIORS_FILE} is missing",
-            )
-    return metadata
-
-
-def _check_weights(path: Path) -> None:
-    """Every safetensors file holds the bytes its header promises; a sharded index names files that are here."""
-    for index in sorted(path.glob(WEIGHTS_INDEX_PATTERN)):
-        weight_map = read_json(index).get("weight_map") if isinstance(read_json(index), dict) else None
-        shards = set(weight_map.values()) if isinstance(weight_map, dict) else set()
-        missing = sorted(shard for shard in shards if not (path / shard).is_file())
-        if missing:
-            raise ModelFolderError(index, f"names weight files that are missing: {', '.join(missing)}")
-    for weights in sorted(path.glob(WEIGHTS_PATTERN)):
-        size = weights.stat().st_size
-        with weights.open("rb") as handle:
-            head = handle.read(8)
-            length = int.from_bytes(head, "little") if len(head) == 8 else size
-            try:
-                if 8 + length > size:
-                    raise ValueError
-                header = json.loads(handle.read(length))
-                end = max((int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"), default=0)
-            except (ValueError, KeyError, TypeError, IndexError):
-                raise ModelFolderError(weights, f"truncated or damaged ({size} bytes, no complete header)") from None
-        if 8 + length + end > size:
-            raise ModelFolderError(weights, f"truncated: {size} of its {8 + length + end} bytes")
-
-
-def vocabulary_size(path: Path, files: dict[str, Any]) -> int | None:
-    """How many token ids the folder's tokenizer files define (None where only a sentencepiece model says)."""
-    if isinstance(files.get("tokenizer.json"), dict):
-        data = files["tokenizer.json"]
-        model = data.get("model") if isinstance(data.get("model"), dict) else {}
-        vocab = model.get("vocab")
-        ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab))) if vocab else []
-        ids += [token.get("id") for token in data.get("added_tokens") or [] if isinstance(token, dict)]
-    elif (path / "vocab.txt").is_file():
-        with (path / "vocab.txt").open(encoding="utf-8", errors="replace") as handle:
-            return sum(1 for _ in handle)
-    elif isinstance(files.get("vocab.json"), dict):
-        added = files.get("added_tokens.json")
-        ids = [*files["vocab.json"].values(), *(added.values() if isinstance(added, dict) else ())]
-    else:
-        return None  # a sentencepiece model: counted once the tokenizer loads
-    ids = [i for i in ids if isinstance(i, int)]
-    return max(ids) + 1 if ids else 0
-
-
-def check_vocabulary(path: str | Path, tokens: int, embeddings: int) -> None:
-    """A tokenizer fits its model: no id beyond the embeddings, and most of them covered."""
-    fix = "copy the model folder's tokenizer files (tokenizer.json, vocab.txt, tokenizer_config.json) again, or retrain"
-    if tokens > embeddings:
-        raise ModelFolderError(
-            path, f"the tokenizer has {tokens} tokens but the model embeds only {embeddings}: not its tokenizer", fix
-        )
-    if tokens < MIN_VOCABULARY_SHARE * embeddings:
-        raise ModelFolderError(
-            path,
-            f"the tokenizer has {tokens} tokens but the model embeds {embeddings}: its vocabulary was cut or replaced",
-            fix,
-        )
-
-
-def _check_tokenizer(path: Path, config: Any, files: dict[str, Any]) -> None:
-    if not any(any(path.glob(pattern)) for pattern in VOCABULARY_FILES):
-        raise ModelFolderError(
-            path,
-            f"no tokenizer vocabulary ({', '.join(VOCABULARY_FILES)}); a tokenizer without one knows only its "
-            "special tokens",
-        )
-    tokens = vocabulary_size(path, files)
-    embeddings = config.get("vocab_size") if isinstance(config, dict) else None
-    if tokens is not None and _is_number(embeddings):
-        check_vocabulary(path, tokens, int(embeddings))
-
-
-def _check_architecture(path: Path, config: Any, metadata: ModelMetadata) -> None:
-    """The saved weights are the architecture that ``clicktune.json`` names: a missing head would score at random."""
-    heads = (config.get("architectures") or []) if isinstance(config, dict) else []
-    classifier = any(str(head).endswith("ForSequenceClassification") for head in heads)
-    where, why = path / CONFIG_FILE, f"but {METADATA_FILE} says {metadata.architecture}"
-    if metadata.architecture == CROSS and heads and not classifier:
-        raise ModelFolderError(
-            where, f"holds a plain encoder ({heads[0]}) without the cross-encoder's classification head, {why}"
-        )
-    if metadata.architecture == BI and classifier:
-        raise ModelFolderError(where, f"holds a sequence-classification model ({heads[0]}), {why}")
-    labels = config.get("id2label") if isinstance(config, dict) else None
-    if metadata.architecture == CROSS and isinstance(labels, dict) and len(labels) != 1:
-        raise ModelFolderError(where, f"has {len(labels)} labels; a cross-encoder scores with one logit")
-
-
-# -- writing a finished model as one change ------------------------------------------------------------------
-
-
-def begin_commit(folder: str | Path) -> Path:
-    """An empty staging folder inside ``folder``; write the new model's files there, then :func:`commit`.
-
-    An earlier save past its commit point is finished first; one staged but never committed (its
-    writer was killed) is discarded.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    recover_commit(folder)
-    staging = folder / COMMIT_DIR
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    return staging
-
-
-def commit(folder: str | Path) -> None:
-    """Move the staged files into ``folder`` as one change; a kill at any point leaves the old model or the new one.
-
-    The manifest (written aside and renamed) is the commit point: before it, the folder still holds
-    its old files and the staging folder is discarded by the next save; after it, any reader finishes
-    the moves (:func:`recover_commit`). Files of the old model that the new one lacks (its
-    ``evaluation.json``, its item priors, other weight shards) are removed, and the completion marker
-    ``metrics.json`` moves in last.
-    """
-    folder = Path(folder)
-    staging = folder / COMMIT_DIR
-    staged = sorted(p.name for p in staging.iterdir() if p.is_file())
-    for name in staged:  # on disk before the commit point, so that a crash cannot leave empty files behind it
-        with (staging / name).open("rb") as handle:
-            os.fsync(handle.fileno())
-    stale = sorted(name for name in _model_files(folder) if name not in staged)
-    write_text_atomic(staging / COMMIT_MANIFEST, json.dumps({"files": staged, "stale": stale}))
-    _roll_forward(folder, staging)
-
-
-def recover_commit(folder: str | Path) -> None:
-    """Finish a save that was killed after its commit point (idempotent: readers and writers may both call it)."""
-    folder = Path(folder)
-    staging = folder / COMMIT_DIR
-    if not (staging / COMMIT_MANIFEST).is_file():
-        return  # nothing committed: the folder's own files are the model
-    try:
-        _roll_forward(folder, staging)
-    except FileNotFoundError:  # its manifest went between the look and the read: another process finished it
-        return
-    except PermissionError as err:
-        raise ModelFolderError(
-            folder, f"a save was interrupted and cannot be finished here ({err})", "run this once with write access"
-        ) from None
-
-
-def _model_files(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.is_file() and any(fnmatchcase(p.name, g) for g in PUBLISHED_FILES)]
-
-
-def _roll_forward(folder: Path, staging: Path) -> None:
-    manifest = read_json(staging / COMMIT_MANIFEST)
-    files = [name for name in manifest["files"] if name != TRAINING_METRICS_FILE]
-    for name in files:
-        _move(staging / name, folder / name)
-    for name in manifest["stale"]:
-        (folder / name).unlink(missing_ok=True)
-    if TRAINING_METRICS_FILE in manifest["files"]:
-        _move(staging / TRAINING_METRICS_FILE, folder / TRAINING_METRICS_FILE)
-    (staging / COMMIT_MANIFEST).unlink(missing_ok=True)
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def _move(source: Path, target: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):  # moved already, by an earlier attempt or another reader
-        os.replace(source, target)
 
 
 # -- publishing ------------------------------------------------------------------------------------------------

@@ -37,7 +37,6 @@ from recsys.artifact import (
     PUBLISHED_FILES,
     RUNS_DIR,
     ModelMetadata,
-    check_model_folder,
     is_hub_id,
     published_content,
 )
@@ -47,6 +46,7 @@ from recsys.contract import read_clicks
 from recsys.defaults import FEEDBACK_FOLDER
 from recsys.errors import UserError
 from recsys.evaluate import Evaluation, evaluate
+from recsys.folder_checks import check_model_folder
 from recsys.scoring import load_scorer
 
 logger = logging.getLogger(__name__)

@@ -23,16 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from recsys.artifact import (
-    ARCHITECTURES,
-    BI,
-    CROSS,
-    ModelFolderError,
-    ModelMetadata,
-    check_model_folder,
-    check_vocabulary,
-    resolve_model_path,
-)
+from recsys.artifact import ARCHITECTURES, BI, CROSS, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.folder_checks import check_model_folder, check_vocabulary
 
 Pair = tuple[str, str]
 Batch = dict[str, torch.Tensor]

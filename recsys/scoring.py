@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from transformers import PreTrainedTokenizerBase
 
-from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, check_model_folder, resolve_model_path
+from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, resolve_model_path
 from recsys.contract import ITEM, QUERY
+from recsys.folder_checks import check_model_folder
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.priors import Blend, ItemPriors
 
@@ -114,7 +115,7 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
 def load_scorer(name_or_path: str | None = None) -> Scorer:
     """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder.
 
-    A local folder is checked first (``recsys.artifact.check_model_folder``): a damaged or unfinished
+    A local folder is checked first (``recsys.folder_checks.check_model_folder``): a damaged or unfinished
     one is refused with a message that names the file and the fix, never served.
     """
     path = resolve_model_path(name_or_path)

@@ -44,10 +44,11 @@ from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, Spac
 from huggingface_hub import get_token as stored_token  # noqa: E402
 from pins import gradio_version, imported_modules, read_pins, requirements_for  # noqa: E402
 
-from recsys.artifact import ModelMetadata, check_model_folder, is_hub_id, public_name  # noqa: E402
+from recsys.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.cli import run_cli, say  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
+from recsys.folder_checks import check_model_folder  # noqa: E402
 from recsys.hub import list_files, plan_upload, published_files, refuse_token_leaks, resolve_token  # noqa: E402
 
 logger = logging.getLogger("spaces.build")

@@ -20,20 +20,18 @@ from recsys.artifact import (
     METADATA_FILE,
     ModelFolderError,
     ModelMetadata,
-    begin_commit,
-    check_model_folder,
-    commit,
     is_hub_id,
     is_model_folder,
     local_model_dir,
     model_version,
     public_name,
     published_content,
-    recover_commit,
     resolve_model_path,
     without_local_paths,
 )
 from recsys.calibration import Calibration
+from recsys.commits import begin_commit, commit, recover_commit
+from recsys.folder_checks import check_model_folder
 
 # Names
 

@@ -16,15 +16,9 @@ from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoints_in
 from finetune.train import compute_loss, main
-from recsys.artifact import (
-    CHECKPOINTS_DIR,
-    METADATA_FILE,
-    PRIORS_FILE,
-    TRAINING_METRICS_FILE,
-    ModelFolderError,
-    check_model_folder,
-)
+from recsys.artifact import CHECKPOINTS_DIR, METADATA_FILE, PRIORS_FILE, TRAINING_METRICS_FILE, ModelFolderError
 from recsys.errors import ContractError
+from recsys.folder_checks import check_model_folder
 from recsys.hub import list_files, plan_upload, published_files
 from recsys.scoring import load_scorer
 

@@ -1,0 +1,99 @@
+"""Writing a finished model into its folder as one change: a kill at any point leaves the old model or the new one.
+
+Training stages the new model's files in a hidden folder inside the model folder, then commits: a
+manifest written aside and renamed is the commit point, after which every file moves in (the
+completion marker ``metrics.json`` last). Any reader that finds a committed manifest finishes the
+moves; a staged folder without one is discarded by the next save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from recsys.artifact import (
+    COMMIT_DIR,
+    COMMIT_MANIFEST,
+    PUBLISHED_FILES,
+    TRAINING_METRICS_FILE,
+    ModelFolderError,
+    read_json,
+    write_text_atomic,
+)
+
+
+def begin_commit(folder: str | Path) -> Path:
+    """An empty staging folder inside ``folder``; write the new model's files there, then :func:`commit`.
+
+    An earlier save past its commit point is finished first; one staged but never committed (its
+    writer was killed) is discarded.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    recover_commit(folder)
+    staging = folder / COMMIT_DIR
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
+
+
+def commit(folder: str | Path) -> None:
+    """Move the staged files into ``folder`` as one change; a kill at any point leaves the old model or the new one.
+
+    The manifest (written aside and renamed) is the commit point: before it, the folder still holds
+    its old files and the staging folder is discarded by the next save; after it, any reader finishes
+    the moves (:func:`recover_commit`). Files of the old model that the new one lacks (its
+    ``evaluation.json``, its item priors, other weight shards) are removed, and the completion marker
+    ``metrics.json`` moves in last.
+    """
+    folder = Path(folder)
+    staging = folder / COMMIT_DIR
+    staged = sorted(p.name for p in staging.iterdir() if p.is_file())
+    for name in staged:  # on disk before the commit point, so that a crash cannot leave empty files behind it
+        with (staging / name).open("rb") as handle:
+            os.fsync(handle.fileno())
+    stale = sorted(name for name in _model_files(folder) if name not in staged)
+    write_text_atomic(staging / COMMIT_MANIFEST, json.dumps({"files": staged, "stale": stale}))
+    _roll_forward(folder, staging)
+
+
+def recover_commit(folder: str | Path) -> None:
+    """Finish a save that was killed after its commit point (idempotent: readers and writers may both call it)."""
+    folder = Path(folder)
+    staging = folder / COMMIT_DIR
+    if not (staging / COMMIT_MANIFEST).is_file():
+        return  # nothing committed: the folder's own files are the model
+    try:
+        _roll_forward(folder, staging)
+    except FileNotFoundError:  # its manifest went between the look and the read: another process finished it
+        return
+    except PermissionError as err:
+        raise ModelFolderError(
+            folder, f"a save was interrupted and cannot be finished here ({err})", "run this once with write access"
+        ) from None
+
+
+def _model_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.is_file() and any(fnmatchcase(p.name, g) for g in PUBLISHED_FILES)]
+
+
+def _roll_forward(folder: Path, staging: Path) -> None:
+    manifest = read_json(staging / COMMIT_MANIFEST)
+    files = [name for name in manifest["files"] if name != TRAINING_METRICS_FILE]
+    for name in files:
+        _move(staging / name, folder / name)
+    for name in manifest["stale"]:
+        (folder / name).unlink(missing_ok=True)
+    if TRAINING_METRICS_FILE in manifest["files"]:
+        _move(staging / TRAINING_METRICS_FILE, folder / TRAINING_METRICS_FILE)
+    (staging / COMMIT_MANIFEST).unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move(source: Path, target: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):  # moved already, by an earlier attempt or another reader
+        os.replace(source, target)

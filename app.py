@@ -25,6 +25,7 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it must not call home
 
+import argparse
 import json
 import logging
 from pathlib import Path
@@ -54,7 +55,11 @@ SCORE_LEGEND = (
 # mark, rank, item_id, item, score, click_probability; the file's own columns get the default width.
 RANK_COLUMN_WIDTHS = ["84px", "72px", "120px", "420px", "90px", "170px"]
 # Headers stay on one line (Gradio wraps them letter by letter in narrow columns); the table scrolls sideways.
-CSS = "#ranked th, #ranked th * { white-space: nowrap !important; word-break: keep-all !important; }"
+TABLES = ("#ranked", "#compare-base", "#compare-tuned", "#feedback-table")
+CSS = (
+    ", ".join(f"{t} th, {t} th *" for t in TABLES)
+    + " { white-space: nowrap !important; word-break: keep-all !important; }"
+)
 
 
 def _list_inputs(limits: Limits, prefix: str) -> tuple[gr.File, gr.Textbox, gr.Dropdown]:
@@ -200,13 +205,13 @@ def compare_tab(handlers: Handlers, examples: dict) -> None:
             base_table = gr.Dataframe(
                 label="Zero-shot base model",
                 wrap=True,
-                column_widths=["56px", "auto", "80px", "100px"],
+                column_widths=["64px", "auto", "90px", "150px"],
                 elem_id="compare-base",
             )
             tuned_table = gr.Dataframe(
                 label="Fine-tuned model (change: places moved by fine-tuning)",
                 wrap=True,
-                column_widths=["56px", "72px", "64px", "auto", "80px", "100px"],
+                column_widths=["64px", "80px", "100px", "auto", "90px", "150px"],
                 elem_id="compare-tuned",
             )
         _list_examples(examples, [context, file, pasted])
@@ -347,8 +352,25 @@ def create_app(config: AppConfig) -> gr.Blocks:
     )
 
 
-if __name__ == "__main__":
+def build_parser() -> argparse.ArgumentParser:
+    """``--help`` only: the app takes its settings from the environment, as a Space gives them."""
+    summary, usage, configuration = __doc__.split("\n\n")[:3]
+    return argparse.ArgumentParser(
+        prog="python app.py",
+        description=f"{summary}\n\n{usage}",
+        epilog=f"{configuration}\n\nInstalled as a package (pip install .), the same command is clicktune-app.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the app with the settings of the environment (``python app.py``; ``clicktune-app`` installed)."""
+    build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start
     app_config = AppConfig.from_env()
     create_app(app_config).launch(**launch_options(app_config))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,12 +11,15 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     MAX_TEXT_CHARS   characters in a context or an item [5000]
     EVAL_FILE        held-out click log of the Model tab [data/bing_news/test_users.csv]
     TRAIN_FILE       training click log, for the popularity baseline [data/bing_news/train.csv]
-    HOST, PORT       where to serve [$GRADIO_SERVER_NAME or 127.0.0.1, 7860]
+    HOST, PORT       where to serve [127.0.0.1, 7860]; Gradio's GRADIO_SERVER_NAME/PORT too (they must agree)
+    FEEDBACK_BROWSING    1: visitors may browse and export the stored feedback [0: counts only]
+    FEEDBACK_REPO        a Hub dataset (OWNER/NAME) the feedback is mirrored to and restored from [none]
+    FEEDBACK_PUSH_MINUTES  how often the mirror commits [10]
 
 This file is the layout: one function per tab, each wiring its components to the handlers of
 ``app_handlers``; the rules live in ``recsys.service``. The model is loaded once, at start. Model
 calls share one queue slot (``MODEL_QUEUE``): the tokenizer is not thread-safe, and two CPU cores
-gain nothing from running two at once.
+gain nothing from running two at once; an evaluation has a slot of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import pandas as pd
 
 from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers
 from recsys.card import describe_threshold
+from recsys.cli import run_cli
 from recsys.contract import CANDIDATE_SUFFIXES, ITEM
 from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE, VALID_FILE
 from recsys.feedback import FeedbackStore, Mirror
@@ -363,13 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Serve the app with the settings of the environment (``python app.py``; ``clicktune-app`` installed)."""
+def serve(argv: list[str] | None = None) -> None:
+    """Serve the app with the settings of the environment; a bad setting or model folder ends in one line."""
     build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start
     app_config = AppConfig.from_env()
     create_app(app_config).launch(**launch_options(app_config))
+
+
+def main() -> None:
+    """``python app.py``, or ``clicktune-app`` where the package is installed."""
+    run_cli(serve)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Under ``output_dir/checkpoints/``:
     *.partial/       one being written; a kill leaves it behind, and nothing reads it
 
 Each is written under its ``.partial`` name and renamed when complete, so ``--resume`` never
-meets half a checkpoint: it takes the newest complete one.
+meets half a checkpoint: it takes the newest complete one. They are scratch: once the best model
+is in ``output_dir``, a finished run deletes them all (:func:`delete_checkpoints`) unless
+``--keep-checkpoints``.
 """
 
 from __future__ import annotations
@@ -109,11 +111,27 @@ def save_best_model(folder: Path, step: int, write: Callable[[Path], None]) -> P
     return best
 
 
+def delete_checkpoints(folder: Path) -> None:
+    """Delete ``folder`` (a run's checkpoints) and everything in it.
+
+    It is renamed aside first, so that a kill midway never leaves a checkpoint without some of its files for
+    ``--resume`` to take; what a kill leaves aside (hidden, so never published) goes with the next deletion.
+    """
+    aside = folder.with_name(f".{folder.name}{PARTIAL}")
+    if folder.is_dir():
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def load_checkpoint(accelerator: Accelerator, folder: Path, schedule: LambdaLR) -> TrainerState:
     """Restore the newest complete checkpoint under ``folder``; return its state. The learning rate follows this run."""
     found = checkpoints_in(folder)
     if not found:
-        raise FileNotFoundError(f"--resume: no complete checkpoint under {folder}; train once without --resume")
+        raise FileNotFoundError(
+            f"--resume: no complete checkpoint under {folder}; train once without --resume (a run that finished "
+            "keeps its checkpoints only with --keep-checkpoints)"
+        )
     accelerator.load_state(str(found[-1]))
     state = read_state(found[-1])
     follow_this_runs_schedule(schedule)

@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 42
     # bookkeeping
     resume: bool = False  # continue from the newest checkpoint in output_dir/checkpoints
+    keep_checkpoints: bool = False  # keep output_dir/checkpoints after the run, to --resume it later; else deleted
     report_to: str = "tensorboard"  # an Accelerate tracker name, or "none"
     push_to_hub: bool = False  # publish the saved model to the Hub (needs a network and HF_TOKEN)
     hub_model_id: str = ""  # OWNER/NAME on the Hub, for --push-to-hub
@@ -106,22 +107,64 @@ class TrainConfig:
         return asdict(self)
 
 
+# The line in --help of settings that carry no comment in TrainConfig (their name says most of it).
+HELP = {
+    "weight_decay": "AdamW's weight decay",
+    "gradient_accumulation_steps": "batches whose gradients add up to one optimiser step",
+    "num_epochs": "passes over the train file, where --max-steps is -1",
+    "eval_batch_size": "rows per batch when scoring the eval file",
+    "seed": "seeds the data order, the negatives drawn and any new weights",
+    "hub_private": "create the Hub repo private, with --push-to-hub (an existing repo keeps its own)",
+}
+
+# Hugging Face's names for settings where ours differ, and where they come from; accepted beside ours, so that
+# flags copied from their examples work here.
+HF_NAMES = {
+    "eval_file": ("--validation-file", "the example scripts' run_glue.py"),
+    "max_length": ("--max-seq-length", "the example scripts' run_glue.py"),
+    "batch_size": ("--per-device-train-batch-size", "Trainer's TrainingArguments"),
+    "eval_batch_size": ("--per-device-eval-batch-size", "Trainer's TrainingArguments"),
+    "num_epochs": ("--num-train-epochs", "Trainer's TrainingArguments"),
+    "hub_private": ("--hub-private-repo", "Trainer's TrainingArguments"),
+}
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every flag's default after its help, as Trainer's ``--help`` shows them; an empty one reads "none"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default == "":
+            return f"{action.help} (default: none)"
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m finetune.train",
         description="Fine-tune a text-relevance model on click logs.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Hugging Face Trainer's names are ours where a setting has one (--learning-rate, --weight-decay, "
+        "--warmup-ratio, --gradient-accumulation-steps, --max-steps, --eval-steps, --seed, --report-to, "
+        "--push-to-hub, --hub-model-id); where ours differ, theirs are accepted too (listed above). --patience is "
+        "EarlyStoppingCallback's early_stopping_patience, and --resume is --resume-from-checkpoint without a path "
+        "(the newest checkpoint in --output-dir). Installed as a package (pip install .), the same command is "
+        "clicktune-train.",
+        formatter_class=DefaultsHelpFormatter,
     )
     comments = _field_comments()
     choices = {"architecture": ARCHITECTURES, "loss": LOSSES, "report_to": REPORT_TO}  # listed by --help
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        help_text = comments.get(field.name, field.name.replace("_", " "))
+        help_text = comments.get(field.name) or HELP.get(field.name) or field.name.replace("_", " ")
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default, help=help_text)
+            options = {"action": argparse.BooleanOptionalAction}
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            parser.add_argument(flag, type=kind, default=field.default, choices=choices.get(field.name), help=help_text)
+            options = {"type": kind, "choices": choices.get(field.name)}
+        parser.add_argument(flag, default=field.default, help=help_text, **options)
+        if field.name in HF_NAMES:  # its own line in --help, and errors name our flag
+            hf_flag, where = HF_NAMES[field.name]
+            hf_help = f"{flag} by its Hugging Face name, from {where}"
+            parser.add_argument(hf_flag, dest=field.name, default=argparse.SUPPRESS, help=hf_help, **options)
     return parser
 
 

@@ -7,7 +7,8 @@ Evaluates on the eval file every ``--eval-steps``, at the end of each epoch and 
 keeps the model with the best group AUC beside the checkpoints; stops after ``--patience``
 evaluations without a better one; and saves a resumable checkpoint after each evaluation. When
 the run ends, the best model, its ``metrics.json`` and its card move into ``--output-dir`` as one
-change: a run killed at any point leaves there the model it held before, or the new one.
+change: a run killed at any point leaves there the model it held before, or the new one. Then the
+checkpoints, scratch for resuming, are deleted, unless ``--keep-checkpoints``.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from finetune.checkpoints import best_model_dir, save_best_model, save_checkpoint
+from finetune.checkpoints import best_model_dir, delete_checkpoints, save_best_model, save_checkpoint
 from finetune.config import parse_config
 from finetune.run import Run, prepare
 from finetune.tuning import interpolated, without_adapters
 from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata
 from recsys.calibration import Calibration
 from recsys.card import write_model_card
+from recsys.cli import run_cli
 from recsys.commits import begin_commit, commit
 from recsys.contract import CLICKED
 from recsys.errors import UserError
@@ -169,7 +171,8 @@ def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, p
 
 
 def finish(run: Run) -> dict:
-    """Publish the best model into ``output_dir`` with the run's summary (``metrics.json``) and the card."""
+    """Publish the best model into ``output_dir`` with the run's summary (``metrics.json``) and the card; then
+    delete the checkpoints, unless ``--keep-checkpoints`` (a run stopped early is finished too)."""
     state = run.state
     summary = {
         "best_step": state.best_step,
@@ -182,6 +185,8 @@ def finish(run: Run) -> dict:
     }
     if run.accelerator.is_main_process:
         commit_best_model(run, summary)
+        if not run.config.keep_checkpoints:  # the best model is committed: nothing needs them but --resume
+            delete_checkpoints(run.checkpoints)
         if run.config.push_to_hub:
             from recsys.hub import push_model
 
@@ -202,8 +207,7 @@ def commit_best_model(run: Run, summary: dict) -> None:
             "older ClickTune?); train again without --resume"
         )
     staging = begin_commit(run.output_dir)
-    for path in best.iterdir():
-        shutil.copy2(path, staging / path.name)
+    shutil.copytree(best, staging, dirs_exist_ok=True)  # with sentence-transformers' module folders
     (staging / TRAINING_METRICS_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     write_model_card(staging, model_name=run.output_dir.name)
     commit(run.output_dir)
@@ -220,7 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
     return finish(run)
 
 
-if __name__ == "__main__":
-    from recsys.cli import run_cli
-
+def cli() -> None:
+    """The ``clicktune-train`` console script: ``main`` with user errors as one line."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

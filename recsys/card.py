@@ -5,6 +5,12 @@ training run) and ``evaluation.json`` (``python -m recsys.evaluate --json``, the
 the baselines). The card's ``model-index`` holds the model's metrics and, as metrics named
 "... (<name> baseline)" with the baseline's name as their ``config``, the baselines' on the same
 data; without ``evaluation.json`` it falls back to the eval-set metrics that training recorded.
+
+The metadata follows the Hub's conventions for sentence-transformers models: ``library_name``,
+the task and tags that sentence-transformers gives a bi- or cross-encoder, ``base_model`` only
+where it is a Hub id, metric types such as ``ndcg_at_10``. A click log is no Hub dataset: the card
+names it in its text and in the results' dataset name, and lists no ``datasets``, unless it is given
+the Hub id of the data it was trained on.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from recsys.metrics import RANKING_METRICS, Metrics
 from recsys.models import model_class
 
 LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v2
+LIBRARY_NAME = "sentence-transformers"  # both architectures' folders load with it (recsys.models)
 TASK_TYPE = "text-ranking"
+TAGS = ("recommendation", "click-through-rate")  # beside ClickTune's, the library's and the architecture's
+# The model-index needs a dataset type, which the Hub reads as a dataset id; sentence-transformers writes this
+# for data that is no Hub dataset, and so does the card for a click log.
+NO_HUB_DATASET = "unknown"
 # How each criterion that training records in metrics["threshold"] reads in the card.
 THRESHOLD_CRITERIA = {
     "youden_j": "maximise Youden's J (true-positive rate − false-positive rate; 0 for calling every row clicked)",
@@ -56,11 +67,17 @@ on the eval set and drift when the traffic does. Not for decisions about people.
 
 ## How to load it
 
-With ClickTune, which applies the calibration and threshold saved in `clicktune.json`:
+With ClickTune, which adds the item priors and applies the calibration and threshold saved in `clicktune.json`:
 
 ```python
 {{ load_code }}
 scorer.rank("nba playoffs | lakers trade", ["warriors win game 7", "new iphone released"])
+```
+
+With sentence-transformers, for the text score alone:
+
+```python
+{{ sentence_transformers_code }}
 ```
 
 With plain transformers: {{ plain_load }}
@@ -132,8 +149,18 @@ def _evaluation_markdown(evaluation: Evaluation | None, metadata: ModelMetadata,
     )
 
 
-def eval_results(evaluation: Evaluation | None, metadata: ModelMetadata, dataset: str) -> list[EvalResult] | None:
-    """The ``model-index`` entries: the model's ranking metrics, then each baseline's, on one data set."""
+def metric_type(name: str) -> str:
+    """A metric's id in the Hub's style: ``ndcg@10`` as ``ndcg_at_10``; ``auc`` and ``mrr`` as they are."""
+    return name.replace("@", "_at_")
+
+
+def eval_results(
+    evaluation: Evaluation | None, metadata: ModelMetadata, dataset_name: str, dataset_type: str = NO_HUB_DATASET
+) -> list[EvalResult] | None:
+    """The ``model-index`` entries: the model's ranking metrics, then each baseline's, on one data set.
+
+    ``dataset_type`` is the data's Hub id where it is a Hub dataset; ``dataset_name`` names it for people.
+    """
     if evaluation is not None:
         baselines = [(name, b.metrics) for name, b in evaluation.baselines.items()]
         split, scorers = evaluation.data_split, [(None, evaluation.model), *baselines]
@@ -145,10 +172,10 @@ def eval_results(evaluation: Evaluation | None, metadata: ModelMetadata, dataset
         EvalResult(
             task_type=TASK_TYPE,
             task_name="Click ranking",
-            dataset_type=dataset,
-            dataset_name=dataset,
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
             dataset_split=split,
-            metric_type=name,
+            metric_type=metric_type(name),
             metric_name=name if baseline is None else f"{name} ({baseline} baseline)",
             metric_config=baseline,
             metric_value=round(metrics.values[name], 4),
@@ -158,10 +185,13 @@ def eval_results(evaluation: Evaluation | None, metadata: ModelMetadata, dataset
     ]
 
 
-def _dataset_name(metadata: ModelMetadata) -> str:
-    """The training data's folder name (``bing_news`` for the bundled sample), or a generic name."""
+def _dataset_name(evaluation: Evaluation | None, metadata: ModelMetadata) -> str:
+    """The data the card's metrics are on, for people: the click log's file, and the folder of the training log
+    (``bing_news`` for the bundled sample)."""
     train_file = metadata.training.get("train_file")
-    return Path(train_file).parent.name.replace("_", "-") if train_file else "click-log"
+    data_file = evaluation.data_file if evaluation is not None else Path(metadata.training.get("eval_file", "")).name
+    source = f"{Path(train_file).parent.name} click log" if train_file else "Click log"
+    return f"{source} ({data_file})" if data_file else source
 
 
 def build_model_card(
@@ -173,7 +203,9 @@ def build_model_card(
 ) -> ModelCard:
     """The card of the model in ``model_dir``; ``repo_id`` (OWNER/NAME) is where it is published, if anywhere.
 
-    The card is published with the model, so it names files and folders, never a path of this machine.
+    ``dataset`` is the Hub id of the data the model was trained and evaluated on, where it is a Hub dataset; a
+    name that is no Hub id only names the data. The card is published with the model, so it names files and
+    folders, never a path of this machine.
     """
     model_dir = Path(model_dir)
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
@@ -182,15 +214,19 @@ def build_model_card(
     architecture = model_class(metadata.architecture)
     name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.name)
     folder = f"path/to/{name}"  # where a reader keeps the folder: not where it is on this machine
+    hub_dataset = dataset if is_hub_id(dataset) else None
     card_data = ModelCardData(
         model_name=name,
         base_model=metadata.base_model if is_hub_id(metadata.base_model) else None,
         license=license,
         language="en",
-        library_name="transformers",
+        library_name=LIBRARY_NAME,
         pipeline_tag=architecture.pipeline_tag,
-        tags=["clicktune", "recommendation", "click-through-rate", architecture.title],
-        eval_results=eval_results(evaluation, metadata, dataset or _dataset_name(metadata)),
+        tags=list(dict.fromkeys(("clicktune", LIBRARY_NAME, *architecture.hub_tags, architecture.title, *TAGS))),
+        datasets=[hub_dataset] if hub_dataset else None,
+        eval_results=eval_results(
+            evaluation, metadata, dataset or _dataset_name(evaluation, metadata), hub_dataset or NO_HUB_DATASET
+        ),
     )
     if training:
         training_data = (
@@ -205,6 +241,12 @@ def build_model_card(
         )
     else:
         training_data, objective = "none (zero-shot)", "none"
+    model_ref = repo_id or folder
+    sentence_transformers_code = architecture.sentence_transformers_load.format(
+        model=model_ref,
+        scale=f"{metadata.scale:.6g}",
+        bias=f"{'-' if metadata.bias < 0 else '+'} {abs(metadata.bias):.6g}",
+    )
     if repo_id:
         load_code = (
             "from huggingface_hub import snapshot_download\nfrom recsys.scoring import load_scorer  # ClickTune\n\n"
@@ -225,6 +267,7 @@ def build_model_card(
         threshold=describe_threshold(metadata),
         evaluation=_evaluation_markdown(evaluation, metadata, folder),
         load_code=load_code,
+        sentence_transformers_code=sentence_transformers_code,
         plain_load=architecture.plain_load,
     )
 

@@ -3,7 +3,8 @@
 Training stages the new model's files in a hidden folder inside the model folder, then commits: a
 manifest written aside and renamed is the commit point, after which every file moves in (the
 completion marker ``metrics.json`` last). Any reader that finds a committed manifest finishes the
-moves; a staged folder without one is discarded by the next save.
+moves; a staged folder without one is discarded by the next save. Files are named by their paths
+relative to the folder (``1_Pooling/config.json``, sentence-transformers' pooling module).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from recsys.artifact import (
     COMMIT_DIR,
     COMMIT_MANIFEST,
+    MODULE_DIRS,
     PUBLISHED_FILES,
     TRAINING_METRICS_FILE,
     ModelFolderError,
@@ -52,7 +54,7 @@ def commit(folder: str | Path) -> None:
     """
     folder = Path(folder)
     staging = folder / COMMIT_DIR
-    staged = sorted(p.name for p in staging.iterdir() if p.is_file())
+    staged = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     for name in staged:  # on disk before the commit point, so that a crash cannot leave empty files behind it
         with (staging / name).open("rb") as handle:
             os.fsync(handle.fileno())
@@ -78,7 +80,14 @@ def recover_commit(folder: str | Path) -> None:
 
 
 def _model_files(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.is_file() and any(fnmatchcase(p.name, g) for g in PUBLISHED_FILES)]
+    """The model's files in ``folder``: published files at its top and in sentence-transformers' module folders.
+
+    Never what checkpoints/, runs/ or a folder of the user's hold, though ``*.safetensors`` would match there.
+    """
+    files = [p for p in folder.iterdir() if p.is_file()]
+    files += [p for name in MODULE_DIRS if (folder / name).is_dir() for p in (folder / name).iterdir() if p.is_file()]
+    paths = [p.relative_to(folder).as_posix() for p in files]
+    return [path for path in paths if any(fnmatchcase(path, pattern) for pattern in PUBLISHED_FILES)]
 
 
 def _roll_forward(folder: Path, staging: Path) -> None:
@@ -88,6 +97,9 @@ def _roll_forward(folder: Path, staging: Path) -> None:
         _move(staging / name, folder / name)
     for name in manifest["stale"]:
         (folder / name).unlink(missing_ok=True)
+        if (folder / name).parent != folder:  # a module folder that the new model lacks goes with its files
+            with contextlib.suppress(OSError):  # not empty (a file of the user's), or gone already
+                (folder / name).parent.rmdir()
     if TRAINING_METRICS_FILE in manifest["files"]:
         _move(staging / TRAINING_METRICS_FILE, folder / TRAINING_METRICS_FILE)
     (staging / COMMIT_MANIFEST).unlink(missing_ok=True)
@@ -96,4 +108,5 @@ def _roll_forward(folder: Path, staging: Path) -> None:
 
 def _move(source: Path, target: Path) -> None:
     with contextlib.suppress(FileNotFoundError):  # moved already, by an earlier attempt or another reader
+        target.parent.mkdir(exist_ok=True)  # a module folder (1_Pooling/) that the old model lacked
         os.replace(source, target)

@@ -1,21 +1,42 @@
 """Where things are when nobody says otherwise: the one place that the app, training and the Space build read.
 
-Paths are absolute, resolved from this repository (or from a Space bundle, which has the same
-layout), never from the working directory. The app reads its settings from the environment
-variables named here; ``spaces/build.py`` sets them on a Space.
+Paths are absolute, resolved from ``ROOT``:
+
+- in a repository checkout (or a Space bundle, which has the same layout, or an editable install,
+  ``pip install -e .``), ``ROOT`` is the folder that holds ``recsys/`` and, beside it, the bundled
+  data (``data/bing_news``), whatever the working directory;
+- in an installed package (``pip install .``: ``recsys/`` in site-packages, no data beside it),
+  ``ROOT`` is the working directory at import time, so that ``clicktune-train`` writes
+  ``./models/clicktune``, ``clicktune-app`` serves it and keeps ``./feedback-data``, and nothing
+  points into site-packages. The bundled data is not installed; give click logs by flag or
+  environment variable there.
+
+The app reads its settings from the environment variables named here; ``spaces/build.py`` sets
+them on a Space.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]  # the repository, or a Space bundle: app.py sits here
-
 # Relative to ROOT, as a Space bundle lays them out too.
 MODEL_FOLDER = "models/clicktune"  # what `make demo` trains and the app serves
 FEEDBACK_FOLDER = "feedback-data"  # the app's feedback database and cached evaluations
 BUNDLED_FOLDER = "data/bing_news"  # the real Bing News click sample
 EXAMPLES_FOLDER = "data/examples"  # the app's examples
+
+
+def find_root(package_parent: Path) -> Path:
+    """The folder that defaults are relative to: ``package_parent`` where the bundled data sits in it, else the
+    working directory.
+
+    The data, not ``app.py``, tells a checkout from site-packages: an installed package puts ``app.py`` beside
+    ``recsys/`` in site-packages too.
+    """
+    return package_parent if (package_parent / BUNDLED_FOLDER).is_dir() else Path.cwd()
+
+
+ROOT = find_root(Path(__file__).resolve().parents[1])  # the repository or a Space bundle; installed: the cwd
 
 MODEL_DIR = ROOT / MODEL_FOLDER
 FEEDBACK_DIR = ROOT / FEEDBACK_FOLDER

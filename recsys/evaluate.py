@@ -198,12 +198,25 @@ def format_table(evaluation: Evaluation, model_name: str = "fine-tuned model") -
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m recsys.evaluate", description="Evaluate a model against baselines (MIND protocol)."
+        prog="python -m recsys.evaluate",
+        description="Evaluate a model against baselines (MIND protocol).",
+        epilog="Installed as a package (pip install .), the same command is clicktune-evaluate.",
     )
-    parser.add_argument("--model", default=None, help="model folder or name (default: the zero-shot base model)")
-    parser.add_argument("--data", required=True, type=Path, help="click log to evaluate on")
-    parser.add_argument("--train-file", type=Path, help="training click log, for popularity and calibration")
-    parser.add_argument("--json", type=Path, help="write the metrics here")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="saved model folder, Hub id or base model name (default: the zero-shot base model)",
+    )
+    parser.add_argument(
+        "--data", required=True, type=Path, help="click log to evaluate on (.csv, .tsv, .jsonl, .parquet)"
+    )
+    parser.add_argument(
+        "--train-file",
+        type=Path,
+        help="training click log, for the popularity baseline and the baselines' click probabilities "
+        "(default: none: popularity is left out)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the metrics to this JSON file (default: none)")
     parser.add_argument("--no-baselines", action="store_true", help="evaluate the model alone")
     return parser
 
@@ -220,5 +233,10 @@ def main(argv: list[str] | None = None) -> Evaluation:
     return evaluation
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m recsys.evaluate``, installed as ``clicktune-evaluate``."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -191,10 +191,20 @@ class FeedbackStore:
         return clicks
 
 
-def main(argv: list[str] | None = None) -> pd.DataFrame:
-    parser = argparse.ArgumentParser(prog="python -m recsys.feedback", description="The app's feedback store.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    export = commands.add_parser("export", help="write the marks as a click log that finetune.train reads")
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys.feedback",
+        description="The app's feedback store.",
+        epilog="Installed as a package (pip install .), the same command is clicktune-feedback.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, help="what to do; `python -m recsys.feedback export --help` lists its flags"
+    )
+    export = commands.add_parser(
+        "export",
+        help="write the marks as a click log that finetune.train reads",
+        description="Write the stored marks as a click log (one group per saved list) that finetune.train reads.",
+    )
     export.add_argument("--out", required=True, type=Path, help="the click-log CSV to write")
     export.add_argument(
         "--data-dir",
@@ -202,11 +212,21 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         default=Path(os.environ.get(Env.FEEDBACK_DIR, FEEDBACK_DIR)),
         help=f"the app's data directory: ${Env.FEEDBACK_DIR}, else %(default)s",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.data_dir / DB_FILE).is_file():
         parser.error(f"no feedback database at {args.data_dir / DB_FILE}; pass the app's FEEDBACK_DIR as --data-dir")
     return FeedbackStore(args.data_dir).export(args.out)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m recsys.feedback``, installed as ``clicktune-feedback``."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -250,18 +250,50 @@ def push_model(
     return str(url)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m recsys.hub", description="Publish a saved model to the Hub.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    plan = commands.add_parser("plan", help="list which files would be published and which stay home (no network)")
-    plan.add_argument("--model-dir", required=True, type=Path)
-    push = commands.add_parser("push", help="publish the model folder with a fresh model card")
-    push.add_argument("--model-dir", required=True, type=Path)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recsys.hub",
+        description="Publish a saved model to the Hub.",
+        epilog="Installed as a package (pip install .), the same command is clicktune-hub. The token comes from "
+        "$HF_TOKEN or `hf auth login`, never from a flag.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, help="what to do; `python -m recsys.hub push --help` lists its flags"
+    )
+    plan = commands.add_parser(
+        "plan",
+        help="list which files would be published and which stay home (no network)",
+        description="List which files of a model folder would be published and which stay home, with the reason "
+        "for each. Needs no network and no token.",
+    )
+    plan.add_argument("--model-dir", required=True, type=Path, help="the saved model folder")
+    push = commands.add_parser(
+        "push",
+        help="publish the model folder with a fresh model card",
+        description="Evaluate (where needed), rewrite the model card, create the Hub repo if it does not exist and "
+        "upload the planned files; prints the repo's URL.",
+    )
+    push.add_argument("--model-dir", required=True, type=Path, help="the saved model folder")
     push.add_argument("--repo-id", required=True, help="OWNER/NAME on the Hub")
-    push.add_argument("--private", action="store_true", help="create the repo private")
-    push.add_argument("--eval-file", type=Path, help="evaluate against the baselines on this click log first")
-    push.add_argument("--train-file", type=Path, help="training click log, for the popularity baseline")
-    args = parser.parse_args(argv)
+    push.add_argument("--private", action="store_true", help="create the repo private (an existing repo keeps its own)")
+    push.add_argument(
+        "--eval-file",
+        type=Path,
+        help="evaluate against the baselines on this click log first, e.g. a held-out split (default: keep "
+        "evaluation.json, or where it is missing or older than the model, evaluate on the eval file training used, "
+        "labelled validation)",
+    )
+    push.add_argument(
+        "--train-file",
+        type=Path,
+        help="training click log, for the popularity baseline (default: none with --eval-file; without it, the one "
+        "training used)",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     if args.command == "plan":
         check_model_folder(args.model_dir)
         upload_plan = plan_upload(list_files(args.model_dir))
@@ -274,5 +306,10 @@ def main(argv: list[str] | None = None) -> None:
     say(url)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m recsys.hub``, installed as ``clicktune-hub``."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

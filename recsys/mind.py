@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m recsys.mind",
         description="Convert a MIND split (behaviors.tsv, news.tsv) into a ClickTune click-log CSV.",
         epilog="One row per candidate: group = impression id, query = the newest history titles, item = the "
-        "title. Impressions with an empty history, and news ids missing from news.tsv, are left out and counted.",
+        "title. Impressions with an empty history, and news ids missing from news.tsv, are left out and counted. "
+        "Installed as a package (pip install .), the same command is clicktune-mind.",
     )
     parser.add_argument("--behaviors", required=True, type=Path, help="MIND's behaviors.tsv (no header row)")
     parser.add_argument("--news", required=True, type=Path, help="MIND's news.tsv of the same split (no header row)")
@@ -300,5 +301,10 @@ def main(argv: list[str] | None = None) -> Conversion:
     return report
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m recsys.mind``, installed as ``clicktune-mind``."""
     run_cli(main)
+
+
+if __name__ == "__main__":
+    cli()

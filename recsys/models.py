@@ -5,17 +5,20 @@ returns one logit per (query, item) pair for that batch, scores pairs for servin
 loads itself. Training, scoring and saving call that interface and never ask which model they
 hold; :data:`MODELS` maps each architecture name of ``recsys.artifact`` to its class.
 
-A saved model reloads with plain transformers: ``AutoModel`` for a bi-encoder (mean-pool and
-normalise; logit = scale * cosine + bias from ``clicktune.json``),
-``AutoModelForSequenceClassification`` for a cross-encoder.
+A saved model also loads without ClickTune. A bi-encoder's folder is a sentence-transformers model
+(``SentenceTransformer(dir).encode`` gives the same normalised, mean-pooled embeddings; logit =
+scale * cosine + bias from ``clicktune.json``) and plain transformers' ``AutoModel``; a
+cross-encoder's folder loads with sentence-transformers' ``CrossEncoder`` (``predict`` gives the text
+logits) and with ``AutoModelForSequenceClassification``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -23,7 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from recsys.artifact import ARCHITECTURES, BI, CROSS, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.artifact import (
+    ARCHITECTURES,
+    BI,
+    CROSS,
+    NORMALIZE_DIR,
+    POOLING_CONFIG_FILE,
+    POOLING_DIR,
+    ST_CONFIG_FILE,
+    ST_MODULES_FILE,
+    ST_TRANSFORMER_FILE,
+    ModelFolderError,
+    ModelMetadata,
+    resolve_model_path,
+)
 from recsys.folder_checks import check_model_folder, check_vocabulary
 
 Pair = tuple[str, str]
@@ -51,7 +67,9 @@ class RelevanceModel(nn.Module):
     architecture: ClassVar[str]
     title: ClassVar[str]  # how the model card names the architecture
     pipeline_tag: ClassVar[str]  # the Hub's task for it
-    plain_load: ClassVar[str]  # how to use the saved folder without ClickTune
+    hub_tags: ClassVar[tuple[str, ...]]  # the tags that sentence-transformers gives such a model on the Hub
+    plain_load: ClassVar[str]  # how to use the saved folder with plain transformers
+    sentence_transformers_load: ClassVar[str]  # Python that uses the folder {model} with sentence-transformers
     supports_adapters: ClassVar[bool]  # LoRA adapters apply to it
     supports_in_batch_negatives: ClassVar[bool]  # its logits can score a query against another list's items
     scalars: ClassVar[tuple[str, ...]] = ()  # parameters beside the encoder, trained at their own rate or fixed
@@ -107,14 +125,55 @@ def load_weights(
     return encoder
 
 
+ST_IDENTITY = "torch.nn.modules.linear.Identity"  # sentence-transformers names an activation by its import path
+
+
+def sentence_transformers_files(hidden_size: int, max_length: int) -> dict[str, Any]:
+    """sentence-transformers' files for a bi-encoder: the transformer (the folder's own weights and tokenizer)
+    truncating at ``max_length``, mean pooling over the attention mask, and L2 normalisation, as
+    :meth:`BiEncoder.embed` computes them.
+
+    The module names and the pooling keys are those every sentence-transformers release since 2.0 loads (the
+    packaged all-MiniLM-L6-v2 has the same); the Normalize module has no files.
+    """
+    modules = [("", "Transformer"), (POOLING_DIR, "Pooling"), (NORMALIZE_DIR, "Normalize")]
+    return {
+        ST_MODULES_FILE: [
+            {"idx": n, "name": str(n), "path": path, "type": f"sentence_transformers.models.{kind}"}
+            for n, (path, kind) in enumerate(modules)
+        ],
+        ST_TRANSFORMER_FILE: {"max_seq_length": max_length, "do_lower_case": False},
+        ST_CONFIG_FILE: {
+            "model_type": "SentenceTransformer",
+            "prompts": {},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+        POOLING_CONFIG_FILE: {
+            "word_embedding_dimension": hidden_size,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+        },
+    }
+
+
 class BiEncoder(RelevanceModel):
     """Mean-pooled, normalised embeddings; logit = scale * cos(query, item) + bias."""
 
     architecture, title, pipeline_tag = BI, "bi-encoder", "sentence-similarity"
+    hub_tags = ("sentence-similarity", "feature-extraction")
     plain_load = (
         "`AutoModel.from_pretrained(dir)`, mean-pool and normalise; logit = scale * cosine + bias "
         "with scale and bias from `clicktune.json`."
     )
+    sentence_transformers_load = """from sentence_transformers import SentenceTransformer
+
+model = SentenceTransformer("{model}")  # mean-pooled, normalised embeddings, as ClickTune computes them
+query = model.encode(["nba playoffs | lakers trade"])
+items = model.encode(["warriors win game 7", "new iphone released"])
+logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bias from clicktune.json"""
     supports_adapters = supports_in_batch_negatives = True
     scalars = ("scale", "bias")
 
@@ -227,6 +286,9 @@ class BiEncoder(RelevanceModel):
     def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:
         metadata.scale, metadata.bias = self.scale.item(), self.bias.item()
         super().save(output_dir, metadata)
+        for name, content in sentence_transformers_files(self.encoder.config.hidden_size, metadata.max_length).items():
+            (Path(output_dir) / name).parent.mkdir(exist_ok=True)
+            (Path(output_dir) / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> BiEncoder:
@@ -238,7 +300,13 @@ class CrossEncoder(RelevanceModel):
     """One logit over the concatenated (query, item) pair: a sequence-classification head with one label."""
 
     architecture, title, pipeline_tag = CROSS, "cross-encoder", "text-ranking"
+    hub_tags = ("cross-encoder", "reranker")
     plain_load = "`AutoModelForSequenceClassification.from_pretrained(dir)`; one logit per (query, item) pair."
+    sentence_transformers_load = """from sentence_transformers import CrossEncoder
+
+model = CrossEncoder("{model}")  # its config names the identity as the activation: predict gives the text logits
+logits = model.predict([("nba playoffs | lakers trade", "warriors win game 7"),
+                        ("nba playoffs | lakers trade", "new iphone released")])"""
     supports_adapters = False  # its new head must train with all its weights
     supports_in_batch_negatives = False  # each logit needs its own forward pass over the pair
 
@@ -274,6 +342,13 @@ class CrossEncoder(RelevanceModel):
                 progress(done, len(pairs))
         return out
 
+    def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:
+        # sentence-transformers' CrossEncoder.predict applies this activation to the logit (by default a
+        # sigmoid for one label, which is no click probability here): the identity returns the text logit
+        # that ClickTune blends with the item priors and calibrates.
+        self.encoder.config.sentence_transformers = {"activation_fn": ST_IDENTITY}
+        super().save(output_dir, metadata)
+
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> CrossEncoder:
         return cls(load_weights(cls, AutoModelForSequenceClassification, path, metadata, num_labels=1))
@@ -308,9 +383,18 @@ def load_model(architecture: str, name_or_path: str | None) -> tuple[RelevanceMo
 def save_model(
     model: RelevanceModel, tokenizer: PreTrainedTokenizerBase, output_dir: str | Path, metadata: ModelMetadata
 ) -> None:
-    """Write weights (safetensors), tokenizer and ``clicktune.json`` into ``output_dir``."""
+    """Write weights (safetensors), tokenizer and ``clicktune.json`` into ``output_dir``.
+
+    The tokenizer is saved truncating at the trained ``max_length``, so that sentence-transformers'
+    ``CrossEncoder`` (and a plain ``tokenizer(...)`` call) cut texts where ClickTune does.
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save(output_dir, metadata)
-    tokenizer.save_pretrained(output_dir)
+    longest = tokenizer.model_max_length
+    tokenizer.model_max_length = metadata.max_length
+    try:
+        tokenizer.save_pretrained(output_dir)
+    finally:  # the caller's tokenizer is unchanged
+        tokenizer.model_max_length = longest
     metadata.save(output_dir)

@@ -337,18 +337,44 @@ def publish_space(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python spaces/build.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python spaces/build.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="Run it as a script (spaces/ is not a package). Publishing needs a network and a token with write "
+        "access, from $HF_TOKEN or `hf auth login`, never from a flag.",
+    )
     model = parser.add_mutually_exclusive_group(required=True)
     model.add_argument("--model-dir", type=Path, help="a saved model folder to bundle in the Space")
-    model.add_argument("--hub-model-id", help="OWNER/NAME of a Hub model that the Space loads at start")
+    model.add_argument(
+        "--hub-model-id", help="OWNER/NAME of a Hub model that the Space loads at start, instead of bundling one"
+    )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--dry-run", type=Path, metavar="DIR", help="only write the Space folder to DIR")
+    target.add_argument(
+        "--dry-run",
+        type=Path,
+        metavar="DIR",
+        help="only write the Space folder to DIR (new, empty, or written by an earlier build); no network",
+    )
     target.add_argument("--space-id", help="OWNER/NAME of the Space to create or update")
-    parser.add_argument("--title", default="ClickTune")
+    parser.add_argument("--title", default="ClickTune", help="the Space's title (default: %(default)s)")
     parser.add_argument("--private", action="store_true", help="create the Space private")
-    parser.add_argument("--hardware", choices=[h.value for h in SpaceHardware], help="e.g. cpu-basic, cpu-upgrade")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the Space to run")
-    parser.add_argument("--max-model-mb", type=float, default=MAX_MODEL_MB, help="largest model to bundle")
+    parser.add_argument(
+        "--hardware",
+        choices=[h.value for h in SpaceHardware],
+        metavar="HARDWARE",
+        help="the Space's hardware, one of: %(choices)s (default: none asked for: a new Space runs on cpu-basic, "
+        "an existing one keeps its own)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds to wait for the Space to run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--max-model-mb",
+        type=float,
+        default=MAX_MODEL_MB,
+        help="largest model to bundle, in MB; publish a larger one with recsys.hub and give --hub-model-id "
+        "(default: %(default)s)",
+    )
     return parser
 
 

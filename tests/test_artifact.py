@@ -351,6 +351,32 @@ def test_a_commit_killed_at_any_rename_leaves_the_old_model_or_the_new_one(
     assert list(begin_commit(tmp_path / "killed-0").iterdir()) == []
 
 
+def _tree(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_commit_moves_module_folders_in_and_out_with_the_model(tmp_path: Path) -> None:
+    bi = {"model.safetensors": "bi", "modules.json": "bi", "1_Pooling/config.json": "bi", "metrics.json": "bi"}
+    cross = {"model.safetensors": "cross", "metrics.json": "cross"}
+    users = {"notes/model.safetensors": "the user's", "checkpoints/best-3/1_Pooling/config.json": "scratch"}
+
+    def save(files: dict[str, str]) -> None:
+        staging = begin_commit(tmp_path)
+        for name, text in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(text)
+        commit(tmp_path)
+
+    for name, text in users.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    save(bi)
+    assert _tree(tmp_path) == bi | users
+    save(cross)  # a bi-encoder's module folder goes with it; files in other folders are not the model's
+    assert _tree(tmp_path) == cross | users
+    assert not (tmp_path / "1_Pooling").exists()
+
+
 # Published copies hold no paths of this machine
 
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from huggingface_hub import ModelCard, metadata_load
+from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from finetune.train import main as train
 from recsys.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
-from recsys.card import build_model_card, write_model_card
+from recsys.card import NO_HUB_DATASET, build_model_card, metric_type, write_model_card
 from recsys.evaluate import Evaluation
 from recsys.evaluate import main as evaluate
 from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metrics, threshold_summary
 from recsys.models import CrossEncoder
+from recsys.scoring import load_scorer
 
 
 @pytest.fixture
@@ -41,8 +44,10 @@ def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Pa
     metadata = metadata_load(path)
     assert metadata["base_model"] == DEFAULT_MODEL
     assert metadata["license"] == "apache-2.0"
-    assert metadata["library_name"] == "transformers"
-    assert "clicktune" in metadata["tags"]
+    assert metadata["library_name"] == "sentence-transformers"
+    assert metadata["pipeline_tag"] == "sentence-similarity"
+    assert {"clicktune", "sentence-transformers", "sentence-similarity", "feature-extraction"} <= set(metadata["tags"])
+    assert "datasets" not in metadata  # a local click log is no Hub dataset: the text names it
     card = ModelCard.load(path)
     assert card.data.base_model == DEFAULT_MODEL
     assert card.data.license == "apache-2.0"
@@ -73,12 +78,17 @@ def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path
     path = trained_folder / CARD_FILE
     card.save(path)
 
-    assert "model-index" in metadata_load(path)
+    model_name, parsed = model_index_to_eval_results(metadata_load(path)["model-index"])
+    assert model_name == trained_folder.name
     results = ModelCard.load(path).data.eval_results
+    assert parsed == results
     own = {r.metric_type: r.metric_value for r in results if r.metric_config is None}
-    assert set(own) == set(RANKING_METRICS)
+    assert set(own) == {"auc", "mrr", "ndcg_at_5", "ndcg_at_10"}
     for name in RANKING_METRICS:
-        assert own[name] == pytest.approx(result.model.values[name], abs=1e-4)
+        assert own[metric_type(name)] == pytest.approx(result.model.values[name], abs=1e-4)
+    # The data is named for people (by the training log's folder: `recsys.evaluate --json` records no file name),
+    # and its type is no invented dataset id.
+    assert {(r.dataset_type, r.dataset_name) for r in results} == {(NO_HUB_DATASET, "data click log")}
     for name in json.loads((trained_folder / EVALUATION_FILE).read_text())["baselines"]:
         assert name in card.text
 
@@ -107,7 +117,9 @@ def test_card_of_a_cross_encoder_names_its_architecture_and_task(tmp_path: Path)
     ModelMetadata(architecture=CROSS, fine_tuned=True).save(tmp_path)
     card = build_model_card(tmp_path)
     assert card.data.pipeline_tag == CrossEncoder.pipeline_tag == "text-ranking"
-    assert "cross-encoder" in card.data.tags
+    assert card.data.library_name == "sentence-transformers"  # CrossEncoder(dir) loads it
+    assert {"cross-encoder", "reranker"} <= set(card.data.tags)
+    assert f'CrossEncoder("path/to/{tmp_path.name}")' in card.text
     assert "**Architecture:** cross-encoder" in card.text
     assert CrossEncoder.plain_load in card.text
 
@@ -117,9 +129,10 @@ def test_card_without_an_evaluation_falls_back_to_trainings_eval_metrics(tmp_pat
     recorded = {**metrics(0.625).to_dict(), "step": 40}
     ModelMetadata(fine_tuned=True, training=training, metrics={"eval": recorded}).save(tmp_path)
     card = build_model_card(tmp_path)
-    assert {r.metric_type for r in card.data.eval_results} == set(RANKING_METRICS)
+    assert {r.metric_type for r in card.data.eval_results} == {metric_type(name) for name in RANKING_METRICS}
     assert all(r.metric_value == 0.625 and r.dataset_split == "validation" for r in card.data.eval_results)
-    assert card.data.eval_results[0].dataset_name == "bing-news"
+    assert card.data.eval_results[0].dataset_name == "bing_news click log (valid.csv)"
+    assert card.data.eval_results[0].dataset_type == NO_HUB_DATASET
     assert "no baselines were evaluated" in card.text and "`valid.csv`" in card.text
 
 
@@ -133,3 +146,23 @@ def test_card_says_when_the_evaluation_is_on_the_selection_set(tmp_path: Path) -
     Evaluation(metrics(0.7), data_file="test_users.csv").save(tmp_path / EVALUATION_FILE)
     text = build_model_card(tmp_path).text
     assert "`test_users.csv`" in text and "optimistic" not in text
+
+
+def test_card_names_a_hub_dataset_by_its_id(tmp_path: Path) -> None:
+    training = {"train_file": "data/mind/train.csv", "eval_file": "data/mind/valid.csv"}
+    ModelMetadata(fine_tuned=True, training=training, metrics={"eval": metrics(0.6).to_dict()}).save(tmp_path)
+    path = write_model_card(tmp_path, dataset="me/mind-clicks")
+    assert metadata_load(path)["datasets"] == ["me/mind-clicks"]
+    assert {r.dataset_type for r in ModelCard.load(path).data.eval_results} == {"me/mind-clicks"}
+
+
+def test_cards_sentence_transformers_code_gives_the_text_logits(trained_folder: Path) -> None:
+    text = build_model_card(trained_folder).text
+    code = text.split("With sentence-transformers")[1].split("```python\n")[1].split("```")[0]
+    namespace: dict = {}
+    exec(code.replace(f"path/to/{trained_folder.name}", str(trained_folder)), namespace)
+    scorer = load_scorer(str(trained_folder))
+    query, items = "nba playoffs | lakers trade", ["warriors win game 7", "new iphone released"]
+    np.testing.assert_allclose(
+        namespace["logits"][0].numpy(), scorer.score_pairs([(query, i) for i in items]), atol=1e-4
+    )

@@ -29,6 +29,11 @@ PUBLISHED = {
     "tokenizer_config.json",
     "vocab.txt",
     "special_tokens_map.json",
+    "modules.json",  # sentence-transformers' description of a bi-encoder
+    "sentence_bert_config.json",
+    "config_sentence_transformers.json",
+    "1_Pooling/config.json",
+    "2_Normalize/config.json",  # sentence-transformers 6 writes one when it saves the model again
     "clicktune.json",
     "item_priors.csv",
     "metrics.json",
@@ -38,6 +43,8 @@ PUBLISHED = {
 LEFT_OUT = {
     "checkpoints/step-3/model.safetensors": "checkpoints",
     "checkpoints/step-3/optimizer.bin": "checkpoints",
+    "checkpoints/best-3/1_Pooling/config.json": "checkpoints",
+    "runs/1_Pooling/config.json": "TensorBoard",
     "runs/clicktune/events.out.tfevents.1.vm": "TensorBoard",
     "__pycache__/helper.cpython-311.pyc": "bytecode",
     ".venv/lib/python3.11/site-packages/x.py": "virtual environment",
@@ -78,6 +85,17 @@ def test_plan_publishes_by_the_artifacts_list_of_files():
 def test_plan_of_nothing_is_empty():
     plan = plan_upload([])
     assert plan.upload == () and plan.left_out == {}
+
+
+def test_plan_publishes_every_file_that_saving_a_model_writes(tiny_model_dir, tmp_path):
+    from recsys.models import load_model, save_model
+
+    for architecture in ("bi", "cross"):
+        model, tokenizer = load_model(architecture, str(tiny_model_dir))
+        save_model(model, tokenizer, tmp_path / architecture, ModelMetadata(architecture=architecture))
+        files = list_files(tmp_path / architecture)
+        assert plan_upload(files).upload == tuple(files), architecture
+    assert {"modules.json", "sentence_bert_config.json", "1_Pooling/config.json"} <= set(list_files(tmp_path / "bi"))
 
 
 def uploaded_files(commit: dict) -> dict[str, bytes]:
@@ -124,12 +142,14 @@ def test_push_model_uploads_the_plan_with_a_full_model_card(trained_model_dir, h
 
     metadata = metadata_load(trained_model_dir / "README.md")
     assert metadata["license"] == "apache-2.0" and metadata["tags"][0] == "clicktune"
+    assert metadata["library_name"] == "sentence-transformers" and "datasets" not in metadata
     assert "base_model" not in metadata  # a local folder is no Hub id; the card's text names it
     [index] = metadata["model-index"]
     [result] = index["results"]
     assert result["dataset"]["split"] == "validation"
     names = [metric["name"] for metric in result["metrics"]]
     assert names[: len(RANKING_METRICS)] == list(RANKING_METRICS)
+    assert [metric["type"] for metric in result["metrics"]][:4] == ["auc", "mrr", "ndcg_at_5", "ndcg_at_10"]
     assert "auc (tfidf baseline)" in names and "ndcg@10 (random baseline)" in names
     assert len(names) == len(RANKING_METRICS) * (1 + len(evaluation["baselines"]))
     model_auc = next(m["value"] for m in result["metrics"] if m["name"] == "auc")

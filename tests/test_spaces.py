@@ -167,6 +167,18 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
     assert set(plan.left_out) == {*stray, build.BUILD_MARKER}
 
 
+def test_bundle_holds_a_bi_encoders_sentence_transformers_files(tmp_path, tiny_model_dir):
+    from recsys.models import load_model, save_model
+
+    model, tokenizer = load_model("bi", str(tiny_model_dir))
+    save_model(model, tokenizer, tmp_path / "model", ModelMetadata(base_model=DEFAULT_MODEL, max_length=24))
+    (tmp_path / "space").mkdir()
+    copied = build.copy_model(tmp_path / "model", tmp_path / "space")
+    assert {"modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"} <= set(copied)
+    assert json.loads((tmp_path / "space" / "1_Pooling" / "config.json").read_text())["pooling_mode_mean_tokens"]
+    assert set(copied) == set(list_files(tmp_path / "model"))
+
+
 def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)

@@ -15,8 +15,16 @@ from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoints_in
+from finetune.config import build_parser
 from finetune.train import compute_loss, main
-from recsys.artifact import CHECKPOINTS_DIR, METADATA_FILE, PRIORS_FILE, TRAINING_METRICS_FILE, ModelFolderError
+from recsys.artifact import (
+    CHECKPOINTS_DIR,
+    METADATA_FILE,
+    MODULE_DIRS,
+    PRIORS_FILE,
+    TRAINING_METRICS_FILE,
+    ModelFolderError,
+)
 from recsys.errors import ContractError
 from recsys.folder_checks import check_model_folder
 from recsys.hub import list_files, plan_upload, published_files
@@ -221,6 +229,31 @@ def test_an_unknown_choice_is_refused_with_the_choices(
     assert f"{flag}: invalid choice: '{value}'" in capsys.readouterr().err
 
 
+def test_a_finished_run_deletes_its_checkpoints(train, tmp_path: Path) -> None:
+    output_dir = tmp_path / "model"
+    train("--max-steps", "2", "--eval-steps", "1")
+    assert not (output_dir / CHECKPOINTS_DIR).exists()
+    assert not [p.name for p in output_dir.iterdir() if p.name.startswith(".")]  # nothing set aside either
+    assert load_scorer(str(output_dir)).metadata.training["best_step"] in (1, 2)
+    with pytest.raises(FileNotFoundError, match="keeps its checkpoints only with --keep-checkpoints"):
+        train("--max-steps", "4", "--resume")
+
+
+def test_a_run_stopped_early_deletes_its_checkpoints(train, tmp_path: Path) -> None:
+    # Steps far below float32's resolution of the weights leave them as they are: no evaluation improves.
+    summary = train("--max-steps", "6", "--eval-steps", "1", "--patience", "1", "--learning-rate", "1e-20")
+    assert summary["steps"] == 2 < 6
+    assert not (tmp_path / "model" / CHECKPOINTS_DIR).exists()
+    assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
+
+
+def test_keep_checkpoints_is_a_setting_with_help() -> None:
+    help_text = " ".join(build_parser().format_help().split())
+    assert "--keep-checkpoints, --no-keep-checkpoints" in help_text
+    assert "keep output_dir/checkpoints after the run, to --resume it later" in help_text
+    assert "(default: False)" in help_text
+
+
 def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"--resume: no complete checkpoint under .*checkpoints"):
         train("--resume", "--max-steps", "2")
@@ -228,13 +261,13 @@ def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
 
 def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     output_dir = tmp_path / "model"
-    first = train("--max-steps", "4", "--eval-steps", "2")
+    first = train("--max-steps", "4", "--eval-steps", "2", "--keep-checkpoints")
     assert [h["step"] for h in first["history"]] == [2, 4]
     assert checkpoint_steps(output_dir) == [2, 4]
     at_step_4 = weights(output_dir / CHECKPOINTS_DIR / "step-4")
     capsys.readouterr()
 
-    resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1", "--patience", "0")
+    resumed = train("--resume", "--max-steps", "6", "--eval-steps", "1", "--patience", "0", "--keep-checkpoints")
     assert f"resumed from {output_dir / 'checkpoints' / 'step-4'} at step 4" in capsys.readouterr().out
     assert resumed["steps"] == 6
     assert [h["step"] for h in resumed["history"]] == [2, 4, 5, 6]
@@ -258,7 +291,7 @@ def test_resume_matches_an_uninterrupted_run(
 ) -> None:
     output_dir = tmp_path / "model"
     argv = ["--architecture", architecture, "--loss", loss, "--batch-size", batch_size, "--negatives", "2"]
-    argv += ["--max-steps", "6", "--eval-steps", "2", "--patience", "0"]
+    argv += ["--max-steps", "6", "--eval-steps", "2", "--patience", "0", "--keep-checkpoints"]
     uninterrupted = train(*argv)
     expected = weights(output_dir / CHECKPOINTS_DIR / "step-6")
 
@@ -300,8 +333,11 @@ class Killed(BaseException):
 
 
 def model_files(folder: Path) -> dict[str, bytes]:
-    """The files of the folder itself (not checkpoints/ or runs/): what serving and publishing read."""
-    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    """The files of the folder itself and its module folders (not checkpoints/ or runs/): what serving and
+    publishing read."""
+    paths = [p for p in folder.iterdir() if p.is_file()]
+    paths += [p for name in MODULE_DIRS if (folder / name).is_dir() for p in (folder / name).iterdir()]
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in paths}
 
 
 def test_a_run_killed_at_any_write_leaves_the_previous_model_or_the_new_one(
@@ -333,7 +369,7 @@ def test_a_run_killed_at_any_write_leaves_the_previous_model_or_the_new_one(
     outcomes = set()
     for k in range(writes):
         shutil.rmtree(output_dir)
-        shutil.copytree(previous_dir, output_dir)  # the previous run's model, checkpoints and all
+        shutil.copytree(previous_dir, output_dir)  # the previous run's model (its checkpoints deleted)
         renames.clear()
         monkeypatch.setattr(os, "replace", killed_at(k))
         with pytest.raises(Killed):

@@ -1,0 +1,207 @@
+"""Every command line explains itself: each flag's help, its default and its choices are in ``--help``.
+
+The checks read each parser's actions, not the rendered text: a new flag without help, a default that
+``--help`` does not show, or a fixed set of values without ``choices`` fails here. The console scripts of
+pyproject.toml are checked to point at callables that answer ``--help``, without installing the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from huggingface_hub import SpaceHardware
+
+import app
+import finetune.config
+import finetune.train
+import recsys.evaluate
+import recsys.feedback
+import recsys.hub
+import recsys.mind
+from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _load_space_builder():
+    spec = importlib.util.spec_from_file_location("clicktune_space_build_help", REPO / "spaces" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+space_build = _load_space_builder()
+
+PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "python -m finetune.train": finetune.config.build_parser,
+    "python -m recsys.evaluate": recsys.evaluate.build_parser,
+    "python -m recsys.feedback": recsys.feedback.build_parser,
+    "python -m recsys.hub": recsys.hub.build_parser,
+    "python -m recsys.mind": recsys.mind.build_parser,
+    "python spaces/build.py": space_build.build_parser,
+    "python app.py": app.build_parser,
+}
+# What `--help` runs: each command, and each subcommand.
+HELP_RUNS = [
+    (finetune.train.main, []),
+    (recsys.evaluate.main, []),
+    (recsys.feedback.main, []),
+    (recsys.feedback.main, ["export"]),
+    (recsys.hub.main, []),
+    (recsys.hub.main, ["plan"]),
+    (recsys.hub.main, ["push"]),
+    (recsys.mind.main, []),
+    (space_build.main, []),
+    (app.serve, []),
+]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+SCRIPTS = PYPROJECT["project"]["scripts"]
+
+
+def options(parser: argparse.ArgumentParser) -> Iterator[tuple[argparse.ArgumentParser, argparse.Action]]:
+    """Every action of ``parser`` and of its subcommands' parsers, with the parser it belongs to; not ``-h``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        yield parser, action
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                yield from options(subparser)
+
+
+def shown_help(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
+    """The action's line in ``--help``, as the parser's formatter expands it (its default added, if it adds one)."""
+    return parser._get_formatter()._expand_help(action) if action.help else ""
+
+
+def is_switch(action: argparse.Action) -> bool:
+    """``store_true``/``store_false``: the flag's absence is its default, which ``--help`` need not repeat."""
+    return isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction)
+
+
+def name(action: argparse.Action) -> str:
+    return "/".join(action.option_strings) or action.dest
+
+
+@pytest.mark.parametrize("command", PARSERS)
+def test_every_option_says_what_it_does(command: str) -> None:
+    for _, action in options(PARSERS[command]()):
+        assert action.help and action.help is not argparse.SUPPRESS, f"{command} {name(action)} has no help"
+        restated = action.dest.replace("_", " ")
+        assert action.help.strip().lower() != restated, f"{command} {name(action)}: its help only restates its name"
+
+
+@pytest.mark.parametrize("command", PARSERS)
+def test_every_default_is_shown(command: str) -> None:
+    checked = 0
+    for parser, action in options(PARSERS[command]()):
+        if action.default is None or action.default is argparse.SUPPRESS or is_switch(action):
+            continue
+        assert str(action.default) in shown_help(parser, action), f"{command} {name(action)} hides its default"
+        checked += 1
+    if command in ("python -m finetune.train", "python -m recsys.mind", "python spaces/build.py"):
+        assert checked >= 3  # the check saw the defaults these commands have
+
+
+@pytest.mark.parametrize("command", PARSERS)
+def test_every_choice_is_listed(command: str) -> None:
+    for parser, action in options(PARSERS[command]()):
+        if action.choices is None:
+            continue
+        values = [str(choice) for choice in action.choices]
+        # As argparse lists them after the flag ({bi,cross}), or as %(choices)s expands in the help.
+        in_usage = "{" + ",".join(values) + "}" in parser._get_formatter()._format_action_invocation(action)
+        assert in_usage or ", ".join(values) in shown_help(parser, action), f"{command} {name(action)} hides {values}"
+
+
+def test_the_options_with_a_fixed_set_of_values_have_choices() -> None:
+    actions = {action.dest: action for _, action in options(finetune.config.build_parser()) if action.option_strings}
+    assert tuple(actions["architecture"].choices) == ARCHITECTURES
+    assert tuple(actions["loss"].choices) == LOSSES
+    assert tuple(actions["report_to"].choices) == REPORT_TO
+    hardware = next(action for _, action in options(space_build.build_parser()) if action.dest == "hardware")
+    assert list(hardware.choices) == [h.value for h in SpaceHardware]
+    subcommands = {
+        tuple(action.choices)
+        for parser in (recsys.hub.build_parser(), recsys.feedback.build_parser())
+        for _, action in options(parser)
+        if isinstance(action, argparse._SubParsersAction)
+    }
+    assert subcommands == {("plan", "push"), ("export",)}
+
+
+@pytest.mark.parametrize(
+    ("main", "argv"), HELP_RUNS, ids=[" ".join([main.__module__, *argv]) for main, argv in HELP_RUNS]
+)
+def test_help_runs_and_exits_0(main: Callable, argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("usage: ") and err == ""
+
+
+def test_training_takes_hugging_face_names_beside_ours(tmp_path: Path) -> None:
+    eval_file = str(tmp_path / "valid.csv")
+    config = parse_config(
+        [
+            "--per-device-train-batch-size", "4",
+            "--per-device-eval-batch-size", "8",
+            "--num-train-epochs", "2",
+            "--validation-file", eval_file,
+            "--max-seq-length", "32",
+            "--hub-private-repo",
+        ]
+    )  # fmt: skip
+    assert (config.batch_size, config.eval_batch_size, config.num_epochs) == (4, 8, 2)
+    assert (config.eval_file, config.max_length, config.hub_private) == (eval_file, 32, True)
+    assert parse_config(["--batch-size", "4"]).batch_size == 4
+    defaults = TrainConfig()
+    assert parse_config([]) == defaults  # an alias's absence leaves our default alone
+    assert set(HF_NAMES) <= {field.name for field in fields(TrainConfig)}
+
+
+def test_training_help_names_the_hugging_face_flags() -> None:
+    text = " ".join(finetune.config.build_parser().format_help().split())
+    for field, (hf_flag, _) in HF_NAMES.items():
+        assert f"{hf_flag} " in text
+        assert f"--{field.replace('_', '-')} by its Hugging Face name" in text
+
+
+def test_the_console_scripts_are_the_commands() -> None:
+    assert set(SCRIPTS) == {
+        "clicktune-train",
+        "clicktune-evaluate",
+        "clicktune-app",
+        "clicktune-feedback",
+        "clicktune-hub",
+        "clicktune-mind",
+    }
+    shipped = set(PYPROJECT["tool"]["setuptools"]["packages"]) | set(PYPROJECT["tool"]["setuptools"]["py-modules"])
+    for target in SCRIPTS.values():
+        module = target.split(":")[0]
+        assert module.split(".")[0] in shipped, f"{target}: its module is not in the package"
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_each_console_script_answers_help(
+    script: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, function = SCRIPTS[script].split(":")
+    entry_point = getattr(importlib.import_module(module), function)
+    monkeypatch.setattr(sys, "argv", [script, "--help"])  # as the installed script runs it: no arguments
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps at a hyphen too: "clicktune-" then "evaluate"
+    with pytest.raises(SystemExit) as exit_:
+        entry_point()
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: ")
+    assert script in out  # the help names the installed command beside the `python -m` form

@@ -14,11 +14,10 @@ logits) and with ``AutoModelForSequenceClassification``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,17 +29,12 @@ from recsys.artifact import (
     ARCHITECTURES,
     BI,
     CROSS,
-    NORMALIZE_DIR,
-    POOLING_CONFIG_FILE,
-    POOLING_DIR,
-    ST_CONFIG_FILE,
-    ST_MODULES_FILE,
-    ST_TRANSFORMER_FILE,
     ModelFolderError,
     ModelMetadata,
     resolve_model_path,
 )
 from recsys.folder_checks import check_model_folder, check_vocabulary
+from recsys.st_format import ST_IDENTITY, write_sentence_transformers_files
 
 Pair = tuple[str, str]
 Batch = dict[str, torch.Tensor]
@@ -123,40 +117,6 @@ def load_weights(
             "which would start at random",
         )
     return encoder
-
-
-ST_IDENTITY = "torch.nn.modules.linear.Identity"  # sentence-transformers names an activation by its import path
-
-
-def sentence_transformers_files(hidden_size: int, max_length: int) -> dict[str, Any]:
-    """sentence-transformers' files for a bi-encoder: the transformer (the folder's own weights and tokenizer)
-    truncating at ``max_length``, mean pooling over the attention mask, and L2 normalisation, as
-    :meth:`BiEncoder.embed` computes them.
-
-    The module names and the pooling keys are those every sentence-transformers release since 2.0 loads (the
-    packaged all-MiniLM-L6-v2 has the same); the Normalize module has no files.
-    """
-    modules = [("", "Transformer"), (POOLING_DIR, "Pooling"), (NORMALIZE_DIR, "Normalize")]
-    return {
-        ST_MODULES_FILE: [
-            {"idx": n, "name": str(n), "path": path, "type": f"sentence_transformers.models.{kind}"}
-            for n, (path, kind) in enumerate(modules)
-        ],
-        ST_TRANSFORMER_FILE: {"max_seq_length": max_length, "do_lower_case": False},
-        ST_CONFIG_FILE: {
-            "model_type": "SentenceTransformer",
-            "prompts": {},
-            "default_prompt_name": None,
-            "similarity_fn_name": "cosine",
-        },
-        POOLING_CONFIG_FILE: {
-            "word_embedding_dimension": hidden_size,
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True,
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-        },
-    }
 
 
 class BiEncoder(RelevanceModel):
@@ -286,9 +246,7 @@ logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bi
     def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:
         metadata.scale, metadata.bias = self.scale.item(), self.bias.item()
         super().save(output_dir, metadata)
-        for name, content in sentence_transformers_files(self.encoder.config.hidden_size, metadata.max_length).items():
-            (Path(output_dir) / name).parent.mkdir(exist_ok=True)
-            (Path(output_dir) / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        write_sentence_transformers_files(output_dir, self.encoder.config.hidden_size, metadata.max_length)
 
     @classmethod
     def from_pretrained(cls, path: str, metadata: ModelMetadata | None) -> BiEncoder:

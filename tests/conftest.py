@@ -152,3 +152,28 @@ def _free_port() -> int:
 def free_port() -> Callable[[], int]:
     """A function that returns a free localhost port each time it is called."""
     return _free_port
+
+
+@pytest.fixture(scope="session")
+def launch_app(free_port: Callable[[], int]) -> Callable:
+    """A function that serves ``build_demo(models, data_dir, limits=limits)`` on a free port, as a context
+    manager yielding a ``gradio_client.Client`` for it (the app without click logs to evaluate)."""
+    from contextlib import contextmanager
+    from dataclasses import replace
+
+    @contextmanager
+    def launch(models, data_dir: Path, limits):
+        from gradio_client import Client
+
+        from app import build_demo, launch_options
+        from recsys.settings import AppConfig
+
+        demo = build_demo(models, data_dir, limits=limits, eval_file=None, train_file=None)
+        config = replace(AppConfig(), port=free_port(), limits=limits)
+        demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
+        try:
+            yield Client(f"http://127.0.0.1:{config.port}/", verbose=False)
+        finally:
+            demo.close()
+
+    return launch

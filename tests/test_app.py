@@ -309,17 +309,11 @@ def test_each_tab_holds_its_own_examples(scorer: Scorer, tiny_model_dir: Path, t
 
 @pytest.fixture(scope="module")
 def served(
-    scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]
+    scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, launch_app: Callable
 ) -> Iterator[tuple]:
     data_dir = tmp_path_factory.mktemp("served-feedback")
-    models = ServedModels(reversed_scorer, scorer)
-    demo = build_demo(models, data_dir, limits=LIMITS, eval_file=None, train_file=None)
-    config = replace(AppConfig(), port=free_port(), limits=LIMITS)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
-    try:
-        yield Client(f"http://127.0.0.1:{config.port}/", verbose=False), data_dir
-    finally:
-        demo.close()
+    with launch_app(ServedModels(reversed_scorer, scorer), data_dir, LIMITS) as client:
+        yield client, data_dir
 
 
 def test_api_endpoints(served: tuple) -> None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -26,14 +26,13 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 
-from app import build_demo, launch_options
 from app_handlers import RANK_HEADERS, Handlers
 from recsys.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import Evaluations, ServedModels, read_candidate_input
-from recsys.settings import AppConfig, Limits
+from recsys.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 LIMITS = Limits(max_items=20, max_upload_mb=2.0, max_text_chars=2000)
@@ -608,15 +607,10 @@ def handlers(scorer: Scorer, tmp_path_factory: pytest.TempPathFactory) -> Handle
 
 
 @pytest.fixture(scope="module")
-def served(scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, free_port: Callable[[], int]) -> Iterator[tuple]:
+def served(scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, launch_app: Callable) -> Iterator[tuple]:
     data_dir = tmp_path_factory.mktemp("served-feedback")
-    demo = build_demo(ServedModels(scorer, scorer), data_dir, limits=LIMITS, eval_file=None, train_file=None)
-    config = replace(AppConfig(), port=free_port(), limits=LIMITS)
-    demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
-    try:
-        yield Client(f"http://127.0.0.1:{config.port}/", verbose=False), data_dir
-    finally:
-        demo.close()
+    with launch_app(ServedModels(scorer, scorer), data_dir, LIMITS) as client:
+        yield client, data_dir
 
 
 def still_answers(client: Client) -> None:

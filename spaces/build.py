@@ -30,8 +30,6 @@ import logging
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -40,9 +38,11 @@ for folder in (REPO, HERE):  # the library sits beside this folder; pins.py besi
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from huggingface_hub import HfApi, SpaceCard, SpaceCardData, SpaceHardware, SpaceRuntime, SpaceStage  # noqa: E402
+from huggingface_hub import HfApi, SpaceHardware, SpaceRuntime, SpaceStage  # noqa: E402
 from huggingface_hub import get_token as stored_token  # noqa: E402
-from pins import gradio_version, imported_modules, read_pins, requirements_for  # noqa: E402
+from pins import imported_modules, read_pins, requirements_for  # noqa: E402
+from runtime import wait_for_space  # noqa: E402
+from space_card import space_card  # noqa: E402
 
 from recsys.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.cli import run_cli, say  # noqa: E402
@@ -71,8 +71,6 @@ MODEL_VARIABLE = Env.MODEL_DIR
 # app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.
 SPACE_VARIABLES = {Env.HOST: "0.0.0.0"}
 REQUIREMENTS_FILE = "requirements.txt"
-PYTHON_VERSION = "3.11"
-LICENSE = "apache-2.0"
 SPACE_FILES = (
     "README.md",
     *APP_MODULES,
@@ -82,58 +80,6 @@ SPACE_FILES = (
     *DATA_FILES,
 )
 MAX_MODEL_MB = 500  # larger models go to a model repo (recsys.hub push) and the Space loads them by id
-FAILED_STAGES = (
-    SpaceStage.BUILD_ERROR,
-    SpaceStage.RUNTIME_ERROR,
-    SpaceStage.CONFIG_ERROR,
-    SpaceStage.NO_APP_FILE,
-    SpaceStage.STOPPED,
-    SpaceStage.PAUSED,
-    SpaceStage.DELETING,
-)
-
-README = """---
-{{ card_data }}
----
-
-# {{ title }}
-
-Rank candidate items for a context (a query, or a short text of a user's interests) with a
-text-relevance model fine-tuned on click logs by ClickTune.
-
-- **Model:** {{ model }}
-- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `app_handlers.py` and
-  `recsys/` are copies of the repository's files.
-- **Space variables**, set by that command: {{ variables }}.
-- **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
-  `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
-  download CUDA wheels it cannot use on CPU hardware.
-- **Data:** the examples, and the held-out and training splits that the Model tab evaluates with, of a
-  Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`).
-"""
-
-
-def space_card(
-    pins: dict[str, str], title: str, models: list[str], model_line: str, hub_model_id: str | None
-) -> SpaceCard:
-    data = SpaceCardData(
-        title=title,
-        sdk="gradio",
-        sdk_version=gradio_version(pins),
-        python_version=PYTHON_VERSION,
-        app_file=APP_FILE,
-        license=LICENSE,
-        models=models,
-        emoji="🎯",
-        colorFrom="indigo",
-        colorTo="blue",
-        pinned=False,
-        short_description="Rank items for a context with a click-tuned model",
-        # Download the model while the Space builds, not when the first visitor arrives.
-        preload_from_hub=[hub_model_id] if hub_model_id else None,
-    )
-    variables = ", ".join(f"`{key}={value}`" for key, value in space_variables(hub_model_id).items())
-    return SpaceCard.from_template(data, template_str=README, title=title, model=model_line, variables=variables)
 
 
 def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
@@ -236,7 +182,8 @@ def build_space(
     pins = read_pins(repo / REQUIREMENTS_FILE)
     requirements = requirements_for(imported_modules(out), pins)
     (out / REQUIREMENTS_FILE).write_text("\n".join(requirements) + "\n", encoding="utf-8")
-    space_card(pins, title, models, model_line, hub_model_id).save(out / "README.md")
+    variables = space_variables(hub_model_id)
+    space_card(pins, title, models, model_line, hub_model_id, variables, APP_FILE).save(out / "README.md")
 
     check_no_spaces_module(out)
     token = stored_token()  # HF_TOKEN or the login; only read to prove that no file holds it
@@ -256,37 +203,6 @@ def check_no_spaces_module(folder: Path) -> None:
 def space_variables(hub_model_id: str | None) -> dict[str, str]:
     """The Space's environment: where to serve and, for a model on the Hub, its id as MODEL_DIR."""
     return {**SPACE_VARIABLES, **({MODEL_VARIABLE: hub_model_id} if hub_model_id else {})}
-
-
-def wait_for_space(
-    api: HfApi,
-    space_id: str,
-    token: str,
-    timeout: float,
-    poll: float = 15.0,
-    settle: float = 90.0,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> SpaceRuntime:
-    """Poll until the Space runs the new build or fails; raise TimeoutError after ``timeout`` seconds.
-
-    Right after an upload, the runtime may still report the previous build as RUNNING: RUNNING counts
-    once a build stage was seen, or after ``settle`` seconds (an upload that changed nothing rebuilds nothing).
-    """
-    start = clock()
-    building = False
-    while True:
-        sleep(poll)
-        runtime = api.get_space_runtime(space_id, token=token)
-        elapsed = clock() - start
-        logger.info("Space %s: %s after %.0f s", space_id, runtime.stage, elapsed)
-        if runtime.stage in FAILED_STAGES:
-            return runtime
-        if runtime.stage == SpaceStage.RUNNING and (building or elapsed >= settle):
-            return runtime
-        building = building or runtime.stage != SpaceStage.RUNNING
-        if elapsed >= timeout:
-            raise TimeoutError(f"Space {space_id} still {runtime.stage} after {timeout:.0f} s")
 
 
 def publish_space(

@@ -177,3 +177,38 @@ def launch_app(free_port: Callable[[], int]) -> Callable:
             demo.close()
 
     return launch
+
+
+# Scorers over the tiny BERT, as a bi-encoder and (with a fresh one-logit head) a cross-encoder; ``scorer`` is each.
+
+
+@pytest.fixture(scope="session")
+def bi_scorer(tiny_model_dir: Path):
+    from recsys.scoring import load_scorer
+
+    return load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="session")
+def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
+    from recsys.artifact import CROSS, ModelMetadata
+    from recsys.models import load_model, save_model
+
+    torch.manual_seed(0)
+    model, tokenizer = load_model(CROSS, str(tiny_model_dir))
+    directory = tmp_path_factory.mktemp("tiny-cross")
+    save_model(model, tokenizer, directory, ModelMetadata(architecture=CROSS, base_model=str(tiny_model_dir)))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def cross_scorer(cross_dir: Path):
+    from recsys.scoring import load_scorer
+
+    return load_scorer(str(cross_dir))
+
+
+@pytest.fixture(params=["bi", "cross"])
+def scorer(request: pytest.FixtureRequest, bi_scorer, cross_scorer):
+    return bi_scorer if request.param == "bi" else cross_scorer

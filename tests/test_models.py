@@ -1,8 +1,9 @@
-"""Relevance models and the scorer over them: loading, batching, scoring, ranking and saving,
-on the tiny BERT and the packaged MiniLM."""
+"""Relevance models: the registry, loading, batching, scoring pairs and saving (sentence-transformers folders
+included), on the tiny BERT and the packaged MiniLM. The scorer over them: tests/test_scoring.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,6 @@ from recsys.artifact import (
     ARCHITECTURES,
     BI,
     CROSS,
-    DEFAULT_MODEL,
     METADATA_FILE,
     POOLING_CONFIG_FILE,
     ST_CONFIG_FILE,
@@ -26,39 +26,8 @@ from recsys.artifact import (
 from recsys.models import MODELS, BiEncoder, CrossEncoder, RelevanceModel, load_model, model_class, save_model
 from recsys.scoring import Scorer, load_scorer, rank_scores
 
-QUERY = "microsoft windows revenue"
-ITEMS = [
-    "microsoft gets unexpected bump windows revenue",
-    "gmail block javascript attachments common source malware",
-    "tautog bite coming strong",
-    "nokia heart smartphone surfaces looks like toned nokia",
-    "bruce springsteen song magically rejected harry potter",
-]
-
-
-@pytest.fixture(scope="module")
-def bi_scorer(tiny_model_dir: Path) -> Scorer:
-    return load_scorer(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
-def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
-    torch.manual_seed(0)
-    model, tokenizer = load_model(CROSS, str(tiny_model_dir))
-    directory = tmp_path_factory.mktemp("tiny-cross")
-    save_model(model, tokenizer, directory, ModelMetadata(architecture=CROSS, base_model=str(tiny_model_dir)))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def cross_scorer(cross_dir: Path) -> Scorer:
-    return load_scorer(str(cross_dir))
-
-
-@pytest.fixture(params=[BI, CROSS])
-def scorer(request: pytest.FixtureRequest, bi_scorer: Scorer, cross_scorer: Scorer) -> Scorer:
-    return bi_scorer if request.param == BI else cross_scorer
+HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))
+QUERY, ITEMS = HEADLINES["query"], HEADLINES["items"]  # a query, the one relevant headline first, then others
 
 
 # The registry and loading
@@ -75,22 +44,6 @@ def test_models_registry_has_one_class_per_architecture() -> None:
     assert MODELS[BI] is BiEncoder and MODELS[CROSS] is CrossEncoder
     assert BiEncoder.scalars == ("scale", "bias") and CrossEncoder.scalars == ()
     assert BiEncoder.supports_adapters and not CrossEncoder.supports_adapters
-
-
-def test_load_scorer_on_a_base_model_is_zero_shot_bi_encoder(tiny_model_dir: Path, bi_scorer: Scorer) -> None:
-    assert bi_scorer.metadata.architecture == BI
-    assert isinstance(bi_scorer.model, BiEncoder)
-    assert not bi_scorer.metadata.fine_tuned
-    assert bi_scorer.metadata.base_model == str(tiny_model_dir)
-    assert not bi_scorer.model.training
-    assert not bi_scorer.model.encoder.training
-    assert "[UNK]" not in bi_scorer.tokenizer.tokenize(ITEMS[0])
-
-
-def test_load_scorer_reads_the_saved_architecture(cross_scorer: Scorer) -> None:
-    assert cross_scorer.metadata.architecture == CROSS
-    assert isinstance(cross_scorer.model, CrossEncoder)
-    assert cross_scorer.model.encoder.config.num_labels == 1
 
 
 def test_load_model_rejects_an_unknown_architecture(tiny_model_dir: Path) -> None:
@@ -154,13 +107,6 @@ def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer) -> 
     assert calls[-1] == (len(pairs), len(pairs))
 
 
-def test_predict_proba_is_a_monotone_probability(scorer: Scorer) -> None:
-    pairs = [(QUERY, item) for item in ITEMS]
-    logits, probabilities = scorer.score_pairs(pairs), scorer.predict_proba(pairs)
-    assert ((probabilities > 0) & (probabilities < 1)).all()
-    assert (np.argsort(logits, kind="stable") == np.argsort(probabilities, kind="stable")).all()
-
-
 def test_bi_encoder_dedupe_matches_scoring_one_pair_at_a_time(bi_scorer: Scorer) -> None:
     # Repeated queries and items are embedded once; that must not change any score.
     pairs = [(QUERY, ITEMS[0]), ("nokia phones", ITEMS[3]), (QUERY, ITEMS[3]), (QUERY, ITEMS[0]), ("x", ITEMS[1])]
@@ -188,56 +134,6 @@ def test_bi_encoder_encode_keeps_input_order_across_batches(bi_scorer: Scorer) -
 
 
 # Ranking
-
-
-def test_rank_orders_by_score(scorer: Scorer) -> None:
-    ranked = scorer.rank(QUERY, ITEMS)
-    assert [r["rank"] for r in ranked] == list(range(1, len(ITEMS) + 1))
-    scores = [r["score"] for r in ranked]
-    assert scores == sorted(scores, reverse=True)
-    assert sorted(r["corpus_id"] for r in ranked) == list(range(len(ITEMS)))
-    assert all(ITEMS[r["corpus_id"]] == r["item"] for r in ranked)
-    assert all(0 < r["probability"] < 1 for r in ranked)
-    np.testing.assert_allclose(
-        [r["score"] for r in sorted(ranked, key=lambda r: r["corpus_id"])], scorer.score(QUERY, ITEMS), rtol=1e-6
-    )
-    np.testing.assert_allclose([r["probability"] for r in ranked], scorer.probabilities(np.array(scores)), rtol=1e-12)
-
-
-def test_rank_top_k_is_a_prefix(scorer: Scorer) -> None:
-    full = scorer.rank(QUERY, ITEMS)
-    assert [r["corpus_id"] for r in scorer.rank(QUERY, ITEMS, top_k=2)] == [r["corpus_id"] for r in full[:2]]
-    assert len(scorer.rank(QUERY, ITEMS, top_k=100)) == len(ITEMS)
-    assert scorer.rank(QUERY, ITEMS, top_k=0) == []
-
-
-def test_rank_empty_in_empty_out(scorer: Scorer) -> None:
-    assert scorer.rank(QUERY, []) == []
-
-
-def test_rank_equal_items_keep_input_order(bi_scorer: Scorer) -> None:
-    items = [ITEMS[2], ITEMS[0], ITEMS[2], ITEMS[0], ITEMS[2]]
-    ranked = bi_scorer.rank(QUERY, items)
-    for text in (ITEMS[0], ITEMS[2]):
-        ids = [r["corpus_id"] for r in ranked if r["item"] == text]
-        assert ids == sorted(ids)
-        assert len({r["score"] for r in ranked if r["item"] == text}) == 1
-
-
-def test_rank_scores_is_a_stable_sort() -> None:
-    ranked = rank_scores(["a", "b", "c", "d", "e"], np.array([1.0, 2.0, 1.0, 2.0, 1.0]))
-    assert [r["corpus_id"] for r in ranked] == [1, 3, 0, 2, 4]
-    assert [r["rank"] for r in ranked] == [1, 2, 3, 4, 5]
-    assert "probability" not in ranked[0]
-    assert rank_scores([], np.array([])) == []
-
-
-def test_rank_scores_top_k() -> None:
-    items, scores = ["a", "b", "c"], np.array([0.1, 0.3, 0.2])
-    assert [r["item"] for r in rank_scores(items, scores, top_k=2)] == ["b", "c"]
-    assert rank_scores(items, scores, top_k=0) == []
-    assert rank_scores(items, scores, top_k=-1) == []
-    assert len(rank_scores(items, scores, top_k=10)) == 3
 
 
 # Saving and reloading
@@ -281,18 +177,6 @@ def test_cross_encoder_round_trip(cross_dir: Path, cross_scorer: Scorer) -> None
 
 
 # The packaged production model
-
-
-@pytest.mark.slow
-def test_packaged_minilm_ranks_the_relevant_item_first() -> None:
-    scorer = load_scorer(None)
-    assert scorer.metadata.base_model == DEFAULT_MODEL
-    assert scorer.model.encoder.config.hidden_size == 384
-    relevant = "Lakers beat the Celtics in overtime to reach the NBA finals"
-    irrelevant = ["Easy sourdough bread recipe for beginners", "Stock markets fall as interest rates rise"]
-    ranked = scorer.rank("nba basketball playoffs", [*irrelevant, relevant])
-    assert ranked[0]["item"] == relevant
-    assert ranked[0]["score"] > ranked[1]["score"]
 
 
 # The saved folder with sentence-transformers

@@ -227,7 +227,7 @@ class Handlers:
                 "No model folder was given, so there is no model card.\n\n"
                 f"**Decision threshold:** {describe_threshold(self.models.metadata)}"
             )
-        return self.models.public(build_model_card(self.models.model_dir).text)
+        return build_model_card(self.models.model_dir).text  # names files and folders, never this machine's paths
 
     def cached_evaluation(self) -> Plots:
         evaluation = self.evaluations.cached()

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import re
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -207,8 +208,11 @@ def read_json(path: Path) -> Any:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write aside, flush to disk, then rename into place: a reader (or a kill) never leaves half a file."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    """Write aside, flush to disk, then rename into place: a reader (or a kill) never leaves half a file.
+
+    The partial file is named by process and thread, so that two writers of one path never share it.
+    """
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     with partial.open("w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()

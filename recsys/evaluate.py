@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.artifact import write_text_atomic
 from recsys.baselines import (
     Scored,
     bm25_baseline,
@@ -94,9 +93,7 @@ class Evaluation:
         """Written aside, then renamed into place: a reader never sees half a file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-        partial.write_text(json.dumps(self.to_json(per_row), indent=2) + "\n", encoding="utf-8")
-        os.replace(partial, path)
+        write_text_atomic(path, json.dumps(self.to_json(per_row), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Evaluation | None:

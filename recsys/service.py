@@ -30,7 +30,6 @@ from recsys.contract import (
 )
 from recsys.defaults import (
     HELD_OUT_FILES,
-    ROOT,
     VALID_FILE,
 )
 from recsys.errors import ContractError, UserError
@@ -72,15 +71,6 @@ class ServedModels:
         """The base model as a visitor may read it: a Hub id, or a local folder's name."""
         base = self.metadata.base_model
         return Path(base).name if Path(base).is_absolute() or Path(base).exists() else base
-
-    def public(self, text: str) -> str:
-        """``text`` without this machine's paths: the model's folder, the base model's and the repository's
-        become their names, so that no server path reaches a visitor (a model card holds them)."""
-        for folder in (self.model_dir, self.metadata.base_model, str(ROOT)):
-            if folder and Path(folder).exists():
-                for spelling in dict.fromkeys((str(Path(folder).resolve()), str(folder))):
-                    text = text.replace(spelling, Path(folder).name)
-        return text
 
     @property
     def retrain_from(self) -> str:

@@ -390,3 +390,13 @@ def test_an_evaluation_has_its_own_slot_and_never_queues_ranking(
     slots = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
     assert slots["rank"] == slots["classify"] == slots["compare"] == ("model", 1)
     assert slots["evaluate"][0] != "model" and slots["evaluate"][1] == 1
+
+
+def test_the_model_card_on_the_page_names_no_path_of_this_machine(
+    scorer: Scorer, trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
+) -> None:
+    tuned = Scorer(scorer.model, scorer.tokenizer, ModelMetadata.load(trained_model_dir))
+    shown = make_handlers(ServedModels(tuned, scorer, model_dir=str(trained_model_dir)), tmp_path, None).model_card()
+    assert trained_model_dir.name in shown and clicks_path.name in shown  # named, as a visitor may read them
+    for path in (trained_model_dir, tiny_model_dir, clicks_path.parent, ROOT):
+        assert str(path) not in shown

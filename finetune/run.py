@@ -77,16 +77,16 @@ class Run:
 def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
     """The model to start from, its tokenizer, and its zero-shot base (a retrained ClickTune model keeps its own)."""
     model, tokenizer = load_model(config.architecture, config.model_name_or_path)  # a saved folder is checked first
-    earlier = ModelMetadata.of(config.model_name_or_path)
     path = resolve_model_path(config.model_name_or_path)
-    if not (Path(path).is_dir() and ModelMetadata.load(path)):  # a base model: the temperature is this run's choice
+    earlier = ModelMetadata.load(path) if Path(path).is_dir() else None  # None: a base model
+    if earlier is None:  # from a base model, the temperature is this run's choice
         model.start_scale(config.scale)
     for name in model.scalars:
         getattr(model, name).requires_grad_(config.scale_learning_rate > 0)
     freeze_lower_layers(model, config.freeze_layers)
     if config.uses_lora:
         add_lora(model, config.lora_rank)
-    return model, tokenizer, earlier.base_model if earlier.fine_tuned else config.model_name_or_path
+    return model, tokenizer, earlier.base_model if earlier and earlier.fine_tuned else config.model_name_or_path
 
 
 def optimizer_for(model: RelevanceModel, config: TrainConfig) -> torch.optim.Optimizer:

@@ -18,7 +18,6 @@ from transformers import PreTrainedTokenizerBase
 
 from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, resolve_model_path
 from recsys.contract import ITEM, QUERY
-from recsys.folder_checks import check_model_folder
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.priors import Blend, ItemPriors
 
@@ -115,12 +114,13 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
 def load_scorer(name_or_path: str | None = None) -> Scorer:
     """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder.
 
-    A local folder is checked first (``recsys.folder_checks.check_model_folder``): a damaged or unfinished
-    one is refused with a message that names the file and the fix, never served.
+    A local folder is checked before anything loads (``load_model`` runs
+    ``recsys.folder_checks.check_model_folder``): a damaged or unfinished one is refused with a message
+    that names the file and the fix, never served.
     """
     path = resolve_model_path(name_or_path)
     local = Path(path).is_dir()
-    saved = check_model_folder(path) if local else None
+    saved = ModelMetadata.load(path) if local else None  # which architecture to load; the check comes with it
     metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
     model, tokenizer = load_model(metadata.architecture, path)
     priors = ItemPriors.load(path) if local else None

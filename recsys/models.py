@@ -66,6 +66,7 @@ class RelevanceModel(nn.Module):
     sentence_transformers_load: ClassVar[str]  # Python that uses the folder {model} with sentence-transformers
     supports_adapters: ClassVar[bool]  # LoRA adapters apply to it
     supports_in_batch_negatives: ClassVar[bool]  # its logits can score a query against another list's items
+    embeds_texts: ClassVar[bool] = False  # scored from one vector per text (``encode`` and ``logits``), not per pair
     scalars: ClassVar[tuple[str, ...]] = ()  # parameters beside the encoder, trained at their own rate or fixed
 
     encoder: nn.Module
@@ -88,7 +89,11 @@ class RelevanceModel(nn.Module):
         batch_size: int = 64,
         progress: Progress | None = None,
     ) -> np.ndarray:
-        """Logits of (query, item) pairs, in input order, scored in batches of ``batch_size``."""
+        """Logits of (query, item) pairs, in input order, scored in batches of ``batch_size``.
+
+        A model that ``embeds_texts`` is scored from its vectors instead (``recsys.scoring.Scorer``), which
+        encodes each distinct text once and keeps item vectors for the next list.
+        """
         raise NotImplementedError
 
     def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:
@@ -134,7 +139,7 @@ model = SentenceTransformer("{model}")  # mean-pooled, normalised embeddings, as
 query = model.encode(["nba playoffs | lakers trade"])
 items = model.encode(["warriors win game 7", "new iphone released"])
 logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bias from clicktune.json"""
-    supports_adapters = supports_in_batch_negatives = True
+    supports_adapters = supports_in_batch_negatives = embeds_texts = True
     scalars = ("scale", "bias")
 
     def __init__(self, encoder: nn.Module, scale: float = 10.0, bias: float = -5.0) -> None:
@@ -214,34 +219,6 @@ logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bi
             if progress is not None:
                 progress(len(index))
         return out
-
-    @torch.inference_mode()
-    def score_pairs(
-        self,
-        tokenizer: PreTrainedTokenizerBase,
-        pairs: Sequence[Pair],
-        max_length: int,
-        batch_size: int = 64,
-        progress: Progress | None = None,
-    ) -> np.ndarray:
-        # Each distinct text is embedded once: a ranked list shares one context, click logs repeat items.
-        queries = list(dict.fromkeys(q for q, _ in pairs))
-        items = list(dict.fromkeys(i for _, i in pairs))
-        done, total = 0, len(queries) + len(items)
-
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress is not None:  # reported in pairs, which is what the caller asked to score
-                progress(round(len(pairs) * done / total), len(pairs))
-
-        query_vectors = self.encode(tokenizer, queries, max_length, batch_size, advance)
-        item_vectors = self.encode(tokenizer, items, max_length, batch_size, advance)
-        query_row = {q: n for n, q in enumerate(queries)}
-        item_row = {i: n for n, i in enumerate(items)}
-        q_index = torch.tensor([query_row[q] for q, _ in pairs], dtype=torch.long)
-        i_index = torch.tensor([item_row[i] for _, i in pairs], dtype=torch.long)
-        return self.logits(query_vectors[q_index], item_vectors[i_index]).numpy()
 
     def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:
         metadata.scale, metadata.bias = self.scale.item(), self.bias.item()

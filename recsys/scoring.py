@@ -8,18 +8,20 @@ are the calibrated final score (``clicktune.json``'s calibration, fitted on the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from transformers import PreTrainedTokenizerBase
 
-from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, resolve_model_path
+from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, model_version, resolve_model_path
 from recsys.contract import ITEM, QUERY
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.priors import Blend, ItemPriors
+from recsys.vectors import TextEncoder, TorchEncoder, VectorCache
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +34,10 @@ class Scorer:
     ``score_pairs`` gives the text logits; ``final_scores`` adds what the model learned about the
     items from its click log, and ``score``, ``rank`` and ``predict_proba`` work on that final
     score, the one that calibration and the threshold were fitted on.
+
+    A bi-encoder (a model that ``embeds_texts``) is scored from one vector per distinct text, computed
+    by ``encoder`` (the model itself unless told otherwise, e.g. its ONNX export) and kept in ``cache``
+    under ``version``: ranking a seen list for a new context encodes only the context.
     """
 
     def __init__(
@@ -40,10 +46,19 @@ class Scorer:
         tokenizer: PreTrainedTokenizerBase,
         metadata: ModelMetadata,
         priors: ItemPriors | None = None,
+        *,
+        version: str | None = None,
+        encoder: TextEncoder | None = None,
+        cache: VectorCache | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.metadata = metadata
+        self.version = version or model_version(None, metadata)
+        self.encoder: TextEncoder | None = None
+        if model.embeds_texts:
+            self.encoder = encoder or TorchEncoder(model, tokenizer, metadata.max_length, SCORE_BATCH)
+            self.cache = cache if cache is not None else VectorCache()
         if metadata.blend and priors is None:
             raise ValueError(
                 f"the model blends item priors into its score ({', '.join(metadata.blend)}) but its "
@@ -55,10 +70,38 @@ class Scorer:
     def score_pairs(
         self, pairs: Sequence[Pair], batch_size: int = SCORE_BATCH, progress: Progress | None = None
     ) -> np.ndarray:
-        """Relevance logits of the text alone, in input order."""
+        """Relevance logits of the text alone, in input order.
+
+        ``batch_size`` is pairs per forward pass of a cross-encoder; a bi-encoder encodes in its encoder's batches.
+        """
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        return self.model.score_pairs(self.tokenizer, pairs, self.metadata.max_length, batch_size, progress)
+        if self.encoder is None:
+            return self.model.score_pairs(self.tokenizer, pairs, self.metadata.max_length, batch_size, progress)
+        texts = [q for q, _ in pairs] + [i for _, i in pairs]
+        total, done = len(set(texts)), 0
+
+        def advance(count: int) -> None:  # reported in pairs, which is what the caller asked to score
+            nonlocal done
+            done += count
+            if progress is not None:
+                progress(round(len(pairs) * done / total), len(pairs))
+
+        vectors = self.embed(texts, advance)
+        if progress is not None and done < total:  # cached texts were not encoded: the list is done all the same
+            progress(len(pairs), len(pairs))
+        return self.logits(vectors[: len(pairs)], vectors[len(pairs) :])
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Normalised float32 vectors of a bi-encoder's texts, in input order; cached texts are not encoded again."""
+        if self.encoder is None:
+            raise TypeError(f"a {self.model.title} scores (query, item) pairs together: it has no text vectors")
+        return self.cache.encode(self.version, self.encoder, texts, progress)
+
+    def logits(self, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """A bi-encoder's text logits of query vectors against item vectors (row by row, or broadcast)."""
+        with torch.inference_mode():
+            return self.model.logits(torch.from_numpy(queries), torch.from_numpy(items)).numpy()
 
     def final_scores(self, logits: np.ndarray, items: pd.DataFrame) -> np.ndarray:
         """The ranking score: text logits plus the learned blend of ``items``' priors (by ``item_id`` or text hash).
@@ -126,7 +169,7 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     priors = ItemPriors.load(path) if local else None
     kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
     logger.info("loaded %s %s model from %s", kind, metadata.architecture, path)
-    return Scorer(model, tokenizer, metadata, priors)
+    return Scorer(model, tokenizer, metadata, priors, version=model_version(path if local else None, metadata))
 
 
 def zero_shot_of(scorer: Scorer) -> Scorer:

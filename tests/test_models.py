@@ -96,7 +96,10 @@ def test_score_pairs_empty(scorer: Scorer) -> None:
     assert scorer.score_pairs([]).shape == (0,)
 
 
-def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer) -> None:
+def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer, monkeypatch) -> None:
+    if scorer.encoder is not None:  # nothing cached, two texts per forward pass
+        scorer.cache.clear()
+        monkeypatch.setattr(scorer.encoder, "batch_size", 2)
     pairs = [(QUERY, item) for item in ITEMS] + [("nokia phones", item) for item in ITEMS[:3]]
     calls: list[tuple[int, int]] = []
     scorer.score_pairs(pairs, batch_size=2, progress=lambda done, total: calls.append((done, total)))

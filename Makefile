@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= models/clicktune
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search load clean browser
+.PHONY: demo test format install results search load bench clean browser
 
 # pip shows what it fetches and installs (a minute or two on a fresh machine), rather than a silent wait.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -57,6 +57,13 @@ search: $(VENV)/.installed
 # (bench/load.md). Options go in LOAD_ARGS, e.g. make load LOAD_ARGS="--clients 4 --requests 3 --items 20".
 load: $(VENV)/.installed
 	$(PY) -m bench.load $(LOAD_ARGS)
+
+# Speed against the peers, side by side in one run (about 15 min here; bench/speed.md and its chart): the demo
+# model exported to ONNX Runtime first, so that its fp32 and int8 paths are measured beside PyTorch and
+# sentence-transformers. Options go in BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick".
+bench: $(VENV)/.installed $(MODEL_DIR)/metrics.json
+	$(PY) -m recsys.onnx_runtime export --model $(MODEL_DIR)
+	$(PY) -m bench.speed --model $(MODEL_DIR) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) models runs .pytest_cache .ruff_cache

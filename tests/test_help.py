@@ -26,6 +26,7 @@ import recsys.evaluate
 import recsys.feedback
 import recsys.hub
 import recsys.mind
+import recsys.onnx_runtime
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +47,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m recsys.feedback": recsys.feedback.build_parser,
     "python -m recsys.hub": recsys.hub.build_parser,
     "python -m recsys.mind": recsys.mind.build_parser,
+    "python -m recsys.onnx_runtime": recsys.onnx_runtime.build_parser,
     "python spaces/build.py": space_build.build_parser,
     "python app.py": app.build_parser,
 }
@@ -59,6 +61,8 @@ HELP_RUNS = [
     (recsys.hub.main, ["plan"]),
     (recsys.hub.main, ["push"]),
     (recsys.mind.main, []),
+    (recsys.onnx_runtime.main, []),
+    (recsys.onnx_runtime.main, ["export"]),
     (space_build.main, []),
     (app.serve, []),
 ]
@@ -184,6 +188,7 @@ def test_the_console_scripts_are_the_commands() -> None:
         "clicktune-feedback",
         "clicktune-hub",
         "clicktune-mind",
+        "clicktune-onnx",
     }
     shipped = set(PYPROJECT["tool"]["setuptools"]["packages"]) | set(PYPROJECT["tool"]["setuptools"]["py-modules"])
     for target in SCRIPTS.values():

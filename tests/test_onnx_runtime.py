@@ -1,0 +1,226 @@
+"""The ONNX Runtime path: exports that encode as the model does, the check that passes them, and what serving picks."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from contextlib import redirect_stdout
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+
+from recsys.artifact import BI, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.defaults import VALID_FILE, Env
+from recsys.errors import UserError
+from recsys.models import load_model
+from recsys.onnx_runtime import (
+    AGREEMENT_FILE,
+    FP32,
+    INT8,
+    ONNX_DIR,
+    ONNX_FILES,
+    Agreement,
+    AgreementReport,
+    CheckedExport,
+    OnnxEncoder,
+    agreement,
+    cli,
+    default_data,
+    export,
+    main,
+    model_digest,
+    serving_encoder,
+    sha256,
+)
+from recsys.vectors import TorchEncoder
+
+MAX_LENGTH = 32
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir: Path, clicks_path: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny BERT as a bi-encoder folder, exported and checked by the command line: (folder, report, output)."""
+    folder = tmp_path_factory.mktemp("onnx") / "bi"
+    shutil.copytree(tiny_model_dir, folder)
+    ModelMetadata(base_model=str(tiny_model_dir), max_length=MAX_LENGTH).save(folder)
+    with redirect_stdout(io.StringIO()) as out:
+        report = main(["export", "--model", str(folder), "--data", str(clicks_path)])
+    return folder, report, out.getvalue()
+
+
+@pytest.fixture
+def folder(exported, tmp_path: Path) -> Path:
+    """A copy of the exported folder, for a test to change."""
+    copy = tmp_path / "bi"
+    shutil.copytree(exported[0], copy)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def texts(clicks_path: Path) -> list[str]:
+    clicks = pd.read_csv(clicks_path)
+    return list(dict.fromkeys([*clicks["query"], *clicks["item"]]))
+
+
+def torch_vectors(folder: Path, texts: list[str], max_length: int) -> np.ndarray:
+    model, tokenizer = load_model(BI, str(folder))
+    return TorchEncoder(model.eval(), tokenizer, max_length).encode(texts)
+
+
+def test_the_export_encodes_as_the_model_does(exported, texts: list[str]) -> None:
+    folder = exported[0]
+    encoder = OnnxEncoder(folder, ONNX_FILES[FP32], MAX_LENGTH, batch_size=16)
+    done: list[int] = []
+    vectors = encoder.encode(texts, done.append)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(texts), 32)
+    np.testing.assert_allclose(vectors, torch_vectors(folder, texts, MAX_LENGTH), atol=1e-4)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert sum(done) == len(texts) and max(done) == 16
+    np.testing.assert_allclose(encoder.encode(texts[::-1]), vectors[::-1], atol=1e-6)  # input order, whatever the batch
+    assert encoder.encode([]).shape == (0, 32)
+
+
+def test_the_graph_has_dynamic_batch_and_sequence_axes_and_both_outputs(exported) -> None:
+    graph = onnx.load(exported[0] / ONNX_DIR / ONNX_FILES[FP32]).graph
+    for tensor in graph.input:
+        assert [d.dim_param for d in tensor.type.tensor_type.shape.dim] == ["batch", "sequence"]
+    assert [output.name for output in graph.output] == ["last_hidden_state", "sentence_embedding"]
+    quantized = onnx.load(exported[0] / ONNX_DIR / ONNX_FILES[INT8]).graph
+    assert any(node.op_type == "MatMulInteger" for node in quantized.node)
+
+
+def test_the_check_is_written_and_read_back(exported, clicks_path: Path) -> None:
+    folder, report, output = exported
+    fp32, int8 = report.exports
+    assert (fp32.precision, int8.precision) == (FP32, INT8)
+    assert fp32.agreement.passed and fp32.agreement.spearman > 0.999 and fp32.agreement.top10_unchanged == 1.0
+    assert fp32.agreement.groups == pd.read_csv(clicks_path)["group"].nunique()
+    assert AgreementReport.load(folder) == report
+    saved = json.loads((folder / ONNX_DIR / AGREEMENT_FILE).read_text())
+    assert saved["model_sha256"] == model_digest(folder) and saved["max_length"] == MAX_LENGTH
+    assert {"precision", "spearman", "top10_unchanged", "groups", "passed", "sha256"} <= set(saved["exports"][0])
+    assert saved["serve"] == report.served().precision
+    assert f"serving {folder} uses the {report.served().precision} ONNX export" in output
+
+
+def test_agreement_compares_each_groups_top_10_in_order() -> None:
+    scores = np.arange(24, dtype=np.float64)
+    groups = ["a"] * 12 + ["b"] * 12
+    same = agreement(scores, scores.copy(), groups)
+    assert same.spearman == pytest.approx(1.0) and (same.top10_unchanged, same.groups, same.rows) == (1.0, 2, 24)
+    assert same.passed
+    swapped = scores.copy()
+    swapped[[22, 23]] = swapped[[23, 22]]  # b's first two change places
+    assert agreement(scores, swapped, groups).top10_unchanged == 0.5
+    below = scores.copy()
+    below[[0, 1]] = below[[1, 0]]  # a's two lowest: outside its top 10
+    assert agreement(scores, below, groups).top10_unchanged == 1.0
+    reversed_ = agreement(scores, -scores, groups)
+    assert reversed_.spearman == pytest.approx(-1.0) and not reversed_.passed
+    short = agreement(np.array([1.0, 2.0, 3.0]), np.array([1.0, 3.0, 2.0]), ["c"] * 3)  # shorter than 10: all of it
+    assert short.top10_unchanged == 0.0
+    with pytest.raises(ValueError, match="3 reference, 2 candidate"):
+        agreement(np.zeros(3), np.zeros(2), ["a"] * 3)
+
+
+def write_report(folder: Path, passed: dict[str, bool]) -> None:
+    """An agreement.json for this folder's model and files, with figures that pass or fail each precision."""
+    good, bad = Agreement(1.0, 1.0, groups=12, rows=141), Agreement(0.9, 0.5, groups=12, rows=141)
+    exports = tuple(
+        CheckedExport(
+            p, f"{ONNX_DIR}/{ONNX_FILES[p]}", sha256([folder / ONNX_DIR / ONNX_FILES[p]]), good if ok else bad
+        )
+        for p, ok in passed.items()
+    )
+    AgreementReport("bi (zero-shot)", model_digest(folder), MAX_LENGTH, "clicks.csv", exports).save(folder)
+
+
+@pytest.mark.parametrize(
+    ("passed", "setting", "served"),
+    [
+        ({FP32: True, INT8: True}, None, "onnx int8"),
+        ({FP32: True, INT8: False}, None, "onnx fp32"),
+        ({FP32: False, INT8: False}, None, None),
+        ({FP32: True, INT8: True}, "fp32", "onnx fp32"),
+        ({FP32: True, INT8: True}, "0", None),
+        ({FP32: True, INT8: True}, "false", None),
+        ({FP32: False, INT8: True}, "fp32", None),
+    ],
+)
+def test_serving_picks_int8_then_fp32_where_they_passed(
+    folder: Path, passed: dict[str, bool], setting: str | None, served: str | None
+) -> None:
+    write_report(folder, passed)
+    env = {} if setting is None else {Env.ONNX: setting}
+    encoder = serving_encoder(folder, ModelMetadata.load(folder), env=env)
+    assert (encoder.name if encoder else None) == served
+
+
+def test_a_retrained_model_or_a_changed_file_is_not_served_on_an_old_check(
+    folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write_report(folder, {FP32: True, INT8: True})
+    metadata = ModelMetadata.load(folder)
+    assert serving_encoder(folder, replace(metadata, max_length=MAX_LENGTH + 1), env={}) is None
+    shutil.copy(folder / ONNX_DIR / ONNX_FILES[FP32], folder / ONNX_DIR / ONNX_FILES[INT8])
+    assert serving_encoder(folder, metadata, env={}).name == "onnx fp32"  # int8's file is not the one checked
+    assert "changed since its check" in caplog.text
+    replace(metadata, threshold=0.4).save(folder)  # as a training run rewrites clicktune.json
+    assert serving_encoder(folder, ModelMetadata.load(folder), env={}) is None
+    assert "not on this model (retrained since?)" in caplog.text and "export --model" in caplog.text
+
+
+def test_serving_without_a_check_or_a_folder_serves_pytorch(folder: Path, cross_dir: Path) -> None:
+    metadata = ModelMetadata.load(folder)
+    assert serving_encoder(folder.parent / "elsewhere", metadata, env={}) is None
+    assert serving_encoder("sentence-transformers/all-MiniLM-L6-v2", ModelMetadata(), env={}) is None
+    assert serving_encoder(cross_dir, ModelMetadata.load(cross_dir), env={}) is None
+    (folder / ONNX_DIR / AGREEMENT_FILE).unlink()
+    assert serving_encoder(folder, metadata, env={}) is None
+
+
+def test_bad_input_is_refused_naming_the_fix(folder: Path, cross_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such folder; ONNX files are written into a local model folder"):
+        export(tmp_path / "missing")
+    with pytest.raises(UserError, match=r"cross-encoder is not exported to ONNX.*serve this model with PyTorch"):
+        export(cross_dir)
+    with pytest.raises(UserError, match=r"no such ONNX file; write it with `python -m recsys.onnx_runtime export"):
+        OnnxEncoder(folder, "model_fp16.onnx", MAX_LENGTH)
+    with pytest.raises(UserError, match=f"{Env.ONNX}='yes please' must be 1"):
+        serving_encoder(folder, ModelMetadata.load(folder), env={Env.ONNX: "yes please"})
+    (folder / ONNX_DIR / AGREEMENT_FILE).write_text('{"exports": []}')
+    with pytest.raises(ModelFolderError, match=r"not an agreement report.*run `python -m recsys.onnx_runtime export"):
+        serving_encoder(folder, ModelMetadata.load(folder), env={})
+
+
+def test_the_check_runs_on_trainings_eval_file_where_it_is_here(clicks_path: Path, tmp_path: Path) -> None:
+    assert default_data(ModelMetadata(training={"eval_file": str(clicks_path)})) == clicks_path
+    assert default_data(ModelMetadata(training={"eval_file": str(tmp_path / "gone.csv")})) == VALID_FILE
+
+
+def test_the_command_line_ends_a_bad_folder_in_one_line(
+    cross_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr("sys.argv", ["clicktune-onnx", "export", "--model", str(cross_dir)])
+    with pytest.raises(SystemExit) as exit_:
+        cli()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {cross_dir}: a cross-encoder is not exported")
+
+
+@pytest.mark.slow
+def test_minilm_exports_fp32_that_matches_and_int8_that_stays_close(tmp_path: Path) -> None:
+    folder = tmp_path / "minilm"
+    shutil.copytree(resolve_model_path(None), folder)
+    export(folder)
+    texts = list(dict.fromkeys(pd.read_csv(Path(__file__).parent / "data" / "clicks.csv")["item"]))[:64]
+    reference = torch_vectors(folder, texts, 128)
+    fp32 = OnnxEncoder(folder, ONNX_FILES[FP32], 128).encode(texts)
+    np.testing.assert_allclose(fp32, reference, atol=1e-4)
+    int8 = OnnxEncoder(folder, ONNX_FILES[INT8], 128).encode(texts)
+    assert (int8 * reference).sum(axis=1).min() > 0.98

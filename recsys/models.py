@@ -55,6 +55,13 @@ def tokenize(tokenizer: PreTrainedTokenizerBase, max_length: int, *texts: Sequen
     )
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The normalised mean of each text's token states (padding left out): a bi-encoder's text vector."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return F.normalize(pooled, dim=-1)
+
+
 class RelevanceModel(nn.Module):
     """One logit per (query, item) pair; ``encoder`` is the transformers model that training adapts."""
 
@@ -172,9 +179,7 @@ logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bi
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return F.normalize(pooled, dim=-1)
+        return mean_pool(hidden, attention_mask)
 
     def forward(
         self,

@@ -40,8 +40,6 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import torch
-import torch.nn.functional as F
-from onnxruntime.quantization import QuantType, quantize_dynamic
 from scipy.stats import spearmanr
 from torch import nn
 from transformers import AutoTokenizer
@@ -60,7 +58,7 @@ from recsys.cli import run_cli, say
 from recsys.contract import FALSE, GROUP, ITEM, QUERY, TRUE, read_clicks
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
-from recsys.models import BiEncoder, length_sorted_batches, load_model, tokenize
+from recsys.models import BiEncoder, length_sorted_batches, load_model, mean_pool, tokenize
 from recsys.vectors import Advance, TextEncoder, TorchEncoder
 
 logger = logging.getLogger(__name__)
@@ -126,9 +124,7 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return hidden, F.normalize(pooled, dim=-1)
+        return hidden, mean_pool(hidden, attention_mask)
 
 
 class _ErrorsOnly(logging.Filter):
@@ -197,6 +193,8 @@ def export(model_dir: str | Path) -> dict[str, Path]:
             )
             # Per channel (a scale per weight column): MiniLM's int8 vectors kept a cosine of 0.99 to fp32's, where
             # one scale per tensor kept 0.96.
+            from onnxruntime.quantization import QuantType, quantize_dynamic  # 1.4 s to import: only to export
+
             quantize_dynamic(partial[FP32], partial[INT8], weight_type=QuantType.QInt8, per_channel=True)
         for precision, file in files.items():
             os.replace(partial[precision], file)

@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, model_version, resolve_model_path
 from recsys.contract import ITEM, QUERY
 from recsys.models import Pair, Progress, RelevanceModel, load_model
+from recsys.onnx_runtime import serving_encoder
 from recsys.priors import Blend, ItemPriors
 from recsys.vectors import TextEncoder, TorchEncoder, VectorCache
 
@@ -96,7 +97,8 @@ class Scorer:
         """Normalised float32 vectors of a bi-encoder's texts, in input order; cached texts are not encoded again."""
         if self.encoder is None:
             raise TypeError(f"a {self.model.title} scores (query, item) pairs together: it has no text vectors")
-        return self.cache.encode(self.version, self.encoder, texts, progress)
+        # Keyed by encoder too: an ONNX export's vectors are close to PyTorch's, not the same.
+        return self.cache.encode(f"{self.version} [{self.encoder.name}]", self.encoder, texts, progress)
 
     def logits(self, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
         """A bi-encoder's text logits of query vectors against item vectors (row by row, or broadcast)."""
@@ -167,9 +169,13 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
     model, tokenizer = load_model(metadata.architecture, path)
     priors = ItemPriors.load(path) if local else None
+    # The folder's ONNX export where it was checked to rank as the model does (recsys.onnx_runtime), else PyTorch.
+    encoder = serving_encoder(path, metadata, SCORE_BATCH) if local else None
     kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
-    logger.info("loaded %s %s model from %s", kind, metadata.architecture, path)
-    return Scorer(model, tokenizer, metadata, priors, version=model_version(path if local else None, metadata))
+    how = f", encoded with {encoder.name}" if encoder else ""
+    logger.info("loaded %s %s model from %s%s", kind, metadata.architecture, path, how)
+    version = model_version(path if local else None, metadata)
+    return Scorer(model, tokenizer, metadata, priors, version=version, encoder=encoder)
 
 
 def zero_shot_of(scorer: Scorer) -> Scorer:

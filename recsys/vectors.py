@@ -26,6 +26,8 @@ CACHED_VECTORS = 100_000
 class TextEncoder(Protocol):
     """Normalised vectors of texts, one float32 row per text, in input order."""
 
+    name: str  # what computes them, as logs and reports say it ("torch fp32", "onnx int8")
+
     def encode(self, texts: Sequence[str], progress: Advance | None = None) -> np.ndarray: ...
 
 

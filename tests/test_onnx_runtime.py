@@ -37,6 +37,7 @@ from recsys.onnx_runtime import (
     serving_encoder,
     sha256,
 )
+from recsys.scoring import load_scorer
 from recsys.vectors import TorchEncoder
 
 MAX_LENGTH = 32
@@ -224,3 +225,16 @@ def test_minilm_exports_fp32_that_matches_and_int8_that_stays_close(tmp_path: Pa
     np.testing.assert_allclose(fp32, reference, atol=1e-4)
     int8 = OnnxEncoder(folder, ONNX_FILES[INT8], 128).encode(texts)
     assert (int8 * reference).sum(axis=1).min() > 0.98
+
+
+def test_load_scorer_serves_the_checked_export_and_scores_as_pytorch(
+    folder: Path, texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = [(texts[0], text) for text in texts[1:30]]
+    write_report(folder, {INT8: False, FP32: True})
+    served = load_scorer(str(folder))
+    assert served.encoder.name == "onnx fp32"
+    monkeypatch.setenv(Env.ONNX, "0")
+    plain = load_scorer(str(folder))
+    assert plain.encoder.name == "torch fp32"
+    np.testing.assert_allclose(served.score_pairs(pairs), plain.score_pairs(pairs), atol=1e-4)

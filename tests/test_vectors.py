@@ -18,7 +18,7 @@ class CountingEncoder:
     """The real encoder, counting the texts it is asked to encode."""
 
     def __init__(self, encoder: TorchEncoder) -> None:
-        self.encoder, self.texts = encoder, []
+        self.encoder, self.texts, self.name = encoder, [], encoder.name
 
     def encode(self, texts, progress=None):
         self.texts += list(texts)

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import platform
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -144,8 +143,20 @@ class Report:
         path.with_suffix(".json").write_text(json.dumps(self.figures, indent=2, default=float) + "\n")
 
 
+def cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def table(rows: list[dict]) -> str:
-    return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3g")
+    """A markdown table of records, numbers to three significant figures."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def machine() -> dict:
@@ -218,13 +229,11 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
 
 def onnx_encoders(model_dir: Path, length: int, texts: list[str]) -> dict[str, Callable[[], np.ndarray]]:
     """The ONNX Runtime encoders of the folder, where it was exported (``python -m recsys.onnx_runtime export``)."""
-    try:
-        from recsys import onnx_runtime
-    except ImportError:
-        return {}
+    from recsys import onnx_runtime
+
     runs = {}
-    for precision, file in onnx_runtime.FILES.items():
-        if (Path(model_dir) / onnx_runtime.FOLDER / file).is_file():
+    for precision, file in reversed(onnx_runtime.ONNX_FILES.items()):
+        if (Path(model_dir) / onnx_runtime.ONNX_DIR / file).is_file():
             encoder = onnx_runtime.OnnxEncoder(model_dir, file, length)
             runs[f"ClickTune ONNX Runtime ({precision})"] = lambda encoder=encoder: encoder.encode(texts)
     return runs

@@ -11,6 +11,8 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     MAX_TEXT_CHARS   characters in a context or an item [5000]
     EVAL_FILE        held-out click log of the Model tab [data/bing_news/test_users.csv]
     TRAIN_FILE       training click log, for the popularity baseline [data/bing_news/train.csv]
+    CATALOG_DIR      a catalog that `python -m recsys.index build` indexed for the served model, which the
+                     Rank tab and /rank_catalog rank whole [none]
     HOST, PORT       where to serve [127.0.0.1, 7860]; Gradio's GRADIO_SERVER_NAME/PORT too (they must agree)
     FEEDBACK_BROWSING    1: visitors may browse and export the stored feedback [0: counts only]
     FEEDBACK_REPO        a Hub dataset (OWNER/NAME) the feedback is mirrored to and restored from [none]
@@ -31,6 +33,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import argparse
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,7 @@ from recsys.contract import CANDIDATE_SUFFIXES, ITEM
 from recsys.defaults import BUNDLED_DATA, EVAL_FILE, EXAMPLES_DIR, TRAIN_FILE, VALID_FILE
 from recsys.feedback import FeedbackStore, Mirror
 from recsys.feedback_hub import HubMirror, restore
-from recsys.service import Evaluations, ServedModels, load_served_models
+from recsys.service import Evaluations, ServedModels, load_catalog, load_served_models
 from recsys.settings import AppConfig, Limits
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
@@ -122,6 +125,12 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
                     label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items, elem_id="rank-top-k"
                 )
                 rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
+                catalog = handlers.models.catalog  # CATALOG_DIR: its button shows only where it is set
+                catalog_button = gr.Button(
+                    f"Rank against the catalog ({len(catalog):,} items)" if catalog is not None else "",
+                    visible=catalog is not None,
+                    elem_id="rank-catalog-button",
+                )
                 error = gr.Markdown(elem_id="rank-error")
         _list_examples(
             examples,
@@ -148,8 +157,9 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
             save_button = gr.Button("Save feedback", elem_id="save-feedback")
             download = gr.File(label="Ranked list (CSV)", elem_id="rank-download")
         feedback_status = gr.Markdown(label="Feedback status", elem_id="feedback-status")
-        # Scripts call /rank, which raises what the page shows beside the inputs; the button stays hidden.
+        # Scripts call /rank and /rank_catalog, which raise what the page shows beside the inputs; hidden buttons.
         api_rank = gr.Button(visible=False, elem_id="rank-api")
+        api_catalog = gr.Button(visible=False, elem_id="rank-catalog-api")
     inputs = [context, file, pasted, item_column, weights, top_k]
     file.change(handlers.inspect_upload, file, [item_column, weights], api_visibility="private")
     rank_button.click(
@@ -160,6 +170,17 @@ def rank_tab(handlers: Handlers, examples: dict) -> None:
         **MODEL_QUEUE,
     )
     api_rank.click(handlers.rank, inputs, [ranked, download, status, ranked_list], api_name="rank", **MODEL_QUEUE)
+    catalog_button.click(
+        handlers.rank_catalog_in_page,
+        [context, top_k],
+        [ranked, download, status, ranked_list, error],
+        api_visibility="private",
+        **MODEL_QUEUE,
+    )
+    api_catalog.click(
+        handlers.rank_catalog, [context, top_k], [ranked, download, status, ranked_list], api_name="rank_catalog",
+        **MODEL_QUEUE,
+    )  # fmt: skip
     save_button.click(
         handlers.feedback, [context, ranked, ranked_list], [feedback_status, ranked_list], api_name="feedback"
     )
@@ -345,8 +366,11 @@ def create_app(config: AppConfig) -> gr.Blocks:
     if config.feedback_repo:
         restore(FeedbackStore(config.data_dir), config.feedback_repo)
         mirror = HubMirror(config.data_dir, config.feedback_repo, config.feedback_push_minutes)
+    models = load_served_models(config.model_dir)
+    if config.catalog_dir:
+        models = replace(models, catalog=load_catalog(config.catalog_dir, models, config.limits))
     return build_demo(
-        load_served_models(config.model_dir),
+        models,
         config.data_dir,
         limits=config.limits,
         eval_file=config.eval_file,

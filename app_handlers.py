@@ -28,7 +28,9 @@ from recsys.service import (
     ServedModels,
     blend_weights,
     check_text,
+    check_top_k,
     inspect_candidate_file,
+    rank_catalog,
     ranked_list,
     read_candidate_input,
     save_marks,
@@ -115,19 +117,35 @@ class Handlers:
         context = check_text(context, "context", self.limits)
         candidates, source = read_candidate_input(file, pasted, item_column, self.limits)
         blend = blend_weights(weights)
-        k = None if top_k is None else int(top_k)  # an empty box shows every item
-        if k is not None and k < 1:
-            raise InputError("Top k must be 1 or more.")
+        k = check_top_k(top_k, self.limits)  # an empty box shows every item
         progress(0, desc="scoring")
         report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
         ranked = rank_candidates(self.models.scorer, context, candidates, weights=blend, top_k=k, progress=report)
-        download = self.downloads.write_csv(ranked, "ranked.csv")
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
         status = (
             f"Ranked {len(candidates)} items from {source}"
             + (f", blended with {blended}" if blend else "")
-            + f"; showing the top {len(ranked)}. Model: `{self.models.version}`. "
-            + "Tick the items you would click in the **mark** column, then press **Save feedback**."
+            + f"; showing the top {len(ranked)}."
+        )
+        return self._shown(context, ranked, status)
+
+    @user_errors
+    def rank_catalog(self, context: str, top_k: float | None) -> tuple[pd.DataFrame, str, str, RankedList]:
+        """Rank the whole catalog the app serves (CATALOG_DIR) for the context; returns what :meth:`rank` does."""
+        context = check_text(context, "context", self.limits)
+        ranked = rank_catalog(self.models, context, check_top_k(top_k, self.limits), self.limits)
+        catalog = self.models.catalog
+        status = f"Ranked the catalog's {len(catalog):,} items ({catalog.info.kind} search)"
+        status += f"; showing the top {len(ranked)}."
+        return self._shown(context, ranked, status)
+
+    def _shown(self, context: str, ranked: pd.DataFrame, status: str) -> tuple[pd.DataFrame, str, str, RankedList]:
+        """A ranking as the page shows it: the table (with an unticked mark column), its CSV, the status line, and
+        the list as shown, which stays on the server for the feedback on it."""
+        download = self.downloads.write_csv(ranked, "ranked.csv")
+        status += (
+            f" Model: `{self.models.version}`. "
+            "Tick the items you would click in the **mark** column, then press **Save feedback**."
         )
         table = _display(ranked).reset_index(drop=True)
         table.insert(0, MARK, False)
@@ -143,10 +161,20 @@ class Handlers:
         top_k: float | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
-        """:meth:`rank` for the page: a user error becomes a message beside the inputs, and the previous
-        result is cleared rather than left standing as if it answered the new input."""
+        """:meth:`rank` for the page: a user error becomes a message beside the inputs (see :meth:`_in_page`)."""
+        return self._in_page(Handlers.rank, context, file, pasted, item_column, weights, top_k, progress)
+
+    def rank_catalog_in_page(
+        self, context: str, top_k: float | None
+    ) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
+        """:meth:`rank_catalog` for the page, as :meth:`rank_in_page` is :meth:`rank`'s."""
+        return self._in_page(Handlers.rank_catalog, context, top_k)
+
+    def _in_page(self, handler: Callable, *args: Any) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
+        """A ranking handler for the page: a user error becomes a message beside the inputs, and the previous
+        result is cleared rather than left standing as if it answered the new input (scripts' calls still raise)."""
         try:
-            return (*self.rank.__wrapped__(self, context, file, pasted, item_column, weights, top_k, progress), "")
+            return (*handler.__wrapped__(self, *args), "")
         except UserError as err:
             cleared = pd.DataFrame(columns=RANK_HEADERS)
             return cleared, None, "", None, f"⚠️ **Cannot rank that.** {err}"

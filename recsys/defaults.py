@@ -57,6 +57,7 @@ class Env:
     FEEDBACK_DIR = "FEEDBACK_DIR"
     EVAL_FILE = "EVAL_FILE"
     TRAIN_FILE = "TRAIN_FILE"
+    CATALOG_DIR = "CATALOG_DIR"  # a catalog folder (recsys.index) that the Rank tab and /rank_catalog rank whole
     MAX_ITEMS = "MAX_ITEMS"
     MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
     MAX_TEXT_CHARS = "MAX_TEXT_CHARS"

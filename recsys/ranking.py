@@ -116,6 +116,18 @@ def _kept_columns(candidates: pd.DataFrame, added: list[str]) -> dict[str, str]:
     return {c: renamed.get(c, c) for c in candidates.columns if c not in (ITEM, ITEM_ID)}
 
 
+def check_candidates(
+    scorer: Scorer, candidates: pd.DataFrame, weights: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """The checked non-zero weights, before any model runs: a list whose columns would clash in the ranked
+    table, or whose blended columns are not numbers, is refused."""
+    weights = check_weights(weights or {})
+    _kept_columns(candidates, _added_columns(scorer, weights))
+    for column in weights:
+        feature_values(candidates, column)
+    return weights
+
+
 def rank_candidates(
     scorer: Scorer,
     context: str,
@@ -125,14 +137,28 @@ def rank_candidates(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The ranked table of a validated candidate list: rank from 1, highest final score first, ties in input order."""
+    weights = check_candidates(scorer, candidates, weights)
+    items = candidates[ITEM].astype(str).tolist()
+    text_scores = scorer.score_pairs([(context, item) for item in items], progress=progress)
+    return ranked_table(scorer, candidates, text_scores, weights, top_k)
+
+
+def ranked_table(
+    scorer: Scorer,
+    candidates: pd.DataFrame,
+    text_scores: np.ndarray,
+    weights: Mapping[str, float] | None = None,
+    top_k: int | None = None,
+) -> pd.DataFrame:
+    """The ranked table of candidates from their text logits (one per row), as :func:`rank_candidates` returns it.
+
+    Indexed by each item's row label in ``candidates`` (``input_row``), so that two rankings of one list, or a
+    ranking and its catalog (``recsys.index``), can be matched.
+    """
     weights = check_weights(weights or {})
-    added = _added_columns(scorer, weights)
-    kept = _kept_columns(candidates, added)
-    for column in weights:  # refused before the model runs, not after
-        feature_values(candidates, column)
+    kept = _kept_columns(candidates, _added_columns(scorer, weights))
     items = candidates[ITEM].astype(str).tolist()
     ids = fill_item_ids(candidates)
-    text_scores = scorer.score_pairs([(context, item) for item in items], progress=progress)
     # The model's own score: its text logits plus what it learned about these items from its click log.
     keyed = pd.DataFrame({ITEM: items, ITEM_ID: ids.to_numpy()})
     model_scores = scorer.final_scores(text_scores, keyed)
@@ -144,7 +170,6 @@ def rank_candidates(
         _, views = scorer.priors.stats(keyed)
         parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.click_rate(keyed)[order], VIEWS: views[order]}
     extra = candidates[list(kept)].rename(columns=kept)
-    # The index is each item's row in the candidate list, so that two rankings of one list can be matched.
     ranked = pd.DataFrame(
         {
             RANK: np.arange(1, len(order) + 1),
@@ -155,7 +180,7 @@ def rank_candidates(
             **({MODEL_SCORE: model_scores[order]} if weights else {}),
             **parts,
         },
-        index=pd.Index(order, name="input_row"),
+        index=pd.Index(candidates.index[order], name="input_row"),
     )
     return pd.concat([ranked, extra.iloc[order]], axis=1)
 

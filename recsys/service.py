@@ -35,6 +35,7 @@ from recsys.defaults import (
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore, RankedList
+from recsys.index import TOP_K, Catalog
 from recsys.scoring import Scorer, load_scorer
 from recsys.settings import Limits
 from recsys.tables import read_table
@@ -57,6 +58,7 @@ class ServedModels:
     base: Scorer | None = None  # None: the served model is itself zero-shot
     model_dir: str | None = None  # the folder it came from; None for the packaged base model
     note: str = ""
+    catalog: Catalog | None = None  # items indexed for the served model (recsys.index), ranked whole for a context
 
     @property
     def metadata(self) -> ModelMetadata:
@@ -101,6 +103,20 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
     return ServedModels(scorer, load_scorer(scorer.metadata.base_model), str(model_dir))
 
 
+def load_catalog(folder: str | Path, models: ServedModels, limits: Limits) -> Catalog:
+    """The catalog in ``folder`` for the served model; one built with another model is refused with the command
+    that rebuilds it, and one with more columns than a ranked table keeps, with the limit."""
+    catalog = Catalog.load(folder, models.scorer, models.model_dir or models.metadata.base_model)
+    extra = [c for c in catalog.items.columns if c not in (ITEM, ITEM_ID)]
+    if len(extra) > limits.max_extra_columns:
+        raise UserError(
+            f"{folder}: the catalog has {len(extra)} columns besides item and item_id; the ranked table keeps at "
+            f"most {limits.max_extra_columns}. Rebuild it from a file without the columns you don't need."
+        )
+    logger.info("loaded the catalog %s: %d items, %s search", folder, len(catalog), catalog.info.kind)
+    return catalog
+
+
 # -- requests --------------------------------------------------------------------------------------------
 
 
@@ -115,6 +131,27 @@ def check_text(text: str | None, what: str, limits: Limits) -> str:
             "(MAX_TEXT_CHARS); shorten it."
         )
     return text
+
+
+def check_top_k(top_k: float | None, limits: Limits) -> int | None:
+    """How many ranked items to show; None (an empty box) shows every item of a list."""
+    if top_k is None:
+        return None
+    if int(top_k) < 1:
+        raise InputError("Top k must be 1 or more.")
+    if int(top_k) > limits.max_items:
+        raise InputError(f"Top k is at most {limits.max_items} (MAX_ITEMS); ask for fewer.")
+    return int(top_k)
+
+
+def rank_catalog(models: ServedModels, context: str, top_k: int | None, limits: Limits) -> pd.DataFrame:
+    """The served catalog's top items for a checked context and top k; None: ``TOP_K`` of them, within MAX_ITEMS."""
+    if models.catalog is None:
+        raise InputError(
+            "This app has no catalog to rank against; its operator sets CATALOG_DIR to a folder that "
+            "`python -m recsys.index build` wrote. Rank a list of items instead."
+        )
+    return models.catalog.rank(context, min(TOP_K, limits.max_items) if top_k is None else top_k)
 
 
 def check_upload(path: Path, limits: Limits) -> None:

@@ -33,6 +33,7 @@ class AppConfig:
     data_dir: str = str(FEEDBACK_DIR)  # feedback (SQLite) and cached evaluations
     eval_file: str = str(EVAL_FILE)  # the Model tab's first click log
     train_file: str = str(TRAIN_FILE)  # for the popularity baseline
+    catalog_dir: str = ""  # a folder that `python -m recsys.index build` wrote, for the served model; "": none
     host: str = HOST
     port: int = PORT
     limits: Limits = field(default_factory=Limits)
@@ -63,6 +64,7 @@ class AppConfig:
             data_dir=env.get(Env.FEEDBACK_DIR, default.data_dir),
             eval_file=env.get(Env.EVAL_FILE, default.eval_file),
             train_file=env.get(Env.TRAIN_FILE, default.train_file),
+            catalog_dir=env.get(Env.CATALOG_DIR, default.catalog_dir).strip(),
             host=_one_of(env, Env.HOST, Env.GRADIO_SERVER_NAME) or default.host,
             port=port,
             limits=limits,

@@ -23,11 +23,13 @@ from matplotlib.figure import Figure
 from app import build_demo, create_app, launch_options
 from app_handlers import RANK_HEADERS, Handlers, user_errors
 from recsys.artifact import ModelMetadata
-from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks
+from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
 from recsys.defaults import EXAMPLES_DIR, ROOT
-from recsys.errors import ContractError
+from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore
+from recsys.index import build_index
 from recsys.models import load_model
+from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import Evaluations, InputError, ServedModels
 from recsys.settings import AppConfig, Limits
@@ -49,6 +51,12 @@ def reversed_scorer(tiny_model_dir: Path) -> Scorer:
     with torch.no_grad():
         model.scale.fill_(-10.0)
     return Scorer(model, tokenizer, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
+
+
+@pytest.fixture(scope="module")
+def catalog_items(clicks_path: Path) -> pd.DataFrame:
+    """The test log's items, each once, as a catalog."""
+    return validate_candidates(read_clicks(clicks_path)[[ITEM, ITEM_ID, "entities"]].drop_duplicates(ITEM_ID))
 
 
 def make_handlers(models: ServedModels, data_dir: Path, eval_file: Path | None, limits: Limits = LIMITS) -> Handlers:
@@ -167,6 +175,53 @@ def test_rank_refuses_bad_files_and_blends(handlers: Handlers, tmp_path: Path) -
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
     with pytest.raises(gr.Error, match=r"photo\.csv: this looks like a binary file"):
         handlers.inspect_upload(str(binary))
+
+
+def test_rank_the_catalog_the_app_serves(
+    handlers: Handlers, scorer: Scorer, catalog_items: pd.DataFrame, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(gr.Error, match="This app has no catalog to rank against; its operator sets CATALOG_DIR"):
+        handlers.rank_catalog(CONTEXT, 5)
+    table, download, status, shown, error = handlers.rank_catalog_in_page(CONTEXT, 5)  # said beside the inputs
+    assert table.empty and (download, status, shown) == (None, "", None) and "no catalog" in error
+
+    models = ServedModels(scorer, model_dir=str(tiny_model_dir), catalog=build_index(scorer, catalog_items))
+    served = make_handlers(models, tmp_path / "served", None)
+    table, download, status, ranked_list = served.rank_catalog(CONTEXT, 5)
+    assert list(table.columns) == [*RANK_HEADERS, "entities"] and table[MARK].eq(False).all()
+    assert table[ITEM].tolist() == rank_candidates(scorer, CONTEXT, catalog_items, top_k=5)[ITEM].tolist()
+    assert f"Ranked the catalog's {len(catalog_items)} items (exact search); showing the top 5" in status
+    assert ranked_list.items == tuple(table[ITEM]) and pd.read_csv(download)[ITEM].tolist() == table[ITEM].tolist()
+    with pytest.raises(gr.Error, match="Top k is at most 20 \\(MAX_ITEMS\\)"):
+        served.rank_catalog(CONTEXT, 21)
+    with pytest.raises(gr.Error, match="Enter the context"):
+        served.rank_catalog(" ", 5)
+
+
+def test_the_catalog_button_shows_only_where_a_catalog_is_served(
+    scorer: Scorer, catalog_items: pd.DataFrame, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    def button(models: ServedModels) -> gr.Button:
+        demo = build_demo(models, tmp_path, limits=LIMITS, eval_file=None, train_file=None)
+        return next(b for b in demo.blocks.values() if b.elem_id == "rank-catalog-button")
+
+    assert not button(ServedModels(scorer, model_dir=str(tiny_model_dir))).visible
+    shown = button(ServedModels(scorer, model_dir=str(tiny_model_dir), catalog=build_index(scorer, catalog_items)))
+    assert shown.visible and shown.value == f"Rank against the catalog ({len(catalog_items)} items)"
+
+
+def test_the_app_loads_its_catalog_at_start_and_refuses_a_stale_one(
+    scorer: Scorer, catalog_items: pd.DataFrame, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = build_index(scorer, catalog_items).save(tmp_path / "catalog")
+    config = replace(AppConfig(), model_dir=str(tiny_model_dir), data_dir=str(tmp_path), eval_file="", train_file="")
+    demo = create_app(replace(config, catalog_dir=str(folder)))
+    assert next(b for b in demo.blocks.values() if b.elem_id == "rank-catalog-button").visible
+    older = Scorer(scorer.model, scorer.tokenizer, scorer.metadata, version="clicktune@0ld")
+    build_index(older, catalog_items).save(folder)
+    with pytest.raises(UserError, match=f"built with model clicktune@0ld.*rebuild it: python -m recsys.index build "
+                       f"--model {tiny_model_dir} "):  # fmt: skip
+        create_app(replace(config, catalog_dir=str(folder)))
 
 
 # -- feedback --------------------------------------------------------------------------------------------------
@@ -309,17 +364,22 @@ def test_each_tab_holds_its_own_examples(scorer: Scorer, tiny_model_dir: Path, t
 
 @pytest.fixture(scope="module")
 def served(
-    scorer: Scorer, reversed_scorer: Scorer, tmp_path_factory: pytest.TempPathFactory, launch_app: Callable
+    scorer: Scorer,
+    reversed_scorer: Scorer,
+    catalog_items: pd.DataFrame,
+    tmp_path_factory: pytest.TempPathFactory,
+    launch_app: Callable,
 ) -> Iterator[tuple]:
     data_dir = tmp_path_factory.mktemp("served-feedback")
-    with launch_app(ServedModels(reversed_scorer, scorer), data_dir, LIMITS) as client:
+    models = ServedModels(reversed_scorer, scorer, catalog=build_index(reversed_scorer, catalog_items))
+    with launch_app(models, data_dir, LIMITS) as client:
         yield client, data_dir
 
 
 def test_api_endpoints(served: tuple) -> None:
     client, data_dir = served
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/rank", "/classify", "/feedback", "/compare"} <= set(endpoints)
+    assert {"/rank", "/rank_catalog", "/classify", "/feedback", "/compare"} <= set(endpoints)
 
     table, download, status = client.predict(
         context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=4, api_name="/rank"
@@ -339,6 +399,23 @@ def test_api_endpoints(served: tuple) -> None:
 
     base, tuned = client.predict(context="apple", file=None, pasted="a\nb\nc", item_column="item", api_name="/compare")
     assert len(base["data"]) == len(tuned["data"]) == 3
+
+
+def test_api_ranks_the_catalog_and_takes_feedback_on_it(
+    served: tuple, reversed_scorer: Scorer, catalog_items: pd.DataFrame
+) -> None:
+    client, _ = served
+    table, download, status = client.predict(context=CONTEXT, top_k=4, api_name="/rank_catalog")
+    assert table["headers"] == [*RANK_HEADERS, "entities"]
+    assert [row[1] for row in table["data"]] == [1, 2, 3, 4]
+    whole = rank_candidates(reversed_scorer, CONTEXT, catalog_items, top_k=4)  # the served model, scale < 0
+    assert [row[3] for row in table["data"]] == whole[ITEM].tolist()
+    assert f"Ranked the catalog's {len(catalog_items)} items" in status
+    assert pd.read_csv(download)[ITEM].tolist() == [row[3] for row in table["data"]]
+    table["data"][0][0] = True
+    assert "Saved 1 of 4 items as clicked" in client.predict(context=CONTEXT, table=table, api_name="/feedback")
+    with pytest.raises(Exception, match="Enter the context"):
+        client.predict(context="", top_k=4, api_name="/rank_catalog")
 
 
 def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path: Path) -> None:
@@ -388,7 +465,7 @@ def test_an_evaluation_has_its_own_slot_and_never_queues_ranking(
 ) -> None:
     demo = build_demo(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, limits=LIMITS)
     slots = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
-    assert slots["rank"] == slots["classify"] == slots["compare"] == ("model", 1)
+    assert slots["rank"] == slots["rank_catalog"] == slots["classify"] == slots["compare"] == ("model", 1)
     assert slots["evaluate"][0] != "model" and slots["evaluate"][1] == 1
 
 

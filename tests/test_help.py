@@ -25,6 +25,7 @@ import finetune.train
 import recsys.evaluate
 import recsys.feedback
 import recsys.hub
+import recsys.index
 import recsys.mind
 import recsys.onnx_runtime
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
@@ -46,6 +47,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m recsys.evaluate": recsys.evaluate.build_parser,
     "python -m recsys.feedback": recsys.feedback.build_parser,
     "python -m recsys.hub": recsys.hub.build_parser,
+    "python -m recsys.index": recsys.index.build_parser,
     "python -m recsys.mind": recsys.mind.build_parser,
     "python -m recsys.onnx_runtime": recsys.onnx_runtime.build_parser,
     "python spaces/build.py": space_build.build_parser,
@@ -60,6 +62,9 @@ HELP_RUNS = [
     (recsys.hub.main, []),
     (recsys.hub.main, ["plan"]),
     (recsys.hub.main, ["push"]),
+    (recsys.index.main, []),
+    (recsys.index.main, ["build"]),
+    (recsys.index.main, ["query"]),
     (recsys.mind.main, []),
     (recsys.onnx_runtime.main, []),
     (recsys.onnx_runtime.main, ["export"]),
@@ -188,6 +193,7 @@ def test_the_console_scripts_are_the_commands() -> None:
         "clicktune-feedback",
         "clicktune-hub",
         "clicktune-mind",
+        "clicktune-index",
         "clicktune-onnx",
     }
     shipped = set(PYPROJECT["tool"]["setuptools"]["packages"]) | set(PYPROJECT["tool"]["setuptools"]["py-modules"])

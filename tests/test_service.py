@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from recsys.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore, RankedList
+from recsys.index import build_index
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import (
@@ -24,9 +26,12 @@ from recsys.service import (
     ServedModels,
     blend_weights,
     check_text,
+    check_top_k,
     inspect_candidate_file,
+    load_catalog,
     load_served_models,
     own_tokenizer,
+    rank_catalog,
     ranked_list,
     read_candidate_input,
     save_marks,
@@ -65,6 +70,7 @@ def test_config_reads_every_variable() -> None:
         "FEEDBACK_DIR": "/x",
         "EVAL_FILE": "/data/eval.csv",
         "TRAIN_FILE": "/data/train.csv",
+        "CATALOG_DIR": "/catalogs/news",
         "MAX_ITEMS": "50",
         "MAX_UPLOAD_MB": "1.5",
         "MAX_TEXT_CHARS": "300",
@@ -74,6 +80,7 @@ def test_config_reads_every_variable() -> None:
     config = AppConfig.from_env(env)
     assert (config.model_dir, config.data_dir) == ("me/clicktune-news", "/x")
     assert (config.eval_file, config.train_file) == ("/data/eval.csv", "/data/train.csv")
+    assert config.catalog_dir == "/catalogs/news"
     assert config.limits == Limits(max_items=50, max_upload_mb=1.5, max_text_chars=300)
     assert (config.host, config.port) == ("localhost", 9000)
 
@@ -168,7 +175,32 @@ def test_without_a_model_folder_the_zero_shot_minilm_is_served_and_said_so(tmp_p
     assert ranked[ITEM].tolist()[0] == "lakers win nba game"
 
 
+def test_a_catalog_is_served_with_its_model_and_within_the_column_limit(scorer: Scorer, tmp_path: Path) -> None:
+    items = pd.DataFrame({ITEM: ITEMS, "price": [3, 1, 2], "size": ["M", "L", "S"]})
+    folder = build_index(scorer, items, items_file="shop.csv").save(tmp_path / "catalog")
+    models = ServedModels(scorer, model_dir="models/shop")
+    catalog = load_catalog(folder, models, LIMITS)
+    assert len(catalog) == 3 and catalog.items[ITEM].tolist() == ITEMS
+    with pytest.raises(UserError, match=r"the catalog has 2 columns besides item and item_id; .* at most 1\."):
+        load_catalog(folder, models, replace(LIMITS, max_extra_columns=1))
+    other = ServedModels(Scorer(scorer.model, scorer.tokenizer, scorer.metadata, version="shop@2"), model_dir="m/shop")
+    with pytest.raises(UserError, match=r"not the served shop@2.*--model m/shop --items shop\.csv --out "):
+        load_catalog(folder, other, LIMITS)
+    ranked = rank_catalog(replace(models, catalog=catalog), "warm clothes", None, LIMITS)
+    assert ranked["rank"].tolist() == [1, 2, 3]  # top k left empty: TOP_K, here the whole catalog
+    with pytest.raises(InputError, match="This app has no catalog to rank against"):
+        rank_catalog(models, "warm clothes", 2, LIMITS)
+
+
 # -- requests ------------------------------------------------------------------------------------------------
+
+
+def test_top_k_is_a_whole_number_from_1_to_max_items_or_none_for_all() -> None:
+    assert (check_top_k(None, LIMITS), check_top_k(3.0, LIMITS), check_top_k(20, LIMITS)) == (None, 3, 20)
+    with pytest.raises(InputError, match="Top k must be 1 or more"):
+        check_top_k(0, LIMITS)
+    with pytest.raises(InputError, match=r"Top k is at most 20 \(MAX_ITEMS\)"):
+        check_top_k(21, LIMITS)
 
 
 def test_check_text_strips_and_keeps_text_within_the_limit() -> None:

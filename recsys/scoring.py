@@ -97,8 +97,13 @@ class Scorer:
         """Normalised float32 vectors of a bi-encoder's texts, in input order; cached texts are not encoded again."""
         if self.encoder is None:
             raise TypeError(f"a {self.model.title} scores (query, item) pairs together: it has no text vectors")
-        # Keyed by encoder too: an ONNX export's vectors are close to PyTorch's, not the same.
-        return self.cache.encode(f"{self.version} [{self.encoder.name}]", self.encoder, texts, progress)
+        return self.cache.encode(self.vector_version, self.encoder, texts, progress)
+
+    @property
+    def vector_version(self) -> str:
+        """What made this scorer's text vectors: the model version and the encoder (an ONNX export's vectors are
+        close to PyTorch's, not the same), the key of cached vectors and of a catalog's index."""
+        return f"{self.version} [{self.encoder.name if self.encoder else 'pairs'}]"
 
     def logits(self, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
         """A bi-encoder's text logits of query vectors against item vectors (row by row, or broadcast)."""

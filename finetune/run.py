@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.scheduler import AcceleratedScheduler
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
@@ -104,6 +104,9 @@ def prepare(config: TrainConfig) -> Run:
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         log_with=tracker,
         project_dir=str(Path(config.output_dir) / RUNS_DIR),
+        # A bi-encoder's mean pooling never uses the encoder's pooler: under DDP (several processes) a weight
+        # without a gradient is an error unless expected, as Trainer's ddp_find_unused_parameters expects it.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     set_seed(config.seed)
     train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
@@ -137,9 +140,11 @@ def prepare(config: TrainConfig) -> Run:
     steps_per_epoch = math.ceil(batches_per_process / config.gradient_accumulation_steps)
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
     optimizer = optimizer_for(model, config)
-    # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention).
+    # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention): the warm-up is
+    # rounded in optimiser steps first, so that N processes follow the learning rates of one.
+    warmup_steps = int(config.warmup_ratio * total_steps) * accelerator.num_processes
     schedule_steps = total_steps * accelerator.num_processes
-    schedule = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * schedule_steps), schedule_steps)
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup_steps, schedule_steps)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, schedule
     )

@@ -1,4 +1,4 @@
-"""The one data contract: every input rule for click logs, candidate lists and marked lists.
+"""The one data contract: every input rule for click logs, candidate lists, rows to score and marked lists.
 
 A click log has one row per item shown::
 
@@ -10,7 +10,8 @@ A click log has one row per item shown::
 
 A candidate list has an ``item`` column (or a column the caller names) and keeps every other
 column as it is; it comes from a file (.csv, .tsv, .jsonl, .parquet, or .txt with one item per
-line) or from pasted lines. A marked list is a ranked list with a ``mark`` column of true/false:
+line) or from pasted lines. Rows to be scored in bulk (``python -m recsys.score``) need ``query`` and
+``item`` and keep every other column. A marked list is a ranked list with a ``mark`` column of true/false:
 the items a user would click, which the app stores as feedback.
 
 Readers validate once and raise :class:`ContractError`, whose fields carry the source, the
@@ -181,6 +182,19 @@ def validate_clicks(frame: pd.DataFrame, source: str = "click log") -> pd.DataFr
     if ITEM_ID in clicks.columns:
         _refuse_non_text(clicks, ITEM_ID, source)
     return clicks.reset_index(drop=True)
+
+
+def validate_pairs(frame: pd.DataFrame, source: str = "pairs") -> pd.DataFrame:
+    """Check rows to be scored: ``query`` and ``item`` text in each, ``item_id`` text where given; other
+    columns (a click log's labels, a caller's own) are kept as they are."""
+    refuse_repeated_columns(list(frame.columns), source)
+    _require_columns(frame, (QUERY, ITEM), source)
+    pairs = frame.copy()
+    pairs[QUERY] = _require_text(pairs, QUERY, source)
+    pairs[ITEM] = _require_text(pairs, ITEM, source)
+    if ITEM_ID in pairs.columns:
+        _refuse_non_text(pairs, ITEM_ID, source)
+    return pairs.reset_index(drop=True)
 
 
 def read_clicks(path: str | Path) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Files to tables: the formats a click log or a candidate list may come in, read strictly.
 
-A .csv, .tsv, .jsonl or .parquet file becomes a DataFrame of strings and numbers, never by
+A .csv, .tsv, .jsonl or .parquet file becomes a DataFrame of strings and numbers, whole
+(``read_table``) or in pieces of a bounded number of rows (``read_table_chunks``), never by
 guessing: a UTF-8 byte-order mark is allowed; any other encoding is refused, naming the first
 byte that is not UTF-8 and where it is; a column name given twice, a row with more fields than
 the header, a JSON line that is no object, and a binary file are refused. Column rules (which
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +95,9 @@ class _RepeatedKeys(Exception):
     """A JSON object with a key twice: json.loads would keep only the last value."""
 
 
-def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
-    """One JSON object per line (blank lines skipped, a byte-order mark allowed); values keep their JSON types."""
-    records, decoder = [], json.JSONDecoder(object_pairs_hook=_unique_keys)
+def _jsonl_records(path: Path, source: str) -> Iterator[tuple[int, dict]]:
+    """Each JSON object with its line number (blank lines skipped, a byte-order mark allowed), one at a time."""
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -121,7 +122,12 @@ def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
                     source, f"line {number} is a JSON {type(record).__name__}, not an object",
                     "write one JSON object per line", rows=(number,),
                 )  # fmt: skip
-            records.append(record)
+            yield number, record
+
+
+def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
+    """One JSON object per line; values keep their JSON types."""
+    records = [record for _, record in _jsonl_records(path, source)]
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
@@ -131,21 +137,31 @@ def _read_delimited(path: Path, sep: str, source: str) -> pd.DataFrame:
     try:
         raw = pd.read_csv(path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:  # blank lines only
-        raise ContractError(
-            source, "the file has no header row", "it needs a header row and at least one data row"
-        ) from None
+        raise _no_header(source) from None
     except pd.errors.ParserError as err:
-        fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
-        if fields is None:
-            raise
-        expected, line, saw = fields.groups()
-        raise ContractError(
-            source, f"line {line} has {saw} fields where the header has {expected}",
-            "give every row as many fields as the header (quote a cell that holds the separator, and drop "
-            "trailing separators)", rows=(int(line) - 1,),
-        ) from None  # fmt: skip
-    header = [name if name else f"Unnamed: {i}" for i, name in enumerate(raw.iloc[0].tolist())]
-    return raw.iloc[1:].set_axis(header, axis=1).reset_index(drop=True)
+        raise _too_many_fields(err, source) from None
+    return raw.iloc[1:].set_axis(_header(raw.iloc[0].tolist()), axis=1).reset_index(drop=True)
+
+
+def _header(names: list[str]) -> list[str]:
+    return [name if name else f"Unnamed: {i}" for i, name in enumerate(names)]
+
+
+def _no_header(source: str) -> ContractError:
+    return ContractError(source, "the file has no header row", "it needs a header row and at least one data row")
+
+
+def _too_many_fields(err: pd.errors.ParserError, source: str) -> ContractError:
+    """The parser's complaint about a row longer than the header, as the contract's error; any other is re-raised."""
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if fields is None:
+        raise err
+    expected, line, saw = fields.groups()
+    return ContractError(
+        source, f"line {line} has {saw} fields where the header has {expected}",
+        "give every row as many fields as the header (quote a cell that holds the separator, and drop "
+        "trailing separators)", rows=(int(line) - 1,),
+    )  # fmt: skip
 
 
 def refuse_repeated_columns(columns: Sequence[str], source: str) -> None:
@@ -163,14 +179,8 @@ def _parquet_columns(path: Path) -> list[str]:
     return [str(name) for name in pq.read_schema(path).names]
 
 
-def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
-    """Read a .csv, .tsv, .jsonl or .parquet file as strings-and-numbers, never guessing encodings.
-
-    ``source`` names the file in errors (default: its path; the app passes an upload's own name).
-    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed.
-    """
-    path = Path(path)
-    source = source or str(path)
+def _tabular_suffix(path: Path, source: str) -> str:
+    """The suffix of a table file that exists and holds something, or the error that says what to give instead."""
     suffix = path.suffix.lower()
     if suffix not in TABULAR_SUFFIXES:
         raise ContractError(
@@ -182,6 +192,33 @@ def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise ContractError(source, "the file is empty", "it needs a header row and at least one data row")
     refuse_binary(path, source)
+    return suffix
+
+
+def _unreadable(err: Exception, path: Path, suffix: str, source: str) -> ContractError:
+    """A reader's own error as the contract's: bytes that are not UTF-8 named where they are, anything else as is."""
+    if isinstance(err, UnicodeDecodeError):
+        return not_utf8(path, source)
+    return ContractError(source, f"could not be read as {suffix[1:]}: {err}")
+
+
+# pyarrow's errors are ValueError or OSError; pandas' ParserError is a ValueError
+_READER_ERRORS = (UnicodeDecodeError, ValueError, pd.errors.ParserError, OSError)
+
+
+def _no_data_rows(source: str) -> ContractError:
+    return ContractError(source, "the file has no data rows", "add at least one row under the header")
+
+
+def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
+    """Read a .csv, .tsv, .jsonl or .parquet file as strings-and-numbers, never guessing encodings.
+
+    ``source`` names the file in errors (default: its path; the app passes an upload's own name).
+    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed.
+    """
+    path = Path(path)
+    source = source or str(path)
+    suffix = _tabular_suffix(path, source)
     try:
         if suffix == ".parquet":
             refuse_repeated_columns([c.strip() for c in _parquet_columns(path)], source)
@@ -192,12 +229,106 @@ def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
             frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",", source)
     except ContractError:
         raise
-    except UnicodeDecodeError as err:
-        raise not_utf8(path, source) from err
-    except (ValueError, pd.errors.ParserError, OSError) as err:  # pyarrow's errors are ValueError or OSError
-        raise ContractError(source, f"could not be read as {suffix[1:]}: {err}") from err
+    except _READER_ERRORS as err:
+        raise _unreadable(err, path, suffix, source) from err
     frame.columns = [str(c).strip() for c in frame.columns]
     refuse_repeated_columns(frame.columns, source)
     if frame.empty:
-        raise ContractError(source, "the file has no data rows", "add at least one row under the header")
+        raise _no_data_rows(source)
     return frame
+
+
+def read_table_chunks(path: str | Path, rows: int, source: str | None = None) -> Iterator[pd.DataFrame]:
+    """:func:`read_table` in pieces of at most ``rows`` data rows, in file order, never holding the whole file.
+
+    Each piece is read by ``read_table``'s rules and numbered from 0 (its index); every piece has the
+    first piece's columns. A JSON line that leaves out a key of the first piece has it empty there; one
+    that adds a key the first piece lacks is refused, since the columns were settled by then. The file
+    itself (its extension, that it exists and is text) is checked here; an error in its content (a bad
+    line, a byte that is not UTF-8) is raised when the reader reaches it.
+    """
+    if rows < 1:
+        raise ValueError(f"a piece holds at least 1 row, not {rows}")
+    path = Path(path)
+    source = source or str(path)
+    suffix = _tabular_suffix(path, source)
+    if suffix == ".parquet":
+        pieces = _parquet_pieces(path, rows, source)
+    elif suffix == ".jsonl":
+        pieces = _jsonl_pieces(path, rows, source)
+    else:
+        pieces = _delimited_pieces(path, "\t" if suffix == ".tsv" else ",", rows, source)
+    return _checked_pieces(pieces, path, suffix, source)
+
+
+def _checked_pieces(pieces: Iterator[pd.DataFrame], path: Path, suffix: str, source: str) -> Iterator[pd.DataFrame]:
+    """The pieces with the first one's stripped, unique column names, the reader's errors as the contract's."""
+    columns: list[str] | None = None
+    while True:
+        try:  # around the reader only, not around what the caller does with a piece
+            frame = next(pieces, None)
+        except ContractError:
+            raise
+        except _READER_ERRORS as err:
+            raise _unreadable(err, path, suffix, source) from err
+        if frame is None:
+            break
+        if columns is None:
+            columns = [str(c).strip() for c in frame.columns]
+            refuse_repeated_columns(columns, source)
+        yield frame.set_axis(columns, axis=1).reset_index(drop=True)
+    if columns is None:
+        raise _no_data_rows(source)
+
+
+def _delimited_pieces(path: Path, sep: str, rows: int, source: str) -> Iterator[pd.DataFrame]:
+    try:
+        reader = pd.read_csv(
+            path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False, chunksize=rows
+        )
+    except pd.errors.EmptyDataError:  # blank lines only
+        raise _no_header(source) from None
+    with reader:
+        try:
+            header = _header(reader.get_chunk(1).iloc[0].tolist())
+            yield from (raw.set_axis(header, axis=1) for raw in reader)
+        except pd.errors.ParserError as err:  # line numbers count from the top of the file, not of the piece
+            raise _too_many_fields(err, source) from None
+
+
+def _jsonl_pieces(path: Path, rows: int, source: str) -> Iterator[pd.DataFrame]:
+    columns: list[str] | None = None  # the first piece's keys, in the order they first appear
+    records: list[dict] = []
+    numbers: list[int] = []
+    for number, record in _jsonl_records(path, source):
+        records.append(record)
+        numbers.append(number)
+        if len(records) == rows:
+            columns = columns or list(dict.fromkeys(key for record in records for key in record))
+            yield _jsonl_piece(records, numbers, columns, source)
+            records, numbers = [], []
+    if records:
+        columns = columns or list(dict.fromkeys(key for record in records for key in record))
+        yield _jsonl_piece(records, numbers, columns, source)
+
+
+def _jsonl_piece(records: list[dict], numbers: list[int], columns: list[str], source: str) -> pd.DataFrame:
+    known = set(columns)
+    for number, record in zip(numbers, records, strict=True):
+        extra = [key for key in record if key not in known]
+        if extra:
+            raise ContractError(
+                source, f"line {number} has the key {extra[0]!r}, which the lines before it lack",
+                "give every line the same keys (null where a line has no value)", column=extra[0], rows=(number,),
+            )  # fmt: skip
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _parquet_pieces(path: Path, rows: int, source: str) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    refuse_repeated_columns([c.strip() for c in _parquet_columns(path)], source)
+    with pq.ParquetFile(path) as parquet:
+        for batch in parquet.iter_batches(batch_size=rows):
+            if batch.num_rows:
+                yield batch.to_pandas()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before anything imports transformers
@@ -152,6 +154,30 @@ def _free_port() -> int:
 def free_port() -> Callable[[], int]:
     """A function that returns a free localhost port each time it is called."""
     return _free_port
+
+
+@pytest.fixture(scope="session")
+def accelerate_launch(free_port: Callable[[], int], tmp_path_factory: pytest.TempPathFactory) -> Callable:
+    """A function that runs ``accelerate launch`` of a module on N CPU processes and returns the finished process.
+
+    Accelerate 1.15 starts one process for ``--cpu`` (several CPU processes need an MPI host file), so this
+    launches as for GPUs (``--multi_gpu``: torchrun) with ``ACCELERATE_USE_CPU=1``, which makes the
+    processes one gloo group. ``HF_HOME`` is an empty folder, so no ``accelerate config`` of this machine applies.
+    """
+    home = tmp_path_factory.mktemp("hf-home")
+
+    def launch(module: str, *args: str, processes: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
+        # No GPU is visible: on a machine with fewer GPUs than processes, Accelerate's barrier would name a missing one.
+        env = {**os.environ, "ACCELERATE_USE_CPU": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+        env["HF_HOME"] = str(home)
+        command = [
+            sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+            "--main_process_port", str(free_port()), "-m", module, *args,
+        ]  # fmt: skip
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+    return launch
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ import recsys.hub
 import recsys.index
 import recsys.mind
 import recsys.onnx_runtime
+import recsys.score
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m recsys.index": recsys.index.build_parser,
     "python -m recsys.mind": recsys.mind.build_parser,
     "python -m recsys.onnx_runtime": recsys.onnx_runtime.build_parser,
+    "python -m recsys.score": recsys.score.build_parser,
     "python spaces/build.py": space_build.build_parser,
     "python app.py": app.build_parser,
 }
@@ -68,6 +70,7 @@ HELP_RUNS = [
     (recsys.mind.main, []),
     (recsys.onnx_runtime.main, []),
     (recsys.onnx_runtime.main, ["export"]),
+    (recsys.score.main, []),
     (space_build.main, []),
     (app.serve, []),
 ]
@@ -195,6 +198,7 @@ def test_the_console_scripts_are_the_commands() -> None:
         "clicktune-mind",
         "clicktune-index",
         "clicktune-onnx",
+        "clicktune-score",
     }
     shipped = set(PYPROJECT["tool"]["setuptools"]["packages"]) | set(PYPROJECT["tool"]["setuptools"]["py-modules"])
     for target in SCRIPTS.values():

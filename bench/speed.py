@@ -349,7 +349,7 @@ def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], size
                 {
                     "vectors": size,
                     "index": kind,
-                    "default": (kind == "exact") == (size <= EXACT_LIMIT),
+                    "default": "yes" if (kind == "exact") == (size <= EXACT_LIMIT) else "",
                     "build s": built,
                     "top-100 p50 ms": searched["p50"] * 1000,
                     "top-100 p95 ms": searched["p95"] * 1000,
@@ -382,7 +382,9 @@ def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], size
 # -- 4: end to end --------------------------------------------------------------------------------------------
 
 
-def end_to_end(report: Report, model_dir: Path, texts: list[str], contexts: list[str], floor: Callable) -> dict:
+def end_to_end(
+    report: Report, model_dir: Path, texts: list[str], contexts: list[str], floor: Callable, quick: bool = False
+) -> dict:
     """``/rank`` through gradio_client on a served app: fresh lists of 100 and 1,000, and a cached 1,000."""
     from gradio_client import Client
 
@@ -406,13 +408,13 @@ def end_to_end(report: Report, model_dir: Path, texts: list[str], contexts: list
                 return time.perf_counter() - started
 
             call(contexts[0], [next(pool) for _ in range(20)])  # warm up: the first request loads what it needs
-            plans = (("100 fresh items", 100, 10, False), ("1,000 fresh items", 1000, 4, False))
-            for name, size, repeats, _ in plans:
+            plans = (("100 fresh items", 100, 2 if quick else 10), ("1,000 fresh items", 1000, 1 if quick else 4))
+            for name, size, repeats in plans:
                 lists = [[next(pool) for _ in range(size)] for _ in range(repeats)]
                 times = [call(contexts[n + 1], items) for n, items in enumerate(lists)]
                 figures[name] = percentiles(times) | {"floor_s": floor(lists[0], contexts[1])}
             seen = lists[-1]
-            times = [call(context, seen) for context in contexts[10:20]]
+            times = [call(context, seen) for context in contexts[10 : 12 if quick else 20]]
             figures["1,000 cached items"] = percentiles(times) | {"floor_s": 0.0}
             peak = app.peak_rss_mib()
         finally:
@@ -615,6 +617,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a check that every part runs")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request of gradio_client
     if not (args.model / "clicktune.json").is_file():
         raise SystemExit(f"{args.model} holds no ClickTune model: run `make demo` (or pass --model DIR)")
     torch.set_num_threads(THREADS)
@@ -641,7 +644,7 @@ def main(argv: list[str] | None = None) -> None:
     catalog_rows = catalogs(
         report, scorer, texts, contexts, (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000)
     )
-    end_to_end(report, args.model, texts[2000:] if not quick else texts[2000:3200], contexts, floor)
+    end_to_end(report, args.model, texts[2000:], contexts, floor, quick)
     if args.train_steps:
         training(report, 2 if quick else args.train_steps)
     list_rows = list_growth(report, scorer, texts, contexts, (100, 1000) if quick else (100, 1000, 10_000))

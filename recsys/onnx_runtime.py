@@ -59,7 +59,7 @@ from recsys.contract import FALSE, GROUP, ITEM, QUERY, TRUE, read_clicks
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
 from recsys.models import BiEncoder, length_sorted_batches, load_model, mean_pool, tokenize
-from recsys.vectors import Advance, TextEncoder, TorchEncoder
+from recsys.vectors import Advance, TextEncoder, TorchEncoder, VectorCache
 
 logger = logging.getLogger(__name__)
 
@@ -413,20 +413,20 @@ def check(
 
     ``data_file`` defaults to :func:`default_data`.
     """
-    from recsys.scoring import Scorer, load_scorer  # here: recsys.scoring serves through this module
-
     path = Path(model_dir)
-    saved = require_bi_encoder(path)
-    data_file = Path(data_file) if data_file is not None else default_data(saved)
+    metadata = require_bi_encoder(path)
+    data_file = Path(data_file) if data_file is not None else default_data(metadata)
     clicks = read_clicks(data_file)
-    scorer = load_scorer(str(path))
-    metadata, pairs = scorer.metadata, list(zip(clicks[QUERY], clicks[ITEM], strict=True))
+    model, tokenizer = load_model(BI, str(path))
+    texts = [*clicks[QUERY], *clicks[ITEM]]
 
-    def text_logits(encoder: TextEncoder) -> np.ndarray:  # a scorer of its own: vectors cached apart
-        return Scorer(scorer.model, scorer.tokenizer, metadata, scorer.priors, encoder=encoder).score_pairs(pairs)
+    def text_logits(encoder: TextEncoder) -> np.ndarray:  # each distinct text encoded once, as serving does
+        vectors = torch.from_numpy(VectorCache(max_items=0).encode(encoder.name, encoder, texts))
+        with torch.inference_mode():
+            return model.logits(vectors[: len(clicks)], vectors[len(clicks) :]).numpy()
 
-    logger.info("scoring %d rows of %s with PyTorch", len(pairs), data_file)
-    reference = text_logits(TorchEncoder(scorer.model, scorer.tokenizer, metadata.max_length, batch_size))
+    logger.info("scoring %d rows of %s with PyTorch", len(clicks), data_file)
+    reference = text_logits(TorchEncoder(model, tokenizer, metadata.max_length, batch_size))
     exports = []
     for precision, name in reversed(ONNX_FILES.items()):  # fp32 first, as the report lists them
         encoder = OnnxEncoder(path, name, metadata.max_length, batch_size, threads)

@@ -147,7 +147,7 @@ def cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return f"{value:.3g}" if abs(value) < 1e3 else f"{value:,.0f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
@@ -444,17 +444,22 @@ def end_to_end(
 # -- 5: training ----------------------------------------------------------------------------------------------
 
 
-def train_clicktune(output_dir: str, steps: int, batch: int, length: int, lora_rank: int) -> dict:
+def train_clicktune(
+    output_dir: str, steps: int, batch: int, length: int, lora_rank: int, precision: str = "no"
+) -> dict:
     """``finetune.train`` for ``steps`` steps, text only (no item priors), evaluated once at the end."""
     from finetune.train import main
 
     flags = ["--max-steps", str(steps), "--batch-size", str(batch), "--max-length", str(length)]
+    flags += ["--mixed-precision", precision]
     flags += ["--lora-rank", str(lora_rank), "--eval-steps", "0", "--patience", "0", "--no-item-priors"]
     summary = main([*flags, "--output-dir", output_dir, "--report-to", "none"])
     return {"pairs/s": summary["pairs_per_second"], "seconds": summary["train_seconds"]}
 
 
-def train_peer(output_dir: str, steps: int, batch: int, length: int, negatives: int, seed: int = 42) -> dict:
+def train_peer(
+    output_dir: str, steps: int, batch: int, length: int, negatives: int, precision: str = "no", seed: int = 42
+) -> dict:
     """sentence-transformers' trainer with MultipleNegativesRankingLoss on the same lists as ``finetune.train``."""
     from datasets import Dataset as HfDataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, losses
@@ -483,6 +488,7 @@ def train_peer(output_dir: str, steps: int, batch: int, length: int, negatives: 
         report_to="none",
         logging_steps=steps,
         disable_tqdm=True,
+        bf16=precision == "bf16",
     )
     loss = losses.MultipleNegativesRankingLoss(model, scale=20.0)
     trainer = SentenceTransformerTrainer(model, arguments, train_dataset=HfDataset.from_dict(columns), loss=loss)
@@ -525,23 +531,28 @@ def text_auc(model_dir: str) -> float:
 def training(report: Report, steps: int, batch: int = 16, length: int = 64, negatives: int = 4) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
+        peer, ours = "sentence-transformers trainer + MNRL", "finetune.train"
         runs = {
-            "sentence-transformers trainer + MNRL, full fine-tuning (peer)": (
+            f"{peer}, full fine-tuning (peer)": (train_peer, f"{folder}/peer", steps, batch, length, negatives),
+            f"{ours}, full fine-tuning": (train_clicktune, f"{folder}/full", steps, batch, length, 0),
+            f"{ours}, LoRA rank 8 (the default recipe)": (train_clicktune, f"{folder}/lora", steps, batch, length, 8),
+            f"{peer}, full fine-tuning, bf16": (
                 train_peer,
-                f"{folder}/peer",
+                f"{folder}/peer16",
                 steps,
                 batch,
                 length,
                 negatives,
+                "bf16",
             ),
-            "finetune.train, full fine-tuning": (train_clicktune, f"{folder}/full", steps, batch, length, 0),
-            "finetune.train, LoRA rank 8 (the default recipe)": (
+            f"{ours}, full fine-tuning, --mixed-precision bf16": (
                 train_clicktune,
-                f"{folder}/lora",
+                f"{folder}/full16",
                 steps,
                 batch,
                 length,
-                8,
+                0,
+                "bf16",
             ),
         }
         for name, (function, out, *arguments) in runs.items():

@@ -15,6 +15,7 @@ from recsys.errors import UserError
 from recsys.models import model_class
 
 LOSSES = ("pointwise", "listwise")
+PRECISIONS = ("no", "bf16", "fp16")  # Accelerate's mixed_precision; fp16 needs a GPU
 REPORT_TO = ("none", *LoggerType.list())  # Accelerate's trackers
 LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 
@@ -45,6 +46,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1  # fraction of the steps spent warming the learning rate up
     batch_size: int = 16  # rows (pointwise) or lists (listwise) per step and process
     gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # bf16: Accelerate's bfloat16 autocast (CPUs with AVX512-BF16 or AMX run it faster)
     num_epochs: int = 1
     max_steps: int = 150  # optimiser steps to train (overrides num_epochs); -1 runs num_epochs
     patience: int = 2  # stop after this many evaluations without a better eval AUC; 0 never stops early
@@ -151,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelpFormatter,
     )
     comments = _field_comments()
-    choices = {"architecture": ARCHITECTURES, "loss": LOSSES, "report_to": REPORT_TO}  # listed by --help
+    choices = {
+        "architecture": ARCHITECTURES,
+        "loss": LOSSES,
+        "report_to": REPORT_TO,
+        "mixed_precision": PRECISIONS,
+    }  # listed by --help
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         help_text = comments.get(field.name) or HELP.get(field.name) or field.name.replace("_", " ")

@@ -95,13 +95,15 @@ def optimizer_for(model: RelevanceModel, config: TrainConfig) -> torch.optim.Opt
     groups = [{"params": [p for name, p in params if name not in model.scalars]}]
     scalars = [p for name, p in params if name in model.scalars]
     groups += [{"params": scalars, "lr": config.scale_learning_rate}] if scalars else []
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel over all tensors rather than a loop of small ones per tensor (a tenth of a CPU step)
+    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def prepare(config: TrainConfig) -> Run:
     tracker = None if config.report_to == "none" else config.report_to
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
+        mixed_precision=config.mixed_precision,
         log_with=tracker,
         project_dir=str(Path(config.output_dir) / RUNS_DIR),
         # A bi-encoder's mean pooling never uses the encoder's pooler: under DDP (several processes) a weight

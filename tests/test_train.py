@@ -137,6 +137,22 @@ def test_without_item_priors_the_final_score_is_the_text_logit(train, tmp_path: 
     assert not (tmp_path / "model" / PRIORS_FILE).exists()
 
 
+def test_bf16_mixed_precision_trains_close_to_fp32_and_saves_fp32_weights(
+    train, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    full = train("--max-steps", "2", "--output-dir", str(tmp_path / "fp32"))
+    mixed = train("--max-steps", "2", "--mixed-precision", "bf16", "--output-dir", str(tmp_path / "bf16"))
+    assert mixed["config"]["mixed_precision"] == "bf16"
+    start, fp32, bf16 = weights(tiny_model_dir), weights(tmp_path / "fp32"), weights(tmp_path / "bf16")
+    assert {t.dtype for t in bf16.values()} == {torch.float32}
+    name = "encoder.layer.1.output.dense.weight"
+    moved = (fp32[name] - start[name]).abs().mean()
+    assert not torch.equal(bf16[name], fp32[name])  # bfloat16 matmuls: another run, not the same one
+    # but close to it, on average (Adam turns a tiny gradient's rounding into a whole step of some weights)
+    assert (bf16[name] - fp32[name]).abs().mean() < moved / 4
+    assert abs(mixed["best"]["auc"] - full["best"]["auc"]) < 0.05
+
+
 def test_training_changes_the_weights(train, tiny_model_dir: Path, tmp_path: Path) -> None:
     train("--max-steps", "2")
     before, after = weights(tiny_model_dir), weights(tmp_path / "model")

@@ -199,11 +199,11 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
         "ClickTune TorchEncoder (fp32)": lambda: TorchEncoder(scorer.model, scorer.tokenizer, length).encode(texts),
     }
     runs.update(onnx_encoders(model_dir, length, texts))
-    reference = runs["sentence-transformers encode (peer)"]()
-    rows, seconds = [], {}
+    rows, seconds, reference = [], {}, None
     for name, run in runs.items():
         seconds[name] = best_of(run, repeats)
         vectors = run()
+        reference = vectors if reference is None else reference  # the peer's, the first run
         cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
         rows.append(
             {

@@ -498,11 +498,11 @@ def train_peer(
 
 
 def _in_child(function: Callable, arguments: tuple, results) -> None:
-    import resource
-
     torch.set_num_threads(THREADS)
     out = function(*arguments)
-    results.put(out | {"peak MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+    # VmHWM, the peak of this process's own memory (ru_maxrss would carry the parent's peak across the fork)
+    peak = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    results.put(out | {"peak MiB": int(peak.split()[1]) / 1024})
 
 
 def in_child(function: Callable, *arguments) -> dict:

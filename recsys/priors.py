@@ -86,7 +86,10 @@ class ItemPriors:
 
     def click_rate(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's item click rate, shrunk toward the base rate by ``smoothing`` pseudo-views."""
-        clicks, views = self.stats(frame)
+        return self.rate(*self.stats(frame))
+
+    def rate(self, clicks: np.ndarray, views: np.ndarray) -> np.ndarray:
+        """The click rate of items with these ``stats``, shrunk toward the base rate by ``smoothing`` pseudo-views."""
         return (clicks + self.smoothing * self.base_rate) / (views + self.smoothing)
 
     def features(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -94,7 +97,7 @@ class ItemPriors:
         rows = self._rows(frame)
         views = rows["views"].to_numpy(np.float64)
         features = {
-            "prior": _logit(self.click_rate(frame)) - _logit(self.base_rate),
+            "prior": _logit(self.rate(rows["clicks"].to_numpy(np.float64), views)) - _logit(self.base_rate),
             "log_views": np.log1p(views),
         }
         for column, (mean, sd) in self.means.items():

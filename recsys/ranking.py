@@ -167,8 +167,8 @@ def ranked_table(
 
     parts = {}
     if scorer.priors is not None:
-        _, views = scorer.priors.stats(keyed)
-        parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.click_rate(keyed)[order], VIEWS: views[order]}
+        clicks, views = scorer.priors.stats(keyed)
+        parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.rate(clicks, views)[order], VIEWS: views[order]}
     extra = candidates[list(kept)].rename(columns=kept)
     ranked = pd.DataFrame(
         {

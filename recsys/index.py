@@ -41,6 +41,7 @@ from recsys.contract import ITEM, ITEM_ID, RANK, read_candidates
 from recsys.errors import ContractError, UserError
 from recsys.ranking import PROBABILITY, SCORE, check_candidates, ranked_table
 from recsys.scoring import Scorer, load_scorer
+from recsys.vectors import vectors_of
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class Catalog:
         require_bi_encoder(scorer)
         info = CatalogInfo.load(folder)
         rebuild = rebuild_command(model or info.model or "MODEL_DIR", info.items_file, folder)
-        built, served = f"{info.model_version} [{info.encoder}]", f"{scorer.version} [{scorer.encoder.name}]"
+        built, served = vectors_of(info.model_version, info.encoder), scorer.vector_version
         if built != served:
             raise UserError(
                 f"{folder}: the catalog was built with model {built}, not the served {served}, so its scores "

@@ -460,10 +460,9 @@ def serving_encoder(
     ``env`` defaults to the process environment). A damaged ``agreement.json`` is refused
     (:class:`~recsys.artifact.ModelFolderError`), as the folder's other JSON files are.
 
-    For ``recsys.scoring.load_scorer``: pass the result as ``Scorer(..., encoder=...)`` (None keeps the PyTorch
-    encoder). The vector cache keys vectors by model version, not by encoder: a cache shared with a PyTorch scorer
-    of the same model needs a version that names the precision (``encoder.name``). Costs digests of the weights
-    and of the served file (0.15 to 0.3 s for MiniLM) and an ONNX Runtime session.
+    ``recsys.scoring.load_scorer`` passes the result as ``Scorer(..., encoder=...)`` (None keeps the PyTorch
+    encoder), whose cached vectors are kept by model version and encoder (``encoder.name``). Costs digests of the
+    weights and of the served file (0.15 to 0.3 s for MiniLM) and an ONNX Runtime session.
     """
     precisions = onnx_precisions(env)
     path = Path(model_dir)

@@ -22,7 +22,7 @@ from recsys.contract import ITEM, QUERY
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.onnx_runtime import serving_encoder
 from recsys.priors import Blend, ItemPriors
-from recsys.vectors import TextEncoder, TorchEncoder, VectorCache
+from recsys.vectors import TextEncoder, TorchEncoder, VectorCache, vectors_of
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +101,8 @@ class Scorer:
 
     @property
     def vector_version(self) -> str:
-        """What made this scorer's text vectors: the model version and the encoder (an ONNX export's vectors are
-        close to PyTorch's, not the same), the key of cached vectors and of a catalog's index."""
-        return f"{self.version} [{self.encoder.name if self.encoder else 'pairs'}]"
+        """What made this scorer's text vectors (``recsys.vectors.vectors_of``)."""
+        return vectors_of(self.version, self.encoder.name if self.encoder else "pairs")
 
     def logits(self, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
         """A bi-encoder's text logits of query vectors against item vectors (row by row, or broadcast)."""

@@ -23,6 +23,12 @@ Advance = Callable[[int], None]  # how many texts were encoded since the last ca
 CACHED_VECTORS = 100_000
 
 
+def vectors_of(version: str, encoder: str) -> str:
+    """What made a set of vectors, which cached vectors and a catalog's index are kept under: the model version
+    and the encoder (an ONNX export's vectors are close to PyTorch's, not the same)."""
+    return f"{version} [{encoder}]"
+
+
 class TextEncoder(Protocol):
     """Normalised vectors of texts, one float32 row per text, in input order."""
 
@@ -57,7 +63,6 @@ class VectorCache:
         self.max_items = max_items
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._vectors)
@@ -73,8 +78,6 @@ class VectorCache:
                 if vector is not None:
                     self._vectors.move_to_end((version, text))
         missing = [text for text, vector in known.items() if vector is None]
-        self.hits += len(distinct) - len(missing)
-        self.misses += len(missing)
         if missing:
             fresh = encoder.encode(missing, progress)
             for text, vector in zip(missing, fresh, strict=True):

@@ -56,27 +56,28 @@ logger = logging.getLogger("bench.speed")
 # -- what is measured ----------------------------------------------------------------------------------------
 
 
-def best_of(run: Callable[[], object], repeats: int) -> float:
-    """The fastest of ``repeats`` runs, in seconds: the run least disturbed by the machine's other work."""
+def best_of(run: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """The fastest of ``repeats`` runs, in seconds (the run least disturbed by the machine's other work), and
+    what the last run returned."""
     times = []
     for _ in range(repeats):
         gc.collect()
         started = time.perf_counter()
-        run()
+        out = run()
         times.append(time.perf_counter() - started)
-    return min(times)
+    return min(times), out
 
 
 def percentiles(times: Sequence[float]) -> dict[str, float]:
-    ordered = np.sort(np.asarray(times))
-    return {"p50": float(np.percentile(ordered, 50)), "p95": float(np.percentile(ordered, 95)), "n": len(ordered)}
+    p50, p95 = np.percentile(times, [50, 95])
+    return {"p50": float(p50), "p95": float(p95), "n": len(times)}
 
 
 def matmul_rate(size: int = 2048, repeats: int = 5) -> float:
     """This machine's fp32 matmul rate in FLOP/s: the ceiling for any fp32 transformer here."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)  # warm up
-    return 2 * size**3 / best_of(lambda: torch.mm(a, b), repeats)
+    return 2 * size**3 / best_of(lambda: torch.mm(a, b), repeats)[0]
 
 
 @dataclass
@@ -182,7 +183,7 @@ def machine() -> dict:
 # -- 1 and 2: the encoders against the limit and the peers ----------------------------------------------------
 
 
-def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, repeats: int) -> dict:
+def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, repeats: int) -> None:
     """Texts/s and fraction of the matmul limit: ClickTune's encoders against sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
@@ -201,8 +202,7 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
     runs.update(onnx_encoders(model_dir, length, texts))
     rows, seconds, reference = [], {}, None
     for name, run in runs.items():
-        seconds[name] = best_of(run, repeats)
-        vectors = run()
+        seconds[name], vectors = best_of(run, repeats)
         reference = vectors if reference is None else reference  # the peer's, the first run
         cosine = (vectors * reference).sum(1) / np.linalg.norm(vectors, axis=1) / np.linalg.norm(reference, axis=1)
         rows.append(
@@ -224,7 +224,6 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
         f"this machine's fp32 matmul limit measured in the same run: {limit / 1e9:.0f} GFLOP/s.\n\n" + table(rows),
     )
     report.figures["encoders"] = rows
-    return seconds
 
 
 def onnx_encoders(model_dir: Path, length: int, texts: list[str]) -> dict[str, Callable[[], np.ndarray]]:
@@ -257,9 +256,9 @@ def cross_encoders(report: Report, texts: list[str], contexts: list[str], limit:
         work = FlopCount.of(scorer.model.encoder.base_model).of_lengths(
             token_lengths(scorer.tokenizer, [q for q, _ in pairs], length, [i for _, i in pairs])
         )
-        peer_s = best_of(lambda: peer.predict(pairs, batch_size=64), repeats)
-        ours_s = best_of(lambda: scorer.score_pairs(pairs, batch_size=64), repeats)
-        gap = float(np.abs(peer.predict(pairs, batch_size=64) - scorer.score_pairs(pairs)).max())
+        peer_s, peer_logits = best_of(lambda: peer.predict(pairs, batch_size=64), repeats)
+        ours_s, our_logits = best_of(lambda: scorer.score_pairs(pairs, batch_size=64), repeats)
+        gap = float(np.abs(peer_logits - our_logits).max())
     rows = [
         {
             "scorer": name,
@@ -345,7 +344,7 @@ def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], size
                 catalog.rank(context, top_k=100)
                 times.append(time.perf_counter() - started)
             searched = percentiles(times)
-            encoding = percentiles([best_of(lambda c=c: scorer.encoder.encode([c]), 1) for c in new[:20]])
+            encoding = percentiles([best_of(lambda c=c: scorer.encoder.encode([c]), 1)[0] for c in new[:20]])
             rows.append(
                 {
                     "vectors": size,
@@ -385,7 +384,7 @@ def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], size
 
 def end_to_end(
     report: Report, model_dir: Path, texts: list[str], contexts: list[str], floor: Callable, quick: bool = False
-) -> dict:
+) -> None:
     """``/rank`` through gradio_client on a served app: fresh lists of 100 and 1,000, and a cached 1,000."""
     from gradio_client import Client
 
@@ -439,7 +438,6 @@ def end_to_end(
         f"limit needs. Peak memory of the serving process: {peak:.0f} MiB.\n\n" + table(rows),
     )
     report.figures["end_to_end"] = {"rows": rows, "peak_rss_mib": peak}
-    return figures
 
 
 # -- 5: training ----------------------------------------------------------------------------------------------

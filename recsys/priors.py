@@ -131,21 +131,33 @@ class Blend:
 
     weights: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def text_weight(self) -> float:
+        return self.weights.get(TEXT, 1.0)
+
     def final(self, logits: np.ndarray, features: pd.DataFrame) -> np.ndarray:
         """The weighted text logits plus the weighted features."""
-        final = self.weights.get(TEXT, 1.0) * np.asarray(logits, dtype=np.float64)
+        final = self.text_weight * np.asarray(logits, dtype=np.float64)
         for name, weight in self.weights.items():
             if name in features.columns:
                 final = final + weight * features[name].to_numpy(np.float64)
         return final
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, logits: np.ndarray, features: pd.DataFrame, l2: float = 1e-3) -> Blend:
+    def fit(
+        cls,
+        frame: pd.DataFrame,
+        logits: np.ndarray,
+        features: pd.DataFrame,
+        l2: float = 1e-3,
+        text_weight: float | None = None,
+    ) -> Blend:
         """Weights that maximise the listwise likelihood of the clicks in ``frame``'s groups.
 
         Each click competes with its group's non-clicks under a softmax, as in listwise training.
         The text weight starts at 1 and is kept at 0 or more (a blend never ranks against the
-        text); feature weights start at 0. A small L2 penalty pulls every weight toward its start.
+        text); feature weights start at 0. An L2 penalty of strength ``l2`` pulls every weight
+        toward its start. A ``text_weight`` holds the text weight there and fits the features alone.
         Groups without both a click and a non-click carry no information.
         """
         codes = pd.factorize(frame[GROUP])[0]
@@ -155,8 +167,11 @@ class Blend:
             rows = np.flatnonzero(codes == g)
             clicked, others = rows[labels[rows] == 1], rows[labels[rows] == 0]
             lists += [(c, others) for c in clicked] if len(others) else []
+        fixed = text_weight is not None
+        if fixed and not (math.isfinite(text_weight) and text_weight > 0):
+            raise ValueError(f"text_weight must be a positive number, got {text_weight}")
         if not lists:
-            return cls({TEXT: 1.0, **dict.fromkeys(features.columns, 0.0)})
+            return cls({TEXT: text_weight if fixed else 1.0, **dict.fromkeys(features.columns, 0.0)})
         width = 1 + max(len(o) for _, o in lists)
         index = np.zeros((len(lists), width), dtype=np.int64)
         valid = np.zeros((len(lists), width), dtype=bool)
@@ -167,9 +182,9 @@ class Blend:
         x = torch.tensor(features.to_numpy(np.float64))[index]
         mask = torch.as_tensor(valid)
         # The text weight as exp(log_text): positive by construction.
-        log_text = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        log_text = torch.tensor(math.log(text_weight) if fixed else 0.0, dtype=torch.float64, requires_grad=not fixed)
         w = torch.zeros(features.shape[1], dtype=torch.float64, requires_grad=True)
-        optimizer = torch.optim.LBFGS([log_text, w], max_iter=200, line_search_fn="strong_wolfe")
+        optimizer = torch.optim.LBFGS([w] if fixed else [log_text, w], max_iter=200, line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad()

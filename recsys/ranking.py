@@ -10,8 +10,10 @@ vary), so that a weight of 1 gives a feature as much say as the model. A negativ
 low values first (a price, an age). The model's score is itself its text logit plus what it learned
 about the items from its click log (``recsys.priors``), where the model has item priors. The ranked
 table has the columns :data:`RANKED_COLUMNS`, then ``model_score`` when features were blended, then
-the model score's parts (text score, the item's click rate and views in the training log) where it
-has priors, then every other column of the candidate list.
+``match_to_context`` (the text logit's percentile within the list), then, where the model has priors,
+``popularity_in_log`` (the percentile of what the priors add to the score) and the model score's parts (text
+score, the item's click rate and views in the training log), then every other column of the
+candidate list.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ PROBABILITY = "click_probability"
 MODEL_SCORE = "model_score"
 # The parts of a model's score that has learned item priors (recsys.priors): score = text + weights x priors.
 TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
+# The same two parts as percentiles within the list (0–100, higher: more): how well an item matches the context,
+# and how much the model's score gains from the item's popularity in its training log.
+MATCH, POPULARITY = "match_to_context", "popularity_in_log"
 RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
 CLASH_PREFIX = "input_"
@@ -93,8 +98,8 @@ def blend_scores(model_scores: np.ndarray, candidates: pd.DataFrame, weights: Ma
 
 def _added_columns(scorer: Scorer, weights: Mapping[str, float]) -> list[str]:
     """The columns a ranking adds before the candidate list's own: the ranked columns, the blend's, the priors'."""
-    parts = [TEXT_SCORE, PRIOR, VIEWS] if scorer.priors is not None else []
-    return [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else []), *parts]
+    parts = [POPULARITY, TEXT_SCORE, PRIOR, VIEWS] if scorer.priors is not None else []
+    return [*RANKED_COLUMNS, *([MODEL_SCORE] if weights else []), MATCH, *parts]
 
 
 def _kept_columns(candidates: pd.DataFrame, added: list[str]) -> dict[str, str]:
@@ -135,12 +140,26 @@ def rank_candidates(
     weights: Mapping[str, float] | None = None,
     top_k: int | None = None,
     progress: Progress | None = None,
+    *,
+    match_only: bool = False,
 ) -> pd.DataFrame:
-    """The ranked table of a validated candidate list: rank from 1, highest final score first, ties in input order."""
+    """The ranked table of a validated candidate list: rank from 1, highest final score first, ties in input order.
+
+    ``match_only`` ranks by the match to the context alone (the text logit), leaving out what the model learned
+    of the items' popularity; the click probabilities stay the model's own.
+    """
     weights = check_candidates(scorer, candidates, weights)
     items = candidates[ITEM].astype(str).tolist()
     text_scores = scorer.score_pairs([(context, item) for item in items], progress=progress)
-    return ranked_table(scorer, candidates, text_scores, weights, top_k)
+    return ranked_table(scorer, candidates, text_scores, weights, top_k, match_only=match_only)
+
+
+def percentiles(values: np.ndarray) -> np.ndarray:
+    """Each value's percentile within the list, 0 (the lowest) to 100 (the highest); ties share their mean rank."""
+    if len(values) < 2:
+        return np.full(len(values), 100, dtype=np.int64)
+    ranks = pd.Series(np.asarray(values, dtype=np.float64)).rank(method="average").to_numpy()
+    return np.rint(100 * (ranks - 1) / (len(values) - 1)).astype(np.int64)
 
 
 def ranked_table(
@@ -149,6 +168,8 @@ def ranked_table(
     text_scores: np.ndarray,
     weights: Mapping[str, float] | None = None,
     top_k: int | None = None,
+    *,
+    match_only: bool = False,
 ) -> pd.DataFrame:
     """The ranked table of candidates from their text logits (one per row), as :func:`rank_candidates` returns it.
 
@@ -162,13 +183,16 @@ def ranked_table(
     # The model's own score: its text logits plus what it learned about these items from its click log.
     keyed = pd.DataFrame({ITEM: items, ITEM_ID: ids.to_numpy()})
     model_scores = scorer.final_scores(text_scores, keyed)
-    final = blend_scores(model_scores, candidates, weights) if weights else model_scores
+    ranked_by = np.asarray(text_scores, dtype=np.float64) if match_only else model_scores
+    final = blend_scores(ranked_by, candidates, weights) if weights else ranked_by
     order = [record["corpus_id"] for record in rank_scores(items, final, top_k)]
 
-    parts = {}
+    parts = {MATCH: percentiles(text_scores)[order]}
     if scorer.priors is not None:
         clicks, views = scorer.priors.stats(keyed)
-        parts = {TEXT_SCORE: text_scores[order], PRIOR: scorer.priors.rate(clicks, views)[order], VIEWS: views[order]}
+        popularity = model_scores - scorer.blend.text_weight * np.asarray(text_scores, dtype=np.float64)
+        parts |= {POPULARITY: percentiles(popularity)[order], TEXT_SCORE: text_scores[order]}
+        parts |= {PRIOR: scorer.priors.rate(clicks, views)[order], VIEWS: views[order]}
     extra = candidates[list(kept)].rename(columns=kept)
     ranked = pd.DataFrame(
         {
@@ -177,7 +201,7 @@ def ranked_table(
             ITEM: np.asarray(items, dtype=object)[order],
             SCORE: final[order],
             PROBABILITY: scorer.probabilities(model_scores)[order],
-            **({MODEL_SCORE: model_scores[order]} if weights else {}),
+            **({MODEL_SCORE: ranked_by[order]} if weights else {}),
             **parts,
         },
         index=pd.Index(candidates.index[order], name="input_row"),

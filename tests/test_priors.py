@@ -14,7 +14,7 @@ from recsys.artifact import METADATA_FILE, PRIORS_FILE
 from recsys.baselines import popularity_baseline
 from recsys.contract import item_ids
 from recsys.priors import Blend, ItemPriors
-from recsys.ranking import PRIOR, SCORE, TEXT_SCORE, VIEWS, rank_candidates
+from recsys.ranking import MATCH, POPULARITY, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, VIEWS, percentiles, rank_candidates
 from recsys.scoring import load_scorer
 
 
@@ -168,6 +168,13 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     assert ranked[SCORE].is_monotonic_decreasing
     # An upload without ids is matched by the item's hash, as the log's item_id was made.
     assert (ranked[VIEWS] > 0).any()
+    # Match and popularity: each part's percentile within the list; the switch ranks by the match alone.
+    added = ranked[SCORE] - scorer.blend.text_weight * ranked[TEXT_SCORE].astype("float64")
+    assert ranked[POPULARITY].tolist() == percentiles(added.to_numpy()).tolist()
+    assert ranked[MATCH].tolist() == percentiles(ranked[TEXT_SCORE].to_numpy()).tolist()
+    by_match = rank_candidates(scorer, frame["query"].iloc[0], candidates, match_only=True)
+    assert by_match[TEXT_SCORE].is_monotonic_decreasing and by_match[SCORE].tolist() == by_match[TEXT_SCORE].tolist()
+    assert by_match.sort_index()[PROBABILITY].tolist() == ranked.sort_index()[PROBABILITY].tolist()
 
 
 def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_is_refused(

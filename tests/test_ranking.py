@@ -17,10 +17,12 @@ from recsys.ranking import (
     MAX_WEIGHT,
     MODEL_SCORE,
     PROBABILITY,
+    MATCH,
     RANKED_COLUMNS,
     SCORE,
     blend_scores,
     compare_rankings,
+    percentiles,
     rank_candidates,
     zscore,
 )
@@ -77,7 +79,7 @@ def test_a_large_feature_weight_orders_the_list_by_that_feature(scorer: Scorer, 
 
 def test_ranked_table_columns_ranks_and_order(scorer: Scorer, candidates: pd.DataFrame) -> None:
     ranked = rank_candidates(scorer, CONTEXT, candidates)
-    assert list(ranked.columns) == [*RANKED_COLUMNS, "popularity", "section"]
+    assert list(ranked.columns) == [*RANKED_COLUMNS, MATCH, "popularity", "section"]
     assert ranked[RANK].tolist() == list(range(1, len(ITEMS) + 1))
     assert ranked[SCORE].is_monotonic_decreasing
     assert ranked[PROBABILITY].between(0, 1).all()
@@ -163,7 +165,20 @@ def test_numeric_columns_are_the_blendable_features(candidates: pd.DataFrame) ->
 
 def test_empty_list_gives_an_empty_table(scorer: Scorer) -> None:
     ranked = rank_candidates(scorer, CONTEXT, pd.DataFrame({ITEM: pd.Series([], dtype=str)}))
-    assert ranked.empty and list(ranked.columns) == list(RANKED_COLUMNS)
+    assert ranked.empty and list(ranked.columns) == [*RANKED_COLUMNS, MATCH]
+
+
+def test_percentiles_run_from_the_lowest_to_the_highest_with_ties_shared() -> None:
+    assert percentiles(np.array([0.3, -1.0, 2.0])).tolist() == [50, 0, 100]
+    assert percentiles(np.array([1.0, 1.0, 0.0])).tolist() == [75, 75, 0]
+    assert percentiles(np.array([5.0])).tolist() == [100] and percentiles(np.array([])).size == 0
+
+
+def test_match_is_the_text_scores_percentile_within_the_whole_list(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    ranked = rank_candidates(scorer, CONTEXT, candidates, top_k=2)
+    text = scorer.score_pairs([(CONTEXT, item) for item in candidates[ITEM]])
+    assert ranked[MATCH].tolist() == percentiles(text)[ranked.index].tolist()  # of all 5 items, not the top 2
+    assert ranked[MATCH].iloc[0] == percentiles(text).max()  # a zero-shot model ranks by its match
 
 
 def test_compare_matches_items_by_their_row_in_the_list(scorer: Scorer, candidates: pd.DataFrame) -> None:

@@ -7,7 +7,9 @@ The JSON holds the model's ``auc``, ``mrr``, ``ndcg@5``, ``ndcg@10``, ``logloss`
 each baseline under ``baselines``, where ``model_minus_baseline`` gives the model's per-group
 advantage on each ranking metric as ``[difference, low, high]`` (paired bootstrap 95% interval).
 Published model folders add ``data_file`` and ``data_split`` (``validation`` for the file that
-training selected the model on).
+training selected the model on). A model that blends item priors into its score adds ``text_alone``:
+the same metrics for its text logits alone, with ``text_minus_baseline`` (their paired advantage over
+each baseline) and ``model_minus_text_alone`` (the final score's over them: what the priors add).
 """
 
 from __future__ import annotations
@@ -48,8 +50,37 @@ class BaselineResult:
     model_minus_baseline: dict[str, Difference]  # the model's per-group advantage on each ranking metric
 
     def to_dict(self) -> dict[str, Any]:
-        differences = {name: list(d) for name, d in self.model_minus_baseline.items()}
-        return {**self.metrics.to_dict(), "model_minus_baseline": differences}
+        return {**self.metrics.to_dict(), "model_minus_baseline": _listed(self.model_minus_baseline)}
+
+
+@dataclass
+class TextAloneResult:
+    """A model's text logits without its item priors: what the text match alone achieves."""
+
+    metrics: Metrics
+    text_minus_baseline: dict[str, dict[str, Difference]]  # baseline -> ranking metric -> the text alone's advantage
+    model_minus_text_alone: dict[str, Difference]  # the final score's advantage: what the item priors add
+
+    def to_dict(self) -> dict[str, Any]:
+        against = {name: _listed(d) for name, d in self.text_minus_baseline.items()}
+        return {
+            **self.metrics.to_dict(),
+            "text_minus_baseline": against,
+            "model_minus_text_alone": _listed(self.model_minus_text_alone),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextAloneResult:
+        against = {name: _differences(d) for name, d in data.get("text_minus_baseline", {}).items()}
+        return cls(Metrics.from_dict(data), against, _differences(data.get("model_minus_text_alone", {})))
+
+
+def _listed(differences: dict[str, Difference]) -> dict[str, list[float]]:
+    return {name: list(d) for name, d in differences.items()}
+
+
+def _differences(data: dict[str, list[float]]) -> dict[str, Difference]:
+    return {name: Difference(*d) for name, d in data.items()}
 
 
 @dataclass
@@ -63,6 +94,7 @@ class Evaluation:
     labels: np.ndarray | None = None  # per row, for the plots (recsys.plots)
     scores: np.ndarray | None = None
     probabilities: np.ndarray | None = None
+    text_alone: TextAloneResult | None = None  # where the model blends item priors into its score
 
     def to_json(self, per_row: bool = False) -> dict[str, Any]:
         """The ``--json`` form (module docstring); ``per_row`` adds the labels, scores and probabilities."""
@@ -73,6 +105,8 @@ class Evaluation:
             data["data_file"] = self.data_file
         if self.data_split:
             data["data_split"] = self.data_split
+        if self.text_alone is not None:
+            data["text_alone"] = self.text_alone.to_dict()
         if per_row and self.labels is not None:
             data["per_row"] = {k: getattr(self, k).tolist() for k in ("labels", "scores", "probabilities")}
         return data
@@ -80,14 +114,20 @@ class Evaluation:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Evaluation:
         baselines = {
-            name: BaselineResult(
-                Metrics.from_dict(b), {k: Difference(*d) for k, d in b.get("model_minus_baseline", {}).items()}
-            )
+            name: BaselineResult(Metrics.from_dict(b), _differences(b.get("model_minus_baseline", {})))
             for name, b in data.get("baselines", {}).items()
         }
         rows = data.get("per_row", {})
         arrays = {k: np.asarray(rows[k], dtype=np.float64) for k in ("labels", "scores", "probabilities") if k in rows}
-        return cls(Metrics.from_dict(data), baselines, data.get("data_file", ""), data.get("data_split"), **arrays)
+        text_alone = TextAloneResult.from_dict(data["text_alone"]) if "text_alone" in data else None
+        return cls(
+            Metrics.from_dict(data),
+            baselines,
+            data.get("data_file", ""),
+            data.get("data_split"),
+            **arrays,
+            text_alone=text_alone,
+        )
 
     def save(self, path: str | Path, per_row: bool = False) -> None:
         """Written aside, then renamed into place: a reader never sees half a file."""
@@ -121,8 +161,26 @@ def baseline_scores(
     return scored
 
 
-def compare(frame: pd.DataFrame, model: Scored, baselines: dict[str, Scored], data_file: str = "") -> Evaluation:
-    """The metrics of the model's scores and of each baseline's on ``frame``, with the model's paired advantage."""
+def score_model(scorer: Scorer, frame: pd.DataFrame) -> tuple[Scored, Scored | None]:
+    """The model's final scores and probabilities on ``frame``, and its text alone's where it blends item priors
+    (else None): both from one pass of the model, the text logits before and after the priors are added."""
+    logits = scorer.frame_logits(frame)
+    scores = scorer.final_scores(logits, frame)
+    model = scores, scorer.probabilities(scores)
+    if scorer.priors is None:
+        return model, None
+    return model, (np.asarray(logits, dtype=np.float64), scorer.text_alone_probabilities(logits))
+
+
+def compare(
+    frame: pd.DataFrame,
+    model: Scored,
+    baselines: dict[str, Scored],
+    data_file: str = "",
+    text_alone: Scored | None = None,
+) -> Evaluation:
+    """The metrics of the model's scores and of each baseline's on ``frame``, with the model's paired advantage;
+    with ``text_alone`` (the model's text logits without its item priors), theirs too."""
     scores, probabilities = model
     results = {
         name: BaselineResult(evaluate_scores(frame, *scored), paired_difference(frame, scores, scored[0]))
@@ -135,6 +193,19 @@ def compare(frame: pd.DataFrame, model: Scored, baselines: dict[str, Scored], da
         labels=frame[CLICKED].to_numpy(dtype=np.int64),
         scores=np.asarray(scores, dtype=np.float64),
         probabilities=np.asarray(probabilities, dtype=np.float64),
+        text_alone=compare_text_alone(frame, scores, text_alone, baselines) if text_alone is not None else None,
+    )
+
+
+def compare_text_alone(
+    frame: pd.DataFrame, scores: np.ndarray, text_alone: Scored, baselines: dict[str, Scored]
+) -> TextAloneResult:
+    """The text alone's metrics, its paired advantage over each baseline, and the final ``scores``' over it."""
+    logits, probabilities = text_alone
+    return TextAloneResult(
+        evaluate_scores(frame, logits, probabilities),
+        {name: paired_difference(frame, logits, scored[0]) for name, scored in baselines.items()},
+        paired_difference(frame, scores, logits),
     )
 
 
@@ -150,35 +221,42 @@ def evaluate(
 ) -> Evaluation:
     """The model's metrics on a validated click log, each baseline's beside them and its paired advantage.
 
-    The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model (loaded here).
+    The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model (loaded here). A model
+    that blends item priors into its score is also evaluated on its text logits alone (``text_alone``).
     """
     require_ranked_groups(frame, data_file or "the click log")  # before any scoring, not after it
     report = progress or (lambda fraction, desc: None)
     report(0.05, "scoring the model")
-    model = scorer.score_frame(frame)
+    model, text_alone = score_model(scorer, frame)
     report(0.5, "scoring the baselines")
     scored = baseline_scores(frame, train, zero_shot or zero_shot_of(scorer)) if baselines else {}
-    evaluation = compare(frame, model, scored, data_file)
+    evaluation = compare(frame, model, scored, data_file, text_alone)
     report(1.0, "done")
     return evaluation
 
 
+TEXT_ALONE_ROW = "text alone"  # format_table's name for the model's text logits without its item priors
+
+
 def format_table(evaluation: Evaluation, model_name: str = "fine-tuned model") -> str:
-    """A Markdown table: each ranking metric with its 95% interval, then log-loss and ECE; then the paired Δ table."""
+    """A Markdown table: each ranking metric with its 95% interval, then log-loss and ECE; then the paired Δ table.
+
+    A model with item priors has a row for its text alone after its own, in both tables: in the Δ table
+    that row is what the priors add.
+    """
+    text_alone = evaluation.text_alone
+    entries = [(model_name, evaluation.model)]
+    entries += [(f"{model_name}: {TEXT_ALONE_ROW}", text_alone.metrics)] if text_alone else []
+    entries += [(name, b.metrics) for name, b in evaluation.baselines.items()]
     lines = [
         "| scorer | " + " | ".join(RANKING_METRICS) + " | logloss | ece |",
         "|" + "---|" * (len(RANKING_METRICS) + 3),
+        *(_metrics_row(name, metrics) for name, metrics in entries),
+        f"\n{evaluation.model.groups} groups with a click and a non-click, {evaluation.model.rows} rows.",
     ]
-    entries = [(model_name, evaluation.model), *((name, b.metrics) for name, b in evaluation.baselines.items())]
-    for name, metrics in entries:
-        cells = []
-        for key in RANKING_METRICS:
-            low, high = metrics.intervals.get(key, (float("nan"), float("nan")))
-            cells.append(f"{metrics.values[key]:.3f} [{low:.3f}, {high:.3f}]")
-        values = metrics.values
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {values['logloss']:.3f} | {values['ece']:.3f} |")
-    lines.append(f"\n{evaluation.model.groups} groups with a click and a non-click, {evaluation.model.rows} rows.")
-    paired = [(name, b.model_minus_baseline) for name, b in evaluation.baselines.items() if b.model_minus_baseline]
+    priors_add = text_alone.model_minus_text_alone if text_alone else {}
+    paired = [(f"{TEXT_ALONE_ROW} (what the item priors add)", priors_add)] if priors_add else []
+    paired += [(name, b.model_minus_baseline) for name, b in evaluation.baselines.items() if b.model_minus_baseline]
     if paired:
         lines += [
             "",
@@ -186,11 +264,23 @@ def format_table(evaluation: Evaluation, model_name: str = "fine-tuned model") -
             "",
             "| baseline | " + " | ".join(f"Δ {key}" for key in RANKING_METRICS) + " |",
             "|" + "---|" * (len(RANKING_METRICS) + 1),
+            *(_difference_row(name, differences) for name, differences in paired),
         ]
-        for name, diff in paired:
-            cells = [f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" for d in (diff[k] for k in RANKING_METRICS)]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _metrics_row(name: str, metrics: Metrics) -> str:
+    cells = []
+    for key in RANKING_METRICS:
+        low, high = metrics.intervals.get(key, (float("nan"), float("nan")))
+        cells.append(f"{metrics.values[key]:.3f} [{low:.3f}, {high:.3f}]")
+    values = metrics.values
+    return f"| {name} | " + " | ".join(cells) + f" | {values['logloss']:.3f} | {values['ece']:.3f} |"
+
+
+def _difference_row(name: str, differences: dict[str, Difference]) -> str:
+    cells = [f"{d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" for d in (differences[k] for k in RANKING_METRICS)]
+    return f"| {name} | " + " | ".join(cells) + " |"
 
 
 def build_parser() -> argparse.ArgumentParser:

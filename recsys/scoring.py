@@ -123,10 +123,19 @@ class Scorer:
         """Calibrated click probabilities of final scores."""
         return self.metadata.calibration.probabilities(scores)
 
+    def text_alone_probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated click probabilities from text logits alone: the model's for items the training log never
+        showed (zero prior features), so a text-alone log-loss uses the calibration that the model serves with."""
+        scores = self.blend.final(logits, pd.DataFrame()) if self.blend else np.asarray(logits, dtype=np.float64)
+        return self.probabilities(scores)
+
+    def frame_logits(self, frame: pd.DataFrame, progress: Progress | None = None) -> np.ndarray:
+        """Text logits of a click log's or candidate list's rows."""
+        return self.score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)), progress=progress)
+
     def score_frame(self, frame: pd.DataFrame, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Final scores and click probabilities of a click log's or candidate list's rows."""
-        logits = self.score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)), progress=progress)
-        scores = self.final_scores(logits, frame)
+        scores = self.final_scores(self.frame_logits(frame, progress), frame)
         return scores, self.probabilities(scores)
 
     def predict_proba(self, pairs: Sequence[Pair], batch_size: int = SCORE_BATCH) -> np.ndarray:

@@ -15,8 +15,9 @@ import recsys.evaluate
 from recsys.artifact import BI, ModelMetadata
 from recsys.contract import CLICKED, GROUP, read_clicks
 from recsys.evaluate import Evaluation, baseline_scores, compare, evaluate, format_table, main
-from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics
+from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
 from recsys.models import load_model, save_model
+from recsys.priors import ItemPriors
 from recsys.scoring import Scorer, load_scorer
 
 BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
@@ -44,6 +45,15 @@ def assert_metrics(metrics: dict, rows: int, groups: int) -> None:
 @pytest.fixture(scope="module")
 def tiny_scorer(tiny_model_dir: Path) -> Scorer:
     return load_scorer(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def prior_scorer(tiny_model_dir: Path, clicks_path: Path) -> Scorer:
+    """The tiny bi-encoder, untouched, with the click log's item priors weighed in: its text logits are its base's."""
+    model, tokenizer = load_model(BI, str(tiny_model_dir))
+    blend = {"text": 0.7, "prior": 3.0, "log_views": 0.5}
+    metadata = ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True, blend=blend)
+    return Scorer(model, tokenizer, metadata, ItemPriors.fit(read_clicks(clicks_path)), version="with-priors@test")
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +235,56 @@ def test_evaluate_reports_progress_up_to_done(tiny_scorer: Scorer, clicks_path: 
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert all(re.fullmatch(r"[a-z ]+", desc) for _, desc in steps)
     assert evaluation.baselines == {}
+
+
+# A model with item priors: its text alone beside it
+
+
+def test_a_model_with_priors_is_also_evaluated_on_its_text_alone_from_one_pass(
+    prior_scorer: Scorer, tiny_scorer: Scorer, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = read_clicks(clicks_path)
+    passes = []
+    score_pairs = prior_scorer.score_pairs
+
+    def counted(*args, **kwargs) -> np.ndarray:
+        passes.append(args)
+        return score_pairs(*args, **kwargs)
+
+    monkeypatch.setattr(prior_scorer, "score_pairs", counted)
+    result = evaluate(prior_scorer, frame, frame, zero_shot=tiny_scorer)
+    assert len(passes) == 1  # the text alone comes from the logits that the final scores were made of
+    monkeypatch.undo()
+
+    logits = prior_scorer.frame_logits(frame)
+    text_alone = result.text_alone
+    assert text_alone.metrics == evaluate_scores(frame, logits, prior_scorer.text_alone_probabilities(logits))
+    assert text_alone.metrics.values["auc"] != pytest.approx(result.model.values["auc"])  # the priors move it
+    assert text_alone.model_minus_text_alone == paired_difference(frame, result.scores, logits)
+    assert set(text_alone.text_minus_baseline) == BASELINES
+    for name, baseline in result.baselines.items():
+        for metric, (difference, low, high) in text_alone.text_minus_baseline[name].items():
+            assert low <= difference <= high
+            assert difference == pytest.approx(text_alone.metrics.values[metric] - baseline.metrics.values[metric])
+    # The untouched tiny BERT's text logits are its zero-shot base's: the text alone adds nothing over it.
+    assert tuple(text_alone.text_minus_baseline["zero_shot"]["auc"]) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+
+
+def test_the_text_alone_reaches_the_json_and_the_table(
+    prior_scorer: Scorer, tiny_scorer: Scorer, clicks_path: Path
+) -> None:
+    frame = read_clicks(clicks_path)
+    result = evaluate(prior_scorer, frame, frame, zero_shot=tiny_scorer)
+    data = json.loads(json.dumps(result.to_json()))
+    assert set(data) == {*METRIC_KEYS, "ci", "baselines", "text_alone"}
+    assert set(data["text_alone"]) == {*METRIC_KEYS, "ci", "text_minus_baseline", "model_minus_text_alone"}
+    for key in ("text_alone", "text_minus_baseline", "model_minus_text_alone"):
+        assert f"``{key}``" in recsys.evaluate.__doc__, key
+    back = Evaluation.from_json(data)
+    assert back.text_alone == result.text_alone and back.to_json() == data
+    assert Evaluation.from_json({k: v for k, v in data.items() if k != "text_alone"}).text_alone is None
+
+    lines = format_table(result, model_name="tiny").splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:5]] == ["tiny", "tiny: text alone", "random"]
+    priors_row = next(line for line in lines if line.startswith("| text alone (what the item priors add) |"))
+    assert priors_row.split("|")[2].startswith(f" {result.text_alone.model_minus_text_alone['auc'].value:+.3f} [")

@@ -10,7 +10,9 @@ A click log has one row per item shown::
 
 A candidate list has an ``item`` column (or a column the caller names) and keeps every other
 column as it is; it comes from a file (.csv, .tsv, .jsonl, .parquet, or .txt with one item per
-line) or from pasted lines. Rows to be scored in bulk (``python -m recsys.score``) need ``query`` and
+line) or from pasted lines. A ``clicked`` column in a candidate list is its ground truth: the real clicks
+on it (0/1), by which a ranking is judged (:func:`ground_truth`) and never ranked or blended (:func:`numeric_columns`
+leaves it out). Rows to be scored in bulk (``python -m recsys.score``) need ``query`` and
 ``item`` and keep every other column. A marked list is a ranked list with a ``mark`` column of true/false:
 the items a user would click, which the app stores as feedback.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,8 @@ TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 # Cells that spreadsheets, pandas and JSON writers leave for a missing value: never taken as text.
 MISSING_TEXT = frozenset({"nan", "null", "none", "<na>", "n/a", "#n/a"})
 MAX_WHOLE_NUMBER = 2**31 - 1  # a position or rank beyond this is a broken file, not a place in a list
+# Never features to rank or blend by: the item's text and id, and the real clicks (the ground truth).
+NOT_FEATURES = (ITEM, ITEM_ID, CLICKED)
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -> None:
@@ -319,8 +324,24 @@ def validate_marks(table: pd.DataFrame, source: str = "the ranked list") -> pd.D
 # -- item ids and feature columns ------------------------------------------------------------------------
 
 
-def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = (ITEM, ITEM_ID)) -> list[str]:
-    """Columns not in ``exclude`` whose every value is a finite number (written as text or not)."""
+def ground_truth(candidates: pd.DataFrame, source: str = "candidates") -> np.ndarray | None:
+    """A candidate list's real clicks, its ``clicked`` column, as 0/1 (true/false, yes/no accepted); None without one.
+
+    Every row needs a label: a list clicked in part cannot say how a ranking treats its clicks.
+    """
+    if CLICKED not in candidates.columns:
+        return None
+    try:
+        return parse_labels(candidates[CLICKED], source).to_numpy()
+    except ContractError as err:
+        raise replace(
+            err, fix="give each row's real click as 0 or 1, or rename the column if it is not the list's clicks"
+        ) from err
+
+
+def numeric_columns(frame: pd.DataFrame, exclude: tuple[str, ...] = NOT_FEATURES) -> list[str]:
+    """Columns not in ``exclude`` whose every value is a finite number (written as text or not): by default the
+    columns that may be blended into a ranking, which never include the list's ground truth, ``clicked``."""
     found = []
     for column in frame.columns:
         if column in exclude:

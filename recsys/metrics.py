@@ -2,6 +2,7 @@
 
 AUC, MRR and nDCG@k are computed per group and averaged over the groups that have both a
 click and a non-click; log-loss and expected calibration error are computed over all rows.
+:func:`list_outcome` says how one ranked list treats its real clicks, for a reader rather than a table.
 """
 
 from __future__ import annotations
@@ -89,6 +90,41 @@ def ndcg(labels: np.ndarray, scores: np.ndarray, k: int) -> float:
     """Normalised discounted cumulative gain of the top ``k``."""
     ideal = _dcg(np.sort(np.asarray(labels, dtype=np.float64))[::-1], k)
     return _dcg(_ranked_labels(labels, scores), k) / ideal
+
+
+@dataclass(frozen=True)
+class ListOutcome:
+    """How a ranking treats one list's real clicks: how many of them it puts in its top ``top``, and its AUC."""
+
+    clicks: int  # real clicks in the list
+    in_top: int  # of them, among the ``top`` best scores
+    top: int
+    auc: float | None  # None where the list lacks a click or a non-click
+
+    def describe(self) -> str:
+        """One line, e.g. "2 of 4 real clicks in the top 5 · AUC 0.71"."""
+        if not self.clicks:
+            return "no real clicks in the list"
+        noun = "click" if self.clicks == 1 else "clicks"
+        text = f"{self.in_top} of {self.clicks} real {noun} in the top {self.top}"
+        return text if self.auc is None else f"{text} · AUC {self.auc:.2f}"
+
+
+def list_outcome(scores: np.ndarray, clicked: np.ndarray, top: int = 5) -> ListOutcome:
+    """The real clicks (``clicked``, 0/1) among a list's ``top`` best ``scores``, ties in input order as in
+    ranking (a stable sort), and the list's AUC."""
+    scores, clicked = np.asarray(scores, dtype=np.float64), np.asarray(clicked).astype(bool)
+    if scores.shape != clicked.shape or scores.ndim != 1:
+        raise ValueError(f"one score per label: {scores.shape} scores for {clicked.shape} labels")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, not {top}")
+    clicks = int(clicked.sum())
+    return ListOutcome(
+        clicks=clicks,
+        in_top=int(_ranked_labels(clicked, scores)[:top].sum()),
+        top=top,
+        auc=auc(clicked, scores) if 0 < clicks < len(clicked) else None,
+    )
 
 
 def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float:

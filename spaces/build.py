@@ -59,13 +59,16 @@ APP_FILE = "app.py"  # the Space's app_file
 BUILD_MARKER = ".clicktune-space-build"
 APP_MODULES = (APP_FILE, "app_handlers.py")
 PACKAGES = ("recsys",)  # copied whole, without caches
-# What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples,
-# its held-out and training click logs; the model goes to MODEL_FOLDER, its default MODEL_DIR.
+# What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples (one
+# folder per click log), its held-out and training click logs; the model goes to MODEL_FOLDER, its default MODEL_DIR.
 DATA_FILES = (
-    *(f"{EXAMPLES_FOLDER}/*{suffix}" for suffix in (".json", ".csv", ".tsv", ".jsonl", ".txt")),
+    *(f"{EXAMPLES_FOLDER}/*/*{suffix}" for suffix in (".json", ".csv", ".tsv", ".jsonl")),
     *(f"{BUNDLED_FOLDER}/{path.name}" for path in (*HELD_OUT_FILES, TRAIN_FILE)),
     f"{BUNDLED_FOLDER}/raw/LICENSE",  # the sample's MIT licence travels with it
     f"{BUNDLED_FOLDER}/raw/PROVENANCE.md",
+    # The MovieLens examples are a transformation of ml-latest-small, whose licence must travel with them.
+    "data/movielens/raw/README.txt",
+    "data/movielens/raw/PROVENANCE.md",
 )
 MODEL_VARIABLE = Env.MODEL_DIR
 # app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.

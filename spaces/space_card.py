@@ -25,7 +25,8 @@ text-relevance model fine-tuned on click logs by ClickTune.
   `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
   download CUDA wheels it cannot use on CPU hardware.
 - **Data:** the examples, and the held-out and training splits that the Model tab evaluates with, of a
-  Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`).
+  Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`); examples drawn from MovieLens
+  ml-latest-small (GroupLens: research use only, no commercial use; see `data/movielens/raw/README.txt`).
 """
 
 

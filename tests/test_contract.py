@@ -19,7 +19,9 @@ from recsys.contract import (
     POSITION,
     QUERY,
     RANK,
+    ground_truth,
     item_ids,
+    numeric_columns,
     pasted_candidates,
     read_candidate_table,
     read_candidates,
@@ -509,6 +511,38 @@ def test_read_candidates_applies_the_limits(tmp_path: Path) -> None:
     assert len(read_candidates(path, max_items=3)) == 3
     with pytest.raises(ContractError, match=re.escape(str(path)) + r": 3 items, more than the limit of 2"):
         read_candidates(path, max_items=2)
+
+
+# A candidate list's ground truth: its real clicks.
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+@pytest.mark.parametrize("labels", [[1, 0, 1], ["true", "FALSE", "Yes"], [True, False, True], [1.0, 0.0, 1.0]])
+def test_a_clicked_column_is_kept_and_read_as_the_lists_real_clicks(tmp_path: Path, suffix: str, labels: list) -> None:
+    frame = pd.DataFrame({ITEM: ["red shoes", "blue hat", "green scarf"], CLICKED: labels})
+    candidates = read_candidates(write_table(frame, tmp_path / f"items{suffix}"))
+    assert candidates.columns.tolist() == [ITEM, CLICKED]  # an extra column, kept as it is
+    truth = ground_truth(candidates)
+    assert truth.tolist() == [1, 0, 1] and truth.dtype == np.int64
+
+
+def test_a_list_without_a_clicked_column_has_no_ground_truth() -> None:
+    assert ground_truth(pd.DataFrame({ITEM: ["red shoes"], "clicks": ["3"]})) is None
+
+
+def test_a_clicked_column_with_a_value_other_than_0_or_1_names_the_rows() -> None:
+    frame = pd.DataFrame({ITEM: list("abcde"), CLICKED: ["1", "2", None, "yes", "maybe"]})
+    with pytest.raises(
+        ContractError, match=r"^items\.csv: column 'clicked' must be 0 or 1 .*at row\(s\) 2, 3, 5; give"
+    ) as err:
+        ground_truth(frame, "items.csv")
+    assert (err.value.column, err.value.rows) == (CLICKED, (2, 3, 5))
+
+
+def test_numeric_columns_never_offer_the_ground_truth_or_the_item() -> None:
+    frame = pd.DataFrame({ITEM_ID: ["1", "2"], ITEM: ["7", "8"], "price": ["1.5", "2"], CLICKED: [1, 0]})
+    assert numeric_columns(frame) == ["price"]
+    assert numeric_columns(frame, exclude=(ITEM,)) == [ITEM_ID, "price", CLICKED]  # a caller's own choice
 
 
 # Candidate tables: the file before its item column is checked.

@@ -127,9 +127,9 @@ def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_ac
     scorer = load_scorer(str(tiny_model_dir))
     version = model_version(tiny_model_dir, scorer.metadata)
     store = FeedbackStore(tmp_path / "feedback")
-    examples = pd.read_json(EXAMPLES_DIR / "examples.json", typ="series")["rank"]
+    examples = pd.read_json(EXAMPLES_DIR / "bing_news" / "examples.json", typ="series")["rank"]
     for example in examples[:3]:
-        candidates = read_candidates(EXAMPLES_DIR / example["file"])
+        candidates = read_candidates(EXAMPLES_DIR / "bing_news" / example["file"])
         ranked = rank_candidates(scorer, example["context"], candidates, top_k=6)
         # The user marks the items whose words overlap the context's most: a stand-in for a person's judgement.
         words = set(example["context"].split())

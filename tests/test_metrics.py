@@ -23,6 +23,7 @@ from recsys.metrics import (
     ece,
     evaluate_scores,
     group_metrics,
+    list_outcome,
     logloss,
     mrr,
     ndcg,
@@ -298,3 +299,69 @@ def test_threshold_summary_with_nothing_predicted_clicked() -> None:
     summary = threshold_summary([1, 0, 0], [0.2, 0.3, 0.1], 0.5)
     assert summary["precision"] == 0.0 and summary["recall"] == 0.0 and summary["predicted_positive_rate"] == 0.0
     assert summary["balanced_accuracy"] == pytest.approx(0.5)  # every non-click right, every click missed
+
+
+# One list's real clicks
+
+
+def test_list_outcome_counts_the_clicks_in_the_top_with_ties_in_input_order() -> None:
+    # Ranked by score, ties in input order: rows 1, 2, 3 (all 0.9), 0 (0.5), 4, 5 (0.1).
+    scores = np.array([0.5, 0.9, 0.9, 0.9, 0.1, 0.1])
+    clicked = np.array([1, 0, 0, 1, 1, 1])
+    assert list_outcome(scores, clicked, top=2).in_top == 0  # rows 1 and 2: the tied click at row 3 is third
+    assert list_outcome(scores, clicked, top=3).in_top == 1
+    assert list_outcome(scores, clicked, top=5).in_top == 3  # rows 3, 0 and 4
+    assert list_outcome(scores, clicked[[0, 3, 1, 2, 4, 5]], top=2).in_top == 1  # the click moved first among the ties
+    outcome = list_outcome(scores, clicked)
+    assert (outcome.clicks, outcome.top) == (4, 5)
+    # A longer list of two tied scores, where an unstable sort (numpy's quicksort) reorders the ties.
+    scores, clicked = np.repeat([0.0, 1.0], 20), np.zeros(40, dtype=int)
+    clicked[20:25] = 1
+    assert list_outcome(scores, clicked).in_top == 5
+
+
+def test_list_outcome_of_a_list_shorter_than_the_top_counts_every_click() -> None:
+    outcome = list_outcome(np.array([0.2, 0.8, 0.5]), np.array([1, 0, 1]))
+    assert (outcome.clicks, outcome.in_top) == (2, 2)
+    assert outcome.describe() == f"2 of 2 real clicks in the top 5 · AUC {outcome.auc:.2f}"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_list_outcome_auc_is_sklearns(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    clicked = rng.permutation(np.repeat([0, 1], [9, 6]))
+    scores = rng.integers(0, 4, 15).astype(float)  # ties
+    assert list_outcome(scores, clicked).auc == pytest.approx(roc_auc_score(clicked, scores))
+
+
+@pytest.mark.parametrize(
+    ("clicked", "text"), [([1, 1, 1], "2 of 3 real clicks in the top 2"), ([0, 0, 0], "no real clicks in the list")]
+)
+def test_list_outcome_of_one_class_has_no_auc(clicked: list[int], text: str) -> None:
+    outcome = list_outcome(np.array([0.3, 0.2, 0.1]), np.array(clicked), top=2)
+    assert outcome.auc is None
+    assert outcome.describe() == text
+
+
+def test_list_outcome_describes_itself_in_one_line() -> None:
+    outcome = list_outcome(np.array([4.0, 3.0, 2.0, 1.0, 0.0]), np.array([1, 0, 0, 1, 0]), top=2)
+    assert outcome.describe() == "1 of 2 real clicks in the top 2 · AUC 0.67"
+    assert (
+        list_outcome(np.array([1.0, 0.0]), np.array([0, 1]), top=1).describe()
+        == "0 of 1 real click in the top 1 · AUC 0.00"
+    )
+
+
+def test_list_outcome_of_an_empty_list_has_no_clicks() -> None:
+    outcome = list_outcome(np.zeros(0), np.zeros(0, dtype=int))
+    assert (outcome.clicks, outcome.in_top, outcome.auc) == (0, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("clicked", "top", "message"), [([1, 0, 1], 5, "one score per label"), ([1, 0], 0, "top must be at least 1")]
+)
+def test_list_outcome_refuses_a_label_count_other_than_the_scores_and_an_empty_top(
+    clicked: list[int], top: int, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        list_outcome(np.array([0.1, 0.2]), np.array(clicked), top=top)

@@ -147,7 +147,10 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
         "recsys/__init__.py",
         "recsys/models.py",
     } <= files
-    assert {"data/examples/examples.json", "data/bing_news/test_users.csv", "data/bing_news/raw/LICENSE"} <= files
+    assert {"data/bing_news/test_users.csv", "data/bing_news/raw/LICENSE", "data/movielens/raw/README.txt"} <= files
+    examples = sorted(REPO.glob("data/examples/*/*.*"))  # each log's examples.json and candidate lists
+    assert {"bing_news", "movielens"} <= {path.parent.name for path in examples}
+    assert {path.relative_to(REPO).as_posix() for path in examples} <= files
     model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
     assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.hub push` publishes
     assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model

@@ -15,13 +15,25 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from recsys.card import build_model_card, describe_threshold
-from recsys.contract import ITEM, ITEM_ID, MARK, RANK
+from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
+from recsys.defaults import BUNDLED_LOGS, BundledLog
 from recsys.downloads import Downloads
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, format_table
 from recsys.feedback import FeedbackStore, RankedList
+from recsys.metrics import list_outcome
 from recsys.plots import reliability_curve, score_distribution
-from recsys.ranking import MODEL_SCORE, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, compare_rankings, rank_candidates
+from recsys.ranking import (
+    MATCH,
+    MODEL_SCORE,
+    POPULARITY,
+    PRIOR,
+    PROBABILITY,
+    SCORE,
+    TEXT_SCORE,
+    compare_rankings,
+    rank_candidates,
+)
 from recsys.service import (
     Evaluations,
     InputError,
@@ -36,10 +48,14 @@ from recsys.service import (
     save_marks,
 )
 from recsys.settings import Limits
+from recsys.verdict import judge
 
 WEIGHT_COLUMNS = ["feature", "weight"]
-RANK_HEADERS = [MARK, RANK, ITEM_ID, ITEM, SCORE, PROBABILITY]
+# How the page shows a ranking's match and popularity percentiles (as small bars), and a list's real clicks.
+MATCH_SHOWN, POPULARITY_SHOWN, REAL_CLICK = "match", "log popularity", "real click"
+RANK_HEADERS = [MARK, RANK, ITEM, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
 DISPLAY_DECIMALS = 4
+TOP = 5  # a list's outcome counts the real clicks among the top TOP
 Plots = tuple[str, Figure | None, Figure | None]
 
 
@@ -65,6 +81,45 @@ def _display(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype(dict.fromkeys(scores, "float64")).round(dict.fromkeys(scores, DISPLAY_DECIMALS))
 
 
+def bar(percentile: Any) -> str:
+    """A percentile (0–100) as five small blocks and its number, e.g. ``▰▰▰▰▱ 83``; blank where there is none."""
+    if pd.isna(percentile):
+        return ""
+    filled = round(int(percentile) / 20)
+    return "▰" * filled + "▱" * (5 - filled) + f" {int(percentile)}"
+
+
+def shown(ranked: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
+    """A ranking as the page shows it: (an unticked mark column,) rank and the item first, a list's real clicks
+    ticked beside the item, match and popularity as small bars, the scores rounded, then the list's own columns."""
+    table = _display(ranked).reset_index(drop=True)
+    for name, column in ((MATCH_SHOWN, MATCH), (POPULARITY_SHOWN, POPULARITY)):
+        table[name] = table[column].map(bar) if column in table.columns else ""
+    table = table.drop(columns=[MATCH, POPULARITY], errors="ignore")
+    if CLICKED in table.columns:
+        clicked = ground_truth(table, "the ranked list")
+        table = table.drop(columns=CLICKED).assign(**{REAL_CLICK: ["✓" if c else "" for c in clicked]})
+    order = [RANK, "change", ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
+    front = [c for c in order if c in table.columns]
+    table = table[front + [c for c in table.columns if c not in front]]
+    if mark:
+        table.insert(0, MARK, False)
+    return table
+
+
+def outcomes(ranked: dict[str, pd.DataFrame], candidates: pd.DataFrame) -> str:
+    """For a list that carries its real clicks, per model: how many of them it ranks in the top 5, and the list's
+    AUC; "" for a list without them. ``ranked``: each model's full ranking of ``candidates``."""
+    clicked = ground_truth(candidates, "the candidate list")
+    if clicked is None:
+        return ""
+    lines = []
+    for name, ranking in ranked.items():
+        scores = ranking[SCORE].reindex(candidates.index)  # what the list was ranked by, in the list's order
+        lines.append(f"**{name}**: {list_outcome(scores.to_numpy(), clicked, TOP).describe()}")
+    return "Real clicks of this list: " + " · ".join(lines) + "."
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -87,9 +142,11 @@ class Handlers:
         limits: Limits,
         *,
         feedback_browsing: bool = False,
+        log: BundledLog = BUNDLED_LOGS[0],
     ) -> None:
         self.models, self.store, self.evaluations, self.limits = models, store, evaluations, limits
         self.feedback_browsing = feedback_browsing  # visitors may read and download the stored feedback
+        self.log = log  # the click log the model serves: its held-out files and the words for its items
         self.downloads = Downloads()
 
     @user_errors
@@ -110,24 +167,31 @@ class Handlers:
         item_column: str | None,
         weights: pd.DataFrame | None,
         top_k: float | None,
+        match_only: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
     ) -> tuple[pd.DataFrame, str, str, RankedList]:
-        """Rank the candidates: the table (with an unticked mark column), its CSV, a status line, and the list
-        as shown, which stays on the server for the feedback on it."""
+        """Rank the candidates: the table (with an unticked mark column), its CSV, a status line (with how the
+        ranking treats the list's real clicks, where it carries them), and the list as shown, which stays on the
+        server for the feedback on it. ``match_only`` ranks by the match to the context alone."""
         context = check_text(context, "context", self.limits)
         candidates, source = read_candidate_input(file, pasted, item_column, self.limits)
         blend = blend_weights(weights)
         k = check_top_k(top_k, self.limits)  # an empty box shows every item
         progress(0, desc="scoring")
         report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
-        ranked = rank_candidates(self.models.scorer, context, candidates, weights=blend, top_k=k, progress=report)
+        scorer = self.models.scorer
+        whole = rank_candidates(scorer, context, candidates, blend, progress=report, match_only=bool(match_only))
+        ranked = whole.head(k) if k is not None else whole
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
         status = (
             f"Ranked {len(candidates)} items from {source}"
+            + (" by their match to the context alone" if match_only else "")
             + (f", blended with {blended}" if blend else "")
             + f"; showing the top {len(ranked)}."
         )
-        return self._shown(context, ranked, status)
+        by = "match alone" if match_only else "this model"
+        outcome = outcomes({by: whole}, candidates)
+        return self._shown(context, ranked, f"{outcome}\n\n{status}" if outcome else status)
 
     @user_errors
     def rank_catalog(self, context: str, top_k: float | None) -> tuple[pd.DataFrame, str, str, RankedList]:
@@ -147,9 +211,7 @@ class Handlers:
             f" Model: `{self.models.version}`. "
             "Tick the items you would click in the **mark** column, then press **Save feedback**."
         )
-        table = _display(ranked).reset_index(drop=True)
-        table.insert(0, MARK, False)
-        return table, str(download), status, ranked_list(context, ranked)
+        return shown(ranked), str(download), status, ranked_list(context, ranked)
 
     def rank_in_page(
         self,
@@ -159,10 +221,11 @@ class Handlers:
         item_column: str | None,
         weights: pd.DataFrame | None,
         top_k: float | None,
+        match_only: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
         """:meth:`rank` for the page: a user error becomes a message beside the inputs (see :meth:`_in_page`)."""
-        return self._in_page(Handlers.rank, context, file, pasted, item_column, weights, top_k, progress)
+        return self._in_page(Handlers.rank, context, file, pasted, item_column, weights, top_k, match_only, progress)
 
     def rank_catalog_in_page(
         self, context: str, top_k: float | None
@@ -231,8 +294,9 @@ class Handlers:
         pasted: str,
         item_column: str | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The list ranked by the zero-shot base model and by the served model, each item's rank change beside."""
+    ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        """The list ranked by the zero-shot base model and by the served model, each item's rank change beside,
+        the real clicks ticked, and a line on how each model ranks them where the list carries them."""
         if self.models.base is None:
             raise InputError(
                 "Compare needs a fine-tuned model and its base; this app serves a zero-shot model. "
@@ -244,10 +308,13 @@ class Handlers:
         base = rank_candidates(self.models.base, context, candidates)
         progress(0.55, desc="fine-tuned model")
         tuned = compare_rankings(base, rank_candidates(self.models.scorer, context, candidates))
-        base_view = _display(base[[RANK, ITEM, SCORE, PROBABILITY]]).reset_index(drop=True)
-        tuned_view = _display(tuned[[RANK, "rank_change", "base_rank", ITEM, SCORE, PROBABILITY]])
-        tuned_view = tuned_view.rename(columns={"rank_change": "change"})
-        return base_view, tuned_view.assign(change=tuned_view["change"].map(_arrow)).reset_index(drop=True)
+        truth = [CLICKED] if CLICKED in candidates.columns else []
+        base_view = shown(base[[RANK, ITEM, *truth, MATCH, SCORE]], mark=False).drop(columns=POPULARITY_SHOWN)
+        changes = tuned["rank_change"].map(_arrow).rename("change")
+        parts = [c for c in (MATCH, POPULARITY) if c in tuned.columns]
+        tuned_view = shown(pd.concat([tuned[[RANK, ITEM, *truth, *parts, SCORE]], changes], axis=1), mark=False)
+        outcome = outcomes({"zero-shot": base, "fine-tuned": tuned}, candidates)
+        return base_view, tuned_view, outcome
 
     def model_card(self) -> str:
         if self.models.model_dir is None:
@@ -256,6 +323,43 @@ class Handlers:
                 f"**Decision threshold:** {describe_threshold(self.models.metadata)}"
             )
         return build_model_card(self.models.model_dir).text  # names files and folders, never this machine's paths
+
+    def describe_file(self, name: str) -> str:
+        """What one of the offered click logs is to this model: held out, the one training selected on, or given."""
+        path = self.evaluations.paths[name].resolve()
+        if path in {f.resolve() for f in self.log.held_out_files}:
+            return "held-out users, never trained or selected on"
+        if path == self.log.valid_file.resolve():
+            return "the users training selected the model on"
+        return "a click log given to the app"
+
+    def verdict(self, evaluation: Evaluation) -> str:
+        """The evaluation in plain words (``recsys.verdict``), in this log's words."""
+        log = self.log
+        name = "ClickTune" if self.models.metadata.fine_tuned else "the zero-shot base model"
+        fine_tuned = self.models.metadata.fine_tuned
+        text = judge(
+            evaluation, log_name=log.name, lists=log.lists, pair=log.preference, model_name=name, fine_tuned=fine_tuned
+        )
+        return f"**`{evaluation.data_file}`** ({self.describe_file(evaluation.data_file)}): {text}"
+
+    def overview(self) -> tuple[str, str, Figure | None, Figure | None]:
+        """What the Model tab opens with: a verdict per held-out file evaluated so far, and the first one's table and
+        plots."""
+        held_out = {f.resolve() for f in self.log.held_out_files}
+        paths = self.evaluations.paths
+        names = [name for name, path in paths.items() if path.resolve() in held_out] or self.evaluations.files
+        evaluations = [e for e in (self.evaluations.cached(n) for n in names) if e is not None]
+        if not self.evaluations.files:
+            return "## Is it better?\n\nNo click log to evaluate on: its operator sets EVAL_FILE.", "", None, None
+        if not evaluations:
+            hint = (
+                "The model is being evaluated on its held-out users (a minute or two, once per model): reload the "
+                "page soon, or press **Evaluate** below."
+            )
+            return f"## Is it better?\n\n{hint}", "", None, None
+        verdicts = "\n\n".join(self.verdict(e) for e in evaluations)
+        return f"## Is it better?\n\n{verdicts}", *self._show(evaluations[0])
 
     def cached_evaluation(self) -> Plots:
         evaluation = self.evaluations.cached()
@@ -270,6 +374,8 @@ class Handlers:
 
     def _show(self, evaluation: Evaluation) -> Plots:
         name = "this model" + ("" if self.models.metadata.fine_tuned else " (zero-shot)")
-        text = f"On `{evaluation.data_file}`:\n\n" + format_table(evaluation, name)
+        text = f"### `{evaluation.data_file}` against the baselines\n\n{self.verdict(evaluation)}\n\n" + format_table(
+            evaluation, name
+        )
         plots = score_distribution(evaluation.scores, evaluation.labels)
         return text, plots, reliability_curve(evaluation.labels, evaluation.probabilities)

@@ -17,6 +17,7 @@ them on a Space.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 # Relative to ROOT, as a Space bundle lays them out too.
@@ -48,6 +49,57 @@ HELD_OUT_FILES = (BUNDLED_DATA / "test_users.csv", BUNDLED_DATA / "test_later.cs
 EVAL_FILE = HELD_OUT_FILES[0]  # the app's Model tab evaluates on it first
 
 HOST, PORT = "127.0.0.1", 7860
+
+
+@dataclass(frozen=True)
+class BundledLog:
+    """A real click log that ships with ClickTune: its splits, the folder ``make demo`` trains its model into, the
+    app's examples of it, and the words a page uses for its items."""
+
+    key: str  # a name for ids and API names: bing_news
+    name: str  # as a page shows it: Bing News
+    folder: str  # relative to ROOT, as a Space bundle lays it out too
+    model_folder: str
+    held_out: tuple[str, ...]  # never trained or selected on; the first is the app's default
+    train: str = "train.csv"
+    valid: str = "valid.csv"  # training selects the model on it
+    lists: str = "lists"  # what a group of the log is, in a sentence
+    preference: str = "a clicked item above an unclicked one"  # what group AUC counts, in a sentence
+
+    @property
+    def data(self) -> Path:
+        return ROOT / self.folder
+
+    @property
+    def model_dir(self) -> Path:
+        return ROOT / self.model_folder
+
+    @property
+    def train_file(self) -> Path:
+        return self.data / self.train
+
+    @property
+    def valid_file(self) -> Path:
+        return self.data / self.valid
+
+    @property
+    def held_out_files(self) -> tuple[Path, ...]:
+        return tuple(self.data / name for name in self.held_out)
+
+    @property
+    def examples_dir(self) -> Path:
+        return EXAMPLES_DIR / self.key
+
+
+BING_NEWS = BundledLog(
+    "bing_news", "Bing News", BUNDLED_FOLDER, MODEL_FOLDER, ("test_users.csv", "test_later.csv"),
+    lists="impressions of held-out users", preference="a clicked story above an unclicked one",
+)  # fmt: skip
+MOVIELENS = BundledLog(
+    "movielens", "MovieLens", "data/movielens", "models/clicktune-movielens", ("test.csv",),
+    lists="lists of held-out users' ratings", preference="a liked movie (4 stars or more) above a disliked one",
+)  # fmt: skip
+BUNDLED_LOGS = (BING_NEWS, MOVIELENS)  # what `make demo` trains and serves, in the order the app shows them
 
 
 class Env:

@@ -11,6 +11,7 @@ import copy
 import logging
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_folder, local_model_dir, model_version
 from recsys.contract import (
+    CLICKED,
     ITEM,
     ITEM_ID,
     numeric_columns,
@@ -42,8 +44,8 @@ from recsys.tables import read_table
 
 logger = logging.getLogger(__name__)
 
-# Cached evaluations, in the feedback folder so that they outlive a restart; v2: recsys.evaluate.Evaluation's JSON.
-EVALUATIONS_FOLDER = "evaluations/v2"
+# Cached evaluations, in the feedback folder so that they outlive a restart; v3: Evaluation's JSON with text_alone.
+EVALUATIONS_FOLDER = "evaluations/v3"
 
 
 class InputError(UserError):
@@ -201,7 +203,8 @@ def inspect_candidate_file(path: Path, limits: Limits) -> tuple[list[str], str |
     table = read_candidate_table(path, path.name)
     columns = [str(c) for c in table.columns]
     numeric = numeric_columns(table)
-    return [c for c in columns if c not in numeric] or columns, ITEM if ITEM in columns else None, numeric
+    text = [c for c in columns if c not in numeric and c != CLICKED] or columns  # the ground truth is no item text
+    return text, ITEM if ITEM in columns else None, numeric
 
 
 def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
@@ -254,11 +257,18 @@ class Evaluations:
     the tokenizers, so that it can run beside ranking without sharing a tokenizer across threads.
     """
 
-    def __init__(self, models: ServedModels, data_dir: str | Path, eval_file: str | None, train_file: str | None):
+    def __init__(
+        self,
+        models: ServedModels,
+        data_dir: str | Path,
+        eval_file: str | None,
+        train_file: str | None,
+        bundled: Sequence[Path] = (*HELD_OUT_FILES, VALID_FILE),
+    ):
         self.models, self.train_file = models, train_file
         self.folder = Path(data_dir) / EVALUATIONS_FOLDER
         # The configured click log first, then the bundled held-out and validation splits, where present.
-        offered = [Path(f) for f in ([eval_file, *HELD_OUT_FILES, VALID_FILE] if eval_file else [])]
+        offered = [Path(f) for f in ([eval_file, *bundled] if eval_file else [])]
         self.paths: dict[str, Path] = {}
         for path in offered:
             if path.is_file() and path.resolve() not in {p.resolve() for p in self.paths.values()}:

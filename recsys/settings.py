@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from recsys.artifact import is_hub_id
 from recsys.contract import FALSE, TRUE
-from recsys.defaults import EVAL_FILE, FEEDBACK_DIR, HOST, MODEL_DIR, PORT, TRAIN_FILE, Env
+from recsys.defaults import FEEDBACK_DIR, HOST, PORT, Env
 from recsys.errors import UserError
 
 
@@ -29,10 +29,11 @@ class Limits:
 class AppConfig:
     """The app's settings; :meth:`from_env` reads them from the variables of ``recsys.defaults.Env``."""
 
-    model_dir: str = str(MODEL_DIR)  # a saved folder or a Hub id; where there is none, the zero-shot base model
+    # A saved folder or a Hub id; None: the model of each bundled log that `make demo` trained (recsys.served).
+    model_dir: str | None = None
     data_dir: str = str(FEEDBACK_DIR)  # feedback (SQLite) and cached evaluations
-    eval_file: str = str(EVAL_FILE)  # the Model tab's first click log
-    train_file: str = str(TRAIN_FILE)  # for the popularity baseline
+    eval_file: str | None = None  # the Model tab's first click log; None: the served log's held-out file; "": none
+    train_file: str | None = None  # for the popularity baseline; None: the served log's training file; "": none
     catalog_dir: str = ""  # a folder that `python -m recsys.index build` wrote, for the served model; "": none
     host: str = HOST
     port: int = PORT
@@ -60,7 +61,7 @@ class AppConfig:
         if browsing not in ("", *TRUE, *FALSE):
             raise UserError(f"{Env.FEEDBACK_BROWSING} must be 1 or 0 (true/false), got {browsing!r}")
         return cls(
-            model_dir=env.get(Env.MODEL_DIR, default.model_dir),
+            model_dir=env.get(Env.MODEL_DIR) or default.model_dir,
             data_dir=env.get(Env.FEEDBACK_DIR, default.data_dir),
             eval_file=env.get(Env.EVAL_FILE, default.eval_file),
             train_file=env.get(Env.TRAIN_FILE, default.train_file),

@@ -21,22 +21,30 @@ from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
 from app import build_demo, create_app, launch_options
-from app_handlers import RANK_HEADERS, Handlers, user_errors
+from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
 from recsys.artifact import ModelMetadata
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
-from recsys.defaults import EXAMPLES_DIR, ROOT
+from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore
 from recsys.index import build_index
 from recsys.models import load_model
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
+from recsys.served import prepare, serve_log
 from recsys.service import Evaluations, InputError, ServedModels
 from recsys.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
-EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features
-CONTEXT, CSV = EXAMPLE["context"], str(EXAMPLES_DIR / EXAMPLE["file"])
+EXAMPLES = BING_NEWS.examples_dir
+# A held-out user's list as a .csv with item_id, features and the user's real clicks, within LIMITS.
+EXAMPLE = next(
+    e
+    for e in json.loads((EXAMPLES / "examples.json").read_text())["rank"]
+    if e["file"].endswith(".csv") and len(pd.read_csv(EXAMPLES / e["file"])) <= LIMITS.max_items
+)
+CONTEXT, CSV = EXAMPLE["context"], str(EXAMPLES / EXAMPLE["file"])
+ROWS = len(pd.read_csv(CSV))
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +88,16 @@ def write(path: Path, text: str) -> str:
 
 def test_rank_uploaded_csv(handlers: Handlers) -> None:
     table, download, status, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 5)
-    assert list(table.columns) == [*RANK_HEADERS, "entities", "popularity"]
+    assert list(table.columns) == [*RANK_HEADERS[:3], REAL_CLICK, *RANK_HEADERS[3:], "entities", "popularity"]
     assert table[MARK].eq(False).all()
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
     assert table["score"].is_monotonic_decreasing
     assert table["click_probability"].between(0, 1).all()
-    assert "Ranked 10 items from u90900.csv" in status and "top 5" in status
+    assert f"Ranked {ROWS} items from {Path(CSV).name}" in status and "top 5" in status
     assert ranked_list.context == CONTEXT and ranked_list.items == tuple(table[ITEM])  # kept on the server
     # The download holds the same rows as the table, with every digit of the scores.
     saved = pd.read_csv(download, dtype={ITEM_ID: str})
-    assert saved.columns.tolist() == table.columns.tolist()[1:]
+    assert {ITEM, ITEM_ID, "score", CLICKED, "entities", "match_to_context"} <= set(saved.columns)
     assert saved[ITEM].tolist() == table[ITEM].tolist()
     assert np.allclose(saved["score"], table["score"], atol=1e-4)
     source = pd.read_csv(CSV, dtype=str).set_index(ITEM_ID)
@@ -294,11 +302,49 @@ def test_compare_shows_each_items_rank_change(handlers: Handlers, scorer: Scorer
     with pytest.raises(gr.Error, match="Compare needs a fine-tuned model"):
         handlers.compare(CONTEXT, CSV, "", "item")
     handlers.models = ServedModels(reversed_scorer, scorer)
-    base, tuned = handlers.compare(CONTEXT, CSV, "", "item")
-    assert len(base) == len(tuned) == 10
+    base, tuned, outcome = handlers.compare(CONTEXT, CSV, "", "item")
+    assert len(base) == len(tuned) == ROWS
     assert tuned[ITEM].tolist() == base[ITEM].tolist()[::-1]  # this 'fine-tuned' model reverses every list
-    assert tuned["base_rank"].tolist() == list(range(10, 0, -1))
-    assert tuned["change"].iloc[0] == "▲ 9" and tuned["change"].iloc[-1] == "▼ 9"
+    assert tuned["change"].iloc[0] == f"▲ {ROWS - 1}" and tuned["change"].iloc[-1] == f"▼ {ROWS - 1}"
+    # The real clicks are ticked in both tables, and the line above says how each model ranks them.
+    clicked = set(pd.read_csv(CSV).query("clicked == 1")[ITEM])
+    for table in (base, tuned):
+        assert set(table.loc[table[REAL_CLICK] == "✓", ITEM]) == clicked
+    assert outcome.count("real click") == 2 and "**zero-shot**" in outcome and "**fine-tuned**" in outcome
+
+
+def list_with_clicks(tmp_path: Path, clicks: str) -> str:
+    items = "\n".join(f"item {n},{c}" for n, c in enumerate(clicks))
+    return write(tmp_path / "truth.csv", f"item,clicked\n{items}\n")
+
+
+def test_a_list_with_its_real_clicks_is_marked_and_summed_up(handlers: Handlers, tmp_path: Path) -> None:
+    csv = list_with_clicks(tmp_path, "0100101")
+    table, _, status, _ = handlers.rank("item", csv, "", "item", None, 3)
+    whole, *_ = handlers.rank("item", csv, "", "item", None, None)
+    ticked = whole[REAL_CLICK].eq("✓").to_numpy()
+    assert sorted(whole.loc[ticked, ITEM]) == ["item 1", "item 4", "item 6"]  # ticked beside their own items
+    in_top_5 = int(ticked[:5].sum())
+    scores = whole["score"].to_numpy()
+    positives, negatives = scores[ticked], scores[~ticked]
+    auc = np.mean([(p > n) + 0.5 * (p == n) for p in positives for n in negatives])
+    assert f"{in_top_5} of 3 real clicks in the top 5 · AUC {auc:.2f}" in status  # of the whole list, not the top 3
+    assert len(table) == 3
+    # Without a clicked column, no line and no column; a clicked column that is not 0/1 is refused.
+    table, _, status, _ = handlers.rank("item", write(tmp_path / "plain.csv", "item\na\nb\n"), "", "item", None, 3)
+    assert REAL_CLICK not in table.columns and "real click" not in status
+    with pytest.raises(gr.Error, match=r"clicked.*row"):
+        handlers.rank("item", write(tmp_path / "bad.csv", "item,clicked\na,1\nb,maybe\n"), "", "item", None, 3)
+
+
+def test_match_and_popularity_show_as_bars_and_the_switch_ranks_by_match_alone(
+    handlers: Handlers, tmp_path: Path
+) -> None:
+    assert (bar(0), bar(49), bar(100), bar(float("nan"))) == ("▱▱▱▱▱ 0", "▰▰▱▱▱ 49", "▰▰▰▰▰ 100", "")
+    table, _, status, _ = handlers.rank(CONTEXT, CSV, "", "item", None, None, True)
+    assert "by their match to the context alone" in status and "match alone" in status
+    assert table["match"].iloc[0].endswith(" 100") or table["match"].iloc[0] == table["match"].max()
+    assert table["log popularity"].eq("").all()  # a model without item priors has no popularity part
 
 
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
@@ -312,6 +358,44 @@ def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert handlers.cached_evaluation()[0] == text  # kept in the data dir for the next start
     with pytest.raises(gr.Error, match=r"Pick one of the app's click logs: clicks\.csv"):
         handlers.evaluate("/etc/passwd")
+
+
+def tiny_log(clicks_path: Path, key: str = "tiny") -> BundledLog:
+    """A log whose one held-out file is the test click log."""
+    return BundledLog(key, key.title(), str(clicks_path.parent), "models/none", (clicks_path.name,), lists="test lists")
+
+
+def test_the_model_tab_opens_with_a_verdict_in_words_on_each_held_out_file(
+    scorer: Scorer, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
+) -> None:
+    log = tiny_log(clicks_path)
+    served = serve_log(log, ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, None, str(clicks_path))
+    handlers = Handlers(served.models, FeedbackStore(tmp_path), served.evaluations, LIMITS, log=log)
+    verdict, table, distribution, _ = handlers.overview()
+    assert "being evaluated" in verdict and table == "" and distribution is None  # until it is done
+    prepare([served])
+    verdict, table, distribution, _ = handlers.overview()
+    evaluation = served.evaluations.cached(clicks_path.name)
+    groups = evaluation.model.groups
+    assert f"On {groups} held-out Tiny test lists, the zero-shot base model puts" in verdict
+    assert "judged against the best alternative" in verdict  # a zero-shot model is its own base
+    assert f"`{clicks_path.name}`** (held-out users, never trained or selected on)" in verdict
+    assert "| random |" in table and verdict.split("): ")[1] in table  # the table repeats the verdict above it
+    assert isinstance(distribution, Figure)
+
+
+def test_one_app_serves_each_log_in_its_own_panel_with_its_own_api(
+    scorer: Scorer, reversed_scorer: Scorer, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
+) -> None:
+    first = serve_log(tiny_log(clicks_path, "one"), ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path)
+    second = serve_log(tiny_log(clicks_path, "two"), ServedModels(reversed_scorer, scorer), tmp_path, key="two")
+    demo = build_demo([first, second], tmp_path, limits=LIMITS)
+    tabs = [block.elem_id for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert {"log-one", "log-two", "tab-rank", "two-tab-rank", "tab-model", "two-tab-model"} <= set(tabs)
+    names = {fn.api_name for fn in demo.fns.values() if fn.api_name}
+    assert {"rank", "compare", "evaluate", "two_rank", "two_compare", "two_evaluate"} <= names
+    ids = [block.elem_id for block in demo.blocks.values() if getattr(block, "elem_id", None)]
+    assert len(ids) == len(set(ids))  # no element id twice on one page
 
 
 def test_model_tab_states_the_threshold_with_precision_recall_and_base_rate(
@@ -384,9 +468,9 @@ def test_api_endpoints(served: tuple) -> None:
     table, download, status = client.predict(
         context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=4, api_name="/rank"
     )
-    assert table["headers"][:6] == RANK_HEADERS
+    assert table["headers"][:3] == RANK_HEADERS[:3] and set(RANK_HEADERS) <= set(table["headers"])
     assert [row[1] for row in table["data"]] == [1, 2, 3, 4]
-    assert pd.read_csv(download)[ITEM].tolist() == [row[3] for row in table["data"]]
+    assert pd.read_csv(download)[ITEM].tolist() == [row[2] for row in table["data"]]
 
     table["data"][1][0] = True  # mark the second item, as a user ticks it
     status = client.predict(context=CONTEXT, table=table, api_name="/feedback")
@@ -397,8 +481,10 @@ def test_api_endpoints(served: tuple) -> None:
     probability, label = client.predict(context=CONTEXT, item="oakland fire", api_name="/classify")
     assert 0 <= probability <= 1 and label in ("clicked", "not clicked")
 
-    base, tuned = client.predict(context="apple", file=None, pasted="a\nb\nc", item_column="item", api_name="/compare")
-    assert len(base["data"]) == len(tuned["data"]) == 3
+    base, tuned, outcome = client.predict(
+        context="apple", file=None, pasted="a\nb\nc", item_column="item", api_name="/compare"
+    )
+    assert len(base["data"]) == len(tuned["data"]) == 3 and outcome == ""  # pasted lines carry no real clicks
 
 
 def test_api_ranks_the_catalog_and_takes_feedback_on_it(
@@ -409,9 +495,9 @@ def test_api_ranks_the_catalog_and_takes_feedback_on_it(
     assert table["headers"] == [*RANK_HEADERS, "entities"]
     assert [row[1] for row in table["data"]] == [1, 2, 3, 4]
     whole = rank_candidates(reversed_scorer, CONTEXT, catalog_items, top_k=4)  # the served model, scale < 0
-    assert [row[3] for row in table["data"]] == whole[ITEM].tolist()
+    assert [row[2] for row in table["data"]] == whole[ITEM].tolist()
     assert f"Ranked the catalog's {len(catalog_items)} items" in status
-    assert pd.read_csv(download)[ITEM].tolist() == [row[3] for row in table["data"]]
+    assert pd.read_csv(download)[ITEM].tolist() == [row[2] for row in table["data"]]
     table["data"][0][0] = True
     assert "Saved 1 of 4 items as clicked" in client.predict(context=CONTEXT, table=table, api_name="/feedback")
     with pytest.raises(Exception, match="Enter the context"):
@@ -435,14 +521,14 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
 def test_api_feedback_only_marks_the_list_this_session_ranked(served: tuple) -> None:
     client, data_dir = served
     before = FeedbackStore(data_dir).summary()
-    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "x1", "an invented item", 1.0, 0.9]] * 3}
+    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", 1.0, 0.9, "x1"]] * 3}
     fresh = Client(client.src, verbose=False)  # a new session, which ranked nothing
     with pytest.raises(Exception, match="Rank a list first"):
         fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")
     table, _, _ = fresh.predict(
         context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=3, api_name="/rank"
     )
-    table["data"][0][3] = "a different item"  # rows that this session was not shown
+    table["data"][0][2] = "a different item"  # rows that this session was not shown
     table["data"][0][0] = True
     with pytest.raises(Exception, match="does not match the 3 items this list was ranked with"):
         fresh.predict(context=CONTEXT, table=table, api_name="/feedback")

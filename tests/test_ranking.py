@@ -14,10 +14,10 @@ import pytest
 from recsys.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
 from recsys.errors import ContractError
 from recsys.ranking import (
+    MATCH,
     MAX_WEIGHT,
     MODEL_SCORE,
     PROBABILITY,
-    MATCH,
     RANKED_COLUMNS,
     SCORE,
     blend_scores,

@@ -14,7 +14,7 @@ import pytest
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.contract import ITEM, ITEM_ID, MARK, RANK
-from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, MODEL_DIR, PORT, TRAIN_FILE, VALID_FILE
+from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.index import build_index
@@ -39,8 +39,9 @@ from recsys.service import (
 from recsys.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
-EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features
-CSV = EXAMPLES_DIR / EXAMPLE["file"]
+BING_EXAMPLES = EXAMPLES_DIR / "bing_news"
+EXAMPLE = json.loads((BING_EXAMPLES / "examples.json").read_text())["rank"][0]  # a .csv with item_id and features
+CSV = BING_EXAMPLES / EXAMPLE["file"]
 ITEMS = ["red shoes", "blue hat", "green scarf"]
 
 
@@ -60,7 +61,7 @@ def write(path: Path, text: str) -> Path:
 def test_config_defaults_are_the_repositorys_paths() -> None:
     config = AppConfig.from_env({})
     assert config == AppConfig()
-    assert (config.model_dir, config.data_dir) == (str(MODEL_DIR), str(FEEDBACK_DIR))
+    assert (config.model_dir, config.data_dir) == (None, str(FEEDBACK_DIR))  # None: each bundled log's model
     assert (config.host, config.port, config.limits) == (HOST, PORT, Limits())
 
 

@@ -1,6 +1,7 @@
 """README's held-out tables: the default recipe on both bundled logs, 3 seeds, against every baseline.
 
     python -m bench.results [--seeds 42 43 44] [--evaluate-only]     # or: make results
+    python -m bench.results --from-json bench/results.json            # rewrite results.md only
 
 For each log (Bing News, MovieLens) and seed, ``python -m finetune.train`` runs with its defaults
 (chosen on validation users by ``python -m bench.search``), early-stopping on the log's valid.csv.
@@ -104,33 +105,11 @@ def split_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", type=Path, default=Path("models/results"))
-    parser.add_argument("--out", type=Path, default=HERE / "results.md")
-    parser.add_argument("--evaluate-only", action="store_true", help="reuse the models already trained in --models")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-    started = time.perf_counter()
-    results: dict = {}
-    for dataset in args.datasets:
-        summaries = train_all(dataset, args.seeds, args.models, args.evaluate_only)
-        results[dataset] = {
-            "training": {
-                seed: {k: s[k] for k in ("best_step", "steps", "train_seconds", "pairs_per_second")}
-                for seed, s in summaries.items()
-            },
-            "splits": {
-                split: evaluate_split(dataset, split, args.seeds, args.models) for split in DATASETS[dataset].tests
-            },
-        }
-    minutes = (time.perf_counter() - started) / 60
-
+def render(results: dict) -> str:
+    """bench/results.md from bench/results.json's form: the run, then per log its training and held-out tables."""
+    run = results["run"]
     sections = []
-    for dataset, result in results.items():
+    for dataset, result in results["datasets"].items():
         training = list(result["training"].values())
 
         def each(key: str, form: str = "{}", training: list = training) -> str:
@@ -143,17 +122,62 @@ def main(argv: list[str] | None = None) -> dict:
         )
         for split, split_result in result["splits"].items():
             sections.append(f"### {dataset}/{split}.csv\n\n{split_markdown(split_result)}\n")
-    command = " ".join(["python -m bench.results", *(["--evaluate-only"] if args.evaluate_only else [])])
-    report = (
+    return (
         "# Held-out results of the default recipe\n\n"
-        f"Command: `{command}`, run on {time.strftime('%Y-%m-%d')} ({platform.machine()}, "
-        f"{torch.get_num_threads()} threads, CPU only); {minutes:.1f} min in all. "
-        f"Seeds {', '.join(map(str, args.seeds))}.\n"
+        f"Command: `{run['command']}`, run on {run['date']} ({run['machine']}, "
+        f"{run['threads']} threads, CPU only); {run['minutes']:.1f} min in all. "
+        f"Seeds {', '.join(map(str, run['seeds']))}.\n"
         "Baselines are deterministic (random has a fixed seed) and scored once; their cells hold bootstrap 95%\n"
         "intervals over groups.\n\n" + "\n".join(sections)
     )
+
+
+def run_all(args: argparse.Namespace) -> dict:
+    """Train and evaluate every seed on every log: bench/results.json's form."""
+    started = time.perf_counter()
+    datasets: dict = {}
+    for dataset in args.datasets:
+        summaries = train_all(dataset, args.seeds, args.models, args.evaluate_only)
+        datasets[dataset] = {
+            "training": {
+                seed: {k: s[k] for k in ("best_step", "steps", "train_seconds", "pairs_per_second")}
+                for seed, s in summaries.items()
+            },
+            "splits": {
+                split: evaluate_split(dataset, split, args.seeds, args.models) for split in DATASETS[dataset].tests
+            },
+        }
+    run = {
+        "command": " ".join(["python -m bench.results", *(["--evaluate-only"] if args.evaluate_only else [])]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": platform.machine(),
+        "threads": torch.get_num_threads(),
+        "minutes": (time.perf_counter() - started) / 60,
+        "seeds": args.seeds,
+    }
+    return {"run": run, "datasets": datasets}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--models", type=Path, default=Path("models/results"))
+    parser.add_argument("--out", type=Path, default=HERE / "results.md")
+    parser.add_argument("--evaluate-only", action="store_true", help="reuse the models already trained in --models")
+    parser.add_argument(
+        "--from-json", type=Path, help="only write --out from this results.json (bench/results.json): no training"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+    if args.from_json:
+        results = json.loads(args.from_json.read_text())
+    else:
+        results = run_all(args)
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    report = render(results)
     args.out.write_text(report)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     print(report)
     return results
 

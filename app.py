@@ -67,23 +67,41 @@ SCORE_LEGEND = (
     "**score**: what the list is ranked by (a logit: only its order matters) · **click_probability**: the "
     "calibrated chance of a click · **real click** ✓: the user clicked it (example lists carry the truth)."
 )
-# mark, rank, item, match, popularity, score, click_probability, item_id; a file's own columns get the default width.
-RANK_COLUMN_WIDTHS = ["64px", "56px", "360px", "110px", "110px", "80px", "130px", "110px"]
+# mark, rank, item, real click, match, log popularity, score, click_probability, item_id; a file's own columns get
+# the default width.
+RANK_COLUMN_WIDTHS = ["64px", "56px", "360px", "90px", "100px", "120px", "80px", "130px", "110px"]
+PHONE_ITEM_WIDTH = "220px"  # at phone width, what the item column keeps beside mark and rank
 TABLES = ("ranked", "compare-base", "compare-tuned", "feedback-table", "model-metrics")
 
 
 # Headers stay on one line (Gradio wraps them letter by letter in narrow columns; the tables scroll sideways). At
 # phone width the tab bars wrap rather than hide tabs behind a menu, and the item text keeps most of the width.
 # Each log's elements carry its prefix, so selectors match the end of an id.
-CSS = (
-    ", ".join(f"[id$='{t}'] th, [id$='{t}'] th *" for t in TABLES)
-    + " { white-space: nowrap !important; word-break: keep-all !important; }\n"
-    + "[id$='model-metrics'] table { display: block; overflow-x: auto; }\n"
-    + "@media (max-width: 640px) {\n"
-    + "  .tab-wrapper, .tab-container { flex-wrap: wrap !important; height: auto !important; }\n"
-    + "  .tab-container > button { flex: 0 0 auto !important; }\n"
-    + "  .tab-container .overflow-menu { display: none !important; }\n"
-    + "}"
+def _width(selector: str, width: str) -> str:
+    return f"{selector} {{ width: {width} !important; min-width: {width} !important; max-width: {width} !important; " \
+        f"flex: 0 0 {width} !important; }}"  # fmt: skip
+
+
+def _column(table: str, n: int) -> str:
+    """A column of a Gradio table: its header cell and its body cells."""
+    return f"[id$='{table}'] th[data-heading='{n}'], [id$='{table}'] [role=gridcell][data-col='{n}']"
+
+
+CSS = "\n".join(
+    [
+        ", ".join(f"[id$='{t}'] th, [id$='{t}'] th *" for t in TABLES)
+        + " { white-space: nowrap !important; word-break: keep-all !important; }",
+        # The Model tab's tables scroll sideways rather than wrapping their cells.
+        "[id$='model-metrics'] table { display: block; overflow-x: auto; }",
+        "[id$='model-metrics'] td { white-space: nowrap; }",
+        "@media (max-width: 640px) {",
+        # Narrower tab buttons, so that every tab fits on the bar rather than behind Gradio's overflow menu.
+        "  .tab-container button { padding: 4px 7px !important; font-size: 14px !important; }",
+        "  " + _width(", ".join(_column("ranked", n) for n in (0, 1)), "44px"),
+        "  " + _width(_column("ranked", 2), PHONE_ITEM_WIDTH),
+        "  " + _width(f"{_column('compare-base', 1)}, {_column('compare-tuned', 1)}", PHONE_ITEM_WIDTH),
+        "}",
+    ]
 )
 
 
@@ -170,7 +188,7 @@ def rank_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> None:
             label="Ranked items (tick 'mark' for the items you would click)",
             headers=RANK_HEADERS,
             # Per column; the list runs long because a candidate file brings its own columns.
-            datatype=["bool", "number", "str", "str", "str", "number", "number", "str", *["str"] * extra],
+            datatype=["bool", "number", "str", "str", "str", "str", "number", "number", "str", *["str"] * extra],
             column_widths=RANK_COLUMN_WIDTHS,
             max_height=1200,  # the default top 10 whole, a longer list scrolls
             pinned_columns=2,  # mark and rank stay in view while the file's own columns scroll by
@@ -260,14 +278,14 @@ def compare_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> No
             base_table = gr.Dataframe(
                 label="Zero-shot base model",
                 wrap=True,
-                column_widths=["56px", "300px", "90px", "80px"],
+                column_widths=["56px", "300px", "90px", "100px", "80px"],  # rank, item, real click, match, score
                 elem_id=f"{ids}compare-base",
                 min_width=300,
             )
             tuned_table = gr.Dataframe(
                 label="Fine-tuned model (change: places moved by fine-tuning)",
                 wrap=True,
-                column_widths=["56px", "300px", "72px", "90px", "110px", "80px"],
+                column_widths=["56px", "300px", "90px", "72px", "100px", "120px", "80px"],
                 elem_id=f"{ids}compare-tuned",
                 min_width=300,
             )

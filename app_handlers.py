@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -48,12 +49,14 @@ from recsys.service import (
     save_marks,
 )
 from recsys.settings import Limits
-from recsys.verdict import judge
+from recsys.verdict import judge, label
 
 WEIGHT_COLUMNS = ["feature", "weight"]
 # How the page shows a ranking's match and popularity percentiles (as small bars), and a list's real clicks.
 MATCH_SHOWN, POPULARITY_SHOWN, REAL_CLICK = "match", "log popularity", "real click"
-RANK_HEADERS = [MARK, RANK, ITEM, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
+# The same columns whatever the list (blank where a list has no real clicks, or the model no item priors), so that
+# scripts read one table; a candidate file's own columns follow.
+RANK_HEADERS = [MARK, RANK, ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
 DISPLAY_DECIMALS = 4
 TOP = 5  # a list's outcome counts the real clicks among the top TOP
 Plots = tuple[str, Figure | None, Figure | None]
@@ -96,10 +99,9 @@ def shown(ranked: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
     for name, column in ((MATCH_SHOWN, MATCH), (POPULARITY_SHOWN, POPULARITY)):
         table[name] = table[column].map(bar) if column in table.columns else ""
     table = table.drop(columns=[MATCH, POPULARITY], errors="ignore")
-    if CLICKED in table.columns:
-        clicked = ground_truth(table, "the ranked list")
-        table = table.drop(columns=CLICKED).assign(**{REAL_CLICK: ["✓" if c else "" for c in clicked]})
-    order = [RANK, "change", ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
+    clicked = ground_truth(table, "the ranked list") if CLICKED in table.columns else np.zeros(len(table), int)
+    table = table.drop(columns=CLICKED, errors="ignore").assign(**{REAL_CLICK: ["✓" if c else "" for c in clicked]})
+    order = [RANK, ITEM, REAL_CLICK, "change", MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
     front = [c for c in order if c in table.columns]
     table = table[front + [c for c in table.columns if c not in front]]
     if mark:
@@ -341,7 +343,9 @@ class Handlers:
         text = judge(
             evaluation, log_name=log.name, lists=log.lists, pair=log.preference, model_name=name, fine_tuned=fine_tuned
         )
-        return f"**`{evaluation.data_file}`** ({self.describe_file(evaluation.data_file)}): {text}"
+        mark = {"Fine": "✅", "Bett": "✅", "Wors": "❌"}.get(label(evaluation, fine_tuned)[:4], "➖")
+        where = f"`{evaluation.data_file}`, {self.describe_file(evaluation.data_file)}"
+        return f"{mark} **{label(evaluation, fine_tuned)}** on {where}. {text}"
 
     def overview(self) -> tuple[str, str, Figure | None, Figure | None]:
         """What the Model tab opens with: a verdict per held-out file evaluated so far, and the first one's table and
@@ -359,7 +363,7 @@ class Handlers:
             )
             return f"## Is it better?\n\n{hint}", "", None, None
         verdicts = "\n\n".join(self.verdict(e) for e in evaluations)
-        return f"## Is it better?\n\n{verdicts}", *self._show(evaluations[0])
+        return f"## Is it better?\n\n{verdicts}", *self._show(evaluations[0], with_verdict=False)
 
     def cached_evaluation(self) -> Plots:
         evaluation = self.evaluations.cached()
@@ -372,10 +376,10 @@ class Handlers:
         """Metrics against the baselines on one of the app's click logs, with the two plots: cached, or run now."""
         return self._show(self.evaluations.run(eval_file, lambda fraction, desc: progress(fraction, desc=desc)))
 
-    def _show(self, evaluation: Evaluation) -> Plots:
+    def _show(self, evaluation: Evaluation, with_verdict: bool = True) -> Plots:
+        """The evaluation's table and plots, under its verdict unless the page shows that above already."""
         name = "this model" + ("" if self.models.metadata.fine_tuned else " (zero-shot)")
-        text = f"### `{evaluation.data_file}` against the baselines\n\n{self.verdict(evaluation)}\n\n" + format_table(
-            evaluation, name
-        )
+        verdict = f"{self.verdict(evaluation)}\n\n" if with_verdict else ""
+        text = f"### `{evaluation.data_file}` against the baselines\n\n{verdict}" + format_table(evaluation, name)
         plots = score_distribution(evaluation.scores, evaluation.labels)
         return text, plots, reliability_curve(evaluation.labels, evaluation.probabilities)

@@ -104,6 +104,38 @@ def judge(
     return " ".join(sentences)
 
 
+def label(evaluation: Evaluation, fine_tuned: bool = True) -> str:
+    """The verdict in a few words, to lead with: "Fine-tuning helps", "No demonstrated difference from the base
+    model", "Worse than the base model", or against the best alternative where no base model was evaluated; "Better
+    than the base model, through item popularity" where only the model's item priors lift it above the base."""
+    exclude = NOT_ALTERNATIVES if fine_tuned else (*NOT_ALTERNATIVES, BASE_MODEL)
+    alternative = best_alternative(evaluation, exclude)
+    reference = BASE_MODEL if fine_tuned and BASE_MODEL in evaluation.baselines else alternative
+    difference = _auc_difference(evaluation, reference) if reference else None
+    if difference is None:
+        return "No verdict"
+    verdict = outcome(difference)
+    if reference != BASE_MODEL:
+        return {"better": "Better than", "worse": "Worse than", "no difference": "No demonstrated difference from"}[
+            verdict
+        ] + f" {_name(reference)}"
+    if verdict == "better" and not _text_alone_helps(evaluation):
+        return "Better than the base model, through item popularity"
+    return {
+        "better": "Fine-tuning helps",
+        "worse": "Worse than the base model",
+        "no difference": "No demonstrated difference from the base model",
+    }[verdict]
+
+
+def _text_alone_helps(evaluation: Evaluation) -> bool:
+    """Whether the text alone beats the base model, where the evaluation says; True where it does not say."""
+    if evaluation.text_alone is None:
+        return True
+    text = evaluation.text_alone.text_minus_baseline.get(BASE_MODEL, {}).get("auc")
+    return text is None or outcome(text) == "better"
+
+
 def _name(baseline: str) -> str:
     return BASELINE_NAMES.get(baseline, baseline)
 
@@ -133,8 +165,13 @@ def _judgement(evaluation: Evaluation, reference: str, alternative: str | None, 
     difference = _auc_difference(evaluation, reference)
     verdict = outcome(difference)
     if reference == BASE_MODEL:
+        helps = (
+            "Fine-tuning helps here."
+            if _text_alone_helps(evaluation)
+            else (f"It beats the base model here through {PRIORS}: the text match alone shows no demonstrated gain.")
+        )
         words = {
-            "better": "Fine-tuning helps here.",
+            "better": helps,
             "worse": "Fine-tuning made it worse than the base model here.",
             "no difference": "No difference from the base model is demonstrated here: the interval holds zero.",
         }[verdict]

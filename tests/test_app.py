@@ -7,6 +7,7 @@ test_service.py; here, that the app wires them up and shows what they refuse.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -88,7 +89,7 @@ def write(path: Path, text: str) -> str:
 
 def test_rank_uploaded_csv(handlers: Handlers) -> None:
     table, download, status, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 5)
-    assert list(table.columns) == [*RANK_HEADERS[:3], REAL_CLICK, *RANK_HEADERS[3:], "entities", "popularity"]
+    assert list(table.columns) == [*RANK_HEADERS, "entities", "popularity"]
     assert table[MARK].eq(False).all()
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
     assert table["score"].is_monotonic_decreasing
@@ -330,9 +331,9 @@ def test_a_list_with_its_real_clicks_is_marked_and_summed_up(handlers: Handlers,
     auc = np.mean([(p > n) + 0.5 * (p == n) for p in positives for n in negatives])
     assert f"{in_top_5} of 3 real clicks in the top 5 · AUC {auc:.2f}" in status  # of the whole list, not the top 3
     assert len(table) == 3
-    # Without a clicked column, no line and no column; a clicked column that is not 0/1 is refused.
+    # Without a clicked column, no line and a blank column; a clicked column that is not 0/1 is refused.
     table, _, status, _ = handlers.rank("item", write(tmp_path / "plain.csv", "item\na\nb\n"), "", "item", None, 3)
-    assert REAL_CLICK not in table.columns and "real click" not in status
+    assert table[REAL_CLICK].eq("").all() and "real click" not in status
     with pytest.raises(gr.Error, match=r"clicked.*row"):
         handlers.rank("item", write(tmp_path / "bad.csv", "item,clicked\na,1\nb,maybe\n"), "", "item", None, 3)
 
@@ -379,8 +380,9 @@ def test_the_model_tab_opens_with_a_verdict_in_words_on_each_held_out_file(
     groups = evaluation.model.groups
     assert f"On {groups} held-out Tiny test lists, the zero-shot base model puts" in verdict
     assert "judged against the best alternative" in verdict  # a zero-shot model is its own base
-    assert f"`{clicks_path.name}`** (held-out users, never trained or selected on)" in verdict
-    assert "| random |" in table and verdict.split("): ")[1] in table  # the table repeats the verdict above it
+    assert f"on `{clicks_path.name}`, held-out users, never trained or selected on." in verdict
+    assert re.search(r"\*\*(Better than|Worse than|No demonstrated difference from) ", verdict)  # leads with it
+    assert "| random |" in table and "the best alternative" not in table  # the verdict is said once, above it
     assert isinstance(distribution, Figure)
 
 
@@ -521,7 +523,7 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
 def test_api_feedback_only_marks_the_list_this_session_ranked(served: tuple) -> None:
     client, data_dir = served
     before = FeedbackStore(data_dir).summary()
-    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", 1.0, 0.9, "x1"]] * 3}
+    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", "", 1.0, 0.9, "x1"]] * 3}
     fresh = Client(client.src, verbose=False)  # a new session, which ranked nothing
     with pytest.raises(Exception, match="Rank a list first"):
         fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")

@@ -8,7 +8,7 @@ import pytest
 
 from recsys.evaluate import BaselineResult, Evaluation, TextAloneResult, format_table
 from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Difference, Metrics
-from recsys.verdict import AUC_EXPLAINED, NDCG_EXPLAINED, best_alternative, judge, percent, signed
+from recsys.verdict import AUC_EXPLAINED, NDCG_EXPLAINED, best_alternative, judge, label, percent, signed
 
 HELPS = "Fine-tuning helps here."
 WORSE = "worse than the base model"
@@ -149,3 +149,28 @@ def test_an_evaluation_on_the_selection_set_is_not_called_held_out() -> None:
 def test_the_metric_explanations_are_one_plain_line_each() -> None:
     for explanation, name in ((AUC_EXPLAINED, "AUC"), (NDCG_EXPLAINED, "nDCG@10")):
         assert explanation.startswith(f"{name}: ") and "\n" not in explanation
+
+
+@pytest.mark.parametrize(
+    ("base", "text_against_base", "expected"),
+    [
+        ((0.021, 0.004, 0.039), None, "Fine-tuning helps"),
+        ((0.021, 0.004, 0.039), (0.015, 0.002, 0.03), "Fine-tuning helps"),
+        ((0.021, 0.004, 0.039), (0.002, -0.02, 0.024), "Better than the base model, through item popularity"),
+        ((0.01, -0.02, 0.04), None, "No demonstrated difference from the base model"),
+        ((-0.03, -0.05, -0.011), None, "Worse than the base model"),
+        (None, None, "Better than popularity"),  # no base model: its interval against the best alternative
+    ],
+)
+def test_the_label_leads_with_the_verdict_and_says_when_only_popularity_lifts_the_model(
+    base: tuple[float, float, float] | None, text_against_base: tuple[float, float, float] | None, expected: str
+) -> None:
+    text_alone = None
+    if text_against_base is not None:
+        text_alone = TextAloneResult(
+            metrics(0.62), {"zero_shot": differences(*text_against_base)}, differences(0, 0, 0)
+        )
+    result = evaluation(base=base, text_alone=text_alone)
+    assert label(result) == expected
+    if expected.endswith("through item popularity"):  # the sentences say so too, not "fine-tuning helps"
+        assert HELPS not in judge(result) and "the text match alone shows no demonstrated gain" in judge(result)

@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app import build_demo, launch_options
-from app_handlers import RANK_HEADERS
+from app_handlers import RANK_HEADERS, REAL_CLICK
 from recsys.contract import ITEM, ITEM_ID
-from recsys.defaults import EXAMPLES_DIR
+from recsys.defaults import BING_NEWS
 from recsys.feedback import FeedbackStore
 from recsys.scoring import load_scorer
 from recsys.service import ServedModels
@@ -36,8 +36,11 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-EXAMPLE = json.loads((EXAMPLES_DIR / "examples.json").read_text())["rank"][0]
-CSV = EXAMPLES_DIR / EXAMPLE["file"]
+EXAMPLES = BING_NEWS.examples_dir
+# A held-out user's list as a .csv, with the user's real clicks in its clicked column.
+EXAMPLE = next(e for e in json.loads((EXAMPLES / "examples.json").read_text())["rank"] if e["file"].endswith(".csv"))
+CSV = EXAMPLES / EXAMPLE["file"]
+PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 30_000
 
 
@@ -48,7 +51,8 @@ def app(
     data_dir = tmp_path_factory.mktemp("browser-feedback")
     models = ServedModels(load_scorer(str(tiny_model_dir)), None, model_dir=str(tiny_model_dir))  # zero-shot
     limits = Limits()
-    demo = build_demo(models, data_dir, limits=limits, eval_file=None, train_file=None)
+    clicks = Path(__file__).parent / "data" / "clicks.csv"  # the Model tab's click log, scored in seconds
+    demo = build_demo(models, data_dir, limits=limits, eval_file=clicks, train_file=clicks)
     config = replace(AppConfig(), port=free_port(), limits=limits)
     demo.launch(prevent_thread_lock=True, quiet=True, **launch_options(config))
     try:
@@ -87,15 +91,22 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     page.locator("#rank-file input[type=file]").set_input_files(CSV)
     expect(page.locator("#rank-file")).to_contain_text(CSV.stem)  # uploaded
     page.locator("#rank-button").click()
-    expect(page.locator("#rank-status")).to_contain_text(f"Ranked 10 items from {CSV.name}")
+    source = pd.read_csv(CSV, dtype=str)
+    expect(page.locator("#rank-status")).to_contain_text(f"Ranked {len(source)} items from {CSV.name}")
+    clicks = int(source["clicked"].astype(int).sum())
+    expect(page.locator("#rank-status")).to_contain_text(f"of {clicks} real clicks in the top 5 · AUC")
 
     header, *rows = ranked_rows(page)
-    assert headers_on_more_than_one_line(page) == []
-    source = pd.read_csv(CSV, dtype=str)
+    assert headers_on_more_than_one_line(page, "#ranked") == []
     assert header == [*RANK_HEADERS, "entities", "popularity"]
-    assert [row[1] for row in rows] == [str(rank) for rank in range(1, 11)]
-    assert sorted(row[3] for row in rows) == sorted(source[ITEM])
-    assert all(0 <= float(row[5]) <= 1 for row in rows)
+    column = {name: header.index(name) for name in header}
+    item, real_click = column[ITEM], column[REAL_CLICK]
+    assert [row[column["rank"]] for row in rows] == [str(rank) for rank in range(1, 11)]
+    assert {row[item] for row in rows} <= set(source[ITEM])
+    assert all(0 <= float(row[column["click_probability"]]) <= 1 for row in rows)
+    # The user's real clicks are ticked beside their items.
+    truth = dict(zip(source[ITEM], source["clicked"], strict=True))
+    assert [row[real_click] == "✓" for row in rows] == [truth[row[item]] == "1" for row in rows]
 
     # Mark the first and third items as clicked, as a stakeholder ticks them.
     for index in (0, 2):
@@ -103,7 +114,7 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     page.locator("#save-feedback").click()
     expect(page.locator("#feedback-status")).to_contain_text("Saved 2 of 10 items as clicked")
     stored = FeedbackStore(app[1]).read()
-    assert stored["item"].tolist() == [row[3] for row in rows]
+    assert stored["item"].tolist() == [row[item] for row in rows]
     assert stored.loc[stored["clicked"] == 1, "position"].tolist() == [1, 3]
     assert set(stored["context"]) == {EXAMPLE["context"]}
 
@@ -112,16 +123,17 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     path = tmp_path / "ranked.csv"
     download_info.value.save_as(path)
     downloaded = pd.read_csv(path, dtype={ITEM_ID: str})
-    assert downloaded.columns.tolist() == header[1:]
-    assert downloaded[ITEM].tolist() == [row[3] for row in rows]
-    assert downloaded[ITEM_ID].tolist() == [row[2] for row in rows]
-    assert downloaded["score"].round(4).tolist() == [float(row[4]) for row in rows]
+    assert downloaded[ITEM].tolist() == [row[item] for row in rows]
+    assert downloaded[ITEM_ID].tolist() == [row[column[ITEM_ID]] for row in rows]
+    assert downloaded["score"].round(4).tolist() == [float(row[column["score"]]) for row in rows]
+    assert downloaded["clicked"].tolist() == [int(row[real_click] == "✓") for row in rows]
 
 
-def headers_on_more_than_one_line(page: Page) -> list[str]:
-    """The ranked table's header cells whose text the browser broke across lines (each text node's line boxes)."""
+def headers_on_more_than_one_line(page: Page, table: str, cells: str = "thead th") -> list[str]:
+    """The table's header cells (or other ``cells``) whose text the browser broke across lines (each text node's
+    line boxes)."""
     return page.evaluate(
-        """() => [...document.querySelectorAll('#ranked thead th')].filter(th => {
+        """(selector) => [...document.querySelectorAll(selector)].filter(th => {
             const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
             for (let node = walker.nextNode(); node; node = walker.nextNode()) {
                 if (!node.textContent.trim()) continue;
@@ -131,7 +143,8 @@ def headers_on_more_than_one_line(page: Page) -> list[str]:
                 if (tops.size > 1) return true;
             }
             return false;
-        }).map(th => th.innerText.trim())"""
+        }).map(th => th.innerText.trim())""",
+        f"{table} {cells}",
     )
 
 
@@ -154,3 +167,35 @@ def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path:
     page.locator("#rank-button").click()
     expect(page.locator("#rank-status")).to_contain_text("Ranked 2 items from titles.csv")
     expect(page.locator("#rank-error")).to_have_text("")
+
+
+def test_a_phone_reads_the_ranked_items_and_reaches_every_tab(browser: Browser, app: tuple[str, Path]) -> None:
+    page = browser.new_page(viewport=PHONE)
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app[0])
+    try:
+        page.locator("#rank-context textarea").fill(EXAMPLE["context"])
+        page.locator("#rank-file input[type=file]").set_input_files(CSV)
+        expect(page.locator("#rank-file")).to_contain_text(CSV.stem)
+        page.locator("#rank-button").click()
+        expect(page.locator("#rank-status")).to_contain_text("Ranked")
+        # The item's text takes most of the width, in view beside the mark and the rank, and wraps within it.
+        cell = page.locator("#ranked [role=row]").nth(1).locator("[role=gridcell]").nth(2)
+        box = cell.bounding_box()
+        assert box["width"] >= PHONE["width"] / 2 and box["x"] + box["width"] <= PHONE["width"]
+        assert cell.inner_text() in set(pd.read_csv(CSV)[ITEM])
+
+        # Every tab is on the bar, none behind Gradio's overflow menu (which it lays out once the page has settled).
+        tabs = page.get_by_role("tab")
+        expect(tabs).to_have_count(5)
+        for tab in tabs.all():
+            assert tab.is_visible() and tab.bounding_box()["x"] + tab.bounding_box()["width"] <= PHONE["width"]
+
+        # The Model tab's tables scroll sideways rather than breaking their headers and cells letter by letter.
+        page.get_by_role("tab", name="Model").click()
+        page.locator("#model-evaluate").click()
+        expect(page.locator("#model-metrics table").first).to_be_visible()
+        assert headers_on_more_than_one_line(page, "#model-metrics", "th") == []
+        assert headers_on_more_than_one_line(page, "#model-metrics", "td") == []
+    finally:
+        page.close()

@@ -812,7 +812,7 @@ def test_feedback_api_refuses_a_table_that_is_not_the_ranked_list(
 
 def test_feedback_api_from_a_session_that_ranked_nothing_is_refused(served: tuple) -> None:
     client, data_dir = served
-    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "x1", "an invented item", 1.0, 0.9]] * 20_000}
+    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", "", 1.0, 0.9, "x1"]] * 20_000}
     fresh = Client(client.src, verbose=False)
     with pytest.raises(Exception, match="Rank a list first"):
         fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")

@@ -122,6 +122,17 @@ def outcomes(ranked: dict[str, pd.DataFrame], candidates: pd.DataFrame) -> str:
     return "Real clicks of this list: " + " · ".join(lines) + "."
 
 
+def without_evaluation(card: str) -> str:
+    """A model card for the Model tab: its own evaluation section (what the folder was published with) gives way
+    to the tab's, which the page shows above it, so that the two never disagree."""
+    start = card.find("\n## Evaluation")
+    if start < 0:
+        return card
+    end = card.find("\n## ", start + 1)
+    above = "\n## Evaluation\n\nThe verdict and the table against the baselines are at the top of this tab.\n"
+    return card[:start] + above + (card[end:] if end >= 0 else "")
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
@@ -324,7 +335,8 @@ class Handlers:
                 "No model folder was given, so there is no model card.\n\n"
                 f"**Decision threshold:** {describe_threshold(self.models.metadata)}"
             )
-        return build_model_card(self.models.model_dir).text  # names files and folders, never this machine's paths
+        card = build_model_card(self.models.model_dir).text  # names files and folders, never this machine's paths
+        return without_evaluation(card)
 
     def describe_file(self, name: str) -> str:
         """What one of the offered click logs is to this model: held out, the one training selected on, or given."""

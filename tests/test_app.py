@@ -350,6 +350,9 @@ def test_match_and_popularity_show_as_bars_and_the_switch_ranks_by_match_alone(
 
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert "Base model" in handlers.model_card()
+    # The card's own evaluation section (what its folder was published with) gives way to the tab's verdict.
+    assert "no baselines were evaluated" not in handlers.model_card()
+    assert "The verdict and the table against the baselines are at the top of this tab." in handlers.model_card()
     text, plot, _ = handlers.cached_evaluation()
     assert "Press **Evaluate**" in text and plot is None
     text, distribution, reliability = handlers.evaluate(None)  # the first click log, EVAL_FILE

@@ -93,11 +93,11 @@ class BundledLog:
 
 BING_NEWS = BundledLog(
     "bing_news", "Bing News", BUNDLED_FOLDER, MODEL_FOLDER, ("test_users.csv", "test_later.csv"),
-    lists="impressions of held-out users", preference="a clicked story above an unclicked one",
+    lists="impressions", preference="a clicked story above an unclicked one",
 )  # fmt: skip
 MOVIELENS = BundledLog(
     "movielens", "MovieLens", "data/movielens", "models/clicktune-movielens", ("test.csv",),
-    lists="lists of held-out users' ratings", preference="a liked movie (4 stars or more) above a disliked one",
+    lists="rating lists", preference="a liked movie (4 stars or more) above a disliked one",
 )  # fmt: skip
 BUNDLED_LOGS = (BING_NEWS, MOVIELENS)  # what `make demo` trains and serves, in the order the app shows them
 

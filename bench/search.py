@@ -46,6 +46,14 @@ def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def later_sections(path: Path) -> str:
+    """What follows the table in ``path``, from its first ``## `` heading on (the blend study, written from
+    bench/blend.py's table), kept when the table is written again."""
+    text = path.read_text() if path.is_file() else ""
+    start = text.find("\n## ")
+    return "" if start < 0 else text[start:]
+
+
 def record(runs: Path, done: dict, row: dict) -> None:
     """Keep a finished candidate, in memory and on disk."""
     done[row["name"]] = row
@@ -123,7 +131,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 f"| {row['name']} | {row['auc']:.4f} | {_cell(row.get('text_auc'))} | {row['ndcg@10']:.4f} | "
                 f"{row.get('step', '')} | {row.get('minutes', '')} | {row.get('pairs_per_second', '')} |"
             )
-    args.out.write_text("\n".join(lines) + "\n")
+    args.out.write_text("\n".join(lines) + "\n" + later_sections(args.out))
     print("\n".join(lines))
     return list(done.values())
 

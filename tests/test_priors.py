@@ -127,6 +127,20 @@ def test_blend_leans_on_the_priors_where_the_text_says_nothing() -> None:
     assert blend.weights["prior"] > 1.0
 
 
+def test_blend_with_its_text_weight_held_fits_the_features_alone() -> None:
+    frame, text, features = synthetic(0, prior_matters=True)
+    held = Blend.fit(frame, text, features, text_weight=1.0)
+    assert held.weights["text"] == 1.0
+    assert held.weights["prior"] == pytest.approx(1.5, abs=0.35)
+    # Over-confident text logits (three times too large): a free fit shrinks the text, a held one cannot.
+    assert Blend.fit(frame, 3 * text, features).weights["text"] < 0.6
+    doubled = Blend.fit(frame, 2 * text, features, text_weight=0.5)  # the same scores as ``held``
+    assert doubled.weights["text"] == 0.5
+    assert doubled.weights["prior"] == pytest.approx(held.weights["prior"], abs=1e-4)
+    with pytest.raises(ValueError, match="text_weight must be a positive number"):
+        Blend.fit(frame, text, features, text_weight=0.0)
+
+
 def test_blend_of_groups_without_a_click_and_a_non_click_is_the_text_alone() -> None:
     frame = pd.DataFrame({"group": [1, 1, 2], "clicked": [1, 1, 0]})
     features = pd.DataFrame({"prior": [1.0, 2.0, 3.0]})

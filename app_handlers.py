@@ -355,9 +355,8 @@ class Handlers:
         text = judge(
             evaluation, log_name=log.name, lists=log.lists, pair=log.preference, model_name=name, fine_tuned=fine_tuned
         )
-        mark = {"Fine": "✅", "Bett": "✅", "Wors": "❌"}.get(label(evaluation, fine_tuned)[:4], "➖")
         where = f"`{evaluation.data_file}`, {self.describe_file(evaluation.data_file)}"
-        return f"{mark} **{label(evaluation, fine_tuned)}** on {where}. {text}"
+        return f"**{label(evaluation, fine_tuned)}** on {where}. {text}"
 
     def overview(self) -> tuple[str, str, Figure | None, Figure | None]:
         """What the Model tab opens with: a verdict per held-out file evaluated so far, and the first one's table and

@@ -331,10 +331,21 @@ def model_tab(handlers: Handlers, served: ServedLog, demo: gr.Blocks, ids: str, 
     demo.load(handlers.overview, None, [verdict, *outputs], api_visibility="private")
 
 
+def _retrain_from(handlers: Handlers) -> str:
+    """Where retraining on the feedback starts, named as the operator knows it (never by this machine's path): the
+    bundled log's model folder, $MODEL_DIR for another fine-tuned model, else the base model."""
+    models, log = handlers.models, handlers.log
+    if not models.metadata.fine_tuned:
+        return models.base_model_name
+    if models.model_dir is not None and Path(models.model_dir).resolve() == log.model_dir.resolve():
+        return log.model_folder
+    return "$MODEL_DIR"
+
+
 def feedback_tab(handlers: Handlers, demo: gr.Blocks, ids: str, api: str) -> None:
     """Counts of the stored marks, and how to retrain on them; the rows and their export only where the
     operator allows browsing (FEEDBACK_BROWSING): on a public Space, contexts are visitors' data."""
-    retrain_from = "$MODEL_DIR" if handlers.models.metadata.fine_tuned else handlers.models.base_model_name
+    retrain_from = _retrain_from(handlers)
     with gr.Tab("Feedback", id="feedback", elem_id=f"{ids}tab-feedback") as tab:
         gr.Markdown(
             "Marks saved from the Rank tab. On the server, export them as a click log and fine-tune on them:\n\n"

@@ -25,6 +25,7 @@ from recsys.feedback import FeedbackStore, RankedList
 from recsys.metrics import list_outcome
 from recsys.plots import reliability_curve, score_distribution
 from recsys.ranking import (
+    CLASH_PREFIX,
     MATCH,
     MODEL_SCORE,
     POPULARITY,
@@ -96,6 +97,9 @@ def shown(ranked: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
     """A ranking as the page shows it: (an unticked mark column,) rank and the item first, a list's real clicks
     ticked beside the item, match and popularity as small bars, the scores rounded, then the list's own columns."""
     table = _display(ranked).reset_index(drop=True)
+    # A list's own column named as one the page adds keeps its values under the ranking's clash prefix.
+    taken = [c for c in (MATCH_SHOWN, POPULARITY_SHOWN, REAL_CLICK) if c in table.columns]
+    table = table.rename(columns={c: CLASH_PREFIX + c for c in taken})
     for name, column in ((MATCH_SHOWN, MATCH), (POPULARITY_SHOWN, POPULARITY)):
         table[name] = table[column].map(bar) if column in table.columns else ""
     table = table.drop(columns=[MATCH, POPULARITY], errors="ignore")

@@ -346,6 +346,11 @@ def test_match_and_popularity_show_as_bars_and_the_switch_ranks_by_match_alone(
     assert "by their match to the context alone" in status and "match alone" in status
     assert table["match"].iloc[0].endswith(" 100") or table["match"].iloc[0] == table["match"].max()
     assert table["log popularity"].eq("").all()  # a model without item priors has no popularity part
+    # A list's own column of the same name as one the page adds is kept, under the ranking's clash prefix.
+    own = write(tmp_path / "own.csv", "item,match,real click\nred shoes,yes,no\nblue hat,no,no\n")
+    table, *_ = handlers.rank("shoes", own, "", "item", None, None)
+    assert sorted(table["input_match"]) == ["no", "yes"] and set(table["input_real click"]) == {"no"}
+    assert table["match"].str.contains("▰|▱").all()
 
 
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:

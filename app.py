@@ -69,7 +69,7 @@ SCORE_LEGEND = (
 )
 # mark, rank, item, real click, match, log popularity, score, click_probability, item_id; a file's own columns get
 # the default width.
-RANK_COLUMN_WIDTHS = ["64px", "56px", "360px", "104px", "100px", "130px", "80px", "150px", "110px"]
+RANK_COLUMN_WIDTHS = ["72px", "72px", "360px", "116px", "104px", "150px", "84px", "176px", "110px"]
 PHONE_ITEM_WIDTH = "220px"  # at phone width, what the item column keeps beside mark and rank
 TABLES = ("ranked", "compare-base", "compare-tuned", "feedback-table", "model-metrics")
 
@@ -278,14 +278,14 @@ def compare_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> No
             base_table = gr.Dataframe(
                 label="Zero-shot base model",
                 wrap=True,
-                column_widths=["56px", "300px", "104px", "100px", "80px"],  # rank, item, real click, match, score
+                column_widths=["72px", "300px", "116px", "104px", "84px"],  # rank, item, real click, match, score
                 elem_id=f"{ids}compare-base",
                 min_width=300,
             )
             tuned_table = gr.Dataframe(
                 label="Fine-tuned model (change: places moved by fine-tuning)",
                 wrap=True,
-                column_widths=["56px", "300px", "104px", "72px", "100px", "130px", "80px"],
+                column_widths=["72px", "300px", "116px", "88px", "104px", "150px", "84px"],
                 elem_id=f"{ids}compare-tuned",
                 min_width=300,
             )

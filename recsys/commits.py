@@ -87,11 +87,50 @@ def _model_files(folder: Path) -> list[str]:
     files = [p for p in folder.iterdir() if p.is_file()]
     files += [p for name in MODULE_DIRS if (folder / name).is_dir() for p in (folder / name).iterdir() if p.is_file()]
     paths = [p.relative_to(folder).as_posix() for p in files]
-    return [path for path in paths if any(fnmatchcase(path, pattern) for pattern in PUBLISHED_FILES)]
+    return [path for path in paths if _is_published(path)]
+
+
+def is_model_file(name: object) -> bool:
+    """Whether a journal may name ``name``: a model file's relative path (a published file at the folder's top or
+    in a sentence-transformers module folder), never an absolute path, ``..`` or anything else."""
+    if not isinstance(name, str) or "\\" in name:
+        return False
+    parts = name.split("/")
+    inside = len(parts) == 1 or (len(parts) == 2 and parts[0] in MODULE_DIRS)
+    return inside and all(part not in ("", ".", "..") for part in parts) and _is_published(name)
+
+
+def _is_published(name: str) -> bool:
+    return any(fnmatchcase(name, pattern) for pattern in PUBLISHED_FILES)
+
+
+def _checked_journal(folder: Path, staging: Path) -> dict[str, list[str]]:
+    """The committed journal, every path in it checked before anything is touched: a model file's name (see
+    :func:`is_model_file`), and a regular file, never a link, where it exists. Anything else is refused."""
+    manifest = read_json(staging / COMMIT_MANIFEST)
+    journal = {key: manifest.get(key) if isinstance(manifest, dict) else None for key in ("files", "stale")}
+    for key, names in journal.items():
+        if not isinstance(names, list):
+            raise _bad_journal(folder, f"its {key!r} is not a list of file names")
+        for name in names:
+            where = (staging if key == "files" else folder) / str(name)
+            linked = where.is_symlink() or (where.parent.name in MODULE_DIRS and where.parent.is_symlink())
+            if not is_model_file(name) or linked:
+                raise _bad_journal(folder, f"its {key!r} names {name!r}, which is not one of the model's files")
+    return journal
+
+
+def _bad_journal(folder: Path, problem: str) -> ModelFolderError:
+    return ModelFolderError(
+        folder,
+        f"an interrupted save's journal ({COMMIT_DIR}/{COMMIT_MANIFEST}) was not written by ClickTune: {problem}; "
+        "nothing was moved or deleted",
+        f"delete {COMMIT_DIR}/ and check the folder's files, or copy the model again",
+    )
 
 
 def _roll_forward(folder: Path, staging: Path) -> None:
-    manifest = read_json(staging / COMMIT_MANIFEST)
+    manifest = _checked_journal(folder, staging)
     files = [name for name in manifest["files"] if name != TRAINING_METRICS_FILE]
     for name in files:
         _move(staging / name, folder / name)

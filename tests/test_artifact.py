@@ -31,6 +31,7 @@ from recsys.artifact import (
 )
 from recsys.calibration import Calibration
 from recsys.commits import begin_commit, commit, recover_commit
+from recsys.errors import UserError
 from recsys.folder_checks import check_model_folder
 
 # Names
@@ -407,3 +408,54 @@ def test_published_metadata_names_files_not_paths(trained_model_dir: Path, tiny_
     (trained_model_dir / "metrics.json").write_text(json.dumps({"best_step": 3}))
     assert published_content(trained_model_dir, "metrics.json") is None
     assert published_content(trained_model_dir, "tokenizer.json") is None
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` but an interrupted save's own, with its bytes."""
+    files = (p for p in folder.rglob("*") if p.is_file() and COMMIT_DIR not in p.parts)
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        {"files": [], "stale": ["../victim.txt"]},
+        {"files": [], "stale": ["{victim}"]},  # an absolute path
+        {"files": [], "stale": ["1_Pooling/../../victim.txt"]},
+        {"files": [], "stale": ["notes.txt"]},  # inside the folder, but no model file: the user's
+        {"files": ["../victim.txt"], "stale": []},
+        {"files": [], "stale": "config.json"},
+        ["config.json"],
+    ],
+)
+def test_a_journal_that_names_anything_but_the_models_files_is_refused_and_touches_nothing(
+    tmp_path: Path, tiny_model_dir: Path, journal: object
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "notes.txt").write_text("the user's")
+    before = _snapshot(model)
+    (model / COMMIT_DIR).mkdir()
+    text = json.dumps(journal).replace("{victim}", str(victim))
+    (model / COMMIT_DIR / COMMIT_MANIFEST).write_text(text)
+    with pytest.raises(UserError, match=r"journal .* was not written by ClickTune: .*nothing was moved or deleted"):
+        check_model_folder(model)  # what every reader runs first: the app at start-up, load_scorer, the evaluator
+    assert victim.read_text() == "keep" and _snapshot(model) == before
+
+
+def test_a_journal_never_follows_a_link_out_of_the_folder(tmp_path: Path, tiny_model_dir: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.json").write_text("a file of someone else's")
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    (model / "1_Pooling").mkdir(exist_ok=True)
+    shutil.rmtree(model / "1_Pooling")
+    (model / "1_Pooling").symlink_to(outside, target_is_directory=True)
+    (model / COMMIT_DIR).mkdir()
+    (model / COMMIT_DIR / COMMIT_MANIFEST).write_text(json.dumps({"files": [], "stale": ["1_Pooling/config.json"]}))
+    with pytest.raises(UserError, match=re.escape("names '1_Pooling/config.json', which is not one of the model's")):
+        recover_commit(model)
+    assert (outside / "config.json").read_text() == "a file of someone else's"

@@ -38,6 +38,7 @@ from recsys.cli import run_cli, say
 from recsys.contract import CLICKED, read_clicks, require_ranked_groups
 from recsys.metrics import RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
 from recsys.scoring import Scorer, load_scorer, zero_shot_of
+from recsys.tables import check_not_an_input
 
 logger = logging.getLogger(__name__)
 
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Evaluation:
     args = build_parser().parse_args(argv)
+    if args.json:  # before a minute of scoring, not after it
+        inputs = [args.data, *([args.train_file] if args.train_file else [])]
+        check_not_an_input(args.json, inputs, "write the metrics to another file")
     frame = read_clicks(args.data)
     require_ranked_groups(frame, str(args.data))
     train = read_clicks(args.train_file) if args.train_file else None

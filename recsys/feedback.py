@@ -31,6 +31,7 @@ from recsys.cli import run_cli
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks, validate_marks
 from recsys.defaults import FEEDBACK_DIR, Env
 from recsys.errors import UserError
+from recsys.tables import check_not_an_input
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not (args.data_dir / DB_FILE).is_file():
-        parser.error(f"no feedback database at {args.data_dir / DB_FILE}; pass the app's FEEDBACK_DIR as --data-dir")
+    database = args.data_dir / DB_FILE
+    if not database.is_file():
+        parser.error(f"no feedback database at {database}; pass the app's FEEDBACK_DIR as --data-dir")
+    journal = [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]  # SQLite's WAL files
+    check_not_an_input(args.out, [database, *journal], "write the click log to another file")
     return FeedbackStore(args.data_dir).export(args.out)
 
 

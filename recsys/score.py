@@ -44,7 +44,7 @@ from recsys.cli import run_cli, say
 from recsys.contract import validate_pairs
 from recsys.errors import ContractError, UserError
 from recsys.scoring import Scorer, load_scorer
-from recsys.tables import TABULAR_SUFFIXES, describe_rows, read_table_chunks
+from recsys.tables import TABULAR_SUFFIXES, check_not_an_input, describe_rows, read_table_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +181,7 @@ def check_output(out: Path, data: Path) -> None:
         raise ContractError(str(out), f"the folder {str(out.parent)!r} does not exist", "create it or choose another")
     if out.is_dir():
         raise ContractError(str(out), "is a folder", "give the path of a file to write")
-    if out.exists() and data.exists() and out.samefile(data):
-        raise ContractError(str(out), "is the input file", "write the scores to another file")
+    check_not_an_input(out, [data], "write the scores to another file")
 
 
 def parts_folder(out: Path) -> Path:

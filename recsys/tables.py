@@ -332,3 +332,13 @@ def _parquet_pieces(path: Path, rows: int, source: str) -> Iterator[pd.DataFrame
         for batch in parquet.iter_batches(batch_size=rows):
             if batch.num_rows:
                 yield batch.to_pandas()
+
+
+def check_not_an_input(out: str | Path, inputs: Sequence[str | Path], fix: str) -> None:
+    """Refuse an output that is one of a command's inputs, by its own path or through a link: writing it would
+    destroy what the command reads. The one rule of every command that writes a file."""
+    out = Path(out)
+    for source in map(Path, inputs):
+        if out.exists() and source.exists() and out.samefile(source):
+            problem = "is the input file" if out == source else f"is the input file {source}, through a link"
+            raise ContractError(str(out), problem, fix)

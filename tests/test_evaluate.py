@@ -14,6 +14,7 @@ import pytest
 import recsys.evaluate
 from recsys.artifact import BI, ModelMetadata
 from recsys.contract import CLICKED, GROUP, read_clicks
+from recsys.errors import ContractError
 from recsys.evaluate import Evaluation, baseline_scores, compare, evaluate, format_table, main
 from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
 from recsys.models import load_model, save_model
@@ -288,3 +289,16 @@ def test_the_text_alone_reaches_the_json_and_the_table(
     assert [line.split("|")[1].strip() for line in lines[2:5]] == ["tiny", "tiny: text alone", "random"]
     priors_row = next(line for line in lines if line.startswith("| text alone (what the item priors add) |"))
     assert priors_row.split("|")[2].startswith(f" {result.text_alone.model_minus_text_alone['auc'].value:+.3f} [")
+
+
+def test_the_json_never_overwrites_the_click_log_it_evaluates(tmp_path: Path, clicks_path: Path) -> None:
+    data = tmp_path / "v.csv"
+    data.write_bytes(clicks_path.read_bytes())
+    before = data.read_bytes()
+    with pytest.raises(ContractError, match=r"is the input file; write the metrics to another file"):
+        main(["--data", str(data), "--json", str(data), "--no-baselines"])
+    link = tmp_path / "metrics.json"
+    link.symlink_to(data)
+    with pytest.raises(ContractError, match=r"through a link; write the metrics to another file"):
+        main(["--data", str(data), "--json", str(link), "--no-baselines"])
+    assert data.read_bytes() == before

@@ -24,6 +24,7 @@ from recsys.contract import (
     validate_marks,
 )
 from recsys.defaults import EXAMPLES_DIR
+from recsys.errors import ContractError
 from recsys.feedback import DB_FILE, MODEL_VERSION, FeedbackStore, main
 from recsys.ranking import rank_candidates
 from recsys.scoring import load_scorer
@@ -180,3 +181,16 @@ def test_the_training_export_round_trips_every_item_exactly(tmp_path: Path) -> N
     assert exported[ITEM].tolist() == items
     assert exported[QUERY].tolist() == ["=1+1 context"] * len(items)
     assert exported[CLICKED].tolist() == [1, 0, 1, 0, 0, 0, 0, 0]
+
+
+def test_export_never_writes_over_the_feedback_database(tmp_path: Path) -> None:
+    store = FeedbackStore(tmp_path)
+    store.record("nba", shown(["a", "b"], {1}), "v1")
+    database = tmp_path / DB_FILE
+    before = database.read_bytes()
+    link = tmp_path / "clicks.csv"
+    link.symlink_to(database)
+    for out in (database, link):
+        with pytest.raises(ContractError, match=r"is the input file.*write the click log to another file"):
+            main(["export", "--out", str(out), "--data-dir", str(tmp_path)])
+    assert database.read_bytes() == before and store.summary()["clicks"] == 1

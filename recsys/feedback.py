@@ -117,6 +117,13 @@ class FeedbackStore:
         try:
             with db:  # commits, or rolls back on an error
                 yield db
+        except sqlite3.DatabaseError as err:
+            if type(err) is not sqlite3.DatabaseError:  # a lock, a full disk: not the file's fault
+                raise
+            raise UserError(
+                f"{self.path}: not a readable feedback database ({err}); nothing was changed. Move it aside "
+                "(keep it: sqlite3's .recover may save its rows) and start again with an empty store"
+            ) from None
         finally:
             db.close()
 

@@ -14,6 +14,8 @@ from recsys.contract import FALSE, TRUE
 from recsys.defaults import FEEDBACK_DIR, HOST, PORT, Env
 from recsys.errors import UserError
 
+MAX_UPLOAD_MB = 1024.0  # the largest upload limit MAX_UPLOAD_MB may set: a file is read whole, on the server
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -49,7 +51,7 @@ class AppConfig:
         default = cls()
         limits = Limits(
             max_items=_number(env, Env.MAX_ITEMS, default.limits.max_items, int),
-            max_upload_mb=_number(env, Env.MAX_UPLOAD_MB, default.limits.max_upload_mb, float),
+            max_upload_mb=_number(env, Env.MAX_UPLOAD_MB, default.limits.max_upload_mb, float, MAX_UPLOAD_MB),
             max_text_chars=_number(env, Env.MAX_TEXT_CHARS, default.limits.max_text_chars, int),
         )
         port = _number({Env.PORT: _one_of(env, Env.PORT, Env.GRADIO_SERVER_PORT)}, Env.PORT, default.port, int)
@@ -83,8 +85,8 @@ def _one_of(env: dict[str, str], name: str, gradio_name: str) -> str | None:
     return ours or gradios
 
 
-def _number(env: dict[str, str | None], name: str, default: float, kind: type) -> float:
-    """A positive number from the environment, or ``default`` where unset."""
+def _number(env: dict[str, str | None], name: str, default: float, kind: type, maximum: float = math.inf) -> float:
+    """A positive number up to ``maximum`` from the environment, or ``default`` where unset."""
     text = env.get(name)
     if text is None or text == "":
         return default
@@ -95,4 +97,6 @@ def _number(env: dict[str, str | None], name: str, default: float, kind: type) -
     if value is None or not math.isfinite(value) or value <= 0:
         what = "a whole number" if kind is int else "a number"
         raise UserError(f"{name}={text!r} must be {what} above 0")
+    if value > maximum:
+        raise UserError(f"{name}={text!r} is over the most this app takes, {maximum:g}; give a smaller number")
     return value

@@ -24,7 +24,7 @@ from recsys.contract import (
     validate_marks,
 )
 from recsys.defaults import EXAMPLES_DIR
-from recsys.errors import ContractError
+from recsys.errors import ContractError, UserError
 from recsys.feedback import DB_FILE, MODEL_VERSION, FeedbackStore, main
 from recsys.ranking import rank_candidates
 from recsys.scoring import load_scorer
@@ -194,3 +194,11 @@ def test_export_never_writes_over_the_feedback_database(tmp_path: Path) -> None:
         with pytest.raises(ContractError, match=r"is the input file.*write the click log to another file"):
             main(["export", "--out", str(out), "--data-dir", str(tmp_path)])
     assert database.read_bytes() == before and store.summary()["clicks"] == 1
+
+
+def test_a_file_that_is_no_database_is_refused_in_one_line_and_kept(tmp_path: Path) -> None:
+    database = tmp_path / DB_FILE
+    database.write_bytes(b"this is not sqlite\n" * 100)
+    with pytest.raises(UserError, match=r"not a readable feedback database .*nothing was changed. Move it aside"):
+        main(["export", "--out", str(tmp_path / "clicks.csv"), "--data-dir", str(tmp_path)])
+    assert database.read_bytes() == b"this is not sqlite\n" * 100 and not (tmp_path / "clicks.csv").exists()

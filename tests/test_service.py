@@ -134,6 +134,12 @@ def test_config_refuses_a_setting_that_is_not_a_positive_number(name: str, value
         AppConfig.from_env({name: value})
 
 
+def test_an_upload_limit_too_large_to_serve_is_refused_at_start() -> None:
+    with pytest.raises(UserError, match=r"MAX_UPLOAD_MB='1e308' is over the most this app takes, 1024"):
+        AppConfig.from_env({"MAX_UPLOAD_MB": "1e308"})  # it passed, then ended the start in an OverflowError
+    assert AppConfig.from_env({"MAX_UPLOAD_MB": "1024"}).limits.max_upload_mb == 1024
+
+
 # -- the served models ---------------------------------------------------------------------------------------
 
 

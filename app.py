@@ -9,7 +9,7 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
                      zero-shot base model]
     FEEDBACK_DIR     where feedback (SQLite) and cached evaluations are kept [feedback-data/]
     MAX_ITEMS        candidates per list [1000]
-    MAX_UPLOAD_MB    size of an uploaded file [5]
+    MAX_UPLOAD_MB    size of an uploaded file, at most 1024 [5]
     MAX_TEXT_CHARS   characters in a context or an item [5000]
     EVAL_FILE        held-out click log of the Model tab [the served log's first held-out file]
     TRAIN_FILE       training click log, for the popularity baseline [the served log's training file]

@@ -10,6 +10,11 @@ and the model card. Checkpoints, TensorBoard runs, caches, pickles, feedback dat
 anything that looks like a secret stay home, each with the reason. ClickTune's JSON files go up
 without the paths of this machine that training recorded in them (:func:`published_files`).
 
+Only the folder's own regular files go up: a link (to a file or a folder, wherever it points) is
+never followed. ``plan`` lists each link as left out, and ``push`` refuses a folder holding a link
+that is no clutter (one in ``checkpoints/`` or ``runs/``, say, stays home as those do), before it
+writes anything there: the card and ``evaluation.json`` would be written through a link.
+
 Before uploading, :func:`push_model` evaluates the model against the baselines where no current
 ``evaluation.json`` exists (on ``--eval-file``, else on the eval file that training used) and
 rewrites the model card, so that the card's ``model-index`` carries that table.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -44,7 +50,7 @@ from recsys.card import write_model_card
 from recsys.cli import run_cli, say
 from recsys.contract import read_clicks
 from recsys.defaults import FEEDBACK_FOLDER
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, evaluate
 from recsys.folder_checks import check_model_folder
 from recsys.scoring import load_scorer
@@ -90,6 +96,7 @@ LEFT_OUT: dict[str, str] = {
     "*/.*": "a hidden file",
 }
 NOT_PUBLISHED = "not a file that is published"
+LINK = "a link: only the folder's own files are published, never what a link points to"
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,11 @@ class UploadPlan:
 
     upload: tuple[str, ...]
     left_out: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """The links left out that are no clutter (clutter: checkpoints, runs, caches, hidden files, secrets)."""
+        return tuple(path for path, why in self.left_out.items() if why == LINK)
 
     @property
     def allow_patterns(self) -> list[str]:
@@ -109,15 +121,23 @@ class UploadPlan:
         return list(LEFT_OUT)
 
 
-def plan_upload(paths: Iterable[str], published: Iterable[str] = PUBLISHED_FILES) -> UploadPlan:
+def plan_upload(
+    paths: Iterable[str], published: Iterable[str] = PUBLISHED_FILES, links: Iterable[str] = ()
+) -> UploadPlan:
     """Split relative file paths into those to publish and those left out, with the reason for each.
 
-    A path is left out when it matches a pattern of ``LEFT_OUT`` or none of ``published``.
+    A path is left out when it matches a pattern of ``LEFT_OUT`` or none of ``published``. Each of
+    ``links`` (links to files or folders) is left out too: with its ``LEFT_OUT`` reason where it is
+    clutter that stays home anyway (a linked ``runs`` folder), else as ``LINK``.
     """
-    published = tuple(published)
+    published, links = tuple(published), set(links)
     upload, left_out = [], {}
-    for path in sorted(paths):
-        reason = next((why for pattern, why in LEFT_OUT.items() if fnmatchcase(path, pattern)), None)
+    for path in sorted({*paths, *links}):
+        # A linked folder is matched as one: runs/ matches runs/*.
+        names = (path, f"{path}/") if path in links else (path,)
+        reason = next((why for pattern, why in LEFT_OUT.items() if any(fnmatchcase(n, pattern) for n in names)), None)
+        if reason is None and path in links:
+            reason = LINK
         if reason is None and not any(fnmatchcase(path, pattern) for pattern in published):
             reason = NOT_PUBLISHED
         if reason is None:
@@ -125,6 +145,22 @@ def plan_upload(paths: Iterable[str], published: Iterable[str] = PUBLISHED_FILES
         else:
             left_out[path] = reason
     return UploadPlan(tuple(upload), left_out)
+
+
+def plan_folder(folder: str | Path, published: Iterable[str] = PUBLISHED_FILES) -> UploadPlan:
+    """:func:`plan_upload` of a folder's regular files and its links."""
+    return plan_upload(list_files(folder), published, linked_paths(folder))
+
+
+def refuse_links(folder: str | Path, plan: UploadPlan) -> None:
+    """Refuse a folder holding a link that is no clutter (``UploadPlan.links``): what it points to may be any file
+    of this machine, and leaving it out could publish the model without a file it needs."""
+    if plan.links:
+        raise UserError(
+            f"{folder}: {', '.join(plan.links)} {'is a link' if len(plan.links) == 1 else 'are links'}, and only the "
+            "folder's own files are published; put a copy of the file itself in the folder in place of the link, "
+            "or remove the link"
+        )
 
 
 def published_files(model_dir: str | Path, paths: Iterable[str]) -> dict[str, Path | bytes]:
@@ -135,9 +171,37 @@ def published_files(model_dir: str | Path, paths: Iterable[str]) -> dict[str, Pa
 
 
 def list_files(folder: str | Path) -> list[str]:
-    """Every file under ``folder``, as POSIX paths relative to it (as ``upload_folder`` names them)."""
+    """Every regular file under ``folder``, as POSIX paths relative to it (as ``upload_folder`` names them).
+
+    Links are no files here, and a linked folder is not entered: :func:`linked_paths` lists them.
+    """
     folder = Path(folder)
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def linked_paths(folder: str | Path) -> list[str]:
+    """Every link under ``folder`` (to a file or a folder, or a broken one), as POSIX paths relative to it."""
+    folder = Path(folder)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_symlink())
+
+
+def check_not_an_input_folder(out: str | Path, inputs: Iterable[str | Path], fix: str) -> None:
+    """Refuse an output folder that is one of a command's inputs or holds one, by its own path or through a link:
+    writing into it would destroy what the command reads. The folder's form of ``recsys.tables.check_not_an_input``.
+
+    Paths are compared as given (made absolute) and as resolved, so that a link on either side counts.
+    """
+    out = Path(out)
+    given, resolved = Path(os.path.abspath(out)), out.resolve()
+    for source in map(Path, inputs):
+        for mine, theirs, how in (
+            (given, Path(os.path.abspath(source)), ""),
+            (resolved, source.resolve(), ", through a link"),
+        ):
+            if theirs == mine or theirs.is_relative_to(mine):
+                kind = "folder" if source.is_dir() else "file"
+                verb = "is" if theirs == mine else "holds"
+                raise ContractError(str(out), f"{verb} the input {kind} {source}{how}", fix)
 
 
 def resolve_token(token: str | None = None) -> str:
@@ -229,10 +293,12 @@ def push_model(
     if not is_hub_id(repo_id):  # checked before the slow evaluation, not after
         raise UserError(f"repo id {repo_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
     check_model_folder(model_dir)
+    refuse_links(model_dir, plan_folder(model_dir))  # before the card and evaluation.json are written there
     token = resolve_token(token)
     refresh_evaluation(model_dir, eval_file, train_file)
     write_model_card(model_dir, repo_id=repo_id)
-    plan = plan_upload(list_files(model_dir))
+    plan = plan_folder(model_dir)
+    refuse_links(model_dir, plan)
     refuse_token_leaks(model_dir, plan.upload, token)
     for path, why in plan.left_out.items():
         logger.info("left out %s: %s", path, why)
@@ -296,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "plan":
         check_model_folder(args.model_dir)
-        upload_plan = plan_upload(list_files(args.model_dir))
+        upload_plan = plan_folder(args.model_dir)
         lines = [f"upload    {path}" for path in upload_plan.upload]
         say("\n".join(lines + [f"left out  {path}  ({why})" for path, why in upload_plan.left_out.items()]))
         return

@@ -13,11 +13,16 @@ with --hub-model-id, no model: the Space then loads that Hub model at start (the
 MODEL_DIR names it).
 
 --dry-run DIR only writes the folder: a new or empty one, or one that an earlier build wrote (its
-marker file, .clicktune-space-build, says so); anything else is refused, and nothing in it deleted.
-The bundled clicktune.json and metrics.json name files and folders, never paths of this machine.
-Without --dry-run, the folder is built in a temporary directory,
+marker file, .clicktune-space-build, a regular file and no link, says so); anything else is refused,
+and nothing in it deleted. DIR is never the model folder, the repository, a folder inside the model
+folder or one that holds either. The bundled clicktune.json and metrics.json name files and folders,
+never paths of this machine. Without --dry-run, the folder is built in a temporary directory,
 the Space is created or updated (create_repo, then upload_folder, which makes the Space mirror
 the folder) and the command waits until the Space runs or fails, then prints its URL.
+
+No link is followed into the Space: a model folder holding a link that is no clutter is refused, as
+`recsys.hub push` refuses it, and a link among the repository's files that the Space copies is left
+out, each named in a warning.
 
 Run this as a script: spaces/ is not a Python package, and the bundle holds no module named
 ``spaces``, because the Space runtime installs a PyPI package of that name.
@@ -30,6 +35,7 @@ import logging
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +55,15 @@ from recsys.cli import run_cli, say  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
 from recsys.folder_checks import check_model_folder  # noqa: E402
-from recsys.hub import list_files, plan_upload, published_files, refuse_token_leaks, resolve_token  # noqa: E402
+from recsys.hub import (  # noqa: E402
+    check_not_an_input_folder,
+    list_files,
+    plan_folder,
+    published_files,
+    refuse_links,
+    refuse_token_leaks,
+    resolve_token,
+)
 
 logger = logging.getLogger("spaces.build")
 
@@ -92,7 +106,8 @@ def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
 def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> list[str]:
     """Copy the published files of a saved model (as ``recsys.hub`` publishes them) into ``target``."""
     check_model_folder(model_dir)
-    plan = plan_upload(list_files(model_dir))
+    plan = plan_folder(model_dir)
+    refuse_links(model_dir, plan)
     size = _model_size_mb(model_dir, plan.upload)
     if size > max_mb:
         raise UserError(
@@ -108,11 +123,27 @@ def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> l
     return list(plan.upload)
 
 
+def _is_link(repo: Path, source: Path) -> bool:
+    """Whether ``source``, or a folder between the repository and it, is a link."""
+    relative = source.relative_to(repo)
+    return any((repo / path).is_symlink() for path in (relative, *relative.parents[:-1]))
+
+
+def _leave_out_link(repo: Path, source: Path) -> bool:
+    """Whether to leave ``source`` out of the Space as a link, saying so: a link is never followed into it."""
+    if not _is_link(repo, source):
+        return False
+    logger.warning("%s: left out of the Space: a link, which the build never follows", source.relative_to(repo))
+    return True
+
+
 def copy_data(repo: Path, out: Path) -> list[str]:
-    """Copy the repository's files that match ``DATA_FILES`` into ``out``, keeping their paths."""
+    """Copy the repository's files that match ``DATA_FILES`` into ``out``, keeping their paths; links left out."""
     copied = []
     for pattern in DATA_FILES:
         for source in sorted(repo.glob(pattern)):
+            if _leave_out_link(repo, source) or not source.is_file():
+                continue
             target = out / source.relative_to(repo)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -120,20 +151,27 @@ def copy_data(repo: Path, out: Path) -> list[str]:
     return copied
 
 
-def _prepare(out: Path, keep: tuple[Path, ...]) -> None:
+def _prepare(out: Path, repo: Path, model_dir: Path | None) -> None:
     """Make ``out`` an empty folder holding only the build marker, deleting nothing that this command did not build.
 
-    A folder is replaced only where it holds the marker that every build writes first, and never
-    where it holds one of ``keep`` (the repository, the model being bundled).
+    A folder is replaced only where it holds the marker that every build writes first (a regular file,
+    not a link), and never where it is, holds or lies inside what the build reads (the repository, the
+    model being bundled; a folder inside the repository, such as build/space, is fine).
     """
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise UserError(f"{out} is not a folder; give --dry-run a new or empty folder")
-    for path in keep:
-        if path.resolve().is_relative_to(out.resolve()):
-            where = "is" if path.resolve() == out.resolve() else "holds"
-            raise UserError(f"{out} {where} {path}, which the build reads; give --dry-run a new or empty folder")
+    fix = "give --dry-run a new or empty folder outside the model folder"
+    check_not_an_input_folder(out, (repo,) if model_dir is None else (repo, model_dir), fix)
+    if model_dir is not None and out.resolve().is_relative_to(model_dir.resolve()):
+        raise UserError(f"{out}: is inside the model folder {model_dir}, which the build reads; {fix}")
     if out.exists() and any(out.iterdir()):
-        if not (out / BUILD_MARKER).is_file():
+        marker = out / BUILD_MARKER
+        if marker.is_symlink():
+            raise UserError(
+                f"{out}: its {BUILD_MARKER} is a link, not the file that a build writes, so nothing in it is deleted; "
+                "give --dry-run a new or empty folder, or delete that folder yourself"
+            )
+        if not marker.is_file():
             raise UserError(
                 f"{out} is not empty and was not built by this command (it has no {BUILD_MARKER}), so nothing in it "
                 "is deleted; give --dry-run a new or empty folder, or delete that folder yourself"
@@ -162,13 +200,19 @@ def build_space(
     if not (repo / APP_FILE).is_file():
         raise FileNotFoundError(f"{repo / APP_FILE} not found: the Space serves the repository's app")
     out = Path(out)
-    metadata = check_model_folder(model_dir) if model_dir is not None else None  # before anything is written
-    _prepare(out, keep=(repo,) if model_dir is None else (repo, Path(model_dir)))
+    for module in APP_MODULES:
+        if _is_link(repo, repo / module):
+            raise UserError(f"{repo / module} is a link, which the build never follows; put the file itself there")
+    # Before anything is written:
+    metadata = check_model_folder(model_dir) if model_dir is not None else None
+    if model_dir is not None:
+        refuse_links(model_dir, plan_folder(model_dir))
+    _prepare(out, repo, None if model_dir is None else Path(model_dir))
 
     for module in APP_MODULES:
         shutil.copy2(repo / module, out / module)
     for package in PACKAGES:
-        shutil.copytree(repo / package, out / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(repo / package, out / package, ignore=_package_files(repo))
     copy_data(repo, out)
     if model_dir is not None:
         copy_model(Path(model_dir), out / MODEL_FOLDER, max_model_mb)
@@ -194,6 +238,19 @@ def build_space(
         refuse_token_leaks(out, list_files(out), token)
     logger.info("built the Space in %s", out)
     return out
+
+
+def _package_files(repo: Path) -> Callable[[str, list[str]], set[str]]:
+    """``copytree``'s ``ignore``: a package without caches, and without links (each named in a warning)."""
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        left_out = set(caches(folder, names))
+        return left_out | {
+            name for name in names if name not in left_out and _leave_out_link(repo, Path(folder) / name)
+        }
+
+    return ignore
 
 
 def check_no_spaces_module(folder: Path) -> None:
@@ -222,7 +279,8 @@ def publish_space(
 ) -> tuple[str, SpaceRuntime]:
     """Create or update the Space ``space_id`` from a built folder and wait for it; returns its URL and runtime."""
     token = resolve_token(token)
-    plan = plan_upload(list_files(folder), SPACE_FILES)
+    plan = plan_folder(folder, SPACE_FILES)
+    refuse_links(folder, plan)
     refuse_token_leaks(folder, plan.upload, token)
     api = api or HfApi()
     api.create_repo(

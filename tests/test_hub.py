@@ -17,7 +17,16 @@ from recsys.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLI
 from recsys.card import build_model_card
 from recsys.errors import UserError
 from recsys.evaluate import Evaluation
-from recsys.hub import NOT_PUBLISHED, list_files, main, plan_upload, push_model, write_evaluation
+from recsys.hub import (
+    LINK,
+    NOT_PUBLISHED,
+    list_files,
+    main,
+    plan_folder,
+    plan_upload,
+    push_model,
+    write_evaluation,
+)
 from recsys.metrics import RANKING_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -269,3 +278,38 @@ def test_push_model_evaluates_on_a_given_file_as_held_out(trained_model_dir, hf_
     assert "popularity" not in evaluation.baselines  # no --train-file
     [index] = metadata_load(trained_model_dir / "README.md")["model-index"]
     assert "split" not in index["results"][0]["dataset"]
+
+
+def test_a_linked_file_is_never_planned_and_the_plan_says_so(trained_model_dir, tmp_path, capsys):
+    """merges.txt linked to a secret outside the folder: left out, named, and its target never read."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE KEY 1234")
+    (trained_model_dir / "merges.txt").symlink_to(secret)
+    (trained_model_dir / "runs" / "elsewhere").symlink_to(tmp_path, target_is_directory=True)  # clutter anyway
+    plan = plan_folder(trained_model_dir)
+    assert "merges.txt" not in plan.upload and plan.left_out["merges.txt"] == LINK and plan.links == ("merges.txt",)
+    assert plan.left_out["runs/elsewhere"] == "TensorBoard logs"
+    assert not [path for path in plan.left_out if path.startswith("runs/elsewhere/")]  # a linked folder is not entered
+    main(["plan", "--model-dir", str(trained_model_dir)])
+    out = capsys.readouterr().out
+    assert "left out  merges.txt  (a link: only the folder's own files are published" in out
+    assert "upload    merges.txt" not in out
+
+
+def test_push_refuses_a_linked_file_before_writing_anything(trained_model_dir, tmp_path, hf_token, recording_hf_api):
+    outside = tmp_path / "outside-card.md"
+    outside.write_text("the user's own file")
+    (trained_model_dir / "README.md").symlink_to(outside)  # the card would be written through the link
+    with pytest.raises(UserError, match=r"clicktune: README\.md is a link, and only the folder's own files"):
+        push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    assert outside.read_text() == "the user's own file" and not (trained_model_dir / EVALUATION_FILE).exists()
+    assert recording_hf_api.calls == []
+
+
+def test_push_leaves_out_a_linked_folder_of_clutter(trained_model_dir, tmp_path, hf_token, recording_hf_api):
+    (tmp_path / "big-disk").mkdir()
+    (tmp_path / "big-disk" / "model.safetensors").write_text("not this model's")
+    (trained_model_dir / "checkpoints" / "step-9").symlink_to(tmp_path / "big-disk")
+    push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    [upload] = recording_hf_api.called("create_commit")
+    assert not [path for path in uploaded_files(upload) if path.startswith("checkpoints")]

@@ -26,7 +26,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.errors import UserError
-from recsys.hub import list_files, plan_upload
+from recsys.hub import list_files, plan_folder, plan_upload
 from recsys.scoring import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,9 +207,97 @@ def test_build_replaces_its_own_output_and_nothing_else(tmp_path, trained_model_
         build.build_space(tmp_path / "other", model_dir=trained_model_dir, hub_model_id="me/x")
     # The model to bundle inside an earlier build: replacing the build would delete it first.
     inner = out / "models" / "clicktune"
-    with pytest.raises(UserError, match=r"space holds .*models/clicktune, which the build reads"):
+    with pytest.raises(UserError, match=r"space: holds the input folder .*models/clicktune"):
         build.build_space(out, model_dir=inner)
     assert (inner / "model.safetensors").is_file()
+
+
+def test_the_output_is_never_the_model_folder_nor_inside_it_nor_the_repository(
+    tmp_path, tmp_path_factory, trained_model_dir
+):
+    before = _tree(trained_model_dir)
+    with pytest.raises(UserError, match=r"clicktune: is the input folder .*clicktune; give --dry-run"):
+        build.main(["--model-dir", str(trained_model_dir), "--dry-run", str(trained_model_dir)])
+    with pytest.raises(UserError, match=r"space: is inside the model folder .*clicktune"):
+        build.main(["--model-dir", str(trained_model_dir), "--dry-run", str(trained_model_dir / "space")])
+    assert _tree(trained_model_dir) == before and not (trained_model_dir / "space").exists()
+    # Through a link: to the model folder's parent, or the model named by a link from elsewhere.
+    (tmp_path / "alias").symlink_to(tmp_path)
+    with pytest.raises(UserError, match=r"alias/clicktune: is the input folder .*clicktune, through a link"):
+        build.build_space(tmp_path / "alias" / "clicktune", model_dir=trained_model_dir)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "model").symlink_to(trained_model_dir)
+    with pytest.raises(UserError, match=r": holds the input folder .*elsewhere\d*/model, through a link"):
+        build.build_space(tmp_path, model_dir=elsewhere / "model")
+    assert _tree(trained_model_dir) == before
+
+
+def test_a_linked_file_of_the_model_is_refused_not_bundled(tmp_path, trained_model_dir):
+    """A model's merges.txt linked to a secret outside the folder: the build says so and bundles nothing of it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE KEY 1234")
+    (trained_model_dir / "merges.txt").symlink_to(secret)
+    out = tmp_path / "space"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "spaces" / "build.py"),
+            "--model-dir",
+            str(trained_model_dir),
+            "--dry-run",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert f"{trained_model_dir}: merges.txt is a link" in line and "in place of the link" in line
+    assert not out.exists()  # refused before anything is written
+    assert "merges.txt" in plan_folder(trained_model_dir).left_out
+    # A folder already built is not published with a link in it either.
+    built = build.build_space(tmp_path / "built", hub_model_id="me/clicktune-news")
+    (built / "notes.md").symlink_to(secret)
+    with pytest.raises(UserError, match=r"notes\.md is a link"):
+        build.publish_space(built, "me/s", variables={}, token=TOKEN, api=None)
+
+
+def test_a_link_among_the_repositorys_files_is_left_out_and_named(tmp_path, trained_model_dir, caplog):
+    repo = tmp_path / "repo"
+    for name in ("app.py", "app_handlers.py", "requirements.txt"):
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_bytes((REPO / name).read_bytes())
+    (repo / "recsys").mkdir()
+    (repo / "recsys" / "__init__.py").write_text("")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("PRIVATE KEY 1234")
+    (repo / "recsys" / "notes.py").symlink_to(secret)
+    (repo / "data" / "examples" / "news").mkdir(parents=True)
+    (repo / "data" / "examples" / "news" / "examples.json").symlink_to(secret)
+    out = build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news", repo=repo)
+    assert not (out / "recsys" / "notes.py").exists() and not (out / "data" / "examples").exists()
+    assert "recsys/notes.py: left out of the Space: a link" in caplog.text
+    assert "data/examples/news/examples.json: left out of the Space: a link" in caplog.text
+    (repo / "app.py").unlink()
+    (repo / "app.py").symlink_to(REPO / "app.py")
+    with pytest.raises(UserError, match=r"app\.py is a link"):
+        build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news", repo=repo)
+
+
+def test_a_linked_marker_is_no_earlier_build_and_nothing_is_deleted(tmp_path, trained_model_dir):
+    """A planted .clicktune-space-build link in a folder of the user's files: refused, with --dry-run too."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    real = build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news") / build.BUILD_MARKER
+    (mine / build.BUILD_MARKER).symlink_to(real)  # a link to a real build's marker
+    before = _tree(mine)
+    with pytest.raises(UserError, match=rf"mine: its {re.escape(build.BUILD_MARKER)} is a link"):
+        build.main(["--model-dir", str(trained_model_dir), "--dry-run", str(mine)])
+    with pytest.raises(UserError, match="is a link, not the file that a build writes, so nothing in it is deleted"):
+        build.build_space(mine, hub_model_id="me/clicktune-news")
+    assert _tree(mine) == before and (mine / build.BUILD_MARKER).is_symlink()
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -248,7 +336,7 @@ def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_mode
     assert str(repo) in line and "give --dry-run a new or empty folder" in line and "Traceback" not in done.stderr
     assert _tree(repo) == before
 
-    with pytest.raises(UserError, match=rf"{re.escape(str(REPO))} is {re.escape(str(REPO))}, which the build reads"):
+    with pytest.raises(UserError, match=rf"{re.escape(str(REPO))}: is the input folder {re.escape(str(REPO))};"):
         build.build_space(REPO, model_dir=trained_model_dir)  # never, whatever its files say
 
 

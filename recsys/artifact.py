@@ -52,6 +52,13 @@ CARD_FILE = "README.md"
 CONFIG_FILE = "config.json"
 WEIGHTS_PATTERN = "*.safetensors"
 WEIGHTS_INDEX_PATTERN = "*.safetensors.index.json"
+# The weights that a folder's layout names, and the only ones loaded: transformers' save_pretrained writes one file,
+# or shards named by an index (files of this folder).
+WEIGHTS_FILE, WEIGHTS_INDEX_FILE = "model.safetensors", "model.safetensors.index.json"
+# torch pickles, which can run code when loaded: loaded only where the operator allows them (CLICKTUNE_ALLOW_PICKLE=1).
+PICKLE_WEIGHTS_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+# The longest input, in tokens, that a model may take: a bound on max_position_embeddings and on max_length.
+MAX_TOKENS = 8192
 CHECKPOINTS_DIR = "checkpoints"
 RUNS_DIR = "runs"
 # Where training stages a finished model before moving it in (hidden, so never published or bundled).
@@ -183,6 +190,8 @@ def _check_metadata(path: Path, metadata: ModelMetadata) -> None:
         refuse("base_model", "not a model name or folder")
     if not isinstance(metadata.max_length, int) or isinstance(metadata.max_length, bool) or metadata.max_length < 1:
         refuse("max_length", "not a whole number of tokens of at least 1")
+    if metadata.max_length > MAX_TOKENS:
+        refuse("max_length", f"above the limit of {MAX_TOKENS} tokens")
     for name in ("scale", "bias", "calibration_a", "calibration_b", "threshold"):
         if not is_number(getattr(metadata, name)) or not math.isfinite(getattr(metadata, name)):
             refuse(name, "not a finite number")

@@ -123,3 +123,6 @@ class Env:
     # Serve a bi-encoder's ONNX export where `python -m recsys.onnx_runtime export` passed it: 1 (default) int8 or
     # fp32, fp32: fp32 only, 0: PyTorch.
     ONNX = "CLICKTUNE_ONNX"
+    # 1: load a model folder's pytorch_model.bin (a torch pickle, which can run code when loaded) where it has no
+    # model.safetensors; unset or 0 (default): such a folder is refused.
+    ALLOW_PICKLE = "CLICKTUNE_ALLOW_PICKLE"

@@ -33,7 +33,7 @@ from recsys.artifact import (
     ModelMetadata,
     resolve_model_path,
 )
-from recsys.folder_checks import check_model_folder, check_vocabulary
+from recsys.folder_checks import check_model_folder, check_vocabulary, pickle_allowed
 from recsys.st_format import ST_IDENTITY, write_sentence_transformers_files
 
 Pair = tuple[str, str]
@@ -119,8 +119,11 @@ def load_weights(
 
     From a base model, transformers starts what the checkpoint lacks (a cross-encoder's head) at
     random, which training then learns; a saved model lacking a weight would serve that randomness.
+    Only safetensors load, unless the operator allows pickles (``recsys.folder_checks.pickle_allowed``).
     """
-    encoder, loading = auto_class.from_pretrained(path, output_loading_info=True, **kwargs)
+    # None: safetensors where the folder has them, else its pickle
+    safetensors = None if pickle_allowed() else True
+    encoder, loading = auto_class.from_pretrained(path, output_loading_info=True, use_safetensors=safetensors, **kwargs)
     missing = sorted(loading["missing_keys"])
     if metadata is not None and metadata.architecture == cls.architecture and missing:
         raise ModelFolderError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import tempfile
 import time
@@ -13,20 +14,30 @@ import pandas as pd
 
 MAX_AGE_S = 3600  # a download is removed an hour after it was written, and when the app exits
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a signed number, which a spreadsheet reads as one
 
 
 def for_spreadsheets(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy in which no text cell starts a spreadsheet formula (OWASP CSV injection).
+    """A copy in which no cell and no column name starts a spreadsheet formula (OWASP CSV injection).
 
-    A text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
-    ``'``, which spreadsheets show as text. Numbers stay numbers. Only for files meant for people:
-    a click log meant for training is written exactly (``FeedbackStore.export``).
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``,
+    which spreadsheets show as text, in the header as in the cells. Numbers stay numbers, whether the
+    column holds numbers or text that is one number (``-5``, ``+1.5e3``, as a CSV file's columns are read);
+    ``-1+1`` is a formula and is neutralised. Only for files meant for people: a click log meant for
+    training is written exactly (``FeedbackStore.export``).
     """
     safe = table.copy()
     for column in safe.columns:
         if not pd.api.types.is_numeric_dtype(safe[column]):  # text, whatever dtype pandas gave it
-            safe[column] = safe[column].map(lambda v: f"'{v}" if isinstance(v, str) and v[:1] in FORMULA_STARTS else v)
-    return safe
+            safe[column] = safe[column].map(neutralised)
+    return safe.set_axis([neutralised(str(name)) for name in safe.columns], axis=1)
+
+
+def neutralised(value: object) -> object:
+    """``value`` with a leading ``'`` where it is text that a spreadsheet would take for a formula."""
+    if isinstance(value, str) and value[:1] in FORMULA_STARTS and not _NUMBER.fullmatch(value):
+        return f"'{value}"
+    return value
 
 
 class Downloads:

@@ -45,12 +45,20 @@ MAX_WEIGHT = 1e6
 
 
 def zscore(values: np.ndarray) -> np.ndarray:
-    """(x − mean) / std within the list; all zeros where the values do not vary."""
+    """(x − mean) / std within the list; all zeros where the values do not vary.
+
+    The values are first divided by the largest of them (z-scores do not change with scale), so that values
+    near the float limit (±1e308) give their z-scores rather than an overflowing std.
+    """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 0:
         return values
+    scale = np.abs(values).max()
+    if scale == 0 or not np.isfinite(scale):
+        return np.zeros_like(values)
+    values = values / scale
     std = values.std()
-    return np.zeros_like(values) if std == 0 or not np.isfinite(std) else (values - values.mean()) / std
+    return np.zeros_like(values) if std == 0 else (values - values.mean()) / std
 
 
 def feature_values(candidates: pd.DataFrame, column: str) -> np.ndarray:

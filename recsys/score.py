@@ -111,8 +111,9 @@ def joined_processes() -> Iterator[Processes]:
 class TableWriter:
     """Writes a table chunk by chunk as .csv, .tsv, .jsonl or .parquet (by ``suffix``), with one header."""
 
-    def __init__(self, path: Path, suffix: str) -> None:
+    def __init__(self, path: Path, suffix: str, name: str | None = None) -> None:
         self.path, self.suffix = path, suffix
+        self.name = name or path.name  # the output as errors name it (not a hidden partial file)
         self._parquet = None  # pyarrow's writer, opened with the first chunk's schema
         self._text = None if suffix == ".parquet" else path.open("w", encoding="utf-8", newline="")
         self._header = True
@@ -139,7 +140,7 @@ class TableWriter:
                 table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
                 raise UserError(
-                    f"{self.path.name}: a column holds other types of values here than in the first chunk "
+                    f"{self.name}: a column holds other types of values here than in the first chunk "
                     f"({err}); write a .csv output instead, or give that column one type in the input"
                 ) from None
         self._parquet.write_table(table)
@@ -162,7 +163,7 @@ def written_atomically(out: Path) -> Iterator[TableWriter]:
     """A writer of a hidden file beside ``out``, renamed to ``out`` once all is written; removed on failure."""
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
-        with TableWriter(partial, out.suffix.lower()) as writer:
+        with TableWriter(partial, out.suffix.lower(), name=str(out)) as writer:
             yield writer
         os.replace(partial, out)
     finally:

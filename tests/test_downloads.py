@@ -43,3 +43,14 @@ def test_a_downloaded_csv_reads_back_with_every_formula_neutralised() -> None:
     assert len(rows) == len(table)  # a carriage return or a newline inside a cell does not split a row
     assert all(row["item"].startswith("'") for row in rows)
     assert [row["note"] for row in rows] == ["a, b", 'say "hi"', "x\ny", "", "'=1", "ok"]
+
+
+def test_column_names_are_neutralised_like_cells_and_numbers_read_as_text_stay_numbers() -> None:
+    """A CSV upload's columns arrive as text: ``-5`` in one is a number, not a formula; its header is text too."""
+    table = pd.DataFrame({"item": ["a", "b"], '=HYPERLINK("http://x","y")': ["1", "2"], "@SUM(A1)": ["-5", "+1.5e3"]})
+    table["-1+1"] = ["-1+1", "-.5"]
+    downloads = Downloads()
+    with downloads.write_csv(table, "ranked.csv").open(newline="", encoding="utf-8") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header == ["item", '\'=HYPERLINK("http://x","y")', "'@SUM(A1)", "'-1+1"]
+    assert rows == [["a", "1", "-5", "'-1+1"], ["b", "2", "+1.5e3", "-.5"]]

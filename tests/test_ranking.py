@@ -62,6 +62,13 @@ def test_zscore_centres_and_scales_and_leaves_constant_columns_at_zero() -> None
     assert zscore(np.array([])).size == 0
 
 
+def test_zscore_of_values_near_the_float_limit_is_their_zscore_not_zeros() -> None:
+    """A feature of ±1e308 overflowed the std to inf and was silently left out of the blend."""
+    huge = zscore(np.array([1e308, -1e308, 5e307, 0.0]))
+    assert np.allclose(huge, zscore(np.array([1.0, -1.0, 0.5, 0.0])))
+    assert np.array_equal(zscore(np.array([1e308, 1e308])), np.zeros(2))
+
+
 def test_blend_is_zscored_model_score_plus_weighted_zscored_features(candidates: pd.DataFrame) -> None:
     model = np.array([0.5, 0.1, -0.2, 0.3, 0.5])
     popularity = candidates["popularity"].astype(float).to_numpy()

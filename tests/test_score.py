@@ -199,3 +199,16 @@ def test_a_bad_row_in_the_other_processs_share_fails_the_run_and_writes_nothing(
     assert f"error: {data}: column 'query' is empty at row(s) {CHUNK + 6}" in launched.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+
+def test_a_type_change_in_a_parquet_output_names_the_output_not_its_hidden_partial_file(
+    bi_scorer, tmp_path: Path
+) -> None:
+    data = tmp_path / "rows.jsonl"
+    lines = ['{"query": "q", "item": "a", "extra": 1}'] * 3 + ['{"query": "q", "item": "b", "extra": "text"}']
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(UserError, match="other types of values") as refused:
+        score_file(bi_scorer, data, out, chunk_size=3)
+    assert str(refused.value).startswith(f"{out}: ") and "partial" not in str(refused.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]

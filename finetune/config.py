@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import os
 import re
 from dataclasses import asdict, dataclass, fields
 
 from accelerate.utils import LoggerType
 
 from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
-from recsys.defaults import MODEL_DIR, TRAIN_FILE, VALID_FILE
+from recsys.defaults import FEEDBACK_DIR, MODEL_DIR, TRAIN_FILE, VALID_FILE, Env
 from recsys.errors import UserError
 from recsys.models import model_class
 
@@ -104,6 +105,13 @@ class TrainConfig:
     def uses_lora(self) -> bool:
         """LoRA adapters are for models that support them; a cross-encoder's new head trains with all its weights."""
         return self.lora_rank > 0 and model_class(self.architecture).supports_adapters
+
+    def inputs(self) -> list[str]:
+        """What the run reads and must never write into: the click logs, the model it starts from (where that is a
+        folder here), and the app's feedback folder (``$FEEDBACK_DIR`` and the default one)."""
+        feedback = dict.fromkeys([str(FEEDBACK_DIR), os.environ.get(Env.FEEDBACK_DIR) or str(FEEDBACK_DIR)])
+        start = [self.model_name_or_path] if os.path.exists(self.model_name_or_path) else []  # else a Hub id
+        return [self.train_file, self.eval_file, *start, *feedback]
 
     def to_dict(self) -> dict:
         return asdict(self)

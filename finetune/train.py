@@ -9,6 +9,10 @@ evaluations without a better one; and saves a resumable checkpoint after each ev
 the run ends, the best model, its ``metrics.json`` and its card move into ``--output-dir`` as one
 change: a run killed at any point leaves there the model it held before, or the new one. Then the
 checkpoints, scratch for resuming, are deleted, unless ``--keep-checkpoints``.
+
+``--output-dir`` is never one of the run's inputs nor a folder holding one (the click logs, the model
+it starts from, the app's feedback folder), by its own path or through a link: that is refused
+before anything loads.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from recsys.cli import run_cli
 from recsys.commits import begin_commit, commit
 from recsys.contract import CLICKED
 from recsys.errors import UserError
+from recsys.hub import check_not_an_input_folder
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import save_model
 from recsys.priors import Blend
@@ -214,7 +219,12 @@ def commit_best_model(run: Run, summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    run = prepare(parse_config(argv))
+    config = parse_config(argv)
+    # Before a model or a click log loads: the run writes into output_dir and, at its end, replaces the model files.
+    check_not_an_input_folder(
+        config.output_dir, config.inputs(), "give --output-dir a folder of its own, e.g. models/clicktune-next"
+    )
+    run = prepare(config)
     quiet = not run.accelerator.is_local_main_process
     progress = tqdm(total=run.total_steps, initial=run.state.global_step, disable=quiet, desc="training")
     run.model.train()

@@ -30,7 +30,8 @@ as missing. A malformed line stops the conversion with an error naming the file 
 
 Memory stays bounded on MIND-large: news.tsv is held as a dict of id to the text the rows need,
 behaviors.tsv is read one line at a time, and the CSV is written as it goes, to a temporary file
-renamed over ``--out`` at the end, so that a failed run leaves no half-written click log.
+renamed over ``--out`` at the end, so that a failed run leaves no half-written click log. ``--out``
+(and that temporary file) is never one of the inputs, by its own path or through a link.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from typing import NamedTuple
 from recsys.cli import run_cli, say
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, MISSING_TEXT, POSITION, QUERY, TIMESTAMP
 from recsys.errors import ContractError, UserError
+from recsys.tables import check_not_an_input
 
 USER = "user"
 COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, USER)
@@ -244,9 +246,11 @@ def convert(
         raise ContractError(str(out), f"the folder {str(out.parent)!r} does not exist", "create it or choose another")
     if history_titles < 1:
         raise UserError(f"--history-titles must be at least 1, not {history_titles}")
+    partial = out.with_name(out.name + ".partial")
+    for written in (out, partial):
+        check_not_an_input(written, [behaviors, news], "write the click log to another file")
     report = Conversion()
     known = read_news(news, abstract=abstract, category=category, report=report)
-    partial = out.with_name(out.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)

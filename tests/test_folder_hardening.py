@@ -12,13 +12,17 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
 from recsys.artifact import MAX_TOKENS, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
 from recsys.defaults import Env
-from recsys.errors import UserError
+from recsys.errors import ContractError, UserError
 from recsys.folder_checks import CONFIG_LIMITS, check_model_folder, longest_input, pickle_allowed
+from recsys.index import CATALOG_FILE, INDEX_FILE, ITEMS_FILE, Catalog, build_index
+from recsys.index import main as index_main
 from recsys.models import load_model
 from recsys.scoring import load_scorer
 
@@ -219,3 +223,157 @@ def test_the_limits_admit_the_packaged_model() -> None:
     config = json.loads((Path(resolve_model_path(None)) / "config.json").read_text())
     assert all(config[name] <= limit for name, limit in CONFIG_LIMITS.items())
     assert check_model_folder(resolve_model_path(None)) is None
+
+
+# -- catalogs ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_catalog(bi_scorer, clicks_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test log's items indexed for the tiny bi-encoder, saved once."""
+    items = validate_candidates(read_clicks(clicks_path)[[ITEM, ITEM_ID]].drop_duplicates(ITEM_ID), "catalog")
+    return build_index(bi_scorer, items, items_file="news.csv", model="models/tiny").save(
+        tmp_path_factory.mktemp("catalog") / "news-index"
+    )
+
+
+@pytest.fixture
+def catalog(built_catalog: Path, tmp_path: Path) -> Path:
+    """A copy of the saved catalog, for a test to damage."""
+    return Path(shutil.copytree(built_catalog, tmp_path / "news-index"))
+
+
+def set_info(folder: Path, **values: object) -> None:
+    data = json.loads((folder / CATALOG_FILE).read_text())
+    data = {k: v for k, v in {**data, **values}.items() if v is not ...}
+    (folder / CATALOG_FILE).write_text(json.dumps(data))
+
+
+def test_an_items_table_without_its_item_column_is_refused_at_load(catalog: Path, bi_scorer) -> None:
+    items = pd.read_parquet(catalog / ITEMS_FILE).rename(columns={ITEM: "title"})
+    items.to_parquet(catalog / ITEMS_FILE, index=False)
+    expected = (
+        r"items\.parquet: missing required column\(s\) item; found title, item_id; rebuild the catalog: "
+        r"python -m recsys\.index build --model models/tiny --items news\.csv"
+    )
+    with pytest.raises(UserError, match=expected):
+        Catalog.load(catalog, bi_scorer)
+
+
+CATALOG_DAMAGE = {
+    "approximate without ef_search": (
+        {"kind": "approximate", "parameters": {}},
+        r"its kind is approximate but its parameters lack the ef_search that searching it needs",
+    ),
+    "slope NaN": ({"slope": float("nan")}, r"its slope is nan, not a finite number"),
+    "slope infinite": ({"slope": float("inf")}, r"its slope is inf, not a finite number"),
+    "slope as text": ({"slope": "2.0"}, r"its slope is '2\.0', not a finite number"),
+    "count as text": ({"count": "31"}, r"its count is '31', not a whole number of items"),
+    "dimension negative": ({"dim": -1}, r"its dim is -1, not a whole number from 1 to 8192"),
+    "dimension true": ({"dim": True}, r"its dim is True, not a whole number"),
+    "unknown kind": ({"kind": "fuzzy"}, r"its kind is 'fuzzy', not exact or approximate"),
+    "ef_search zero": ({"parameters": {"ef_search": 0}}, r"its parameters' ef_search is 0, not a whole number from 1"),
+    "ef_search enormous": (
+        {"parameters": {"ef_search": 10**12}},
+        r"its parameters' ef_search is 1000000000000, not a whole number from 1 to 32768",
+    ),
+    "parameters a list": ({"parameters": [128]}, r"its parameters is \[128\], not an object"),
+    "recall above one": ({"recall_at_100": 1.5}, r"its recall_at_100 is 1\.5, not a recall in \[0, 1\]"),
+    "model version missing": ({"model_version": ...}, r"lacks 'model_version'"),
+    "model version a number": ({"model_version": 3}, r"its model_version is 3, not a model version"),
+    "unknown key": ({"index_file": "/etc/passwd"}, r"has the key\(s\) 'index_file'"),
+}
+
+
+@pytest.mark.parametrize("damage", CATALOG_DAMAGE)
+def test_a_damaged_catalog_json_is_refused_at_load_in_one_line(damage: str, catalog: Path, bi_scorer) -> None:
+    values, message = CATALOG_DAMAGE[damage]
+    set_info(catalog, **values)
+    expected = rf"{re.escape(str(catalog / CATALOG_FILE))}: {message}.*, not a catalog this version reads; rebuild it: "
+    with pytest.raises(UserError, match=expected) as refusal:
+        Catalog.load(catalog, bi_scorer)
+    assert "\n" not in str(refusal.value)
+
+
+def test_a_catalog_json_that_is_no_object_or_no_json_is_refused(catalog: Path, bi_scorer) -> None:
+    (catalog / CATALOG_FILE).write_text("[1, 2]")
+    with pytest.raises(UserError, match=r"catalog\.json: holds a JSON list, not an object"):
+        Catalog.load(catalog, bi_scorer)
+    (catalog / CATALOG_FILE).write_text("{")
+    with pytest.raises(UserError, match=r"catalog\.json: not valid JSON .*; rebuild it: python -m recsys\.index"):
+        Catalog.load(catalog, bi_scorer)
+
+
+@pytest.mark.parametrize("name", [INDEX_FILE, ITEMS_FILE, CATALOG_FILE])
+def test_a_linked_catalog_file_is_refused_without_reading_its_target(
+    name: str, catalog: Path, bi_scorer, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-TOKEN hf_abcdefghijklmnop\n")
+    (catalog / name).unlink()
+    (catalog / name).symlink_to(secret)
+    with pytest.raises(UserError, match=rf"{re.escape(str(catalog / name))}: is a link; .*rebuild it") as refusal:
+        Catalog.load(catalog, bi_scorer)
+    assert "SECR" not in str(refusal.value) and "hf_" not in str(refusal.value)
+
+
+def test_an_index_that_is_not_faiss_is_named_never_quoted(catalog: Path, bi_scorer) -> None:
+    (catalog / INDEX_FILE).write_text("SECRET-TOKEN hf_abcdefghijklmnop\n")
+    with pytest.raises(UserError, match=r"index\.faiss is not a faiss index .*; rebuild it") as refusal:
+        Catalog.load(catalog, bi_scorer)
+    assert "SECR" not in str(refusal.value)
+
+
+def test_an_index_of_another_kind_than_catalog_json_says_is_refused(catalog: Path, bi_scorer) -> None:
+    set_info(catalog, kind="approximate", parameters={"ef_search": 128})
+    with pytest.raises(UserError, match=r"index\.faiss is a IndexFlatIP, not the approximate inner-product index"):
+        Catalog.load(catalog, bi_scorer)
+
+
+@pytest.fixture
+def items_file(tmp_path: Path, clicks_path: Path) -> Path:
+    path = tmp_path / "news.csv"
+    read_clicks(clicks_path)[[ITEM, ITEM_ID]].drop_duplicates(ITEM_ID).to_csv(path, index=False)
+    return path
+
+
+def test_the_build_never_writes_over_what_it_reads(
+    tiny_model_dir: Path, items_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feedback = tmp_path / "feedback-data"
+    feedback.mkdir()
+    (feedback / "feedback.sqlite3").write_bytes(b"SQLite format 3\x00")
+    monkeypatch.setenv(Env.FEEDBACK_DIR, str(feedback))
+    (tmp_path / "to-model").symlink_to(tiny_model_dir)
+    (tmp_path / "to-db").symlink_to(feedback / "feedback.sqlite3")
+    parquet = tmp_path / "shop" / ITEMS_FILE
+    parquet.parent.mkdir()
+    pd.read_csv(items_file).to_parquet(parquet, index=False)
+    before = {path: path.read_bytes() for path in (items_file, parquet, feedback / "feedback.sqlite3")}
+    cases = [
+        (items_file, items_file, r"news\.csv: is the input file; write the catalog to another folder \(--out\)"),
+        (items_file, tiny_model_dir, r": is the model folder .*; write the catalog to another folder"),
+        (items_file, tmp_path / "to-model", r"to-model: is the model folder .*, through a link"),
+        (items_file, feedback / "feedback.sqlite3", r"feedback\.sqlite3: is the input file"),
+        (items_file, tmp_path / "to-db", r"to-db: is the input file .*feedback\.sqlite3, through a link"),
+        (parquet, parquet.parent, r"shop/items\.parquet: is the input file; write the catalog to another folder"),
+    ]
+    for items, out, message in cases:
+        with pytest.raises(ContractError, match=message):
+            index_main(["build", "--model", str(tiny_model_dir), "--items", str(items), "--out", str(out)])
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (tiny_model_dir / CATALOG_FILE).exists()
+
+
+def test_a_link_in_the_catalog_folder_is_replaced_never_written_through(
+    tiny_model_dir: Path, items_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "news-index"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    for name in (INDEX_FILE, ITEMS_FILE):
+        (out / name).symlink_to(victim)
+    index_main(["build", "--model", str(tiny_model_dir), "--items", str(items_file), "--out", str(out)])
+    assert victim.read_text() == "keep me"
+    assert not any((out / name).is_symlink() for name in (INDEX_FILE, ITEMS_FILE))

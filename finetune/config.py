@@ -24,8 +24,9 @@ LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 @dataclass
 class TrainConfig:
     # data
-    train_file: str = str(TRAIN_FILE)  # click log to learn from
-    eval_file: str = str(VALID_FILE)  # click log for model selection and early stopping
+    train_file: str = str(TRAIN_FILE)  # click log to learn from (the bundled Bing News sample unless given)
+    eval_file: str = ""
+    holdout: float = 0.15  # the share of the train file's users held out for validation, where no --eval-file
     output_dir: str = str(MODEL_DIR)  # the saved model (the app's default); checkpoints/ and runs/ go inside it
     # model
     model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
@@ -82,6 +83,8 @@ class TrainConfig:
             raise UserError("--wise-alpha interpolates whole weights: give --lora-rank 0 with it")
         if self.freeze_layers < 0:
             raise UserError("--freeze-layers must be 0 or more")
+        if not 0.0 < self.holdout < 1.0:
+            raise UserError(f"--holdout must be between 0 and 1 (a share of the users), got {self.holdout}")
         if self.push_to_hub and not self.hub_model_id:
             raise UserError("--push-to-hub needs --hub-model-id OWNER/NAME")
 
@@ -111,7 +114,18 @@ class TrainConfig:
         folder here), and the app's feedback folder (``$FEEDBACK_DIR`` and the default one)."""
         feedback = dict.fromkeys([str(FEEDBACK_DIR), os.environ.get(Env.FEEDBACK_DIR) or str(FEEDBACK_DIR)])
         start = [self.model_name_or_path] if os.path.exists(self.model_name_or_path) else []  # else a Hub id
-        return [self.train_file, self.eval_file, *start, *feedback]
+        return [file for file in (self.train_file, self.validation_file) if file] + [*start, *feedback]
+
+    @property
+    def bundled(self) -> bool:
+        """Whether the run learns from the bundled Bing News sample (no --train-file of the user's own)."""
+        return os.path.abspath(self.train_file) == os.path.abspath(TRAIN_FILE)
+
+    @property
+    def validation_file(self) -> str:
+        """The click log that validation reads: --eval-file, the bundled valid.csv with the bundled train file, or
+        none (a share of the train file is held out)."""
+        return self.eval_file or (str(VALID_FILE) if self.bundled else "")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -119,6 +133,9 @@ class TrainConfig:
 
 # The line in --help of settings that carry no comment in TrainConfig (their name says most of it).
 HELP = {
+    "eval_file": "click log for model selection, early stopping, the threshold, calibration and the blend; none: a "
+    "seeded --holdout share of the train file's users (groups where it has no user column), or with the bundled "
+    "train file the bundled valid.csv",
     "weight_decay": "AdamW's weight decay",
     "gradient_accumulation_steps": "batches whose gradients add up to one optimiser step",
     "num_epochs": "passes over the train file, where --max-steps is -1",

@@ -1,4 +1,4 @@
-"""Click logs to training examples and padded batches.
+"""Click logs to training examples and padded batches, and the validation part held out of a log.
 
 An example is a query with one or more items and their labels: one row (pointwise), or one
 click followed by ``negatives`` non-clicks from the same group (listwise). The model's class
@@ -22,6 +22,49 @@ from recsys.errors import UserError
 from recsys.models import RelevanceModel
 
 logger = logging.getLogger(__name__)
+
+USER = "user"  # an optional click-log column: a hold-out keeps each user's lists together
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """The part of a click log held out for validation: a seeded share of its users (or, without a ``user``
+    column, of its groups), whole."""
+
+    source: str  # the click log's file name
+    fraction: float
+    seed: int
+    unit: str  # "users" or "groups"
+    held_out: int
+    total: int
+    rows: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.held_out} of the {self.total} {self.unit} of {self.source} ({self.fraction:.0%}, "
+            f"{self.rows} rows, seed {self.seed}), held out"
+        )
+
+
+def hold_out(
+    frame: pd.DataFrame, fraction: float, seed: int, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame, HoldOut]:
+    """``frame`` split into the rows to train on and the rows held out for validation: ``fraction`` of its users
+    (its groups where it has no ``user`` column), drawn whole by a seeded shuffle, at least one of each side."""
+    unit = USER if USER in frame.columns else GROUP
+    units = frame[unit].astype(str)
+    names = units.drop_duplicates().to_numpy()
+    if len(names) < 2:
+        raise UserError(
+            f"{source}: one {unit} only, so none can be held out for validation; give --eval-file, "
+            f"a click log of other {unit}s"
+        )
+    count = min(max(1, round(fraction * len(names))), len(names) - 1)
+    chosen = np.random.default_rng(seed).permutation(names)[:count]
+    held = units.isin(chosen).to_numpy()
+    validation = frame[held].reset_index(drop=True)
+    described = HoldOut(source, fraction, seed, f"{unit}s", count, len(names), len(validation))
+    return frame[~held].reset_index(drop=True), validation, described
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmu
 
 from finetune.checkpoints import TrainerState, load_checkpoint
 from finetune.config import TrainConfig
-from finetune.data import Collator, ListwiseDataset, PointwiseDataset
+from finetune.data import Collator, ListwiseDataset, PointwiseDataset, hold_out
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
 from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
 from recsys.contract import read_clicks, require_ranked_groups
@@ -44,6 +44,7 @@ class Run:
     eval_features: pd.DataFrame  # the item priors' features of the eval rows (no columns without priors)
     priors: ItemPriors | None
     base_model: str  # the zero-shot model this one descends from
+    validation: str  # what the model was selected on, in words: the eval file, or the share held out of the train file
     train_rows: int
     total_steps: int
     num_epochs: int
@@ -72,6 +73,20 @@ class Run:
     def finished(self) -> bool:
         state = self.state
         return self.stopped_early or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
+
+
+def click_logs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The rows to train on, the rows to validate on, and where the latter come from, in words that name files by
+    name (they go into the published model): the eval file, or a share of the train file's users held out
+    (:func:`~finetune.data.hold_out`), never a log the user did not give beside their own."""
+    train_frame = read_clicks(config.train_file)
+    if config.validation_file:
+        source = Path(config.validation_file).name
+        if config.bundled and not config.eval_file:
+            source += " (the bundled sample's validation users; give --train-file to learn from your own log)"
+        return train_frame, read_clicks(config.validation_file), source
+    train_frame, eval_frame, held = hold_out(train_frame, config.holdout, config.seed, Path(config.train_file).name)
+    return train_frame, eval_frame, f"{held.describe()} (give --eval-file to validate on a log of your own)"
 
 
 def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
@@ -111,8 +126,10 @@ def prepare(config: TrainConfig) -> Run:
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
     set_seed(config.seed)
-    train_frame, eval_frame = read_clicks(config.train_file), read_clicks(config.eval_file)
-    require_ranked_groups(eval_frame, config.eval_file)  # before a model loads, not after an epoch of training
+    train_frame, eval_frame, validation = click_logs(config)
+    accelerator.print(f"training on {config.train_file}; validating on {validation}")
+    # Before a model loads, not after an epoch of training.
+    require_ranked_groups(eval_frame, config.validation_file or f"the {config.holdout:.0%} held out of the train file")
     model, tokenizer, base_model = load_start(config)
     base_weights = trainable_weights(model) if config.wise_alpha < 1 else None
     priors = ItemPriors.fit(train_frame) if config.item_priors else None
@@ -164,6 +181,7 @@ def prepare(config: TrainConfig) -> Run:
         eval_features=eval_features,
         priors=priors,
         base_model=base_model,
+        validation=validation,
         train_rows=len(train_frame),
         total_steps=total_steps,
         num_epochs=math.ceil(total_steps / steps_per_epoch),

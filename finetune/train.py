@@ -158,6 +158,8 @@ def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, p
         fine_tuned=True,
         training={
             **config.to_dict(),
+            "eval_file": config.validation_file,  # "": a share of the train file, which "validation" describes
+            "validation": run.validation,
             "learning_rate": config.lr,
             "best_step": run.state.global_step,
             "train_rows": run.train_rows,
@@ -184,6 +186,7 @@ def finish(run: Run) -> dict:
         "best": next((h for h in state.history if h["step"] == state.best_step), None),
         "history": state.history,
         "steps": state.global_step,
+        "validation": run.validation,
         "train_seconds": round(state.train_seconds, 1),
         "pairs_per_second": round(state.pairs_seen / max(state.train_seconds, 1e-9), 2),
         "config": run.config.to_dict(),

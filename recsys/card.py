@@ -87,9 +87,16 @@ With plain transformers: {{ plain_load }}
 def _describe_data(evaluation: Evaluation | None, metadata: ModelMetadata) -> str:
     selection = " (the eval set that training selected the model on, so the model's figures are optimistic)"
     if evaluation is None:
-        return f"`{Path(metadata.training.get('eval_file', '?')).name}`{selection}"
+        return f"{_selected_on(metadata.training)}{selection}"
     where = f"`{evaluation.data_file}`" if evaluation.data_file else "the click log given to `recsys.evaluate`"
     return where + (selection if evaluation.data_split == "validation" else "")
+
+
+def _selected_on(training: dict) -> str:
+    """What training selected the model on: its eval file, or the share of its train file held out."""
+    if training.get("eval_file"):
+        return f"`{Path(training['eval_file']).name}`"
+    return training.get("validation") or "`?`"
 
 
 def describe_base_model(base_model: str) -> str:
@@ -231,7 +238,7 @@ def build_model_card(
     if training:
         training_data = (
             f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
-            f"clicked or not); model selected on `{Path(training['eval_file']).name}`"
+            f"clicked or not); model selected on {_selected_on(training)}"
         )
         in_batch = training.get("in_batch_negatives") and training.get("loss") == "listwise"
         objective = (

@@ -15,7 +15,9 @@ from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoints_in
-from finetune.config import build_parser
+from finetune.config import TrainConfig, build_parser
+from finetune.data import hold_out
+from finetune.run import click_logs
 from finetune.train import compute_loss, main
 from recsys.artifact import (
     CHECKPOINTS_DIR,
@@ -25,7 +27,10 @@ from recsys.artifact import (
     TRAINING_METRICS_FILE,
     ModelFolderError,
 )
-from recsys.errors import ContractError
+from recsys.contract import read_clicks
+from recsys.defaults import TRAIN_FILE as BUNDLED_TRAIN
+from recsys.defaults import VALID_FILE
+from recsys.errors import ContractError, UserError
 from recsys.folder_checks import check_model_folder
 from recsys.hub import list_files, plan_upload, published_files
 from recsys.scoring import load_scorer
@@ -445,3 +450,52 @@ def test_what_a_run_publishes_names_files_not_paths_of_this_machine(
         data = content if isinstance(content, bytes) else content.read_bytes()
         assert not [p for p in local if p.encode() in data], path
     assert json.loads(published[TRAINING_METRICS_FILE])["config"]["train_file"] == clicks_path.name
+
+
+# -- validation on the user's own log -------------------------------------------------------------------------
+
+
+def test_a_train_file_without_an_eval_file_is_validated_on_its_own_held_out_users(
+    tiny_model_dir: Path, clicks_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Selection, threshold, calibration and blend were all fitted on the bundled news log's valid.csv."""
+    import finetune.run
+
+    read = []
+    monkeypatch.setattr(finetune.run, "read_clicks", lambda path: read.append(Path(path)) or read_clicks(path))
+    output_dir = tmp_path / "model"
+    try:
+        summary = main([
+            "--model-name-or-path", str(tiny_model_dir), "--train-file", str(clicks_path),
+            "--output-dir", str(output_dir), "--report-to", "none", "--max-length", "32", "--max-steps", "1",
+            "--lora-rank", "0",
+        ])  # fmt: skip
+    finally:
+        AcceleratorState._reset_state(True)
+        PartialState._reset_state()
+    assert read == [clicks_path]  # nothing of the bundled logs
+    said = "2 of the 12 groups of clicks.csv (15%"
+    assert said in capsys.readouterr().out.splitlines()[0]
+    assert said in summary["validation"] and "held out" in summary["validation"]
+    training = json.loads((output_dir / METADATA_FILE).read_text())["training"]
+    assert training["eval_file"] == "" and training["validation"] == summary["validation"]
+    assert f"model selected on {summary['validation']}" in (output_dir / "README.md").read_text()
+
+
+def test_a_hold_out_keeps_users_whole_and_is_seeded() -> None:
+    frame = read_clicks(BUNDLED_TRAIN).assign(user=lambda f: f["group"].str[:3])  # users of several groups each
+    train, held, described = hold_out(frame, 0.15, seed=42, source="train.csv")
+    assert set(train["user"]).isdisjoint(held["user"]) and len(train) + len(held) == len(frame)
+    users = frame["user"].nunique()
+    assert (described.unit, described.total, described.held_out) == ("users", users, round(0.15 * users))
+    assert hold_out(frame, 0.15, seed=42, source="x")[1].equals(held)
+    assert not hold_out(frame, 0.15, seed=7, source="x")[1].equals(held)
+    with pytest.raises(UserError, match="one group only, so none can be held out for validation; give --eval-file"):
+        hold_out(frame[frame["group"] == frame["group"][0]].drop(columns="user"), 0.15, 42, "one.csv")
+
+
+def test_without_a_train_file_the_run_says_it_learns_from_the_bundled_sample() -> None:
+    config = TrainConfig()
+    _, valid, validation = click_logs(config)
+    assert config.validation_file == str(VALID_FILE) and len(valid) == len(read_clicks(VALID_FILE))
+    assert "valid.csv (the bundled sample's validation users; give --train-file" in validation

@@ -357,25 +357,82 @@ class AgreementReport:
     @classmethod
     def load(cls, model_dir: str | Path) -> AgreementReport | None:
         """The folder's report, or None where it has none. Whether an export passed is judged again from its
-        figures, by today's thresholds."""
+        figures, by today's thresholds.
+
+        As an interrupted save's journal (``recsys.commits``), the report may name only the model folder's own
+        files: each export's file is ``onnx/`` and that precision's file name (:data:`ONNX_FILES`), a regular file
+        where it exists, and neither it, the ``onnx/`` folder nor the report is a link. A report that names
+        anything else, or whose values are not of their types, is refused (:class:`ModelFolderError`) before any
+        file it names is read.
+        """
         path = Path(model_dir) / ONNX_DIR / AGREEMENT_FILE
+        again = f"run `{_EXPORT.format(model_dir=model_dir)}` again"
+        if path.parent.is_symlink() or path.is_symlink():
+            link = path.parent if path.parent.is_symlink() else path
+            raise ModelFolderError(link, "is a link; a model folder's ONNX files are its own, never links", again)
         if not path.is_file():
             return None
         data = read_json(path)
         try:
-            exports = tuple(
-                CheckedExport(
-                    e["precision"], e["file"], e["sha256"], Agreement(**{k: e[k] for k in Agreement.__annotations__})
-                )
-                for e in data["exports"]
-            )
-            return cls(data["model_version"], data["model_sha256"], data["max_length"], data["data_file"], exports)
+            exports = tuple(_checked_export(e) for e in data["exports"])
+            report = cls(data["model_version"], data["model_sha256"], data["max_length"], data["data_file"], exports)
+            for name in ("model_version", "model_sha256", "data_file"):
+                _require(isinstance(getattr(report, name), str), name, getattr(report, name))
+            _require(_whole(report.max_length), "max_length", report.max_length)
+        except _WrongValue as err:
+            problem = f"not an agreement report (its {err}, not what ClickTune writes there)"
+            raise ModelFolderError(path, problem, again) from None
         except (KeyError, TypeError) as err:
-            raise ModelFolderError(
-                path,
-                f"not an agreement report ({err!r} is wrong)",
-                f"run `{_EXPORT.format(model_dir=model_dir)}` again",
-            ) from None
+            raise ModelFolderError(path, f"not an agreement report ({err!r} is wrong)", again) from None
+        for export_ in exports:
+            _require_own_file(Path(model_dir), path, export_, again)
+        return report
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class _WrongValue(TypeError):
+    """A report's value of another type or range than ClickTune writes; its message names the key and value."""
+
+
+def _require(good: bool, name: str, value: object) -> None:
+    if not good:
+        raise _WrongValue(f"{name} is {value!r}")
+
+
+def _checked_export(entry: object) -> CheckedExport:
+    """One export of a report as the report's types; a value of another type raises :class:`_WrongValue`."""
+    _require(isinstance(entry, dict), "export", entry)
+    export_ = CheckedExport(
+        entry["precision"],
+        entry["file"],
+        entry["sha256"],
+        Agreement(**{k: entry[k] for k in Agreement.__annotations__}),
+    )
+    for name in ("precision", "file", "sha256"):
+        _require(isinstance(getattr(export_, name), str), name, getattr(export_, name))
+    for name in ("spearman", "top10_unchanged"):
+        value = getattr(export_.agreement, name)
+        _require(isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value), name, value)
+    for name in ("groups", "rows"):
+        _require(_whole(getattr(export_.agreement, name)), name, getattr(export_.agreement, name))
+    return export_
+
+
+def _require_own_file(model_dir: Path, report: Path, export_: CheckedExport, again: str) -> None:
+    """An export names its precision's file in the folder's ``onnx/``, a regular file (where it exists), no link."""
+    own = f"{ONNX_DIR}/{ONNX_FILES[export_.precision]}" if export_.precision in ONNX_FILES else None
+    file = model_dir / ONNX_DIR / ONNX_FILES.get(export_.precision, "")
+    if export_.file != own or file.is_symlink() or (file.exists() and not file.is_file()):
+        names = ", ".join(f"{ONNX_DIR}/{name}" for name in ONNX_FILES.values())
+        raise ModelFolderError(
+            report,
+            f"its {export_.precision!r} export names {export_.file!r}, which is not one of the model folder's own "
+            f"ONNX files ({names}, regular files, never links); nothing it names was read",
+            again,
+        )
 
 
 def sha256(files: Sequence[Path]) -> str:
@@ -457,8 +514,9 @@ def serving_encoder(
     same terms, else None: for a cross-encoder, a Hub id or base model name (no local folder), a folder never
     exported or checked, a check of another version of the model (retrained since: a warning says to export
     again), a file changed since its check, or ``CLICKTUNE_ONNX=0`` (``fp32`` allows the fp32 export only;
-    ``env`` defaults to the process environment). A damaged ``agreement.json`` is refused
-    (:class:`~recsys.artifact.ModelFolderError`), as the folder's other JSON files are.
+    ``env`` defaults to the process environment). A damaged ``agreement.json``, or one that names a file other
+    than the folder's own exports (a path elsewhere, a link), is refused (:class:`~recsys.artifact.ModelFolderError`),
+    as the folder's other JSON files are: nothing is served.
 
     ``recsys.scoring.load_scorer`` passes the result as ``Scorer(..., encoder=...)`` (None keeps the PyTorch
     encoder), whose cached vectors are kept by model version and encoder (``encoder.name``). Costs digests of the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 from contextlib import redirect_stdout
 from dataclasses import replace
@@ -238,3 +239,76 @@ def test_load_scorer_serves_the_checked_export_and_scores_as_pytorch(
     plain = load_scorer(str(folder))
     assert plain.encoder.name == "torch fp32"
     np.testing.assert_allclose(served.score_pairs(pairs), plain.score_pairs(pairs), atol=1e-4)
+
+
+def rewrite_exports(folder: Path, **values: object) -> None:
+    """Set ``values`` in the first export of the folder's agreement.json."""
+    path = folder / ONNX_DIR / AGREEMENT_FILE
+    data = json.loads(path.read_text())
+    data["exports"][0] |= values
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "named",
+    ["../../outside/model.onnx", "{outside}", "onnx/../onnx/model.onnx", "onnx/model_qint8.onnx", "config.json"],
+)
+def test_a_report_that_names_a_file_other_than_the_folders_exports_is_refused(
+    folder: Path, tmp_path: Path, named: str
+) -> None:
+    outside = tmp_path / "outside" / "model.onnx"
+    outside.parent.mkdir()
+    shutil.copy(folder / ONNX_DIR / ONNX_FILES[FP32], outside)
+    write_report(folder, {FP32: True, INT8: True})
+    named = named.format(outside=outside)
+    rewrite_exports(folder, file=named, sha256=sha256([outside]))  # the first export is fp32's
+    expected = (
+        rf"its 'fp32' export names {re.escape(repr(named))}, which is not one of the model folder's own ONNX files "
+        r".*; nothing it names was read; run `python -m"
+    )
+    with pytest.raises(ModelFolderError, match=expected):
+        serving_encoder(folder, ModelMetadata.load(folder), env={})
+
+
+def test_a_report_of_an_unknown_precision_is_refused(folder: Path) -> None:
+    write_report(folder, {FP32: True, INT8: True})
+    rewrite_exports(folder, precision="fp16", file="onnx/model_fp16.onnx")
+    with pytest.raises(ModelFolderError, match=r"its 'fp16' export names 'onnx/model_fp16\.onnx', which is not one"):
+        serving_encoder(folder, ModelMetadata.load(folder), env={})
+
+
+@pytest.mark.parametrize("linked", ["export", "onnx folder", "report"])
+def test_no_link_in_the_onnx_folder_is_followed(folder: Path, tmp_path: Path, linked: str) -> None:
+    write_report(folder, {FP32: True, INT8: True})
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(folder / ONNX_DIR, elsewhere)
+    if linked == "export":  # the same bytes, so the digest matches: only the link tells
+        (folder / ONNX_DIR / ONNX_FILES[INT8]).unlink()
+        (folder / ONNX_DIR / ONNX_FILES[INT8]).symlink_to(elsewhere / ONNX_FILES[INT8])
+        message = r"agreement\.json: its 'int8' export names 'onnx/model_qint8\.onnx', which is not one of .* links\)"
+    elif linked == "onnx folder":
+        shutil.rmtree(folder / ONNX_DIR)
+        (folder / ONNX_DIR).symlink_to(elsewhere)
+        message = rf"{re.escape(str(folder / ONNX_DIR))}: is a link; a model folder's ONNX files are its own"
+    else:
+        (folder / ONNX_DIR / AGREEMENT_FILE).unlink()
+        (folder / ONNX_DIR / AGREEMENT_FILE).symlink_to(elsewhere / AGREEMENT_FILE)
+        message = r"onnx/agreement\.json: is a link"
+    with pytest.raises(ModelFolderError, match=message):
+        serving_encoder(folder, ModelMetadata.load(folder), env={})
+    with pytest.raises(ModelFolderError, match=message):  # the app and the evaluator refuse it at load
+        load_scorer(str(folder))
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [({"spearman": "1.0"}, "spearman is '1.0'"), ({"groups": 0}, "groups is 0"), ({"file": 3}, "file is 3"),
+     ({"top10_unchanged": None}, "top10_unchanged is None")],
+)  # fmt: skip
+def test_a_report_value_of_another_type_is_refused_naming_it(folder: Path, values: dict, named: str) -> None:
+    write_report(folder, {FP32: True, INT8: True})
+    rewrite_exports(folder, **values)
+    with pytest.raises(
+        ModelFolderError, match=rf"not an agreement report \(its {re.escape(named)}, not what ClickTune"
+    ):
+        serving_encoder(folder, ModelMetadata.load(folder), env={})

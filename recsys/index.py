@@ -206,7 +206,7 @@ def require_own_file(folder: str | Path, name: str, rebuild: str) -> None:
     """A catalog's file is a regular file of its folder, never a link: a link's target is not read, nor named."""
     path = Path(folder) / name
     if path.is_symlink():
-        raise UserError(f"{path}: is a link; a catalog's files are its own, never links: rebuild it: {rebuild}")
+        raise UserError(f"{path}: is a link; a catalog's files are its own, never links; rebuild it: {rebuild}")
     if path.exists() and not path.is_file():
         raise UserError(f"{path}: is not a regular file; rebuild the catalog: {rebuild}")
 

@@ -31,7 +31,7 @@ from finetune.checkpoints import best_model_dir, delete_checkpoints, save_best_m
 from finetune.config import parse_config
 from finetune.run import Run, prepare
 from finetune.tuning import interpolated, without_adapters
-from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata
+from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata, resolve_model_path
 from recsys.calibration import Calibration
 from recsys.card import write_model_card
 from recsys.cli import run_cli
@@ -42,6 +42,7 @@ from recsys.hub import check_not_an_input_folder
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.models import save_model
 from recsys.priors import Blend
+from recsys.scoring import check_model_name
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
     check_not_an_input_folder(
         config.output_dir, config.inputs(), "give --output-dir a folder of its own, e.g. models/clicktune-next"
     )
+    check_model_name(resolve_model_path(config.model_name_or_path))  # a mistyped folder: now, not from the Hub
     run = prepare(config)
     quiet = not run.accelerator.is_local_main_process
     progress = tqdm(total=run.total_steps, initial=run.state.global_step, disable=quiet, desc="training")

@@ -217,12 +217,14 @@ def evaluate(
     *,
     baselines: bool = True,
     zero_shot: Scorer | None = None,
+    with_zero_shot: bool = True,
     data_file: str = "",
     progress: Progress | None = None,
 ) -> Evaluation:
     """The model's metrics on a validated click log, each baseline's beside them and its paired advantage.
 
-    The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model (loaded here). A model
+    The zero-shot baseline is ``zero_shot``, else the fine-tuned model's base model (loaded here); none where
+    not ``with_zero_shot`` (a zero-shot model is its own, at a difference of 0). A model
     that blends item priors into its score is also evaluated on its text logits alone (``text_alone``).
     """
     require_ranked_groups(frame, data_file or "the click log")  # before any scoring, not after it
@@ -230,16 +232,18 @@ def evaluate(
     report(0.05, "scoring the model")
     model, text_alone = score_model(scorer, frame)
     report(0.5, "scoring the baselines")
-    scored = baseline_scores(frame, train, zero_shot or zero_shot_of(scorer)) if baselines else {}
+    zero_shot = (zero_shot or zero_shot_of(scorer)) if with_zero_shot else None
+    scored = baseline_scores(frame, train, zero_shot) if baselines else {}
     evaluation = compare(frame, model, scored, data_file, text_alone)
     report(1.0, "done")
     return evaluation
 
 
 TEXT_ALONE_ROW = "text alone"  # format_table's name for the model's text logits without its item priors
+MODEL_ROW, ZERO_SHOT_ROW = "fine-tuned model", "zero-shot base model"  # the evaluated model's row, by what it is
 
 
-def format_table(evaluation: Evaluation, model_name: str = "fine-tuned model") -> str:
+def format_table(evaluation: Evaluation, model_name: str = MODEL_ROW) -> str:
     """A Markdown table: each ranking metric with its 95% interval, then log-loss and ECE; then the paired Δ table.
 
     A model with item priors has a row for its text alone after its own, in both tables: in the Δ table
@@ -317,8 +321,10 @@ def main(argv: list[str] | None = None) -> Evaluation:
     frame = read_clicks(args.data)
     require_ranked_groups(frame, str(args.data))
     train = read_clicks(args.train_file) if args.train_file else None
-    evaluation = evaluate(load_scorer(args.model), frame, train, baselines=not args.no_baselines)
-    say(format_table(evaluation))
+    scorer = load_scorer(args.model)
+    fine_tuned = scorer.metadata.fine_tuned
+    evaluation = evaluate(scorer, frame, train, baselines=not args.no_baselines, with_zero_shot=fine_tuned)
+    say(format_table(evaluation, MODEL_ROW if fine_tuned else ZERO_SHOT_ROW))
     if args.json:
         evaluation.save(args.json)
     return evaluation

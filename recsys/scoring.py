@@ -17,8 +17,16 @@ import pandas as pd
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from recsys.artifact import DEFAULT_MODEL, PRIORS_FILE, ModelMetadata, model_version, resolve_model_path
+from recsys.artifact import (
+    DEFAULT_MODEL,
+    PRIORS_FILE,
+    ModelMetadata,
+    is_hub_id,
+    model_version,
+    resolve_model_path,
+)
 from recsys.contract import ITEM, QUERY
+from recsys.errors import UserError
 from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.onnx_runtime import serving_encoder
 from recsys.priors import Blend, ItemPriors
@@ -177,6 +185,7 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     that names the file and the fix, never served.
     """
     path = resolve_model_path(name_or_path)
+    check_model_name(path)
     local = Path(path).is_dir()
     saved = ModelMetadata.load(path) if local else None  # which architecture to load; the check comes with it
     metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
@@ -189,6 +198,20 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     logger.info("loaded %s %s model from %s%s", kind, metadata.architecture, path, how)
     version = model_version(path if local else None, metadata)
     return Scorer(model, tokenizer, metadata, priors, version=version, encoder=encoder)
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a model name that is neither a folder here nor a Hub id: a mistyped path (``models/clicktun``, whose
+    ``models/`` is a folder here) would otherwise go to the Hub, and end a minute later in a network error."""
+    parts = Path(name).parts
+    if Path(name).is_dir() or len(parts) < 2:  # a bare name: a Hub id of old (bert-base-uncased)
+        return
+    if is_hub_id(name) and not Path(parts[0]).is_dir():
+        return
+    here = Path(name).parent
+    beside = sorted(p.name for p in here.iterdir() if p.is_dir()) if here.is_dir() else []
+    hint = f" ({here} holds {', '.join(beside[:8])})" if beside else ""
+    raise UserError(f"{name}: no such model folder{hint}; give a saved model's folder, or a Hub id as OWNER/NAME")
 
 
 def zero_shot_of(scorer: Scorer) -> Scorer:

@@ -14,7 +14,7 @@ import pytest
 import recsys.evaluate
 from recsys.artifact import BI, ModelMetadata
 from recsys.contract import CLICKED, GROUP, read_clicks
-from recsys.errors import ContractError
+from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, baseline_scores, compare, evaluate, format_table, main
 from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
 from recsys.models import load_model, save_model
@@ -22,6 +22,7 @@ from recsys.priors import ItemPriors
 from recsys.scoring import Scorer, load_scorer
 
 BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
+CLI_BASELINES = BASELINES - {"zero_shot"}  # the command line on a zero-shot model: it is its own zero-shot
 # The keys of `python -m recsys.evaluate --json` that the module docstring documents.
 DOCUMENTED_KEYS = {*METRIC_KEYS, "ci", "baselines", "data_file", "data_split"}
 DOCUMENTED_BASELINE_KEYS = {*METRIC_KEYS, "ci", "model_minus_baseline"}
@@ -70,10 +71,10 @@ def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_pa
     result, out = report
     written = json.loads(out.read_text(encoding="utf-8"))
     assert set(written) == {*METRIC_KEYS, "ci", "baselines"}
-    assert set(written["baselines"]) == BASELINES
+    assert set(written["baselines"]) == CLI_BASELINES
     rows, groups = len(read_clicks(clicks_path)), rankable_groups(clicks_path)
     assert_metrics({k: v for k, v in written.items() if k != "baselines"}, rows, groups)
-    for name in BASELINES:
+    for name in CLI_BASELINES:
         baseline = dict(written["baselines"][name])
         paired = baseline.pop("model_minus_baseline")
         assert_metrics(baseline, rows, groups)
@@ -84,17 +85,23 @@ def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_pa
     assert written == json.loads(json.dumps(result.to_json()))  # the returned evaluation is what was written
 
 
-def test_a_model_compared_with_itself_differs_by_nothing(report: tuple[Evaluation, Path]) -> None:
-    result, _ = report
-    paired = result.baselines["zero_shot"].model_minus_baseline  # the tiny base model is its own zero-shot
+def test_a_model_compared_with_itself_differs_by_nothing(tiny_scorer: Scorer, clicks_path: Path) -> None:
+    result = evaluate(tiny_scorer, read_clicks(clicks_path))  # the tiny base model is its own zero-shot
+    paired = result.baselines["zero_shot"].model_minus_baseline
     for metric in RANKING_METRICS:
         assert tuple(paired[metric]) == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+        assert result.baselines["zero_shot"].metrics.values[metric] == pytest.approx(result.model.values[metric])
 
 
-def test_zero_shot_baseline_of_a_base_model_is_the_model(report: tuple[Evaluation, Path]) -> None:
+def test_the_command_line_calls_a_zero_shot_model_so_and_leaves_out_its_copy(
+    report: tuple[Evaluation, Path], tiny_model_dir: Path, clicks_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Without a fine-tuned --model, the row was "fine-tuned model", and zero_shot a copy of it at Δ +0.000."""
     result, _ = report
-    for name in RANKING_METRICS:
-        assert result.baselines["zero_shot"].metrics.values[name] == pytest.approx(result.model.values[name])
+    assert "zero_shot" not in result.baselines
+    main(["--model", str(tiny_model_dir), "--data", str(clicks_path), "--no-baselines"])
+    table = capsys.readouterr().out
+    assert table.splitlines()[2].startswith("| zero-shot base model |") and "fine-tuned" not in table
 
 
 def test_format_table_lists_every_scorer(report: tuple[Evaluation, Path]) -> None:
@@ -102,14 +109,14 @@ def test_format_table_lists_every_scorer(report: tuple[Evaluation, Path]) -> Non
     table = format_table(result, model_name="tiny")
     lines = table.splitlines()
     assert lines[0] == "| scorer | auc | mrr | ndcg@5 | ndcg@10 | logloss | ece |"
-    assert [line.split("|")[1].strip() for line in lines[2 : 3 + len(BASELINES)]] == ["tiny", *result.baselines]
+    assert [line.split("|")[1].strip() for line in lines[2 : 3 + len(result.baselines)]] == ["tiny", *result.baselines]
     assert f"{result.model.groups} groups" in table
     assert "paired bootstrap" in table and "| Δ auc |" in table
 
 
 def test_without_train_file_popularity_is_left_out(tiny_model_dir: Path, clicks_path: Path) -> None:
     result = main(["--model", str(tiny_model_dir), "--data", str(clicks_path)])
-    assert set(result.baselines) == BASELINES - {"popularity"}
+    assert set(result.baselines) == CLI_BASELINES - {"popularity"}
 
 
 def test_no_baselines(tiny_model_dir: Path, clicks_path: Path) -> None:
@@ -302,3 +309,14 @@ def test_the_json_never_overwrites_the_click_log_it_evaluates(tmp_path: Path, cl
     with pytest.raises(ContractError, match=r"through a link; write the metrics to another file"):
         main(["--data", str(data), "--json", str(link), "--no-baselines"])
     assert data.read_bytes() == before
+
+
+def test_a_mistyped_model_folder_is_named_at_once_not_looked_up_on_the_hub(
+    tmp_path: Path, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``models/clicktun`` looks like a Hub id (OWNER/NAME): it ended a minute later in a network error."""
+    (tmp_path / "models" / "clicktune").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    for typo in ("models/clicktun", "./models/clicktun", str(tmp_path / "models" / "clicktun")):
+        with pytest.raises(UserError, match=r"clicktun: no such model folder \(.*models holds clicktune\)"):
+            main(["--model", typo, "--data", str(clicks_path)])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.errors import ContractError
+from recsys.errors import ContractError, UserError
 from recsys.hub import check_not_an_input_folder
 from recsys.mind import main as convert_mind
 
@@ -122,3 +122,12 @@ def test_the_refusal_is_one_line_from_the_command_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"error: {behaviors}: is the input file; write the click log to another file"
     assert behaviors.read_text() == BEHAVIORS
+
+
+def test_a_mistyped_base_model_folder_is_named_before_anything_loads(
+    tmp_path: Path, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "models" / "clicktune").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=r"models/clicktun: no such model folder \(models holds clicktune\)"):
+        _train(clicks_path, clicks_path, tmp_path / "out", model="models/clicktun")

@@ -15,10 +15,15 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     TRAIN_FILE       training click log, for the popularity baseline [the served log's training file]
     CATALOG_DIR      a catalog that `python -m recsys.index build` indexed for the served model, which the
                      Rank tab and /rank_catalog rank whole [none]
-    HOST, PORT       where to serve [127.0.0.1, 7860]; Gradio's GRADIO_SERVER_NAME/PORT too (they must agree)
+    HOST, PORT       where to serve [127.0.0.1, 7860]; Gradio's GRADIO_SERVER_NAME and GRADIO_SERVER_PORT too
+                     (where both names of one setting are given, they must agree)
     FEEDBACK_BROWSING    1: visitors may browse and export the stored feedback [0: counts only]
     FEEDBACK_REPO        a Hub dataset (OWNER/NAME) the feedback is mirrored to and restored from [none]
     FEEDBACK_PUSH_MINUTES  how often the mirror commits [10]
+    CLICKTUNE_ONNX   serve a model folder's ONNX Runtime export where its check passed: 1, int8 or fp32; fp32,
+                     the fp32 export only; 0, always PyTorch [1]
+    CLICKTUNE_ALLOW_PICKLE  1: load a folder's pytorch_model.bin (a pickle, which can run code when loaded) where
+                     it has no model.safetensors [0: such a folder is refused]
 
 This file is the layout: one panel per served click log (``recsys.served``), chosen at the top, and
 in it one function per tab, each wiring its components to the handlers of ``app_handlers``; the
@@ -46,7 +51,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers
+from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers, number_input, table_input
 from recsys.card import describe_threshold
 from recsys.cli import run_cli
 from recsys.contract import CANDIDATE_SUFFIXES, ITEM
@@ -161,18 +166,22 @@ def rank_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> None:
                 )
                 with gr.Accordion("Blend numeric columns", open=False):
                     gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
-                    weights = gr.Dataframe(
-                        headers=WEIGHT_COLUMNS,
-                        datatype=["str", "number"],
-                        value=pd.DataFrame(columns=WEIGHT_COLUMNS),
-                        interactive=True,
-                        static_columns=[0],
-                        label="Weights (0 leaves a column out)",
-                        elem_id=f"{ids}rank-weights",
+                    weights = table_input(
+                        gr.Dataframe(
+                            headers=WEIGHT_COLUMNS,
+                            datatype=["str", "number"],
+                            value=pd.DataFrame(columns=WEIGHT_COLUMNS),
+                            interactive=True,
+                            static_columns=[0],
+                            label="Weights (0 leaves a column out)",
+                            elem_id=f"{ids}rank-weights",
+                        )
                     )
-                top_k = gr.Number(
-                    label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items,
-                    elem_id=f"{ids}rank-top-k",
+                top_k = number_input(
+                    gr.Number(
+                        label="Top k", value=10, precision=0, minimum=1, maximum=limits.max_items,
+                        elem_id=f"{ids}rank-top-k",
+                    )
                 )  # fmt: skip
                 rank_button = gr.Button("Rank", variant="primary", elem_id=f"{ids}rank-button")
                 catalog = handlers.models.catalog  # CATALOG_DIR: its button shows only where it is set
@@ -184,18 +193,20 @@ def rank_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> None:
                 error = gr.Markdown(elem_id=f"{ids}rank-error")
         _list_examples(served, [context, file, pasted], examples_label(served))
         status = gr.Markdown(label="Status", elem_id=f"{ids}rank-status")
-        ranked = gr.Dataframe(
-            label="Ranked items (tick 'mark' for the items you would click)",
-            headers=RANK_HEADERS,
-            # Per column; the list runs long because a candidate file brings its own columns.
-            datatype=["bool", "number", "str", "str", "str", "str", "number", "number", "str", *["str"] * extra],
-            column_widths=RANK_COLUMN_WIDTHS,
-            max_height=1200,  # the default top 10 whole, a longer list scrolls
-            pinned_columns=2,  # mark and rank stay in view while the file's own columns scroll by
-            static_columns=list(range(1, len(RANK_HEADERS) + extra)),
-            interactive=True,
-            wrap=True,
-            elem_id=f"{ids}ranked",
+        ranked = table_input(
+            gr.Dataframe(
+                label="Ranked items (tick 'mark' for the items you would click)",
+                headers=RANK_HEADERS,
+                # Per column; the list runs long because a candidate file brings its own columns.
+                datatype=["bool", "number", "str", "str", "str", "str", "number", "number", "str", *["str"] * extra],
+                column_widths=RANK_COLUMN_WIDTHS,
+                max_height=1200,  # the default top 10 whole, a longer list scrolls
+                pinned_columns=2,  # mark and rank stay in view while the file's own columns scroll by
+                static_columns=list(range(1, len(RANK_HEADERS) + extra)),
+                interactive=True,
+                wrap=True,
+                elem_id=f"{ids}ranked",
+            )
         )
         gr.Markdown(SCORE_LEGEND, elem_id=f"{ids}rank-legend")
         ranked_list = gr.State()
@@ -460,7 +471,8 @@ def create_app(config: AppConfig) -> gr.Blocks:
 
 def build_parser() -> argparse.ArgumentParser:
     """``--help`` only: the app takes its settings from the environment, as a Space gives them."""
-    summary, usage, configuration = __doc__.split("\n\n")[:3]
+    summary, usage, heading, settings = __doc__.split("\n\n")[:4]
+    configuration = f"{heading}\n\n{settings}"
     return argparse.ArgumentParser(
         prog="python app.py",
         description=f"{summary}\n\n{usage}",

@@ -13,7 +13,9 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio.components.dataframe import DataframeData
 from matplotlib.figure import Figure
+from pydantic import ConfigDict, ValidationError
 
 from recsys.card import build_model_card, describe_threshold
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
@@ -76,6 +78,49 @@ def user_errors(handler: Callable) -> Callable:
             raise gr.Error(str(err), title="Cannot do that") from err
 
     return wrapped
+
+
+def number_input(box: gr.Number) -> gr.Number:
+    """``box``, whose input from the page or a script must be a finite number: anything else gets a clear error
+    (Gradio's own preprocessing compares ``"abc"`` with the minimum, a TypeError that a script sees as a
+    generic 'upstream exception'). The check wraps the instance's preprocessing: a subclass of a Gradio
+    component would make Gradio write a ``.pyi`` file beside this module whenever it is imported."""
+    preprocess = box.preprocess
+
+    def checked(payload: Any) -> float | int | None:
+        is_number = isinstance(payload, int | float) and not isinstance(payload, bool)
+        if payload is not None and not (is_number and np.isfinite(payload)):
+            raise gr.Error(f"{box.label} must be a number, not {payload!r:.40}.", title="Cannot read that")
+        return preprocess(payload)
+
+    box.preprocess = checked
+    return box
+
+
+class _TableData(DataframeData):
+    """Gradio's table payload, whose validation failure is a clear error rather than a pydantic traceback."""
+
+    model_config = ConfigDict(title=DataframeData.__name__)  # the API's schema is Gradio's own
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> _TableData:
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError:
+            raise gr.Error(
+                f"A table must be {{'headers': [...], 'data': [[...], ...]}}, not {obj!r:.60}.",
+                title="Cannot read that",
+            ) from None
+
+
+def table_input(table: gr.Dataframe) -> gr.Dataframe:
+    """``table``, whose payload from the page or a script must be a table: anything else gets a clear error, and
+    a missing table (``null``) reaches its handler as None, which the handler refuses in words (Gradio's own
+    preprocessing fails on both with a traceback). Wrapped per instance, as :func:`number_input` is."""
+    preprocess = table.preprocess
+    table.data_model = _TableData
+    table.preprocess = lambda payload: None if payload is None else preprocess(payload)
+    return table
 
 
 def _display(table: pd.DataFrame) -> pd.DataFrame:

@@ -30,6 +30,7 @@ import recsys.mind
 import recsys.onnx_runtime
 import recsys.score
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
+from recsys.defaults import Env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -220,3 +221,12 @@ def test_each_console_script_answers_help(
     out = capsys.readouterr().out
     assert out.startswith("usage: ")
     assert script in out  # the help names the installed command beside the `python -m` form
+
+
+def test_the_apps_help_lists_every_setting_it_reads(capsys: pytest.CaptureFixture) -> None:
+    """``python app.py --help`` printed its settings' heading and then nothing."""
+    with pytest.raises(SystemExit):
+        app.serve(["--help"])
+    shown = capsys.readouterr().out
+    names = [value for name, value in vars(Env).items() if not name.startswith("_")]
+    assert names and [name for name in names if name not in shown] == []

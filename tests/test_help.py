@@ -201,7 +201,8 @@ def test_the_console_scripts_are_the_commands() -> None:
         "clicktune-onnx",
         "clicktune-score",
     }
-    shipped = set(PYPROJECT["tool"]["setuptools"]["packages"]) | set(PYPROJECT["tool"]["setuptools"]["py-modules"])
+    wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
+    shipped = {name.removesuffix(".py") for name in wheel["only-include"]}
     for target in SCRIPTS.values():
         module = target.split(":")[0]
         assert module.split(".")[0] in shipped, f"{target}: its module is not in the package"

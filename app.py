@@ -127,7 +127,10 @@ def _list_inputs(limits: Limits, prefix: str) -> tuple[gr.File, gr.Textbox, gr.D
 
 
 def _list_examples(served: ServedLog, inputs: list[gr.components.Component], label: str | None = None) -> None:
+    """The log's example lists, where this copy has them (an installed package ships no data: none are shown)."""
     rank = served.examples.get("rank", [])
+    if not rank:
+        return
     folder = served.log.examples_dir
     gr.Examples(
         [[e["context"], str(folder / e["file"]), ""] for e in rank],
@@ -259,12 +262,13 @@ def classify_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> N
                 probability = gr.Number(label="Click probability", elem_id=f"{ids}classify-probability")
                 label = gr.Textbox(label=f"At threshold {metadata.threshold:.3f}", elem_id=f"{ids}classify-label")
         rows = served.examples.get("classify", [])
-        gr.Examples(
-            [[e["context"], e["item"]] for e in rows],
-            inputs=[context, item],
-            example_labels=[f"{'clicked' if e['clicked'] else 'not clicked'}: {e['item'][:80]}" for e in rows],
-            label="Examples: held-out rows, with what the user did",
-        )
+        if rows:
+            gr.Examples(
+                [[e["context"], e["item"]] for e in rows],
+                inputs=[context, item],
+                example_labels=[f"{'clicked' if e['clicked'] else 'not clicked'}: {e['item'][:80]}" for e in rows],
+                label="Examples: held-out rows, with what the user did",
+            )
     button.click(handlers.classify, [context, item], [probability, label], api_name=f"{api}classify", **MODEL_QUEUE)
 
 
@@ -319,7 +323,7 @@ def model_tab(handlers: Handlers, served: ServedLog, demo: gr.Blocks, ids: str, 
         with gr.Row():
             distribution = gr.Plot(label="Score distribution", format="png", min_width=300)
             reliability = gr.Plot(label="Reliability", format="png", min_width=300)
-        with gr.Row():
+        with gr.Row(visible=bool(files)):  # no click log here to evaluate on: the verdict says how to give one
             choice = gr.Dropdown(
                 files,
                 value=files[0] if files else None,
@@ -329,12 +333,13 @@ def model_tab(handlers: Handlers, served: ServedLog, demo: gr.Blocks, ids: str, 
                 elem_id=f"{ids}model-eval-file",
             )
             button = gr.Button("Evaluate", scale=1, min_width=100, elem_id=f"{ids}model-evaluate")
-        gr.Examples(
-            [[name] for name in files],
-            inputs=choice,
-            example_labels=[f"{name}: {handlers.describe_file(name)}" for name in files],
-            label=f"{served.log.name} splits",
-        )
+        if files:
+            gr.Examples(
+                [[name] for name in files],
+                inputs=choice,
+                example_labels=[f"{name}: {handlers.describe_file(name)}" for name in files],
+                label=f"{served.log.name} splits",
+            )
         with gr.Accordion("Calibration, threshold and training details", open=False):
             gr.Markdown(handlers.model_card(), elem_id=f"{ids}model-card")
     outputs = [metrics, distribution, reliability]

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, ValidationError
 
 from recsys.card import build_model_card, describe_threshold
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
-from recsys.defaults import BUNDLED_LOGS, BundledLog
+from recsys.defaults import BUNDLED_LOGS, BundledLog, how_to_train
 from recsys.downloads import Downloads
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, format_table
@@ -361,8 +361,7 @@ class Handlers:
         the real clicks ticked, and a line on how each model ranks them where the list carries them."""
         if self.models.base is None:
             raise InputError(
-                "Compare needs a fine-tuned model and its base; this app serves a zero-shot model. "
-                "Run `make demo` or set MODEL_DIR to a fine-tuned model."
+                "Compare needs a fine-tuned model and its base; this app serves a zero-shot model. " + how_to_train()
             )
         context = check_text(context, "context", self.limits)
         candidates, _ = read_candidate_input(file, pasted, item_column, self.limits)
@@ -415,7 +414,8 @@ class Handlers:
         names = [name for name, path in paths.items() if path.resolve() in held_out] or self.evaluations.files
         evaluations = [e for e in (self.evaluations.cached(n) for n in names) if e is not None]
         if not self.evaluations.files:
-            return "## Is it better?\n\nNo click log to evaluate on: its operator sets EVAL_FILE.", "", None, None
+            hint = "No held-out click log to evaluate on: its operator sets EVAL_FILE to one (users never trained on)."
+            return f"## Is it better?\n\n{hint}", "", None, None
         if not evaluations:
             hint = (
                 "The model is being evaluated on its held-out users (a minute or two, once per model): reload the "

@@ -51,6 +51,17 @@ EVAL_FILE = HELD_OUT_FILES[0]  # the app's Model tab evaluates on it first
 HOST, PORT = "127.0.0.1", 7860
 
 
+def how_to_train() -> str:
+    """How to get a fine-tuned model to serve, as a sentence that works where this copy of ClickTune runs: in a
+    checkout `make demo`; in an installed package (no bundled data) the console script on one's own click log."""
+    if BUNDLED_DATA.is_dir():
+        return "Run `make demo` (or set `MODEL_DIR`) to serve a fine-tuned one."
+    return (
+        "Train one on your click log with `clicktune-train --train-file your_log.csv` (it writes "
+        "`./models/clicktune`, which the app then serves), or set `MODEL_DIR` to a model folder or a Hub id."
+    )
+
+
 @dataclass(frozen=True)
 class BundledLog:
     """A real click log that ships with ClickTune: its splits, the folder ``make demo`` trains its model into, the

@@ -21,12 +21,19 @@ column, the bad rows and the fix, so that callers never parse message text. Afte
 trusts the contract. Nothing is coerced silently: a column name given twice, a row with more
 fields than the header, a list, object or true/false where text belongs, and a missing-value
 marker (``NaN``, ``null``, ``None``, ...) in a text column are refused, not renamed, shifted or
-turned into text. A UTF-8 byte-order mark is allowed; other encodings are refused, naming the
-first byte that is not UTF-8.
+turned into text; so are a Parquet file's dates, times, durations, decimals and bytes there. A UTF-8
+byte-order mark is allowed; other encodings are refused, naming the first byte that is not UTF-8.
+
+Size limits apply while a file is read, before it becomes a table (``recsys.tables``): a candidate
+file read with ``max_items`` or ``max_columns`` is refused as soon as the reader sees more, so that a
+small upload never makes a large table. A JSON line's integers must fit in 64 bits: quote a larger
+one as a string.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,14 +44,18 @@ import pandas as pd
 
 from recsys.errors import ContractError
 from recsys.tables import (
+    ROWS,
     TABULAR_SUFFIXES,
+    TooLarge,
     bad_rows,
+    check_rows_read,
     describe_rows,
     not_utf8,
     read_table,
     refuse_binary,
     refuse_repeated_columns,
     require_file,
+    rows_to_read,
 )
 
 QUERY = "query"
@@ -80,7 +91,8 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], source: str) -
 
 
 def _is_plain(value: object) -> bool:
-    """A cell that reads as text: a string, a number, or missing; not a list, an object, true/false or bytes."""
+    """A cell that reads as text: a string, a number, or missing; not a list, an object, true/false, bytes, a date,
+    a time, a duration or a decimal (a Parquet file's own types, which str() would write in a format of its own)."""
     if isinstance(value, (bool, np.bool_)):
         return False
     return value is None or value is pd.NA or isinstance(value, (str, int, float, np.integer, np.floating))
@@ -91,6 +103,12 @@ def _kind(value: object) -> str:
         return "true/false"
     if isinstance(value, (list, tuple, np.ndarray)):
         return "a list"
+    if isinstance(value, (datetime.date, datetime.time, np.datetime64)):  # a pandas Timestamp is a datetime
+        return "a date or time"
+    if isinstance(value, (datetime.timedelta, np.timedelta64)):
+        return "a duration"
+    if isinstance(value, decimal.Decimal):
+        return "a decimal number"
     return "an object" if isinstance(value, dict) else f"a {type(value).__name__} value"
 
 
@@ -98,6 +116,8 @@ def _plain(values: pd.Series) -> pd.Series:
     """Which cells are plain (:func:`_is_plain`), looking at each cell only where the dtype leaves it open."""
     if pd.api.types.is_bool_dtype(values):
         return pd.Series(False, index=values.index)
+    if values.dtype.kind in "mM":  # datetime64 and timedelta64, with or without a time zone: only missing cells
+        return pd.Series(values.isna(), index=values.index)
     if values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
         return values.astype(object).map(_is_plain).astype(bool)
     return pd.Series(True, index=values.index)
@@ -114,7 +134,8 @@ def _refuse_non_text(frame: pd.DataFrame, column: str, source: str) -> None:
     kinds = ", ".join(dict.fromkeys(_kind(v) for v in values[~plain.to_numpy()].head(20)))
     raise ContractError(
         source, f"column {column!r} must hold text, but holds {kinds} at row(s) {describe_rows(rows)}",
-        "make each cell one plain string: join a list into one text, and quote true/false where it is the text",
+        "make each cell one plain string: join a list into one text, write a date, time or decimal as text, and "
+        "quote true/false where it is the text",
         column=column, rows=rows,
     )  # fmt: skip
 
@@ -222,8 +243,14 @@ def require_ranked_groups(frame: pd.DataFrame, source: str) -> None:
 # -- candidate lists -------------------------------------------------------------------------------------
 
 
-def read_candidate_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
-    """The table in a candidate file before its item column is checked; a .txt file gives an ``item`` column."""
+def read_candidate_table(
+    path: str | Path, source: str | None = None, *, max_items: int | None = None, max_columns: int | None = None
+) -> pd.DataFrame:
+    """The table in a candidate file before its item column is checked; a .txt file gives an ``item`` column.
+
+    A file with more than ``max_items`` items or ``max_columns`` columns is refused while it is read
+    (:class:`~recsys.tables.TooLarge`, with the count in items): reading stops there.
+    """
     path = Path(path)
     source = source or str(path)
     suffix = path.suffix.lower()
@@ -231,15 +258,31 @@ def read_candidate_table(path: str | Path, source: str | None = None) -> pd.Data
         raise ContractError(
             source, f"unknown file type {suffix or '(none)'!r}", f"give one of {', '.join(CANDIDATE_SUFFIXES)}"
         )
-    if suffix != ".txt":
-        return read_table(path, source)
+    try:
+        if suffix != ".txt":
+            return read_table(path, source, max_rows=max_items, max_columns=max_columns)
+        return pasted_candidates("\n".join(_text_lines(path, source, max_items)), source)
+    except TooLarge as err:
+        if err.unit != ROWS:
+            raise
+        raise replace(err, problem=err.count("items"), fix="rank a shorter list") from err
+
+
+def _text_lines(path: Path, source: str, max_items: int | None) -> list[str]:
+    """The lines of a .txt file that are not blank, read up to :func:`~recsys.tables.rows_to_read` of them."""
     require_file(path, source)
     refuse_binary(path, source)
+    lines, stop = [], rows_to_read(max_items)
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        with path.open(encoding="utf-8-sig") as handle:
+            for line in handle:
+                lines += [piece for piece in line.splitlines() if piece.strip()]  # as str.splitlines splits a text
+                if stop is not None and len(lines) >= stop:
+                    break
     except UnicodeDecodeError as err:
         raise not_utf8(path, source, "re-save it as UTF-8 with one item per line") from err
-    return pasted_candidates("\n".join(lines), source)
+    check_rows_read(source, len(lines), max_items)
+    return lines
 
 
 def pasted_candidates(text: str, source: str = "the pasted list") -> pd.DataFrame:
@@ -291,11 +334,19 @@ def validate_candidates(
 
 
 def read_candidates(
-    path: str | Path, item_column: str = ITEM, source: str | None = None, **limits: int | None
+    path: str | Path,
+    item_column: str = ITEM,
+    source: str | None = None,
+    *,
+    max_items: int | None = None,
+    max_text_chars: int | None = None,
+    max_columns: int | None = None,
 ) -> pd.DataFrame:
-    """Read and check a candidate file; ``limits``: :func:`validate_candidates`' ``max_items``, ``max_text_chars``."""
+    """Read and check a candidate file; ``max_items`` and ``max_columns`` apply while it is read
+    (:func:`read_candidate_table`), ``max_text_chars`` to the items read (:func:`validate_candidates`)."""
     source = source or str(path)
-    return validate_candidates(read_candidate_table(path, source), source, item_column, **limits)
+    table = read_candidate_table(path, source, max_items=max_items, max_columns=max_columns)
+    return validate_candidates(table, source, item_column, max_items=max_items, max_text_chars=max_text_chars)
 
 
 # -- marked lists: feedback on a ranked list -------------------------------------------------------------

@@ -40,7 +40,7 @@ from recsys.feedback import FeedbackStore, RankedList
 from recsys.index import TOP_K, Catalog
 from recsys.scoring import Scorer, load_scorer
 from recsys.settings import Limits
-from recsys.tables import read_table
+from recsys.tables import ROWS, TooLarge, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +170,12 @@ def check_upload(path: Path, limits: Limits) -> None:
 def read_candidate_input(
     file: str | Path | None, pasted: str | None, item_column: str | None, limits: Limits
 ) -> tuple[pd.DataFrame, str]:
-    """The candidate list from an uploaded file or pasted lines (exactly one), checked, and where it came from."""
+    """The candidate list from an uploaded file or pasted lines (exactly one), checked, and where it came from.
+
+    A file is read within :func:`upload_limits`: reading stops at the first item or column past them. The ranked
+    table keeps item, item_id and clicked (as its real clicks) in columns of their own, and at most
+    ``max_extra_columns`` more.
+    """
     path, pasted = (Path(file) if file else None), (pasted or "").strip()
     if path is not None and pasted:
         raise InputError("Give the items either as a file or pasted, not both: clear one of them.")
@@ -183,28 +188,59 @@ def read_candidate_input(
     check_upload(path, limits)
     column = (item_column or "").strip() or ITEM
     try:
-        candidates = read_candidates(path, column, source=path.name, **sizes)
+        candidates = read_candidates(
+            path, column, source=path.name, max_text_chars=limits.max_text_chars, **upload_limits(limits)
+        )
+    except TooLarge as err:
+        if err.unit == ROWS:
+            raise
+        raise _too_wide(err, path.name, limits) from err
     except ContractError as err:
         if err.missing != (column,):
             raise
         raise replace(err, fix=f"{err.fix}, or choose the column that holds the item text") from err
-    extra = [c for c in candidates.columns if c not in (ITEM, ITEM_ID)]
+    own = [c for c in (ITEM, ITEM_ID, CLICKED) if c in candidates.columns]
+    extra = [c for c in candidates.columns if c not in own]
     if len(extra) > limits.max_extra_columns:
+        besides = "item, item_id and clicked" if CLICKED in own else "item and item_id"
         raise InputError(
-            f"{path.name} has {len(extra)} columns besides item and item_id; the ranked table keeps at most "
+            f"{path.name} has {len(extra)} columns besides {besides}; the ranked table keeps at most "
             f"{limits.max_extra_columns}. Drop the columns you don't need and upload it again."
         )
     return candidates, path.name
 
 
 def inspect_candidate_file(path: Path, limits: Limits) -> tuple[list[str], str | None, list[str]]:
-    """An uploaded file's columns that may hold the item text, the one to preselect, and its numeric columns."""
+    """An uploaded file's columns that may hold the item text, the one to preselect, and its numeric columns.
+
+    The file is read within the same :func:`upload_limits` as for ranking, so that a file too large to rank is
+    refused on upload, having cost no more than one that ranks.
+    """
     check_upload(path, limits)
-    table = read_candidate_table(path, path.name)
+    try:
+        table = read_candidate_table(path, path.name, **upload_limits(limits))
+    except TooLarge as err:
+        if err.unit == ROWS:
+            raise
+        raise _too_wide(err, path.name, limits) from err
     columns = [str(c) for c in table.columns]
     numeric = numeric_columns(table)
     text = [c for c in columns if c not in numeric and c != CLICKED] or columns  # the ground truth is no item text
     return text, ITEM if ITEM in columns else None, numeric
+
+
+def upload_limits(limits: Limits) -> dict[str, int]:
+    """What an uploaded candidate file is read within: ``max_items`` rows, and the columns of a ranked table (item,
+    item_id, clicked and ``max_extra_columns`` more); :func:`~recsys.contract.read_candidate_table`'s keywords."""
+    return {"max_items": limits.max_items, "max_columns": len((ITEM, ITEM_ID, CLICKED)) + limits.max_extra_columns}
+
+
+def _too_wide(err: TooLarge, name: str, limits: Limits) -> InputError:
+    """A file with more columns than :func:`upload_limits`, in the words of the check after reading."""
+    return InputError(
+        f"{name} has {'' if err.exact else 'at least '}{err.size} columns; the ranked table keeps item, item_id, "
+        f"clicked and at most {limits.max_extra_columns} more. Drop the columns you don't need and upload it again."
+    )
 
 
 def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:

@@ -6,6 +6,17 @@ guessing: a UTF-8 byte-order mark is allowed; any other encoding is refused, nam
 byte that is not UTF-8 and where it is; a column name given twice, a row with more fields than
 the header, a JSON line that is no object, and a binary file are refused. Column rules (which
 columns, what they hold) are ``recsys.contract``'s.
+
+Limits apply while reading, never after: with ``max_rows`` or ``max_columns``, a file over either is
+refused (:class:`TooLarge`) as soon as the reader sees it, so that a small file cannot make a large
+table. A Parquet file's rows and columns are counted from its metadata before any data is read; a
+CSV or TSV header's fields are counted from the first line in small pieces, and its rows read only
+up to one past the limit; JSON lines likewise. A Parquet file is read as the Arrow data it holds: the
+pandas metadata that pandas writes beside it (dtypes, index) is ignored, since pandas fails on a
+broken one, and an unnamed pandas index saved as a column (``__index_level_0__``) is left out, as
+pandas leaves it out. A JSON line may nest lists and objects at most ``MAX_JSON_DEPTH`` deep, and
+its integers must fit in 64 bits (as a table cell, a database and every JSON writer hold them): a
+larger one is refused, naming the line and the key, with the fix to quote it as a string.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +38,57 @@ TEXT_SUFFIXES = (".csv", ".tsv", ".jsonl", ".txt")  # read as UTF-8 text; a NUL 
 _MAX_ROWS_NAMED = 5
 _SNIFF_BYTES = 8192
 _CHUNK_BYTES = 1 << 20
+_HEADER_BYTES = 1 << 16  # a CSV header is counted in pieces of this size, so a header of any width costs one piece
+_LINE_END = re.compile(rb"[\r\n]")
+_PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # pyarrow's name for an unnamed pandas index saved as a column
+MAX_JSON_DEPTH = 32  # lists and objects in one JSON line, the line's own object counted; no table cell is deeper
+INT64 = (-(2**63), 2**63 - 1)  # the integers a JSON line may hold
+ROWS, COLUMNS = "rows", "columns"
+
+
+@dataclass(eq=False)
+class TooLarge(ContractError):
+    """A file with more rows or columns than its reader takes (``max_rows``, ``max_columns``), refused as soon as the
+    reader sees it; ``size`` is how many the file has (at least, where ``exact`` is false: the reader stopped
+    counting), so that a caller can say so in its own words (:meth:`count`)."""
+
+    unit: str = ROWS  # ROWS or COLUMNS
+    size: int = 0
+    limit: int = 0
+    exact: bool = True
+
+    def count(self, unit: str | None = None) -> str:
+        """E.g. ``1001 items, more than the limit of 1000``, in ``unit`` (default: rows or columns)."""
+        return _over_limit(self.size, unit or self.unit, self.limit, self.exact)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (*super().__reduce__()[1], self.unit, self.size, self.limit, self.exact)
+
+
+def _over_limit(size: int, unit: str, limit: int, exact: bool) -> str:
+    return f"{size} {unit}, more than the limit of {limit}" if exact else f"more than the limit of {limit} {unit}"
+
+
+def too_large(source: str, unit: str, size: int, limit: int, exact: bool = True) -> TooLarge:
+    fix = "give a file with fewer rows" if unit == ROWS else "drop the columns you don't need"
+    problem = _over_limit(size, unit, limit, exact)
+    return TooLarge(source, problem, fix, unit=unit, size=size, limit=limit, exact=exact)
+
+
+def _check_size(source: str, unit: str, size: int, limit: int | None, exact: bool = True) -> None:
+    if limit is not None and size > limit:
+        raise too_large(source, unit, size, limit, exact)
+
+
+def rows_to_read(limit: int | None) -> int | None:
+    """How many rows a reader reads for a ``limit``: two past it, the first to tell a file over the limit, the
+    second whether that one was the last (then the refusal names the file's count); None: every row."""
+    return None if limit is None else limit + 2
+
+
+def check_rows_read(source: str, read: int, limit: int | None, unit: str = ROWS) -> None:
+    """Refuse a file of which ``read`` rows (at most :func:`rows_to_read`) were read, where they are over ``limit``."""
+    _check_size(source, unit, read, limit, exact=limit is None or read <= limit + 1)
 
 
 def bad_rows(mask: pd.Series | np.ndarray) -> tuple[int, ...]:
@@ -95,15 +158,50 @@ class _RepeatedKeys(Exception):
     """A JSON object with a key twice: json.loads would keep only the last value."""
 
 
-def _jsonl_records(path: Path, source: str) -> Iterator[tuple[int, dict]]:
-    """Each JSON object with its line number (blank lines skipped, a byte-order mark allowed), one at a time."""
-    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys)
+class _WideInteger(str):
+    """A JSON integer outside ``INT64``, kept as its digits until the line's key for it is known."""
+
+
+def _json_integer(digits: str) -> int | _WideInteger:
+    # a long digit string is refused before int() reads it: int() of one over 4300 digits is an error of its own
+    if len(digits) > len(str(INT64[0])) or not INT64[0] <= (number := int(digits)) <= INT64[1]:
+        return _WideInteger(digits)
+    return number
+
+
+def _unwritable(value: object, depth: int) -> _WideInteger | bool:
+    """In a JSON value, a wide integer (the first), or True where lists and objects nest deeper than
+    ``MAX_JSON_DEPTH``; False where there is neither. ``depth``: the value's own, the line's object being 1."""
+    if isinstance(value, _WideInteger):
+        return value
+    if isinstance(value, (dict, list)):
+        if depth > MAX_JSON_DEPTH:
+            return True
+        for inner in value.values() if isinstance(value, dict) else value:
+            if found := _unwritable(inner, depth + 1):
+                return found
+    return False
+
+
+def _too_deep(source: str, number: int) -> ContractError:
+    return ContractError(
+        source, f"line {number} holds lists or objects nested more than {MAX_JSON_DEPTH} deep",
+        "flatten it: a cell holds text, a number, or a short list", rows=(number,),
+    )  # fmt: skip
+
+
+def _jsonl_records(path: Path, source: str, max_columns: int | None = None) -> Iterator[tuple[int, dict]]:
+    """Each JSON object with its line number (blank lines skipped, a byte-order mark allowed), one at a time; one
+    with more than ``max_columns`` keys is refused before the next line is read."""
+    decoder = json.JSONDecoder(object_pairs_hook=_unique_keys, parse_int=_json_integer)
     with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
                 record = decoder.decode(line)
+            except RecursionError:  # nested past Python's own limit, long before the line ends
+                raise _too_deep(source, number) from None
             except json.JSONDecodeError as err:
                 raise ContractError(
                     source, f"line {number} is not JSON ({err.msg} at column {err.colno})",
@@ -122,25 +220,82 @@ def _jsonl_records(path: Path, source: str) -> Iterator[tuple[int, dict]]:
                     source, f"line {number} is a JSON {type(record).__name__}, not an object",
                     "write one JSON object per line", rows=(number,),
                 )  # fmt: skip
+            _check_size(source, COLUMNS, len(record), max_columns, exact=False)  # the lines after it not read
+            _refuse_unwritable(record, number, source)
             yield number, record
 
 
-def _read_jsonl(path: Path, source: str) -> pd.DataFrame:
-    """One JSON object per line; values keep their JSON types."""
-    records = [record for _, record in _jsonl_records(path, source)]
+def _refuse_unwritable(record: dict, number: int, source: str) -> None:
+    for key, value in record.items():
+        found = _unwritable(value, 2)
+        if found is True:
+            raise _too_deep(source, number)
+        if found:
+            digits = found if len(found) <= 40 else f"{found[:20]}…{found[-10:]} ({len(found.lstrip('-'))} digits)"
+            raise ContractError(
+                source, f"line {number} has the integer {digits} at the key {key!r}, outside the 64-bit range",
+                "quote it as a string, e.g. \"123\": a table cell holds integers of at most 64 bits", column=key,
+                rows=(number,),
+            )  # fmt: skip
+
+
+def _read_jsonl(path: Path, source: str, max_rows: int | None, max_columns: int | None) -> pd.DataFrame:
+    """One JSON object per line; values keep their JSON types. Reading stops at :func:`rows_to_read`."""
+    records: list[dict] = []
+    keys: dict[str, None] = {}  # every key so far, in the order they first appear
+    stop = rows_to_read(max_rows)
+    for _, record in _jsonl_records(path, source, max_columns):
+        records.append(record)
+        if max_columns is not None:
+            keys.update(dict.fromkeys(record))
+            _check_size(source, COLUMNS, len(keys), max_columns, exact=False)
+        if len(records) == stop:
+            break
+    check_rows_read(source, len(records), max_rows)
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
-def _read_delimited(path: Path, sep: str, source: str) -> pd.DataFrame:
+def _read_delimited(path: Path, sep: str, source: str, max_rows: int | None, max_columns: int | None) -> pd.DataFrame:
     """CSV or TSV as text, its header row taken as it is: pandas would rename a repeated name (``item.1``)
-    and take the first column as an index where rows have one field more than the header."""
+    and take the first column as an index where rows have one field more than the header. With limits, the
+    header's fields are counted before pandas reads it, and its rows only up to :func:`rows_to_read`."""
+    if max_columns is not None:
+        fields, exact = _header_fields(path, sep, max_columns)
+        _check_size(source, COLUMNS, fields, max_columns, exact)
+    rows = None if max_rows is None else 1 + rows_to_read(max_rows)  # the header too
     try:
-        raw = pd.read_csv(path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, sep=sep, header=None, encoding="utf-8", dtype=str, keep_default_na=False, nrows=rows)
     except pd.errors.EmptyDataError:  # blank lines only
         raise _no_header(source) from None
     except pd.errors.ParserError as err:
         raise _too_many_fields(err, source) from None
+    check_rows_read(source, len(raw) - 1, max_rows)
     return raw.iloc[1:].set_axis(_header(raw.iloc[0].tolist()), axis=1).reset_index(drop=True)
+
+
+def _header_fields(path: Path, sep: str, limit: int) -> tuple[int, bool]:
+    """The fields of a CSV or TSV header (its first line that is not blank) and whether that count is exact: it
+    is counted in pieces of ``_HEADER_BYTES``, a separator inside quotes not counted, and counting stops after
+    the piece where it passes ``limit``."""
+    separator = sep.encode()
+    fields, quoted, written = 1, False, False  # written: the line so far holds more than blanks
+    with path.open("rb") as handle:
+        while piece := handle.read(_HEADER_BYTES):
+            for i, part in enumerate(piece.split(b'"')):
+                quoted = quoted != (i > 0)  # every quote opens or closes a quoted field ("" inside one: both)
+                if quoted:
+                    written = True
+                    continue
+                while end := _LINE_END.search(part):
+                    line, part = part[: end.start()], part[end.end() :]
+                    fields, written = fields + line.count(separator), written or bool(line.strip())
+                    if written:
+                        return fields, True
+                    fields = 1  # a blank line before the header, which pandas skips too
+                fields, written = fields + part.count(separator), written or bool(part.strip())
+            if fields > limit:
+                return fields, False
+    return fields, True
 
 
 def _header(names: list[str]) -> list[str]:
@@ -210,23 +365,25 @@ def _no_data_rows(source: str) -> ContractError:
     return ContractError(source, "the file has no data rows", "add at least one row under the header")
 
 
-def read_table(path: str | Path, source: str | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path, source: str | None = None, *, max_rows: int | None = None, max_columns: int | None = None
+) -> pd.DataFrame:
     """Read a .csv, .tsv, .jsonl or .parquet file as strings-and-numbers, never guessing encodings.
 
     ``source`` names the file in errors (default: its path; the app passes an upload's own name).
-    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed.
+    Column names are stripped and must be unique; a UTF-8 byte-order mark is allowed. A file with more
+    than ``max_rows`` data rows or ``max_columns`` columns is refused while it is read (:class:`TooLarge`).
     """
     path = Path(path)
     source = source or str(path)
     suffix = _tabular_suffix(path, source)
     try:
         if suffix == ".parquet":
-            refuse_repeated_columns([c.strip() for c in _parquet_columns(path)], source)
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path, source, max_rows, max_columns)
         elif suffix == ".jsonl":
-            frame = _read_jsonl(path, source)
+            frame = _read_jsonl(path, source, max_rows, max_columns)
         else:
-            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",", source)
+            frame = _read_delimited(path, "\t" if suffix == ".tsv" else ",", source, max_rows, max_columns)
     except ContractError:
         raise
     except _READER_ERRORS as err:
@@ -331,7 +488,37 @@ def _parquet_pieces(path: Path, rows: int, source: str) -> Iterator[pd.DataFrame
     with pq.ParquetFile(path) as parquet:
         for batch in parquet.iter_batches(batch_size=rows):
             if batch.num_rows:
-                yield batch.to_pandas()
+                yield _arrow_frame(batch)
+
+
+def _read_parquet(path: Path, source: str, max_rows: int | None, max_columns: int | None) -> pd.DataFrame:
+    """A Parquet file whose rows and columns, counted in its metadata, are within the limits; the metadata's
+    count is not trusted further: reading stops past ``max_rows`` (:func:`rows_to_read`) whatever it says."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as parquet:
+        names = [str(name).strip() for name in parquet.schema_arrow.names]
+        # leaf columns: a nested column is read as all of its fields
+        _check_size(source, COLUMNS, max(len(names), parquet.metadata.num_columns), max_columns)
+        refuse_repeated_columns(names, source)
+        _check_size(source, ROWS, parquet.metadata.num_rows, max_rows)
+        if max_rows is None:
+            return _arrow_frame(parquet.read())
+        batches, read = [], 0
+        for batch in parquet.iter_batches(batch_size=rows_to_read(max_rows)):
+            batches.append(batch)
+            read += batch.num_rows
+            if read >= rows_to_read(max_rows):
+                break
+        check_rows_read(source, read, max_rows)
+        return _arrow_frame(pa.Table.from_batches(batches) if batches else parquet.schema_arrow.empty_table())
+
+
+def _arrow_frame(data: object) -> pd.DataFrame:
+    """A pyarrow Table or RecordBatch as pandas, its pandas metadata ignored (module docstring)."""
+    frame = data.to_pandas(ignore_metadata=True)
+    return frame.drop(columns=[c for c in frame.columns if _PANDAS_INDEX.fullmatch(str(c))])
 
 
 def check_not_an_input(out: str | Path, inputs: Sequence[str | Path], fix: str) -> None:

@@ -13,6 +13,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from numbers import Number
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +34,7 @@ from recsys.contract import (
 from recsys.defaults import (
     HELD_OUT_FILES,
     VALID_FILE,
+    how_to_train,
 )
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
@@ -95,7 +97,7 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
     if not is_model_folder(model_dir):
         note = (
             f"No trained model in `MODEL_DIR`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
-            "Run `make demo` (or set `MODEL_DIR`) to serve a fine-tuned one."
+            + how_to_train()
         )
         return ServedModels(load_scorer(None), note=note)
     scorer = load_scorer(str(model_dir))
@@ -244,17 +246,29 @@ def _too_wide(err: TooLarge, name: str, limits: Limits) -> InputError:
 
 
 def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
-    """Feature weights from a (feature, weight) table; blank rows and zero weights are left out."""
+    """Feature weights from a (feature, weight) table; blank rows and zero weights are left out.
+
+    A feature is named once; a cell that holds a list or an object (as a script may send) is refused.
+    """
     weights: dict[str, float] = {}
     if table is None or table.empty:
         return weights
     if table.shape[1] < 2:
         raise InputError("The weights table needs two columns, feature and weight; add the weight column.")
+    named: set[str] = set()
     for feature, weight in table.iloc[:, :2].itertuples(index=False):
+        if not (_is_scalar(feature) and _is_scalar(weight)):
+            raise InputError(
+                f"The weights table has a list or an object in the row ({feature!r:.60}, {weight!r:.60}); "
+                "give each row a feature name and one number."
+            )
         # A blank cell arrives as None, "" or (from Gradio's frame) NaN.
         feature = "" if pd.isna(feature) else str(feature).strip()
         if not feature or pd.isna(weight) or str(weight).strip() == "":
             continue
+        if feature in named:
+            raise InputError(f"The weights table names {feature!r} more than once; give each feature one weight.")
+        named.add(feature)
         try:
             value = float(weight)
         except ValueError:
@@ -264,6 +278,10 @@ def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
         if value:
             weights[feature] = value
     return weights
+
+
+def _is_scalar(cell: object) -> bool:
+    return cell is None or isinstance(cell, str | Number)
 
 
 def ranked_list(context: str, ranked: pd.DataFrame) -> RankedList:

@@ -385,6 +385,21 @@ def test_blend_weights_refuse_weights_that_are_not_finite_numbers(weight: object
         blend_weights(pd.DataFrame({"feature": ["price"], "weight": [weight]}))
 
 
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"feature": ["price"], "weight": [[1, 2]]}, r"a list or an object in the row \('price', \[1, 2\]\)"),
+        ({"feature": [{"a": 1}], "weight": [1]}, "a list or an object"),
+        ({"feature": ["price", "age", " price"], "weight": [1, 2, 0]}, "names 'price' more than once"),
+    ],
+)
+def test_blend_weights_refuse_lists_objects_and_a_feature_given_twice(table: dict, message: str) -> None:
+    """A list where a weight belongs was a ValueError ('upstream exception' to a script); a feature given twice
+    silently took its last weight."""
+    with pytest.raises(InputError, match=message):
+        blend_weights(pd.DataFrame(table))
+
+
 # -- feedback ------------------------------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Load and crash test of the running app: concurrent API clients, then a SIGKILL mid-load and a restart.
 
     python -m bench.load [--clients 16] [--requests 25] [--items 100] [--kill-after 200 | 30s]   # or: make load
+    python -m bench.load [--bomb-clients 8] [--bomb-requests 10] [--bomb-rows 20000000] [--bomb-columns 600000]
 
 Starts ``python app.py`` itself (its own port, a fresh FEEDBACK_DIR in a temporary folder; the
 model of ``models/clicktune`` where it was trained, else the zero-shot base model). Each of
@@ -13,6 +14,14 @@ Three phases on one database:
 2. load again, and the app is SIGKILLed after ``--kill-after`` acknowledged feedbacks (or seconds,
    ``30s``); it is restarted on the same FEEDBACK_DIR.
 3. after the restart: ``--after-restart`` more requests a client, on fresh sessions.
+4. upload bombs: ``--bomb-clients`` clients rank (``--bomb-requests`` each) without bombs, then again
+   beside a bomber client that uploads, one after another until they are done, a Parquet file of
+   ``--bomb-rows`` rows of one dictionary-encoded string (zstd: about 80 KB) and a CSV file whose
+   header has ``--bomb-columns`` columns (about 5 MB). Every bomb must be refused; the ranking
+   clients' p95 with the bombs must stay within 2× of theirs without; the app's peak memory while
+   the bombs fly is reported. Then one client ranks the largest upload the limits accept (as many
+   items and columns as they allow, just under MAX_UPLOAD_MB): the memory it adds is the
+   per-request ceiling.
 
 After each phase the SQLite store is read directly: every acknowledged list must be stored with
 exactly the marks that were sent (none lost, none changed), every stored list whole (positions
@@ -24,6 +33,7 @@ Writes the report to bench/load.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio_client is imported: no telemetry from clients
@@ -46,12 +56,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from gradio_client import Client
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from gradio_client import Client, handle_file
 
 from recsys.artifact import TRAINING_METRICS_FILE
-from recsys.contract import ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
+from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
 from recsys.defaults import ROOT, Env
 from recsys.feedback import DB_FILE
+from recsys.settings import AppConfig, Limits
 
 HERE = Path(__file__).resolve().parent
 CANDIDATES_FILE = ROOT / "data" / "bing_news" / "test_users.csv"
@@ -59,6 +73,7 @@ TRAINED_MODEL = ROOT / "models" / "clicktune"
 EMPTY_WEIGHTS = {"headers": ["feature", "weight"], "data": []}  # Gradio refuses None for a Dataframe input
 KILL_GRACE_S = 15  # how long requests cut off by the kill may take to fail before they are abandoned
 MAX_MARKS = 3
+MAX_SLOWDOWN = 2.0  # the ranking clients' p95 beside the bombs, at most this many times their p95 without
 # Per endpoint: the inputs the load needs, and every input it knows how to fill (others must have a default).
 ENDPOINT_INPUTS = {
     "/rank": ({"context", "pasted"}, {"context", "file", "pasted", "item_column", "weights", "top_k"}),
@@ -84,8 +99,9 @@ class Request:
         return self.context, frozenset(self.items)
 
 
-def plan_requests(counts: list[int], clients: int, items: int, seed: int) -> list[list[list[Request]]]:
-    """Per phase, per client, its requests: contexts and candidate lists drawn from the bundled held-out users.
+def plan_requests(phases: list[tuple[int, int]], items: int, seed: int) -> list[list[list[Request]]]:
+    """Per phase (its requests a client, its clients), per client, its requests: contexts and candidate lists
+    drawn from the bundled held-out users.
 
     Every request's (context, set of items) is distinct, so that each stored list is found by its content.
     """
@@ -95,7 +111,7 @@ def plan_requests(counts: list[int], clients: int, items: int, seed: int) -> lis
         raise SystemExit(f"--items {items}: {CANDIDATES_FILE.name} has only {len(titles)} distinct items")
     rng, seen = random.Random(seed), set()
     plans = []
-    for count in counts:
+    for count, clients in phases:
         phase = []
         for _ in range(clients):
             requests = []
@@ -147,6 +163,18 @@ class Api:
             "item_column": ITEM,
             "weights": EMPTY_WEIGHTS,
             "top_k": len(request.items),  # the whole list, so that every item shown can be checked in the store
+        }
+        return {name: values[name] for name in self.rank_inputs}
+
+    def upload_arguments(self, context: str, path: Path) -> dict:
+        """A /rank of an uploaded file's items."""
+        values = {
+            "context": context,
+            "file": handle_file(str(path)),
+            "pasted": "",
+            "item_column": ITEM,
+            "weights": EMPTY_WEIGHTS,
+            "top_k": 10,
         }
         return {name: values[name] for name in self.rank_inputs}
 
@@ -229,6 +257,19 @@ class App:
         except OSError:
             pass
         return peak / 2**20
+
+    def rss_mib(self) -> float:
+        """The app process's resident memory now."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 2**10
+        return 0.0
+
+    def reset_peak(self) -> None:
+        """Start :meth:`peak_rss_mib` again from the memory now (the kernel's clear_refs, and the sampled peak)."""
+        self.sampled_peak = 0
+        with contextlib.suppress(OSError):  # not Linux: the sampled peak alone
+            Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -388,6 +429,160 @@ def mark(table: dict, rng: random.Random) -> tuple[Row, ...]:
     )
 
 
+# -- upload bombs ---------------------------------------------------------------------------------------------
+
+
+def parquet_bomb(path: Path, rows: int) -> Path:
+    """``rows`` rows of one dictionary-encoded string, zstd: a few KB a million rows, gigabytes as a table."""
+    schema = pa.schema([(ITEM, pa.dictionary(pa.int32(), pa.string()))])
+    piece_rows = min(rows, 1_000_000)
+    piece = pa.table([pa.DictionaryArray.from_arrays(np.zeros(piece_rows, np.int32), ["breaking news"])], schema=schema)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for start in range(0, rows, piece_rows):
+            writer.write_table(piece.slice(0, min(piece_rows, rows - start)))
+    return path
+
+
+def csv_bomb(path: Path, columns: int) -> Path:
+    """A header of ``columns`` numbered columns and one row: about 8 bytes a column."""
+    path.write_text(",".join(map(str, range(columns))) + "\nx" + "," * (columns - 1) + "\n")
+    return path
+
+
+def largest_upload(path: Path, limits: Limits) -> Path:
+    """A CSV file as large as the limits accept: ``max_items`` rows; item, item_id, clicked and
+    ``max_extra_columns`` more columns; its cells as long as fits in 98% of MAX_UPLOAD_MB."""
+    columns = [ITEM, ITEM_ID, CLICKED, *(f"feature_{i}" for i in range(limits.max_extra_columns))]
+    cell = int(limits.max_upload_mb * 2**20 * 0.98 / limits.max_items / len(columns)) - 1  # a comma each
+    item = min(limits.max_text_chars, cell * (1 + limits.max_extra_columns // 2))  # items long, features short
+    feature = max(1, (cell * len(columns) - item - 20) // limits.max_extra_columns)
+    rows = [
+        [
+            f"item {i} " + "news " * ((item - 10) // 5),
+            f"i{i}",
+            str(i % 2),
+            *(["7" * feature] * limits.max_extra_columns),
+        ]
+        for i in range(limits.max_items)
+    ]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+@dataclass
+class Bomb:
+    """One bomb file, and what the app answered to each upload of it."""
+
+    name: str
+    path: Path
+    latencies: list[float] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+    accepted: int = 0  # uploads the app ranked: a bomb must be refused
+
+
+class Bomber:
+    """A client that uploads the bombs to /rank one after another until stopped."""
+
+    def __init__(self, app: App, api: Api, bombs: list[Bomb], timeout_s: float, downloads: Path) -> None:
+        self.client = Client(app.url, verbose=False, download_files=str(downloads))
+        self.api, self.bombs, self.timeout_s = api, bombs, timeout_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.errors: list[str] = []  # answers that are no refusal of the bomb
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for bomb in self.bombs:
+                if self.stop.is_set():
+                    return
+                started = time.perf_counter()
+                try:
+                    job = self.client.submit(api_name="/rank", **self.api.upload_arguments("world news", bomb.path))
+                    job.result(timeout=self.timeout_s)
+                    bomb.accepted += 1
+                except Exception as err:  # the app's refusal, as gradio_client raises it
+                    bomb.answers.append(str(err))
+                    if "more than the limit" not in str(err) and "columns" not in str(err):
+                        self.errors.append(f"bomb {bomb.path.name}: {type(err).__name__}: {str(err)[:200]}")
+                bomb.latencies.append(time.perf_counter() - started)
+
+    def __enter__(self) -> Bomber:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.client.close()
+
+
+@dataclass
+class BombReport:
+    """The ranking clients without and with the bombs, the bombs' answers, and the app's memory."""
+
+    clients: int
+    baseline: Phase
+    bombed: Phase
+    bombs: list[Bomb]
+    errors: list[str]
+    rss_before_mib: float
+    peak_mib: float
+    ceiling: tuple[float, float, int]  # RSS before and peak while ranking the largest accepted upload, its bytes
+
+    @property
+    def slowdown(self) -> float:
+        return float(
+            np.percentile(self.bombed.latencies["/rank"], 95) / np.percentile(self.baseline.latencies["/rank"], 95)
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not any(b.accepted for b in self.bombs) and self.slowdown <= MAX_SLOWDOWN
+
+
+def measure_ceiling(app: App, api: Api, path: Path, timeout_s: float, downloads: Path) -> tuple[float, float]:
+    """The app's RSS before, and its peak while, one client ranks ``path`` (twice: the larger peak)."""
+    client = Client(app.url, verbose=False, download_files=str(downloads))
+    before, peak = app.rss_mib(), 0.0
+    for _ in range(2):
+        app.reset_peak()
+        client.submit(api_name="/rank", **api.upload_arguments("world news", path)).result(timeout=timeout_s)
+        time.sleep(0.5)  # the sampler's last look
+        peak = max(peak, app.peak_rss_mib())
+    client.close()
+    return before, peak
+
+
+def bomb_lines(report: BombReport, limits: Limits) -> list[str]:
+    rank_p95 = [np.percentile(p.latencies["/rank"], 95) for p in (report.baseline, report.bombed)]
+    before, peak, size = report.ceiling
+    lines = [
+        f"Upload bombs: one bomber client uploads each bomb to /rank in turn, back to back, beside the "
+        f"{report.clients} ranking clients of the phase ranking + bombs; ranking alone is the same clients without "
+        "it. Both phases start with the app's peak memory reset, so their peak RSS is the phase's own.",
+        "",
+        "| bomb | file | uploads | answered p50 / p95 s | ranked (goal 0) | the app's answer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bomb in report.bombs:
+        answer = bomb.answers[0].replace("|", "/") if bomb.answers else "–"
+        lines.append(
+            f"| {bomb.name} | {bomb.path.stat().st_size / 1000:,.0f} KB | {len(bomb.latencies)} | "
+            f"{quantiles(bomb.latencies)} | {bomb.accepted} | {answer} |"
+        )
+    lines += [
+        "",
+        f"Ranking clients' /rank p95: {rank_p95[0]:.2f} s without the bombs, {rank_p95[1]:.2f} s beside them: "
+        f"**{report.slowdown:.2f}×** (goal: at most {MAX_SLOWDOWN:g}×).",
+        f"Peak RSS of the app while the bombs flew: **{report.peak_mib:.0f} MiB** ({report.rss_before_mib:.0f} MiB "
+        "when they began).",
+        f"Per-request memory ceiling: ranking the largest upload the limits accept ({limits.max_items} items; item, "
+        f"item_id, clicked and {limits.max_extra_columns} more columns; a {size / 2**20:.1f} MB CSV) took the app "
+        f"from {before:.0f} to **{peak:.0f} MiB**: **{peak - before:.0f} MiB** for the request.",
+    ]
+    return lines
+
+
 # -- the checks -----------------------------------------------------------------------------------------------
 
 
@@ -475,20 +670,27 @@ def phase_row(phase: Phase, check: StoreCheck) -> str:
 
 
 def report(
-    args: argparse.Namespace, model: str, phases: list[Phase], checks: list[StoreCheck], starts: list[tuple]
+    args: argparse.Namespace,
+    model: str,
+    phases: list[Phase],
+    checks: list[StoreCheck],
+    starts: list[tuple],
+    bombs: BombReport,
+    limits: Limits,
 ) -> str:
-    errors = [e for phase in phases for e in phase.errors]
+    errors = [e for phase in phases for e in phase.errors] + bombs.errors
     common = defaultdict(int)
     for error in errors:
         common[error] += 1
     lines = [
         f"{args.clients} clients × {args.requests} ranks of {args.items} items, each followed by a feedback with "
-        f"1–{MAX_MARKS} marks; model: {model}. At each start the app answered after "
+        f"1–{MAX_MARKS} marks; model: {model}; in the last two phases {args.bomb_clients} clients × "
+        f"{args.bomb_requests}. At each start the app answered after "
         + " and ".join(f"{seconds:.0f} s (peak RSS {rss:.0f} MiB)" for seconds, rss in starts)
         + ".",
         "",
         "| phase | ranks | feedbacks | errors | cut off by the kill | rank p50 / p95 s | feedback p50 / p95 s "
-        "| ranks/s | peak RSS MiB since start | acknowledged lists lost |",
+        "| ranks/s | peak RSS MiB | acknowledged lists lost |",
         "|---|---|---|---|---|---|---|---|---|---|",
         *(phase_row(phase, check) for phase, check in zip(phases, checks, strict=True)),
         "",
@@ -496,8 +698,10 @@ def report(
         "",
         *(f"- {phase.name}: {check.describe()}" for phase, check in zip(phases, checks, strict=True)),
         "",
+        *bomb_lines(bombs, limits),
+        "",
         f"Errors (goal 0): {len(errors)}" + "".join(f"\n- {n} × {e}" for e, n in sorted(common.items())),
-        f"Result: {'PASS' if not errors and all(c.ok for c in checks) else 'FAIL'}",
+        f"Result: {'PASS' if not errors and all(c.ok for c in checks) and bombs.ok else 'FAIL'}",
     ]
     return "\n".join(lines)
 
@@ -539,6 +743,10 @@ def main(argv: list[str] | None = None) -> int:
         "default: half of the phase's feedbacks",
     )
     parser.add_argument("--after-restart", type=int, default=2, help="requests per client after the restart")
+    parser.add_argument("--bomb-clients", type=int, default=8, help="ranking clients beside the bomber")
+    parser.add_argument("--bomb-requests", type=int, default=10, help="their requests, without and with the bombs")
+    parser.add_argument("--bomb-rows", type=int, default=20_000_000, help="rows of the Parquet bomb")
+    parser.add_argument("--bomb-columns", type=int, default=600_000, help="columns of the CSV bomb's header")
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -566,7 +774,20 @@ def main(argv: list[str] | None = None) -> int:
     feedback_dir, downloads = work / "feedback", work / "downloads"
     downloads.mkdir()
     app = App(model_dir, feedback_dir, free_port(), work / "app.log")
-    plans = plan_requests([args.requests, args.requests, args.after_restart], args.clients, args.items, args.seed)
+    counts = [args.requests, args.requests, args.after_restart, args.bomb_requests, args.bomb_requests]
+    clients = [args.clients] * 3 + [args.bomb_clients] * 2
+    plans = plan_requests(list(zip(counts, clients, strict=True)), args.items, args.seed)
+    limits = AppConfig.from_env(app.env).limits
+    bombs = [
+        Bomb(f"Parquet: {args.bomb_rows:,} rows of one dictionary-encoded string, zstd", work / "bomb.parquet"),
+        Bomb(f"CSV: a header of {args.bomb_columns:,} columns", work / "bomb.csv"),
+    ]
+    parquet_bomb(bombs[0].path, args.bomb_rows)
+    csv_bomb(bombs[1].path, args.bomb_columns)
+    largest = largest_upload(work / "largest.csv", limits)
+    for path in (*(bomb.path for bomb in bombs), largest):
+        if path.stat().st_size > limits.max_upload_mb * 2**20:
+            raise SystemExit(f"{path.name} is over MAX_UPLOAD_MB ({limits.max_upload_mb:g}): Gradio would refuse it")
     started = time.perf_counter()
     try:
         starts = [(app.start(args.start_timeout), app.peak_rss_mib())]
@@ -592,9 +813,22 @@ def main(argv: list[str] | None = None) -> int:
         checks.append(check_store(feedback_dir / DB_FILE, sent))
         phases.append(run("after restart", plans[2]))
         sent += phases[2].feedback
-        app.stop()
         checks.append(check_store(feedback_dir / DB_FILE, sent))
-        text = report(args, model, phases, checks, starts)
+        app.reset_peak()
+        phases.append(run("ranking alone", plans[3]))
+        sent += phases[3].feedback
+        checks.append(check_store(feedback_dir / DB_FILE, sent))
+        app.reset_peak()
+        rss_before = app.rss_mib()
+        with Bomber(app, api, bombs, args.timeout, downloads) as bomber:
+            phases.append(run("ranking + bombs", plans[4]))
+        peak = app.peak_rss_mib()
+        sent += phases[4].feedback
+        checks.append(check_store(feedback_dir / DB_FILE, sent))
+        ceiling = (*measure_ceiling(app, api, largest, args.timeout, downloads), largest.stat().st_size)
+        app.stop()
+        bombed = BombReport(args.bomb_clients, phases[3], phases[4], bombs, bomber.errors, rss_before, peak, ceiling)
+        text = report(args, model, phases, checks, starts, bombed, limits)
     except BaseException:
         print(f"kept {work} (the app's log: {work / 'app.log'})", file=sys.stderr)
         raise

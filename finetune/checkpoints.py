@@ -22,11 +22,13 @@ import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from accelerate import Accelerator
-from torch.optim.lr_scheduler import LambdaLR
+from typing import TYPE_CHECKING
 
 from recsys.artifact import write_text_atomic
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from torch.optim.lr_scheduler import LambdaLR
 
 STATE_FILE = "trainer_state.json"
 KEEP_CHECKPOINTS = 2  # the newest ones; older checkpoints are deleted

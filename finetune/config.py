@@ -8,16 +8,26 @@ import os
 import re
 from dataclasses import asdict, dataclass, fields
 
-from accelerate.utils import LoggerType
-
 from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
 from recsys.defaults import FEEDBACK_DIR, MODEL_DIR, TRAIN_FILE, VALID_FILE, Env
 from recsys.errors import UserError
-from recsys.models import model_class
 
 LOSSES = ("pointwise", "listwise")
 PRECISIONS = ("no", "bf16", "fp16")  # Accelerate's mixed_precision; fp16 needs a GPU
-REPORT_TO = ("none", *LoggerType.list())  # Accelerate's trackers
+# Accelerate's trackers (accelerate.utils.LoggerType), written out: --help loads no accelerate; a test checks them.
+REPORT_TO = (
+    "none",
+    "all",
+    "aim",
+    "tensorboard",
+    "wandb",
+    "trackio",
+    "comet_ml",
+    "mlflow",
+    "clearml",
+    "dvclive",
+    "swanlab",
+)
 LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 
 
@@ -98,6 +108,8 @@ class TrainConfig:
     @property
     def uses_in_batch_negatives(self) -> bool:
         """In-batch negatives are for a listwise model that supports them; elsewhere the flag has nothing to act on."""
+        from recsys.models import model_class  # imported here: --help loads no torch
+
         return (
             self.in_batch_negatives
             and self.loss == "listwise"
@@ -107,6 +119,8 @@ class TrainConfig:
     @property
     def uses_lora(self) -> bool:
         """LoRA adapters are for models that support them; a cross-encoder's new head trains with all its weights."""
+        from recsys.models import model_class  # imported here: --help loads no torch
+
         return self.lora_rank > 0 and model_class(self.architecture).supports_adapters
 
     def inputs(self) -> list[str]:

@@ -21,15 +21,13 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from finetune.checkpoints import best_model_dir, delete_checkpoints, save_best_model, save_checkpoint
 from finetune.config import parse_config
-from finetune.run import Run, prepare
 from finetune.tuning import interpolated, without_adapters
 from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata, resolve_model_path
 from recsys.calibration import Calibration
@@ -40,9 +38,14 @@ from recsys.contract import CLICKED
 from recsys.errors import UserError
 from recsys.hub import check_not_an_input_folder
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
-from recsys.models import save_model
 from recsys.priors import Blend
 from recsys.scoring import check_model_name
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from finetune.run import Run
 
 
 def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
@@ -51,6 +54,9 @@ def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_siz
     ``logits`` is ``[lists * list_size]`` for lists on their own, or ``[lists, items]`` when each click
     also stands against the other items of the batch; the click of list n is item ``n * list_size``.
     """
+    import torch  # imported here, as finetune.run and recsys.models: --help loads no torch
+    from torch import nn
+
     if loss == "pointwise":
         return nn.functional.binary_cross_entropy_with_logits(logits.view(-1), labels.float())
     if logits.dim() == 1:
@@ -67,6 +73,8 @@ def logits_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 def predict(run: Run) -> np.ndarray:
     """The model's text logits for every row of the eval file."""
+    import torch  # imported here: --help loads no torch
+
     run.model.eval()
     logits = []
     with torch.no_grad():
@@ -146,6 +154,8 @@ def evaluate_and_keep_best(run: Run) -> None:
 
 def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, probabilities: np.ndarray) -> None:
     """Save the model as it is now, with what serving needs: calibration, threshold, blend and item priors."""
+    from recsys.models import save_model  # imported here: --help loads no torch
+
     config, labels = run.config, run.eval_frame[CLICKED].to_numpy()
     threshold = threshold_summary(labels, probabilities, choose_threshold(labels, probabilities))
     metadata = ModelMetadata(
@@ -229,6 +239,8 @@ def main(argv: list[str] | None = None) -> dict:
         config.output_dir, config.inputs(), "give --output-dir a folder of its own, e.g. models/clicktune-next"
     )
     check_model_name(resolve_model_path(config.model_name_or_path))  # a mistyped folder: now, not from the Hub
+    from finetune.run import prepare  # imported here, with Accelerate and torch: --help loads neither
+
     run = prepare(config)
     quiet = not run.accelerator.is_local_main_process
     progress = tqdm(total=run.total_steps, initial=run.state.global_step, disable=quiet, desc="training")

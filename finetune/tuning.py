@@ -9,11 +9,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import torch
+from typing import TYPE_CHECKING
 
 from recsys.errors import UserError
-from recsys.models import RelevanceModel
+
+if TYPE_CHECKING:
+    import torch
+
+    from recsys.models import RelevanceModel
 
 # Every linear layer of the encoder's blocks; not the pooler, which mean pooling never uses.
 LORA_TARGETS = r".*encoder\.layer\.\d+\..*(query|key|value|dense)"
@@ -61,6 +64,8 @@ def interpolated(model: RelevanceModel, base: dict[str, torch.Tensor] | None, al
     if base is None or alpha == 1.0:
         yield
         return
+    import torch  # imported here: --help loads no torch
+
     current = {name: p.detach().clone() for name, p in model.named_parameters() if name in base}
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -12,8 +12,6 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from recsys.calibration import Calibration, sigmoid
 from recsys.contract import CLICKED, ITEM, QUERY
@@ -73,6 +71,8 @@ def tfidf_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Sc
     corpus = pd.concat([frame[QUERY], frame[ITEM]] + ([train[QUERY], train[ITEM]] if train is not None else []))
     if not has_words(corpus):
         return no_keywords(frame, train)
+    from sklearn.feature_extraction.text import TfidfVectorizer  # imported here: --help loads no sklearn
+
     vectorizer = TfidfVectorizer(sublinear_tf=True, **TOKENS).fit(corpus.drop_duplicates())
 
     def score(rows: pd.DataFrame) -> np.ndarray:
@@ -95,6 +95,9 @@ def bm25_baseline(frame: pd.DataFrame, train: pd.DataFrame | None = None) -> Sco
     items = pd.concat([frame[ITEM]] + ([train[ITEM]] if train is not None else [])).drop_duplicates()
     if not has_words(items):
         return no_keywords(frame, train)
+    from scipy import sparse  # imported here, as sklearn: --help loads neither
+    from sklearn.feature_extraction.text import CountVectorizer
+
     vectorizer = CountVectorizer(**TOKENS)
     documents = vectorizer.fit_transform(items)
     df = np.asarray((documents > 0).sum(axis=0)).ravel()

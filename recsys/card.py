@@ -22,7 +22,6 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from recsys.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id, public_name
 from recsys.evaluate import Evaluation, format_table
 from recsys.metrics import RANKING_METRICS, Metrics
-from recsys.models import model_class
 
 LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v2
 LIBRARY_NAME = "sentence-transformers"  # both architectures' folders load with it (recsys.models)
@@ -218,6 +217,8 @@ def build_model_card(
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
     evaluation = Evaluation.load(model_dir / EVALUATION_FILE)
     training = metadata.training
+    from recsys.models import model_class  # imported here: --help loads no torch
+
     architecture = model_class(metadata.architecture)
     name = model_name or (repo_id.split("/")[-1] if repo_id else model_dir.name)
     folder = f"path/to/{name}"  # where a reader keeps the folder: not where it is on this machine

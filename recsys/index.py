@@ -38,8 +38,8 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -52,10 +52,12 @@ from recsys.defaults import FEEDBACK_DIR, Env
 from recsys.errors import ContractError, UserError
 from recsys.feedback import DB_FILE
 from recsys.folder_checks import CONFIG_LIMITS
-from recsys.ranking import PROBABILITY, SCORE, check_candidates, ranked_table
 from recsys.scoring import Scorer, load_scorer
 from recsys.tables import check_not_an_input
 from recsys.vectors import vectors_of
+
+if TYPE_CHECKING:
+    import faiss
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +231,10 @@ class Catalog:
         The index finds them; the scorer scores them again, so their scores and order are those of ranking
         the whole catalog (up to float ties); ties keep catalog order. ``input_row`` is the catalog row.
         """
+        import faiss  # imported here, as recsys.ranking (which loads torch): --help loads neither
+
+        from recsys.ranking import ranked_table
+
         query = self.scorer.embed([context])  # encodes the context alone (cached by the scorer)
         k = min(max(int(top_k), 0), self.info.count)
         if k == 0:
@@ -248,6 +254,8 @@ class Catalog:
         Each file is written aside and renamed into place, so that a link of that name is replaced, never written
         through.
         """
+        import faiss  # imported here: --help loads no faiss
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CATALOG_FILE).unlink(missing_ok=True)
@@ -266,6 +274,10 @@ class Catalog:
     @classmethod
     def load(cls, folder: str | Path, scorer: Scorer, model: str | None = None) -> Catalog:
         """The catalog in ``folder``, for ``scorer``'s model only; ``model`` names it in the rebuild command."""
+        import faiss  # imported here, as recsys.ranking (which loads torch): --help loads neither
+
+        from recsys.ranking import check_candidates
+
         require_bi_encoder(scorer)
         info = CatalogInfo.load(folder)
         rebuild = rebuild_command(model or info.model or "MODEL_DIR", info.items_file, folder)
@@ -307,6 +319,8 @@ class Catalog:
 
 def _read_index(folder: Path, rebuild: str) -> faiss.Index:
     """The folder's faiss index; one that does not read is named, never quoted (faiss's message shows its bytes)."""
+    import faiss  # imported here: --help loads no faiss
+
     path = folder / INDEX_FILE
     why = "is missing" if not path.is_file() else "is not a faiss index (damaged, or written by another program)"
     try:
@@ -332,6 +346,10 @@ def build_index(
     ``vectors``: the items' normalised vectors where they were computed before (one row per item); by
     default they are encoded here, :data:`ENCODE_CHUNK` items at a time, with a progress bar.
     """
+    import faiss  # imported here, as recsys.ranking (which loads torch): --help loads neither
+
+    from recsys.ranking import check_candidates
+
     require_bi_encoder(scorer)
     source = items_file or "the catalog"
     if items.empty:
@@ -374,6 +392,8 @@ def build_index(
 
 
 def _hnsw(dim: int) -> faiss.IndexHNSWFlat:
+    import faiss  # imported here: --help loads no faiss
+
     index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     return index
@@ -385,6 +405,8 @@ def _tune_search(index: faiss.IndexHNSWFlat, slope: float, rng: np.random.Genera
     Contexts are texts like the items, so a sample of the items' own vectors stands in for them; the truth is
     the exhaustive search of the same vectors (the graph's own storage).
     """
+    import faiss  # imported here: --help loads no faiss
+
     sample = rng.choice(index.ntotal, min(RECALL_QUERIES, index.ntotal), replace=False)
     stored = index.reconstruct_batch(sample)
     queries = np.hstack([slope * stored[:, :-1], np.ones((len(sample), 1))]).astype(np.float32)
@@ -468,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Catalog | pd.DataFrame:
     args = build_parser().parse_args(argv)
+    from recsys.ranking import PROBABILITY, SCORE  # imported here: --help loads no torch
+
     if args.command == "build":
         out = args.out or args.items.with_name(f"{args.items.stem}-index")
         refuse_writing_over_inputs(out, args.items, resolve_model_path(args.model))

@@ -13,8 +13,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
-from sklearn.metrics import roc_curve
 
 from recsys.contract import CLICKED, GROUP, require_ranked_groups
 
@@ -66,6 +64,8 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     positives, negatives = labels.sum(), (~labels).sum()
     if positives == 0 or negatives == 0:
         raise ValueError("AUC needs at least one click and one non-click")
+    from scipy.stats import rankdata  # imported here: --help loads no scipy.stats (a second)
+
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
@@ -160,6 +160,8 @@ def choose_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     labels = np.asarray(labels).astype(bool)
     if labels.all() or not labels.any():
         return 0.5
+    from sklearn.metrics import roc_curve  # imported here: a command's --help loads no sklearn
+
     false_positive_rate, true_positive_rate, thresholds = roc_curve(
         labels, np.asarray(probabilities, dtype=np.float64), drop_intermediate=False
     )

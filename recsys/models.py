@@ -239,6 +239,18 @@ logits = {scale} * model.similarity(query, items) {bias}  # cosine; scale and bi
         return cls(load_weights(cls, AutoModel, path, metadata), scale=saved.scale, bias=saved.bias)
 
 
+class SentenceEncoder(nn.Module):
+    """What the ONNX graph computes: a bi-encoder's token states and its sentence vector, as ``BiEncoder.embed``."""
+
+    def __init__(self, model: BiEncoder) -> None:
+        super().__init__()
+        self.encoder = model.encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return hidden, mean_pool(hidden, attention_mask)
+
+
 class CrossEncoder(RelevanceModel):
     """One logit over the concatenated (query, item) pair: a sequence-classification head with one label."""
 

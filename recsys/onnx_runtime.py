@@ -37,12 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
-import torch
-from scipy.stats import spearmanr
-from torch import nn
-from transformers import AutoTokenizer
 
 from recsys.artifact import (
     BI,
@@ -58,7 +53,6 @@ from recsys.cli import run_cli, say
 from recsys.contract import FALSE, GROUP, ITEM, QUERY, TRUE, read_clicks
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
-from recsys.models import BiEncoder, length_sorted_batches, load_model, mean_pool, tokenize
 from recsys.vectors import Advance, TextEncoder, TorchEncoder, VectorCache
 
 logger = logging.getLogger(__name__)
@@ -115,18 +109,6 @@ def require_bi_encoder(model_dir: str | Path) -> ModelMetadata:
 # -- export -----------------------------------------------------------------------------------------------------
 
 
-class SentenceEncoder(nn.Module):
-    """What the ONNX graph computes: a bi-encoder's token states and its sentence vector, as ``BiEncoder.embed``."""
-
-    def __init__(self, model: BiEncoder) -> None:
-        super().__init__()
-        self.encoder = model.encoder
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return hidden, mean_pool(hidden, attention_mask)
-
-
 class _ErrorsOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.levelno >= logging.ERROR
@@ -160,6 +142,10 @@ def export(model_dir: str | Path) -> dict[str, Path]:
     Both are written aside and moved into place at the end, so that a failed export leaves the files that
     were there. Neither is served until :func:`check` has passed it.
     """
+    import torch  # imported here, as the model's: --help loads no torch
+
+    from recsys.models import SentenceEncoder, load_model, tokenize
+
     path = Path(model_dir)
     metadata = require_bi_encoder(path)
     model, tokenizer = load_model(BI, str(path))  # checks the folder first
@@ -223,6 +209,10 @@ class OnnxEncoder:
         batch_size: int = ENCODE_BATCH,
         threads: int | None = None,
     ) -> None:
+        import onnxruntime as ort  # imported here, as torch and transformers: --help loads none of them
+        import torch
+        from transformers import AutoTokenizer
+
         path = Path(model_dir, ONNX_DIR, file)  # an absolute ``file`` stays as it is
         if not path.is_file():
             raise UserError(f"{path}: no such ONNX file; write it with `{_EXPORT.format(model_dir=model_dir)}`")
@@ -244,6 +234,8 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str], progress: Advance | None = None) -> np.ndarray:
         """Normalised float32 vectors of ``texts``, in input order; ``progress`` gets the count after each batch."""
+        from recsys.models import length_sorted_batches, tokenize  # imported here: --help loads no torch
+
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for index in length_sorted_batches(texts, self.batch_size):
             batch = tokenize(self.tokenizer, self.max_length, [texts[i] for i in index])
@@ -293,6 +285,8 @@ def agreement(reference: np.ndarray, candidate: np.ndarray, groups: Sequence[str
     if len(reference) == 0:
         raise ValueError("no scores to compare")
     reference, candidate = np.asarray(reference), np.asarray(candidate)
+    from scipy.stats import spearmanr  # imported here: --help loads no scipy.stats (a second)
+
     spearman = float(spearmanr(reference, candidate).statistic)
     rows = pd.Series(np.arange(len(reference))).groupby(np.asarray(groups), sort=False)
     unchanged = [
@@ -470,6 +464,10 @@ def check(
 
     ``data_file`` defaults to :func:`default_data`.
     """
+    import torch  # imported here, as the model's: --help loads no torch
+
+    from recsys.models import load_model
+
     path = Path(model_dir)
     metadata = require_bi_encoder(path)
     data_file = Path(data_file) if data_file is not None else default_data(metadata)

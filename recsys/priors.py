@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from recsys.artifact import PRIORS_FILE
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, fill_item_ids, numeric_columns
@@ -178,6 +177,8 @@ class Blend:
         for n, (click, others) in enumerate(lists):
             index[n, 0], index[n, 1 : 1 + len(others)] = click, others
             valid[n, : 1 + len(others)] = True
+        import torch  # imported here: a command's --help loads no torch
+
         t = torch.tensor(np.asarray(logits, dtype=np.float64))[index]
         x = torch.tensor(features.to_numpy(np.float64))[index]
         mask = torch.as_tensor(valid)

@@ -37,7 +37,6 @@ from pathlib import Path
 from types import TracebackType
 
 import pandas as pd
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
@@ -83,6 +82,8 @@ class Processes:
 
     def wait_for_everyone(self) -> None:
         if self.count > 1:
+            import torch.distributed as dist  # imported here, as in joined_processes: --help loads no torch
+
             dist.barrier()
 
 
@@ -90,6 +91,8 @@ class Processes:
 def joined_processes() -> Iterator[Processes]:
     """The processes of this run: torch.distributed's group where one is set up; else, under a launcher
     (``WORLD_SIZE`` above 1), a gloo group joined from its environment and left at the end; else this one."""
+    import torch.distributed as dist  # imported here: --help loads no torch
+
     if dist.is_available() and dist.is_initialized():
         yield Processes(dist.get_rank(), dist.get_world_size())
         return

@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from transformers import PreTrainedTokenizerBase
 
 from recsys.artifact import (
     DEFAULT_MODEL,
@@ -27,10 +25,14 @@ from recsys.artifact import (
 )
 from recsys.contract import ITEM, QUERY
 from recsys.errors import UserError
-from recsys.models import Pair, Progress, RelevanceModel, load_model
 from recsys.onnx_runtime import serving_encoder
 from recsys.priors import Blend, ItemPriors
 from recsys.vectors import TextEncoder, TorchEncoder, VectorCache, vectors_of
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from recsys.models import Pair, Progress, RelevanceModel
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +116,8 @@ class Scorer:
 
     def logits(self, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
         """A bi-encoder's text logits of query vectors against item vectors (row by row, or broadcast)."""
+        import torch  # imported here: a command's --help loads no torch
+
         with torch.inference_mode():
             return self.model.logits(torch.from_numpy(queries), torch.from_numpy(items)).numpy()
 
@@ -184,6 +188,8 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     ``recsys.folder_checks.check_model_folder``): a damaged or unfinished one is refused with a message
     that names the file and the fix, never served.
     """
+    from recsys.models import load_model  # imported here: a command's --help loads no torch
+
     path = resolve_model_path(name_or_path)
     check_model_name(path)
     local = Path(path).is_dir()

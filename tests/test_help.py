@@ -3,6 +3,7 @@
 The checks read each parser's actions, not the rendered text: a new flag without help, a default that
 ``--help`` does not show, or a fixed set of values without ``choices`` fails here. The console scripts of
 pyproject.toml are checked to point at callables that answer ``--help``, without installing the package.
+Each command's ``--help``, run as a user runs it, loads none of the heavy libraries, so it answers at once.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from accelerate.utils import LoggerType
 from huggingface_hub import SpaceHardware
 
 import app
@@ -140,6 +146,8 @@ def test_the_options_with_a_fixed_set_of_values_have_choices() -> None:
     assert tuple(actions["architecture"].choices) == ARCHITECTURES
     assert tuple(actions["loss"].choices) == LOSSES
     assert tuple(actions["report_to"].choices) == REPORT_TO
+    # Written out in finetune.config, so that --help loads no accelerate: Accelerate's own list, with none.
+    assert ("none", *LoggerType.list()) == REPORT_TO
     hardware = next(action for _, action in options(space_build.build_parser()) if action.dest == "hardware")
     assert list(hardware.choices) == [h.value for h in SpaceHardware]
     subcommands = {
@@ -231,3 +239,89 @@ def test_the_apps_help_lists_every_setting_it_reads(capsys: pytest.CaptureFixtur
     shown = capsys.readouterr().out
     names = [value for name, value in vars(Env).items() if not name.startswith("_")]
     assert names and [name for name in names if name not in shown] == []
+
+
+# What `--help` must not load: each takes seconds to import, and only the work behind a command needs it.
+HEAVY = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "gradio",
+    "faiss",
+    "onnxruntime",
+    "sentence_transformers",
+    "peft",
+    "sklearn",
+    "matplotlib",
+    "datasets",
+)
+# Runs one command as its user runs it (KIND is -m, a script's path, or a console script's module:function), with
+# ARGS; prints its exit status, whether it printed a usage, and the heavy modules it loaded.
+HELP_DRIVER = f"""
+import contextlib, importlib, io, json, os, runpy, sys
+kind, target, *args = sys.argv[1:]
+sys.argv = [target, *args]
+out = io.StringIO()
+try:
+    with contextlib.redirect_stdout(out):
+        if kind == "-m":
+            runpy.run_module(target, run_name="__main__", alter_sys=True)
+        elif kind == "script":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+            runpy.run_path(target, run_name="__main__")
+        else:
+            module, function = target.split(":")
+            getattr(importlib.import_module(module), function)()
+    code = None
+except SystemExit as exit_:
+    code = exit_.code
+heavy = [name for name in {HEAVY!r} if name in sys.modules]
+print(json.dumps({{"code": code, "usage": out.getvalue().startswith("usage: "), "heavy": heavy}}))
+"""
+APP_LAYOUT = pytest.mark.xfail(
+    strict=True, reason="app.py is the Gradio layout: it imports gradio, and app_handlers with torch, at its top"
+)
+HELP_COMMANDS = [
+    pytest.param(("-m", "finetune.train"), id="python -m finetune.train"),
+    pytest.param(("-m", "recsys.evaluate"), id="python -m recsys.evaluate"),
+    pytest.param(("-m", "recsys.feedback"), id="python -m recsys.feedback"),
+    pytest.param(("-m", "recsys.feedback", "export"), id="python -m recsys.feedback export"),
+    pytest.param(("-m", "recsys.hub"), id="python -m recsys.hub"),
+    pytest.param(("-m", "recsys.hub", "plan"), id="python -m recsys.hub plan"),
+    pytest.param(("-m", "recsys.hub", "push"), id="python -m recsys.hub push"),
+    pytest.param(("-m", "recsys.index"), id="python -m recsys.index"),
+    pytest.param(("-m", "recsys.index", "build"), id="python -m recsys.index build"),
+    pytest.param(("-m", "recsys.index", "query"), id="python -m recsys.index query"),
+    pytest.param(("-m", "recsys.mind"), id="python -m recsys.mind"),
+    pytest.param(("-m", "recsys.onnx_runtime"), id="python -m recsys.onnx_runtime"),
+    pytest.param(("-m", "recsys.onnx_runtime", "export"), id="python -m recsys.onnx_runtime export"),
+    pytest.param(("-m", "recsys.score"), id="python -m recsys.score"),
+    pytest.param(("script", "spaces/build.py"), id="python spaces/build.py"),
+    pytest.param(("script", "app.py"), id="python app.py", marks=APP_LAYOUT),
+    *(
+        pytest.param(("entry", SCRIPTS[script]), id=script, marks=[APP_LAYOUT] if script == "clicktune-app" else [])
+        for script in sorted(SCRIPTS)
+    ),
+]
+
+
+def _run_help(kind: str, target: str, *args: str) -> dict:
+    command = [sys.executable, "-c", HELP_DRIVER, kind, target, *args, "--help"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def help_runs() -> dict[tuple[str, ...], dict]:
+    """Every command's ``--help``, each in a fresh interpreter, a few at a time."""
+    runs = [param.values[0] for param in HELP_COMMANDS]
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        return dict(zip(runs, pool.map(lambda run: _run_help(*run), runs), strict=True))
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS)
+def test_help_loads_no_heavy_library(command: tuple[str, ...], help_runs: dict[tuple[str, ...], dict]) -> None:
+    run = help_runs[command]
+    assert (run["code"], run["usage"]) == (0, True)
+    assert run["heavy"] == [], f"--help loads {', '.join(run['heavy'])}"

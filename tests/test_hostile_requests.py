@@ -113,3 +113,26 @@ def test_the_server_serves_no_file_outside_gradios_cache(client: tuple, inside: 
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(url, timeout=10)
         assert error.value.code in (403, 404)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['{"item": "a", "big": 123456789012345678901234567890}'], "outside the 64-bit range; quote it as a string"),
+        (['{"item": "a", "deep": ' + "[" * 3000 + "]" * 3000 + "}"], "nested more than 32 deep"),
+    ],
+    ids=["30-digit integer", "nested 3000 deep"],
+)
+@pytest.mark.parametrize("endpoint", ["/rank", "/compare"])
+def test_a_jsonl_line_that_json_cannot_carry_is_refused_in_words(
+    client: tuple, tmp_path: Path, lines: list[str], message: str, endpoint: str
+) -> None:
+    """A 30-digit integer was ranked and then could not be serialised (the connection was cancelled with no
+    message); a line nested 3,000 deep was a RecursionError."""
+    served, _ = client
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join([*lines, '{"item": "b", "big": 1, "deep": []}']) + "\n", encoding="utf-8")
+    request = {**RANK, "api_name": endpoint, "file": handle_file(str(path))}
+    if endpoint == "/rank":
+        request["top_k"] = 3
+    refused(served, message, **request)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import glob
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -50,7 +49,7 @@ from recsys.card import write_model_card
 from recsys.cli import run_cli, say
 from recsys.contract import read_clicks
 from recsys.defaults import FEEDBACK_FOLDER
-from recsys.errors import ContractError, UserError
+from recsys.errors import UserError
 from recsys.evaluate import Evaluation, evaluate
 from recsys.folder_checks import check_model_folder
 from recsys.scoring import load_scorer
@@ -183,25 +182,6 @@ def linked_paths(folder: str | Path) -> list[str]:
     """Every link under ``folder`` (to a file or a folder, or a broken one), as POSIX paths relative to it."""
     folder = Path(folder)
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_symlink())
-
-
-def check_not_an_input_folder(out: str | Path, inputs: Iterable[str | Path], fix: str) -> None:
-    """Refuse an output folder that is one of a command's inputs or holds one, by its own path or through a link:
-    writing into it would destroy what the command reads. The folder's form of ``recsys.tables.check_not_an_input``.
-
-    Paths are compared as given (made absolute) and as resolved, so that a link on either side counts.
-    """
-    out = Path(out)
-    given, resolved = Path(os.path.abspath(out)), out.resolve()
-    for source in map(Path, inputs):
-        for mine, theirs, how in (
-            (given, Path(os.path.abspath(source)), ""),
-            (resolved, source.resolve(), ", through a link"),
-        ):
-            if theirs == mine or theirs.is_relative_to(mine):
-                kind = "folder" if source.is_dir() else "file"
-                verb = "is" if theirs == mine else "holds"
-                raise ContractError(str(out), f"{verb} the input {kind} {source}{how}", fix)
 
 
 def resolve_token(token: str | None = None) -> str:

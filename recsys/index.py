@@ -450,11 +450,7 @@ def refuse_writing_over_inputs(folder: str | Path, items_file: str | Path, model
     database = Path(os.environ.get(Env.FEEDBACK_DIR) or FEEDBACK_DIR) / DB_FILE
     inputs = [Path(items_file), database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]
     for out in (folder, *(folder / name for name in CATALOG_FILES)):
-        check_not_an_input(out, inputs, fix)
-    model_dir = Path(model_dir)
-    if folder.is_dir() and model_dir.is_dir() and folder.samefile(model_dir):
-        how = "" if os.path.abspath(folder) == os.path.abspath(model_dir) else ", through a link"
-        raise ContractError(str(folder), f"is the model folder {model_dir}{how}", fix)
+        check_not_an_input(out, [*inputs, model_dir], fix)
 
 
 # -- the command line ----------------------------------------------------------------------------------------

@@ -22,9 +22,10 @@ larger one is refused, naming the line and the key, with the fix to quote it as 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -527,5 +528,25 @@ def check_not_an_input(out: str | Path, inputs: Sequence[str | Path], fix: str) 
     out = Path(out)
     for source in map(Path, inputs):
         if out.exists() and source.exists() and out.samefile(source):
-            problem = "is the input file" if out == source else f"is the input file {source}, through a link"
+            kind = "folder" if source.is_dir() else "file"
+            problem = f"is the input {kind}" if out == source else f"is the input {kind} {source}, through a link"
             raise ContractError(str(out), problem, fix)
+
+
+def check_not_an_input_folder(out: str | Path, inputs: Iterable[str | Path], fix: str) -> None:
+    """Refuse an output folder that is one of a command's inputs or holds one, by its own path or through a link:
+    writing into it would destroy what the command reads. The folder's form of :func:`check_not_an_input`.
+
+    Paths are compared as given (made absolute) and as resolved, so that a link on either side counts.
+    """
+    out = Path(out)
+    given, resolved = Path(os.path.abspath(out)), out.resolve()
+    for source in map(Path, inputs):
+        for mine, theirs, how in (
+            (given, Path(os.path.abspath(source)), ""),
+            (resolved, source.resolve(), ", through a link"),
+        ):
+            if theirs == mine or theirs.is_relative_to(mine):
+                kind = "folder" if source.is_dir() else "file"
+                verb = "is" if theirs == mine else "holds"
+                raise ContractError(str(out), f"{verb} the input {kind} {source}{how}", fix)

@@ -56,7 +56,6 @@ from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MOD
 from recsys.errors import UserError  # noqa: E402
 from recsys.folder_checks import check_model_folder  # noqa: E402
 from recsys.hub import (  # noqa: E402
-    check_not_an_input_folder,
     list_files,
     plan_folder,
     published_files,
@@ -64,6 +63,7 @@ from recsys.hub import (  # noqa: E402
     refuse_token_leaks,
     resolve_token,
 )
+from recsys.tables import check_not_an_input_folder  # noqa: E402
 
 logger = logging.getLogger("spaces.build")
 

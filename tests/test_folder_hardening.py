@@ -352,8 +352,8 @@ def test_the_build_never_writes_over_what_it_reads(
     before = {path: path.read_bytes() for path in (items_file, parquet, feedback / "feedback.sqlite3")}
     cases = [
         (items_file, items_file, r"news\.csv: is the input file; write the catalog to another folder \(--out\)"),
-        (items_file, tiny_model_dir, r": is the model folder .*; write the catalog to another folder"),
-        (items_file, tmp_path / "to-model", r"to-model: is the model folder .*, through a link"),
+        (items_file, tiny_model_dir, r": is the input folder; write the catalog to another folder"),
+        (items_file, tmp_path / "to-model", r"to-model: is the input folder .*, through a link"),
         (items_file, feedback / "feedback.sqlite3", r"feedback\.sqlite3: is the input file"),
         (items_file, tmp_path / "to-db", r"to-db: is the input file .*feedback\.sqlite3, through a link"),
         (parquet, parquet.parent, r"shop/items\.parquet: is the input file; write the catalog to another folder"),

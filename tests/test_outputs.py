@@ -1,5 +1,5 @@
 """No command writes over its input: training's --output-dir and the MIND conversion's --out, refused before
-anything loads, by their own path or through a link (``recsys.hub.check_not_an_input_folder`` for a folder,
+anything loads, by their own path or through a link (``recsys.tables.check_not_an_input_folder`` for a folder,
 ``recsys.tables.check_not_an_input`` for a file)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from recsys.errors import ContractError, UserError
-from recsys.hub import check_not_an_input_folder
 from recsys.mind import main as convert_mind
+from recsys.tables import check_not_an_input_folder
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
 

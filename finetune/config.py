@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, fields
@@ -55,13 +56,14 @@ class TrainConfig:
     # optimisation
     learning_rate: float = 0.0  # 0: 5e-4 with LoRA adapters, 2e-5 for full fine-tuning (both chosen on validation)
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.1  # fraction of the steps spent warming the learning rate up
+    warmup_ratio: float = 0.1  # fraction of an epoch's steps (of --max-steps where shorter) spent warming up
     batch_size: int = 16  # rows (pointwise) or lists (listwise) per step and process
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"  # bf16: Accelerate's bfloat16 autocast (CPUs with AVX512-BF16 or AMX run it faster)
-    num_epochs: int = 1
-    max_steps: int = 150  # optimiser steps to train (overrides num_epochs); -1 runs num_epochs
+    num_epochs: int = 10
+    max_steps: int = -1  # optimiser steps to train (overrides num_epochs); -1: epochs, until early stopping
     patience: int = 2  # stop after this many evaluations without a better eval AUC; 0 never stops early
+    time_budget: float = 30.0  # minutes the run may take (evaluations included); it then keeps its best; 0: none
     eval_steps: int = 25  # also evaluate every N steps; 0 evaluates at the end of each epoch only
     eval_batch_size: int = 64
     seed: int = 42
@@ -83,6 +85,8 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.num_epochs < 1 and self.max_steps < 1:
             raise UserError("give --num-epochs or --max-steps of at least 1")
+        if not (self.time_budget >= 0 and math.isfinite(self.time_budget)):
+            raise UserError(f"--time-budget is minutes, 0 or more (0: none), got {self.time_budget}")
         if not 0.0 < self.wise_alpha <= 1.0:
             raise UserError(f"--wise-alpha must be in (0, 1], got {self.wise_alpha}")
         if self.lora_rank < 0:
@@ -152,7 +156,8 @@ HELP = {
     "train file the bundled valid.csv",
     "weight_decay": "AdamW's weight decay",
     "gradient_accumulation_steps": "batches whose gradients add up to one optimiser step",
-    "num_epochs": "passes over the train file, where --max-steps is -1",
+    "num_epochs": "the most passes over the train file, where --max-steps is -1 (early stopping and the time "
+    "budget end most runs sooner)",
     "eval_batch_size": "rows per batch when scoring the eval file",
     "seed": "seeds the data order, the negatives drawn and any new weights",
     "hub_private": "create the Hub repo private, with --push-to-hub (an existing repo keeps its own)",

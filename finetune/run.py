@@ -7,6 +7,7 @@ then reads top to bottom over that one object.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class Run:
     base_weights: dict[str, torch.Tensor] | None = None  # WiSE-FT's start
     state: TrainerState = field(default_factory=TrainerState)
     stopped_early: bool = False  # patience ran out in this process (a resumed run trains to its next evaluation)
+    out_of_time: bool = False  # the time budget ran out in this process
+    started: float = field(default_factory=time.monotonic)  # when this process began the run, for the time budget
 
     @property
     def output_dir(self) -> Path:
@@ -70,9 +73,31 @@ class Run:
         return bool(self.state.history) and self.state.history[-1]["step"] == self.state.global_step
 
     @property
+    def over_budget(self) -> bool:
+        """Whether the run has taken its --time-budget (minutes, evaluations included; 0: no budget)."""
+        budget = self.config.time_budget
+        return budget > 0 and time.monotonic() - self.started >= budget * 60
+
+    @property
     def finished(self) -> bool:
         state = self.state
-        return self.stopped_early or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
+        ended = self.stopped_early or self.out_of_time
+        return ended or state.global_step >= self.total_steps or state.epoch >= self.num_epochs
+
+    @property
+    def ending(self) -> str:
+        """Why the run ended, in words: what a user needs to know to train longer or not."""
+        state, config = self.state, self.config
+        best = f"the best model is step {state.best_step}'s (validation AUC {state.best_auc:.4f})"
+        if self.out_of_time:
+            return (
+                f"stopped by the time budget ({config.time_budget:g} min) at step {state.global_step}, not by "
+                f"convergence: {best}; give --time-budget a larger number of minutes (0: none) to train longer"
+            )
+        if self.stopped_early:
+            patience = f"no better validation AUC in {config.patience} evaluations"
+            return f"stopped early at step {state.global_step}: {patience}; {best}"
+        return f"trained all {state.global_step} steps ({self.num_epochs} epoch(s)); {best}"
 
 
 def click_logs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -160,8 +185,9 @@ def prepare(config: TrainConfig) -> Run:
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
     optimizer = optimizer_for(model, config)
     # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention): the warm-up is
-    # rounded in optimiser steps first, so that N processes follow the learning rates of one.
-    warmup_steps = int(config.warmup_ratio * total_steps) * accelerator.num_processes
+    # rounded in optimiser steps first, so that N processes follow the learning rates of one. It is a share of an
+    # epoch (of --max-steps where shorter), so that it does not grow with the most epochs a run may take.
+    warmup_steps = int(config.warmup_ratio * min(total_steps, steps_per_epoch)) * accelerator.num_processes
     schedule_steps = total_steps * accelerator.num_processes
     schedule = get_linear_schedule_with_warmup(optimizer, warmup_steps, schedule_steps)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(

@@ -36,10 +36,10 @@ from recsys.cli import run_cli
 from recsys.commits import begin_commit, commit
 from recsys.contract import CLICKED
 from recsys.errors import UserError
-from recsys.hub import check_not_an_input_folder
 from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.priors import Blend
 from recsys.scoring import check_model_name
+from recsys.tables import check_not_an_input_folder
 
 if TYPE_CHECKING:
     import torch
@@ -111,19 +111,20 @@ def train_epoch(run: Run, progress: tqdm) -> None:
         progress.set_postfix(loss=f"{loss.item():.4f}")
         accelerator.log({"train/loss": loss.item(), "train/lr": run.scheduler.get_last_lr()[0]}, step=state.global_step)
         last = state.global_step >= run.total_steps
-        if last or (config.eval_steps and state.global_step % config.eval_steps == 0):
+        run.out_of_time = run.over_budget
+        if last or run.out_of_time or (config.eval_steps and state.global_step % config.eval_steps == 0):
             state.train_seconds += time.perf_counter() - started
             evaluate_and_keep_best(run)
             started = time.perf_counter()
             if run.out_of_patience:
                 run.stopped_early = True
-            if last or run.stopped_early:
+            if last or run.stopped_early or run.out_of_time:
                 return
     state.train_seconds += time.perf_counter() - started
     state.epoch, state.batches_done = state.epoch + 1, 0
     if not run.evaluated_at_this_step:  # unless the last batch fell on an --eval-steps evaluation
         evaluate_and_keep_best(run)
-        run.stopped_early = run.out_of_patience
+        run.stopped_early, run.out_of_time = run.out_of_patience, run.over_budget
 
 
 def evaluate_and_keep_best(run: Run) -> None:
@@ -192,7 +193,9 @@ def finish(run: Run) -> dict:
     """Publish the best model into ``output_dir`` with the run's summary (``metrics.json``) and the card; then
     delete the checkpoints, unless ``--keep-checkpoints`` (a run stopped early is finished too)."""
     state = run.state
+    run.accelerator.print(f"training {run.ending}")
     summary = {
+        "ending": run.ending,
         "best_step": state.best_step,
         "best": next((h for h in state.history if h["step"] == state.best_step), None),
         "history": state.history,

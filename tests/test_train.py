@@ -499,3 +499,18 @@ def test_without_a_train_file_the_run_says_it_learns_from_the_bundled_sample() -
     _, valid, validation = click_logs(config)
     assert config.validation_file == str(VALID_FILE) and len(valid) == len(read_clicks(VALID_FILE))
     assert "valid.csv (the bundled sample's validation users; give --train-file" in validation
+
+
+def test_the_time_budget_ends_a_run_with_its_best_model_and_says_so(train, tmp_path: Path, capsys) -> None:
+    """Training runs epochs until early stopping, bounded by --time-budget: a budget spent ends the run at once."""
+    summary = train("--max-steps", "-1", "--num-epochs", "3", "--time-budget", "1e-9", "--eval-steps", "0")
+    assert summary["steps"] == 1 and summary["best_step"] == 1  # evaluated where the budget ran out
+    assert summary["ending"].startswith("stopped by the time budget (1e-09 min) at step 1, not by convergence")
+    assert "give --time-budget a larger number of minutes" in capsys.readouterr().out
+    assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
+
+
+def test_without_a_budget_or_patience_a_run_trains_its_epochs(train) -> None:
+    summary = train("--max-steps", "-1", "--num-epochs", "2", "--time-budget", "0", "--patience", "0")
+    assert summary["ending"].startswith(f"trained all {summary['steps']} steps (2 epoch(s))")
+    assert [h["step"] for h in summary["history"]] == [summary["steps"] // 2, summary["steps"]]

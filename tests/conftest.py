@@ -238,3 +238,12 @@ def cross_scorer(cross_dir: Path):
 @pytest.fixture(params=["bi", "cross"])
 def scorer(request: pytest.FixtureRequest, bi_scorer, cross_scorer):
     return bi_scorer if request.param == "bi" else cross_scorer
+
+
+@pytest.fixture
+def models_folder_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory whose ``models/`` holds one model folder, ``clicktune``: where ``models/clicktun`` is a
+    mistyped local path, not a Hub id."""
+    (tmp_path / "models" / "clicktune").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -312,11 +312,9 @@ def test_the_json_never_overwrites_the_click_log_it_evaluates(tmp_path: Path, cl
 
 
 def test_a_mistyped_model_folder_is_named_at_once_not_looked_up_on_the_hub(
-    tmp_path: Path, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
+    models_folder_here: Path, clicks_path: Path
 ) -> None:
     """``models/clicktun`` looks like a Hub id (OWNER/NAME): it ended a minute later in a network error."""
-    (tmp_path / "models" / "clicktune").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
-    for typo in ("models/clicktun", "./models/clicktun", str(tmp_path / "models" / "clicktun")):
+    for typo in ("models/clicktun", "./models/clicktun", str(models_folder_here / "models" / "clicktun")):
         with pytest.raises(UserError, match=r"clicktun: no such model folder \(.*models holds clicktune\)"):
             main(["--model", typo, "--data", str(clicks_path)])

@@ -125,9 +125,7 @@ def test_the_refusal_is_one_line_from_the_command_line(tmp_path: Path) -> None:
 
 
 def test_a_mistyped_base_model_folder_is_named_before_anything_loads(
-    tmp_path: Path, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
+    models_folder_here: Path, clicks_path: Path
 ) -> None:
-    (tmp_path / "models" / "clicktune").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=r"models/clicktun: no such model folder \(models holds clicktune\)"):
-        _train(clicks_path, clicks_path, tmp_path / "out", model="models/clicktun")
+        _train(clicks_path, clicks_path, models_folder_here / "out", model="models/clicktun")

@@ -232,25 +232,19 @@ def test_the_output_is_never_the_model_folder_nor_inside_it_nor_the_repository(
     assert _tree(trained_model_dir) == before
 
 
+def _dry_run_command(model_dir: Path, out: Path) -> subprocess.CompletedProcess:
+    """``python spaces/build.py --model-dir MODEL --dry-run OUT`` as a user runs it, offline."""
+    command = [sys.executable, str(REPO / "spaces" / "build.py"), "--model-dir", str(model_dir), "--dry-run", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
 def test_a_linked_file_of_the_model_is_refused_not_bundled(tmp_path, trained_model_dir):
     """A model's merges.txt linked to a secret outside the folder: the build says so and bundles nothing of it."""
     secret = tmp_path / "secret.txt"
     secret.write_text("PRIVATE KEY 1234")
     (trained_model_dir / "merges.txt").symlink_to(secret)
     out = tmp_path / "space"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "spaces" / "build.py"),
-            "--model-dir",
-            str(trained_model_dir),
-            "--dry-run",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    done = _dry_run_command(trained_model_dir, out)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert f"{trained_model_dir}: merges.txt is a link" in line and "in place of the link" in line
@@ -318,19 +312,7 @@ def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_mode
     assert _tree(repo) == before
 
     # As a command: one line that names the folder and the fix, exit status 2, and still nothing deleted.
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "spaces" / "build.py"),
-            "--model-dir",
-            str(trained_model_dir),
-            "--dry-run",
-            str(repo),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    done = _dry_run_command(trained_model_dir, repo)
     assert done.returncode == 2
     [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert str(repo) in line and "give --dry-run a new or empty folder" in line and "Traceback" not in done.stderr

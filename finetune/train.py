@@ -193,9 +193,10 @@ def finish(run: Run) -> dict:
     """Publish the best model into ``output_dir`` with the run's summary (``metrics.json``) and the card; then
     delete the checkpoints, unless ``--keep-checkpoints`` (a run stopped early is finished too)."""
     state = run.state
-    run.accelerator.print(f"training {run.ending}")
+    ending = run.ending
+    run.accelerator.print(f"training {ending}")
     summary = {
-        "ending": run.ending,
+        "ending": ending,
         "best_step": state.best_step,
         "best": next((h for h in state.history if h["step"] == state.best_step), None),
         "history": state.history,

@@ -45,7 +45,7 @@ def baseline_rows(dataset: str, split: str) -> list[dict]:
     """Each baseline's metrics on one split of a bundled log, as search rows."""
     data = DATASETS[dataset]
     frame, train = read_clicks(data.path(split)), read_clicks(data.path("train"))
-    scored = baseline_scores(frame, train, zero_shot=load_scorer(None))
+    scored = baseline_scores(frame, train, zero_shot=load_scorer(None, log=train))
     metrics = {name: evaluate_scores(frame, *scores, intervals=False).values for name, scores in scored.items()}
     return [
         {"name": f"{dataset}: {name}", "kind": "baseline", "dataset": dataset, **{k: m[k] for k in ("auc", "ndcg@10")}}
@@ -60,7 +60,7 @@ def zero_shot_with_priors_row(dataset: str, split: str = "valid") -> dict:
     """
     data = DATASETS[dataset]
     frame, train = read_clicks(data.path(split)), read_clicks(data.path("train"))
-    logits = load_scorer(None).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
+    logits = load_scorer(None, log=train).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
     features = ItemPriors.fit(train).features(frame)
     final = Blend.fit(frame, logits, features).final(logits, features)
     metrics = evaluate_scores(frame, final, final, intervals=False)

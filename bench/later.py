@@ -31,7 +31,7 @@ from bench.results import SEEDS
 from recsys.baselines import tfidf_baseline
 from recsys.contract import GROUP, ITEM, QUERY, read_clicks
 from recsys.metrics import group_metrics, paired_difference
-from recsys.scoring import Scorer, load_scorer
+from recsys.scoring import Scorer, load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--out", type=Path, default=HERE / "later.md")
     args = parser.parse_args(argv)
 
-    zero_shot = load_scorer(None)
     models = {seed: load_scorer(str(args.models / f"bing_news-seed{seed}")) for seed in args.seeds}
+    zero_shot = zero_shot_of(next(iter(models.values())))  # reading texts as long as the models do
     rows = []
     for name, frame in slices().items():
         frame = frame.reset_index(drop=True)

@@ -51,7 +51,7 @@ def evaluate_split(dataset: str, split: str, seeds: list[int], models: Path) -> 
     """Every seed's model and every baseline on one held-out file; baselines are scored once."""
     data = DATASETS[dataset]
     frame, train_frame = read_clicks(data.path(split)), read_clicks(data.path("train"))
-    scored = baseline_scores(frame, train_frame, zero_shot=load_scorer(None))
+    scored = baseline_scores(frame, train_frame, zero_shot=load_scorer(None, log=train_frame))
     evaluations = {
         seed: compare(frame, load_scorer(str(models / f"{dataset}-seed{seed}")).score_frame(frame), scored)
         for seed in seeds

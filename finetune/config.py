@@ -42,7 +42,7 @@ class TrainConfig:
     # model
     model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
     architecture: str = BI  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
-    max_length: int = 64  # tokens per text (bi) or per pair (cross)
+    max_length: int = 0  # tokens per text (bi) or per pair (cross); 0: the train file's 95th percentile, at most 256
     freeze_layers: int = 0  # freeze the embeddings and the lowest N encoder layers; 0 trains everything
     lora_rank: int = 8  # bi-encoder: train low-rank adapters (peft LoRA) of this rank instead of the weights; 0: all
     # objective
@@ -80,9 +80,11 @@ class TrainConfig:
             raise UserError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
         if self.loss not in LOSSES:
             raise UserError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        for name in ("batch_size", "gradient_accumulation_steps", "max_length", "eval_batch_size", "negatives"):
+        for name in ("batch_size", "gradient_accumulation_steps", "eval_batch_size", "negatives"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.max_length < 0:
+            raise UserError("--max-length must be a number of tokens, or 0 to choose it from the train file")
         if self.num_epochs < 1 and self.max_steps < 1:
             raise UserError("give --num-epochs or --max-steps of at least 1")
         if not (self.time_budget >= 0 and math.isfinite(self.time_budget)):

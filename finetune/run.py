@@ -26,8 +26,10 @@ from finetune.data import Collator, ListwiseDataset, PointwiseDataset, hold_out
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
 from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
 from recsys.contract import read_clicks, require_ranked_groups
+from recsys.folder_checks import longest_input
 from recsys.models import RelevanceModel, load_model
 from recsys.priors import ItemPriors
+from recsys.text_lengths import TextLengths, choose_max_length
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Run:
     priors: ItemPriors | None
     base_model: str  # the zero-shot model this one descends from
     validation: str  # what the model was selected on, in words: the eval file, or the share held out of the train file
+    lengths: TextLengths  # the train file's text lengths in tokens, and the max_length chosen from them
     train_rows: int
     total_steps: int
     num_epochs: int
@@ -63,6 +66,15 @@ class Run:
     @property
     def checkpoints(self) -> Path:
         return self.output_dir / CHECKPOINTS_DIR
+
+    @property
+    def max_length(self) -> int:
+        """Tokens per text (or pair): --max-length, or the length chosen from the train file."""
+        return self.config.max_length or self.lengths.max_length
+
+    def settings(self) -> dict:
+        """The run's settings as recorded (``clicktune.json``, ``metrics.json``): defaults resolved to their values."""
+        return self.config.to_dict() | {"learning_rate": self.config.lr, "max_length": self.max_length}
 
     @property
     def out_of_patience(self) -> bool:
@@ -156,6 +168,10 @@ def prepare(config: TrainConfig) -> Run:
     # Before a model loads, not after an epoch of training.
     require_ranked_groups(eval_frame, config.validation_file or f"the {config.holdout:.0%} held out of the train file")
     model, tokenizer, base_model = load_start(config)
+    positions = longest_input(model.encoder.config.to_dict())
+    lengths = choose_max_length(train_frame, tokenizer, config.architecture, positions)
+    max_length = config.max_length or lengths.max_length
+    accelerator.print(lengths.describe(config.max_length))
     base_weights = trainable_weights(model) if config.wise_alpha < 1 else None
     priors = ItemPriors.fit(train_frame) if config.item_priors else None
     # Without priors a blend has no features and no weights: the final score is the text logit.
@@ -171,13 +187,13 @@ def prepare(config: TrainConfig) -> Run:
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
-        collate_fn=Collator(tokenizer, model_class, config.max_length, config.uses_in_batch_negatives),
+        collate_fn=Collator(tokenizer, model_class, max_length, config.uses_in_batch_negatives),
         generator=torch.Generator().manual_seed(config.seed),
     )
     eval_loader = DataLoader(
         PointwiseDataset(eval_frame, shuffle=False),
         batch_size=config.eval_batch_size,
-        collate_fn=Collator(tokenizer, model_class, config.max_length),
+        collate_fn=Collator(tokenizer, model_class, max_length),
     )
     # Each process gets its share of the batches once the loader is prepared.
     batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
@@ -208,6 +224,7 @@ def prepare(config: TrainConfig) -> Run:
         priors=priors,
         base_model=base_model,
         validation=validation,
+        lengths=lengths,
         train_rows=len(train_frame),
         total_steps=total_steps,
         num_epochs=math.ceil(total_steps / steps_per_epoch),

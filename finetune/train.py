@@ -162,17 +162,17 @@ def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, p
     metadata = ModelMetadata(
         architecture=config.architecture,
         base_model=run.base_model,
-        max_length=config.max_length,
+        max_length=run.max_length,
         calibration_a=calibration.a,
         calibration_b=calibration.b,
         threshold=threshold["threshold"],
         blend=blend.weights,
         fine_tuned=True,
         training={
-            **config.to_dict(),
+            **run.settings(),
             "eval_file": config.validation_file,  # "": a share of the train file, which "validation" describes
             "validation": run.validation,
-            "learning_rate": config.lr,
+            "text_lengths": run.lengths.to_dict(),
             "best_step": run.state.global_step,
             "train_rows": run.train_rows,
         },
@@ -204,7 +204,7 @@ def finish(run: Run) -> dict:
         "validation": run.validation,
         "train_seconds": round(state.train_seconds, 1),
         "pairs_per_second": round(state.pairs_seen / max(state.train_seconds, 1e-9), 2),
-        "config": run.config.to_dict(),
+        "config": run.settings(),
     }
     if run.accelerator.is_main_process:
         commit_best_model(run, summary)

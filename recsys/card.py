@@ -22,6 +22,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from recsys.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id, public_name
 from recsys.evaluate import Evaluation, format_table
 from recsys.metrics import RANKING_METRICS, Metrics
+from recsys.text_lengths import TextLengths
 
 LICENSE = "apache-2.0"  # the licence of the default base model, all-MiniLM-L6-v2
 LIBRARY_NAME = "sentence-transformers"  # both architectures' folders load with it (recsys.models)
@@ -89,6 +90,17 @@ def _describe_data(evaluation: Evaluation | None, metadata: ModelMetadata) -> st
         return f"{_selected_on(metadata.training)}{selection}"
     where = f"`{evaluation.data_file}`" if evaluation.data_file else "the click log given to `recsys.evaluate`"
     return where + (selection if evaluation.data_split == "validation" else "")
+
+
+def _length_reason(training: dict) -> str:
+    """Why the model reads texts up to its max_length: chosen from the train file's lengths, or given."""
+    lengths = training.get("text_lengths")
+    if not isinstance(lengths, dict) or training.get("max_length") != lengths.get("max_length"):
+        return ""
+    try:
+        return f" (chosen from the train file: {TextLengths(**lengths).measured()})"
+    except TypeError:  # a record edited by hand: the card says what it can
+        return ""
 
 
 def _selected_on(training: dict) -> str:
@@ -245,7 +257,8 @@ def build_model_card(
         objective = (
             f"{training.get('loss', '?')} loss{' with in-batch negatives' if in_batch else ''}, best after "
             f"{training.get('best_step', '?')} steps of {training.get('batch_size', '?')}, learning rate "
-            f"{training.get('learning_rate', '?')}"
+            f"{training.get('learning_rate', '?')}; texts read up to {metadata.max_length} tokens"
+            f"{_length_reason(training)}"
         )
     else:
         training_data, objective = "none (zero-shot)", "none"

@@ -321,7 +321,8 @@ def main(argv: list[str] | None = None) -> Evaluation:
     frame = read_clicks(args.data)
     require_ranked_groups(frame, str(args.data))
     train = read_clicks(args.train_file) if args.train_file else None
-    scorer = load_scorer(args.model)
+    # A base model reads texts as long as training on this log would have chosen: a zero-shot row fit to the log.
+    scorer = load_scorer(args.model, log=train if train is not None else frame)
     fine_tuned = scorer.metadata.fine_tuned
     evaluation = evaluate(scorer, frame, train, baselines=not args.no_baselines, with_zero_shot=fine_tuned)
     say(format_table(evaluation, MODEL_ROW if fine_tuned else ZERO_SHOT_ROW))

@@ -27,6 +27,7 @@ from recsys.contract import ITEM, QUERY
 from recsys.errors import UserError
 from recsys.onnx_runtime import serving_encoder
 from recsys.priors import Blend, ItemPriors
+from recsys.text_lengths import choose_max_length
 from recsys.vectors import TextEncoder, TorchEncoder, VectorCache, vectors_of
 
 if TYPE_CHECKING:
@@ -181,8 +182,14 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
     ]
 
 
-def load_scorer(name_or_path: str | None = None) -> Scorer:
+def load_scorer(
+    name_or_path: str | None = None, *, max_length: int | None = None, log: pd.DataFrame | None = None
+) -> Scorer:
     """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder.
+
+    A saved model reads texts up to the ``max_length`` it was trained with. A base model reads up to
+    ``max_length`` where given (a fine-tuned model's, so that the two compare like for like), else up to the
+    length chosen from ``log``'s texts as training would choose it (``recsys.text_lengths``), else 128 tokens.
 
     A local folder is checked before anything loads (``load_model`` runs
     ``recsys.folder_checks.check_model_folder``): a damaged or unfinished one is refused with a message
@@ -196,12 +203,21 @@ def load_scorer(name_or_path: str | None = None) -> Scorer:
     saved = ModelMetadata.load(path) if local else None  # which architecture to load; the check comes with it
     metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
     model, tokenizer = load_model(metadata.architecture, path)
+    if saved is None and (max_length or log is not None):
+        metadata.max_length = max_length or choose_max_length(log, tokenizer, metadata.architecture).max_length
     priors = ItemPriors.load(path) if local else None
     # The folder's ONNX export where it was checked to rank as the model does (recsys.onnx_runtime), else PyTorch.
     encoder = serving_encoder(path, metadata, SCORE_BATCH) if local else None
     kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
     how = f", encoded with {encoder.name}" if encoder else ""
-    logger.info("loaded %s %s model from %s%s", kind, metadata.architecture, path, how)
+    logger.info(
+        "loaded %s %s model from %s (texts up to %d tokens)%s",
+        kind,
+        metadata.architecture,
+        path,
+        metadata.max_length,
+        how,
+    )
     version = model_version(path if local else None, metadata)
     return Scorer(model, tokenizer, metadata, priors, version=version, encoder=encoder)
 
@@ -221,5 +237,7 @@ def check_model_name(name: str) -> None:
 
 
 def zero_shot_of(scorer: Scorer) -> Scorer:
-    """The zero-shot base model of a fine-tuned scorer; a zero-shot scorer is its own."""
-    return load_scorer(scorer.metadata.base_model) if scorer.metadata.fine_tuned else scorer
+    """The zero-shot base model of a fine-tuned scorer, reading texts as long as the fine-tuned model reads them;
+    a zero-shot scorer is its own."""
+    metadata = scorer.metadata
+    return load_scorer(metadata.base_model, max_length=metadata.max_length) if metadata.fine_tuned else scorer

@@ -5,8 +5,8 @@
     python spaces/build.py --hub-model-id OWNER/MODEL --space-id OWNER/NAME
 
 The Space folder holds README.md (the Spaces front matter: sdk gradio at the version installed
-here, which is the one requirements.txt pins), app.py, app_handlers.py and the recsys package copied from the
-repository, the data files app.py shows (data/examples, the Bing News held-out and training
+here, which is the one requirements.txt pins), app.py, app_layout.py, app_handlers.py and the recsys package
+copied from the repository, the data files app.py shows (data/examples, the Bing News held-out and training
 splits with their licence), requirements.txt (the repository's pins for what those files import),
 and either the model's published files under models/clicktune/ (app.py's default MODEL_DIR) or,
 with --hub-model-id, no model: the Space then loads that Hub model at start (the Space variable
@@ -71,7 +71,7 @@ APP_FILE = "app.py"  # the Space's app_file
 # Written first into every build: only a folder holding it may be replaced by the next build. A hidden
 # file, so that the upload plan leaves it home.
 BUILD_MARKER = ".clicktune-space-build"
-APP_MODULES = (APP_FILE, "app_handlers.py")
+APP_MODULES = (APP_FILE, "app_layout.py", "app_handlers.py")
 PACKAGES = ("recsys",)  # copied whole, without caches
 # What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples (one
 # folder per click log), its held-out and training click logs; the model goes to MODEL_FOLDER, its default MODEL_DIR.

@@ -21,8 +21,8 @@ import torch
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
-from app import build_demo, create_app, launch_options
 from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
+from app_layout import build_demo, create_app, launch_options
 from recsys.artifact import ModelMetadata
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
 from recsys.defaults import BING_NEWS, ROOT, BundledLog

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app import build_demo, launch_options
 from app_handlers import RANK_HEADERS, REAL_CLICK
+from app_layout import build_demo, launch_options
 from recsys.contract import ITEM, ITEM_ID
 from recsys.defaults import BING_NEWS
 from recsys.feedback import FeedbackStore

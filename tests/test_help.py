@@ -278,9 +278,6 @@ except SystemExit as exit_:
 heavy = [name for name in {HEAVY!r} if name in sys.modules]
 print(json.dumps({{"code": code, "usage": out.getvalue().startswith("usage: "), "heavy": heavy}}))
 """
-APP_LAYOUT = pytest.mark.xfail(
-    strict=True, reason="app.py is the Gradio layout: it imports gradio, and app_handlers with torch, at its top"
-)
 HELP_COMMANDS = [
     pytest.param(("-m", "finetune.train"), id="python -m finetune.train"),
     pytest.param(("-m", "recsys.evaluate"), id="python -m recsys.evaluate"),
@@ -297,11 +294,8 @@ HELP_COMMANDS = [
     pytest.param(("-m", "recsys.onnx_runtime", "export"), id="python -m recsys.onnx_runtime export"),
     pytest.param(("-m", "recsys.score"), id="python -m recsys.score"),
     pytest.param(("script", "spaces/build.py"), id="python spaces/build.py"),
-    pytest.param(("script", "app.py"), id="python app.py", marks=APP_LAYOUT),
-    *(
-        pytest.param(("entry", SCRIPTS[script]), id=script, marks=[APP_LAYOUT] if script == "clicktune-app" else [])
-        for script in sorted(SCRIPTS)
-    ),
+    pytest.param(("script", "app.py"), id="python app.py"),
+    *(pytest.param(("entry", SCRIPTS[script]), id=script) for script in sorted(SCRIPTS)),
 ]
 
 

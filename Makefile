@@ -7,7 +7,7 @@ MOVIELENS_DIR ?= models/clicktune-movielens
 FEEDBACK_DIR ?= feedback-data
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search load bench clean browser
+.PHONY: demo test format install results search curve load bench clean browser
 
 # pip shows what it fetches and installs (a minute or two on a fresh machine), rather than a silent wait.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -69,6 +69,12 @@ results: $(VENV)/.installed
 # The levers of the recipe, tried on the validation users of both logs (bench/search.md).
 search: $(VENV)/.installed
 	$(PY) -m bench.search
+
+# The learning curve (hours here): held-out group AUC against training clicks, fine-tuned beside popularity and
+# zero-shot, on nested fractions of each log's training users, 3 seeds: bench/curve.md, bench/curve.json and
+# docs/curve.png. A stopped run goes on where it stopped (bench/curve_runs.jsonl).
+curve: $(VENV)/.installed
+	$(PY) -m bench.curve
 
 # Load and crash test of the served app, not part of `make test` (about 10 min here): 16 gradio_client
 # sessions of 25 ranks of 100 items with feedback, a SIGKILL mid-load, a restart, and the store checked

@@ -15,6 +15,10 @@ Ratings are read as impressions: rating >= 4 is a click, anything lower a movie 
 
 Chunks with no earlier liked movie have an empty query and cannot be scored: they are counted and
 reported, never dropped silently. Run: ``python data/movielens/make_contract.py``.
+
+``--training-pool FILE`` writes, instead of the three files, every chunk of every training user's timeline
+(not only the last ``--chunks-per-user``) with a ``user`` column: bench/curve.py draws its subsets of
+training users from it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ COLUMNS = ("group", "query", "item", "clicked", "item_id", "rating", "timestamp"
 LIKED = 4.0  # the rating from which a movie counts as clicked
 TOP_TAGS = 3
 NO_GENRES = "(no genres listed)"
+USER = "user"  # the training pool's extra column: whose timeline a group comes from, u{userId}
+POOL_COLUMNS = (*COLUMNS, USER)
 
 
 class Movie(NamedTuple):
@@ -177,11 +183,28 @@ def summarize(rows: list[dict[str, str]], skipped: int) -> dict[str, float]:
     }
 
 
-def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+def write_csv(path: Path, rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def training_pool(
+    raw_dir: Path, chunk: int, history: int, valid_fraction: float, test_fraction: float, seed: int
+) -> tuple[list[dict[str, str]], int]:
+    """Every chunk of every training user's timeline, with a ``user`` column, and the chunks left out.
+
+    The users, queries, items and tags are train.csv's (same split, same rules): only more chunks per user, so
+    train.csv's groups are among these, by their rows. Their names differ: k counts every chunk of the timeline.
+    """
+    movies = read_movies(raw_dir / "movies.csv")
+    timelines = read_ratings(raw_dir / "ratings.csv", movies)
+    splits = split_users(list(timelines), valid_fraction, test_fraction, seed)
+    tags = count_tags(raw_dir / "tags.csv", splits["train"])
+    every_chunk = max(-(-len(timeline) // chunk) for timeline in timelines.values())  # the most any timeline has
+    rows, skipped = to_contract(timelines, splits["train"], movies, tags, chunk, every_chunk, history)
+    return [{**row, USER: row["group"].rsplit("-", 1)[0]} for row in rows], skipped
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -194,7 +217,23 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser.add_argument("--valid-fraction", type=float, default=0.15)
     parser.add_argument("--test-fraction", type=float, default=0.20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--training-pool",
+        type=Path,
+        help="write every chunk of the training users to this file, with a user column, instead of train/valid/test",
+    )
     args = parser.parse_args(argv)
+
+    if args.training_pool:
+        split = (args.valid_fraction, args.test_fraction, args.seed)
+        rows, skipped = training_pool(args.raw_dir, args.chunk, args.history, *split)
+        write_csv(args.training_pool, rows, POOL_COLUMNS)
+        s = summarize(rows, skipped)
+        print(
+            f"{args.training_pool}: {s['rows']} rows, {s['users']} users, {s['groups']} groups "
+            f"({s['mixed_groups']} with both a click and a non-click); {s['skipped']} chunks left out"
+        )
+        return {"training_pool": s}
 
     movies = read_movies(args.raw_dir / "movies.csv")
     timelines = read_ratings(args.raw_dir / "ratings.csv", movies)

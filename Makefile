@@ -72,9 +72,10 @@ search: $(VENV)/.installed
 
 # The learning curve (hours here): held-out group AUC against training clicks, fine-tuned beside popularity and
 # zero-shot, on nested fractions of each log's training users, 3 seeds: bench/curve.md, bench/curve.json and
-# docs/curve.png. A stopped run goes on where it stopped (bench/curve_runs.jsonl).
+# docs/curve.png. A stopped run goes on where it stopped (bench/curve_runs.jsonl). Bing News' whole-pool points are
+# `make results`' own runs, scored from models/results rather than trained again where that run is there.
 curve: $(VENV)/.installed
-	$(PY) -m bench.curve
+	$(PY) -m bench.curve --full-models models/results
 
 # Load and crash test of the served app, not part of `make test` (about 10 min here): 16 gradio_client
 # sessions of 25 ranks of 100 items with feedback, a SIGKILL mid-load, a restart, and the store checked

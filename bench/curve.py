@@ -1,7 +1,8 @@
 """The learning curve: held-out group AUC against the number of training clicks, on both bundled logs.
 
-    python -m bench.curve [--logs bing_news movielens] [--fractions 0.1 0.25 0.5 1] [--seeds 0 1 2]
-                          [--time-budget 30] [--work-dir models/curve] [--fresh]     # or: make curve
+    python -m bench.curve [--logs bing_news movielens] [--fractions 0.1 0.25 0.5 1] [--seeds 42 43 44]
+                          [--time-budget 30] [--work-dir models/curve] [--full-models models/results]
+                          [--fresh]                                                  # or: make curve
     python -m bench.curve --from-json bench/curve.json      # rewrite curve.md and docs/curve.png only
 
 Does a log hold enough clicks for fine-tuning to pay? For each log, seed and fraction, the seed shuffles
@@ -14,6 +15,10 @@ Pools: Bing News' train.csv, whose groups are one user each; for MovieLens, ever
 the bundled split's training users (``data/movielens/make_contract.py --training-pool``), not train.csv,
 which keeps each user's last 2 chunks only. That pool is built once into bench/curve-data/ (not in git;
 delete it to build it again).
+
+A pool that is the bundled train.csv (Bing News) at fraction 1 is the very run that ``python -m bench.results``
+trains with the same seed: --full-models DIR scores its model DIR/<log>-seed<seed> instead of training it again,
+once its clicktune.json shows the same train file, eval file and seed.
 
 Each finished point is appended to curve_runs.jsonl, so that a stopped run goes on where it stopped;
 --fresh starts over. Writes bench/curve.json, bench/curve.md and docs/curve.png (--out-dir: all four
@@ -45,7 +50,7 @@ from matplotlib.ticker import NullFormatter
 from bench.common import DATA, DATASETS, reset_accelerate
 from finetune.data import USER
 from finetune.train import main as train
-from recsys.artifact import TRAINING_METRICS_FILE
+from recsys.artifact import METADATA_FILE, TRAINING_METRICS_FILE
 from recsys.contract import CLICKED, GROUP, read_clicks
 from recsys.defaults import ROOT
 from recsys.evaluate import baseline_scores, compare
@@ -53,7 +58,7 @@ from recsys.scoring import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
-SEEDS = (0, 1, 2)
+SEEDS = (42, 43, 44)  # bench.results' seeds: its models are the whole-pool points (--full-models)
 TIME_BUDGET = 30.0  # minutes per training run: finetune.config's default
 MOVIELENS_POOL = HERE / "curve-data" / "movielens_train_all.csv"
 LINES = {"fine_tuned": "fine-tuned", "popularity": "popularity", "zero_shot": "zero-shot"}  # key -> label
@@ -137,22 +142,46 @@ def held_out_aucs(model_dir: Path, held_out: pd.DataFrame, subset: pd.DataFrame)
     return {"fine_tuned": evaluation.model.values["auc"], **aucs}
 
 
+def full_model(log: str, seed: int, fraction: float, args: argparse.Namespace) -> Path | None:
+    """bench.results' model of this point, where it is the same run: the whole bundled train.csv, same eval file and
+    seed, and no other time budget than the default (those runs end long before it)."""
+    if args.full_models is None or fraction != 1.0 or args.time_budget != TIME_BUDGET:
+        return None
+    folder = args.full_models / f"{log}-seed{seed}"
+    if not (folder / METADATA_FILE).is_file() or not (folder / TRAINING_METRICS_FILE).is_file():
+        return None
+    training = json.loads((folder / METADATA_FILE).read_text())["training"]
+    same = [
+        Path(training["train_file"]).resolve() == LOGS[log].pool.resolve(),
+        Path(training["eval_file"]).resolve() == LOGS[log].valid.resolve(),
+        training["seed"] == seed,
+    ]
+    return folder if all(same) else None
+
+
 def run_point(log: str, seed: int, fraction: float, subset: pd.DataFrame, args: argparse.Namespace) -> dict:
-    """Train the default recipe on ``subset``, score it on the held-out users, and delete the model."""
+    """Train the default recipe on ``subset`` (or take bench.results' same run), score it on the held-out users,
+    and delete the model it trained."""
     started = time.perf_counter()
     folder = args.work_dir / log / f"seed{seed}-fraction{fraction:g}"
     folder.mkdir(parents=True, exist_ok=True)
     subset_file, model_dir = folder / "train.csv", folder / "model"
     subset.to_csv(subset_file, index=False)
-    if model_dir.exists():  # a stopped run's half-trained folder
-        shutil.rmtree(model_dir)
-    flags = ["--train-file", str(subset_file), "--eval-file", str(LOGS[log].valid), "--output-dir", str(model_dir)]
-    flags += ["--seed", str(seed), "--time-budget", f"{args.time_budget:g}", "--report-to", "none"]
-    train(flags)
-    reset_accelerate()
+    reused = full_model(log, seed, fraction, args)
+    if reused is not None:
+        print(f"  the whole pool with seed {seed} is bench.results' run: scoring {reused}", flush=True)
+        model_dir = reused
+    else:
+        if model_dir.exists():  # a stopped run's half-trained folder
+            shutil.rmtree(model_dir)
+        flags = ["--train-file", str(subset_file), "--eval-file", str(LOGS[log].valid), "--output-dir", str(model_dir)]
+        flags += ["--seed", str(seed), "--time-budget", f"{args.time_budget:g}", "--report-to", "none"]
+        train(flags)
+        reset_accelerate()
     summary = json.loads((model_dir / TRAINING_METRICS_FILE).read_text())
     aucs = held_out_aucs(model_dir, read_clicks(LOGS[log].held_out), read_clicks(subset_file))
-    shutil.rmtree(model_dir)
+    if reused is None:
+        shutil.rmtree(model_dir)
     return {
         "log": log,
         "seed": seed,
@@ -166,6 +195,7 @@ def run_point(log: str, seed: int, fraction: float, subset: pd.DataFrame, args: 
         "best_step": summary["best_step"],
         "ending": summary["ending"],
         "seconds": round(time.perf_counter() - started, 1),
+        "trained_by": "bench.results" if reused is not None else "bench.curve",
     }
 
 
@@ -346,6 +376,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--time-budget", type=float, default=TIME_BUDGET, help="minutes per training run (0: none)")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "models" / "curve", help="subsets and models")
     parser.add_argument("--out-dir", type=Path, help="write curve.json, .md, _runs.jsonl and .png here instead")
+    parser.add_argument(
+        "--full-models",
+        type=Path,
+        help="bench.results' models folder: its whole-pool runs of the same seeds are scored, not trained again",
+    )
     parser.add_argument("--fresh", action="store_true", help="forget the finished points in curve_runs.jsonl")
     parser.add_argument("--from-json", type=Path, help="only draw curve.md and curve.png from this curve.json")
     args = parser.parse_args(argv)

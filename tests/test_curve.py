@@ -153,3 +153,24 @@ def test_summary_is_mean_and_sample_sd_over_seeds() -> None:
     assert summary["auc"]["fine_tuned"]["mean"] == pytest.approx(0.7)
     assert summary["auc"]["fine_tuned"]["sd"] == pytest.approx(0.1)  # ddof=1; the population sd is 0.0816
     assert curve.summarize(points[:1])[0]["auc"]["fine_tuned"]["sd"] is None
+
+
+def test_the_whole_pool_is_taken_from_bench_results_only_where_it_is_the_same_run(tmp_path: Path) -> None:
+    bing = curve.LOGS["bing_news"]
+
+    def results_model(seed: int, train_file: Path = bing.pool) -> None:
+        folder = tmp_path / f"bing_news-seed{seed}"
+        folder.mkdir(exist_ok=True)
+        training = {"train_file": str(train_file), "eval_file": str(bing.valid), "seed": seed}
+        (folder / curve.METADATA_FILE).write_text(json.dumps({"training": training}))
+        (folder / curve.TRAINING_METRICS_FILE).write_text("{}")
+
+    args = curve.argparse.Namespace(full_models=tmp_path, time_budget=curve.TIME_BUDGET)
+    results_model(42)
+    assert curve.full_model("bing_news", 42, 1.0, args) == tmp_path / "bing_news-seed42"
+    assert curve.full_model("bing_news", 42, 0.5, args) is None  # a subset is trained
+    assert curve.full_model("bing_news", 43, 1.0, args) is None  # no such run
+    results_model(44, train_file=tmp_path / "other.csv")
+    assert curve.full_model("bing_news", 44, 1.0, args) is None  # another train file
+    assert curve.full_model("bing_news", 42, 1.0, curve.argparse.Namespace(full_models=tmp_path, time_budget=5)) is None
+    assert curve.full_model("bing_news", 42, 1.0, curve.argparse.Namespace(full_models=None, time_budget=30)) is None

@@ -6,6 +6,7 @@ else is a bug and stays one.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ConfigDict, ValidationError
 
 from recsys.card import build_model_card, describe_threshold
 from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
-from recsys.defaults import BUNDLED_LOGS, BundledLog, how_to_train
+from recsys.defaults import BUNDLED_LOGS, CURVE_CHART, CURVE_FILE, BundledLog, how_to_train
 from recsys.downloads import Downloads
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, format_table
@@ -52,7 +53,7 @@ from recsys.service import (
     save_marks,
 )
 from recsys.settings import Limits
-from recsys.verdict import judge, label
+from recsys.verdict import curve_sentence, judge, label
 
 WEIGHT_COLUMNS = ["feature", "weight"]
 # How the page shows a ranking's match and popularity percentiles (as small bars), and a list's real clicks.
@@ -385,6 +386,14 @@ class Handlers:
             )
         card = build_model_card(self.models.model_dir).text  # names files and folders, never this machine's paths
         return without_evaluation(card)
+
+    def learning_curve(self, curve_file: Path = CURVE_FILE, chart: Path = CURVE_CHART) -> tuple[str, Path] | None:
+        """What the learning curve (``make curve``) says of this log, in a sentence, and its chart; None where the
+        curve was not measured on this log (another log, or no curve here)."""
+        if not (curve_file.is_file() and chart.is_file()):
+            return None
+        points = [p for p in json.loads(curve_file.read_text())["points"] if p["log"] == self.log.key]
+        return (curve_sentence(points, self.log.name), chart) if points else None
 
     def describe_file(self, name: str) -> str:
         """What one of the offered click logs is to this model: held out, the one training selected on, or given."""

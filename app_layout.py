@@ -310,6 +310,24 @@ def model_tab(handlers: Handlers, served: ServedLog, demo: gr.Blocks, ids: str, 
                 example_labels=[f"{name}: {handlers.describe_file(name)}" for name in files],
                 label=f"{served.log.name} splits",
             )
+        curve = handlers.learning_curve()
+        if curve is not None:
+            sentence, chart = curve
+            with gr.Accordion("How many clicks fine-tuning takes", open=False):
+                gr.Markdown(
+                    f"{sentence} Held-out group AUC against the training clicks of nested shares of the training "
+                    "users; bands: ± one standard deviation over the seeds. "
+                    "How it is measured: docs/results.md, drawn by `make curve`.",
+                    elem_id=f"{ids}model-curve",
+                )
+                gr.Image(
+                    str(chart),
+                    show_label=False,
+                    interactive=False,
+                    buttons=[],
+                    alt_text="Held-out group AUC against training clicks, on both bundled logs",
+                    elem_id=f"{ids}model-curve-chart",
+                )
         with gr.Accordion("Calibration, threshold and training details", open=False):
             gr.Markdown(handlers.model_card(), elem_id=f"{ids}model-card")
     outputs = [metrics, distribution, reliability]

@@ -25,6 +25,8 @@ MODEL_FOLDER = "models/clicktune"  # what `make demo` trains and the app serves
 FEEDBACK_FOLDER = "feedback-data"  # the app's feedback database and cached evaluations
 BUNDLED_FOLDER = "data/bing_news"  # the real Bing News click sample
 EXAMPLES_FOLDER = "data/examples"  # the app's examples
+# The learning curve of both bundled logs (`make curve`): its points, and its chart, which the Model tab shows.
+CURVE_FILES = ("bench/curve.json", "docs/curve.png")
 
 
 def find_root(package_parent: Path) -> Path:
@@ -43,6 +45,7 @@ MODEL_DIR = ROOT / MODEL_FOLDER
 FEEDBACK_DIR = ROOT / FEEDBACK_FOLDER
 BUNDLED_DATA = ROOT / BUNDLED_FOLDER
 EXAMPLES_DIR = ROOT / EXAMPLES_FOLDER
+CURVE_FILE, CURVE_CHART = (ROOT / name for name in CURVE_FILES)
 TRAIN_FILE = BUNDLED_DATA / "train.csv"
 VALID_FILE = BUNDLED_DATA / "valid.csv"  # training selects the model on it
 HELD_OUT_FILES = (BUNDLED_DATA / "test_users.csv", BUNDLED_DATA / "test_later.csv")  # never trained or selected on

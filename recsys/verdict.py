@@ -202,3 +202,39 @@ def _gain_source(evaluation: Evaluation, reference: str | None) -> str:
         f"The text match alone: {signed(text.value)} points against {against} ({interval(text)}); "
         f"{PRIORS} adds {added}."
     )
+
+
+def curve_sentence(points: list[dict], log_name: str) -> str:
+    """What a learning curve (``bench.curve``) says in one sentence: from how many training clicks the fine-tuned
+    model beats the base model and popularity on held-out users in every seed, at that size and every larger one.
+
+    ``points`` are one log's: each with ``seed``, ``clicks``, ``users`` and ``auc`` (``fine_tuned``, ``zero_shot``,
+    ``popularity``).
+    """
+    sizes: dict[float, list[dict]] = {}
+    for point in points:
+        sizes.setdefault(point["fraction"], []).append(point)
+    ordered = [sizes[fraction] for fraction in sorted(sizes)]
+    if not ordered:
+        return f"No learning curve of {log_name} was measured."
+    largest = ordered[-1]
+    most = f"{round(sum(p['clicks'] for p in largest) / len(largest)):,}"
+    seeds = len({point["seed"] for point in points})
+    verdicts = []
+    for baseline in (BASE_MODEL, "popularity"):
+        ahead = [all(p["auc"]["fine_tuned"] > p["auc"][baseline] for p in size) for size in ordered]
+        start = len(ahead)
+        while start > 0 and ahead[start - 1]:
+            start -= 1
+        name = _name(baseline)
+        if start == len(ahead):
+            verdicts.append(f"does not beat {name} at any size tried (up to {most} training clicks)")
+        else:
+            size = ordered[start]
+            clicks = f"{round(sum(p['clicks'] for p in size) / len(size)):,}"
+            users = round(sum(p["users"] for p in size) / len(size))
+            verdicts.append(f"beats {name} from {clicks} training clicks ({users} users) on")
+    return (
+        f"On {log_name}'s held-out users, the fine-tuned model {verdicts[0]}, and {verdicts[1]}, in every one of "
+        f"{seeds} seeds."
+    )

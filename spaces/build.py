@@ -52,7 +52,7 @@ from space_card import space_card  # noqa: E402
 
 from recsys.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.cli import run_cli, say  # noqa: E402
-from recsys.defaults import BUNDLED_FOLDER, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
+from recsys.defaults import BUNDLED_FOLDER, CURVE_FILES, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
 from recsys.folder_checks import check_model_folder  # noqa: E402
 from recsys.hub import (  # noqa: E402
@@ -83,6 +83,7 @@ DATA_FILES = (
     # The MovieLens examples are a transformation of ml-latest-small, whose licence must travel with them.
     "data/movielens/raw/README.txt",
     "data/movielens/raw/PROVENANCE.md",
+    *CURVE_FILES,  # the Model tab's learning curve, where `make curve` drew it
 )
 MODEL_VARIABLE = Env.MODEL_DIR
 # app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.

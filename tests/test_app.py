@@ -573,3 +573,19 @@ def test_the_model_card_on_the_page_names_no_path_of_this_machine(
     assert trained_model_dir.name in shown and clicks_path.name in shown  # named, as a visitor may read them
     for path in (trained_model_dir, tiny_model_dir, clicks_path.parent, ROOT):
         assert str(path) not in shown
+
+
+def test_the_model_tab_says_what_the_learning_curve_says_of_its_own_log(handlers: Handlers, tmp_path: Path) -> None:
+    curve, chart = tmp_path / "curve.json", tmp_path / "curve.png"
+    auc = {"fine_tuned": 0.62, "zero_shot": 0.60, "popularity": 0.55}
+    points = [{"log": "movielens", "seed": 0, "fraction": 1.0, "clicks": 9, "users": 1, "auc": auc}]
+    curve.write_text(json.dumps({"points": points}))
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert handlers.learning_curve(curve, chart) is None  # the curve has no point of the served log (Bing News)
+    points.append({**points[0], "log": handlers.log.key, "clicks": 1200, "users": 30})
+    curve.write_text(json.dumps({"points": points}))
+    sentence, shown = handlers.learning_curve(curve, chart)
+    assert shown == chart and sentence.startswith(f"On {handlers.log.name}'s held-out users, the fine-tuned model ")
+    assert "from 1,200 training clicks (30 users) on" in sentence
+    chart.unlink()
+    assert handlers.learning_curve(curve, chart) is None  # no chart, no curve shown

@@ -8,7 +8,16 @@ import pytest
 
 from recsys.evaluate import BaselineResult, Evaluation, TextAloneResult, format_table
 from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Difference, Metrics
-from recsys.verdict import AUC_EXPLAINED, NDCG_EXPLAINED, best_alternative, judge, label, percent, signed
+from recsys.verdict import (
+    AUC_EXPLAINED,
+    NDCG_EXPLAINED,
+    best_alternative,
+    curve_sentence,
+    judge,
+    label,
+    percent,
+    signed,
+)
 
 HELPS = "Fine-tuning helps here."
 WORSE = "worse than the base model"
@@ -174,3 +183,28 @@ def test_the_label_leads_with_the_verdict_and_says_when_only_popularity_lifts_th
     assert label(result) == expected
     if expected.endswith("through item popularity"):  # the sentences say so too, not "fine-tuning helps"
         assert HELPS not in judge(result) and "the text match alone shows no demonstrated gain" in judge(result)
+
+
+def curve_point(seed: int, fraction: float, clicks: int, tuned: float, base: float, popularity: float) -> dict:
+    auc = {"fine_tuned": tuned, "zero_shot": base, "popularity": popularity}
+    return {"seed": seed, "fraction": fraction, "clicks": clicks, "users": clicks // 10, "auc": auc}
+
+
+def test_the_curve_sentence_names_the_size_from_which_every_seed_is_ahead_and_stays_ahead() -> None:
+    points = [
+        curve_point(0, 0.1, 100, 0.58, 0.60, 0.50),  # behind the base model, ahead of popularity
+        curve_point(1, 0.1, 120, 0.62, 0.60, 0.49),
+        curve_point(0, 0.5, 500, 0.61, 0.60, 0.55),  # ahead of both in every seed
+        curve_point(1, 0.5, 520, 0.63, 0.60, 0.56),
+        curve_point(0, 1.0, 1000, 0.65, 0.60, 0.57),
+        curve_point(1, 1.0, 1000, 0.66, 0.60, 0.58),
+    ]
+    assert curve_sentence(points, "News") == (
+        "On News's held-out users, the fine-tuned model beats the base model before fine-tuning from 510 training "
+        "clicks (51 users) on, and beats popularity from 110 training clicks (11 users) on, in every one of 2 seeds."
+    )
+    points[-1]["auc"]["zero_shot"] = 0.7  # behind at the largest size: it does not stay ahead
+    assert "does not beat the base model before fine-tuning at any size tried (up to 1,000 training clicks)" in (
+        curve_sentence(points, "News")
+    )
+    assert curve_sentence([], "News") == "No learning curve of News was measured."

@@ -208,6 +208,7 @@ def test_the_console_scripts_are_the_commands() -> None:
         "clicktune-index",
         "clicktune-onnx",
         "clicktune-score",
+        "clicktune-loop",
     }
     wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
     shipped = {name.removesuffix(".py") for name in wheel["only-include"]}

@@ -40,7 +40,7 @@ from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
 from recsys.feedback import FeedbackStore, RankedList
 from recsys.index import TOP_K, Catalog
-from recsys.scoring import Scorer, load_scorer
+from recsys.scoring import Scorer, load_scorer, zero_shot_of
 from recsys.settings import Limits
 from recsys.tables import ROWS, TooLarge, read_table
 
@@ -104,7 +104,7 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
     if not scorer.metadata.fine_tuned:
         note = f"`{Path(model_dir).name}` was not fine-tuned: this app serves it **zero-shot**."
         return ServedModels(scorer, model_dir=str(model_dir), note=note)
-    return ServedModels(scorer, load_scorer(scorer.metadata.base_model), str(model_dir))
+    return ServedModels(scorer, zero_shot_of(scorer), str(model_dir))  # the base model, reading the same length
 
 
 def load_catalog(folder: str | Path, models: ServedModels, limits: Limits) -> Catalog:

@@ -17,6 +17,7 @@ from recsys.contract import ITEM, QUERY, read_clicks
 from recsys.defaults import TRAIN_FILE
 from recsys.evaluate import main as evaluate_main
 from recsys.scoring import load_scorer, zero_shot_of
+from recsys.service import load_served_models
 from recsys.text_lengths import CAP, choose_max_length
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
@@ -85,6 +86,8 @@ def test_training_chooses_the_length_from_the_train_file_records_it_and_serves_i
     zero_shot = zero_shot_of(scorer)  # the baseline reads the same length: a like-for-like comparison
     assert zero_shot.metadata.max_length == zero_shot.encoder.max_length == expected.max_length
     assert not zero_shot.metadata.fine_tuned
+    served = load_served_models(output_dir)  # the app's Compare tab: the base model at the same length
+    assert served.base.metadata.max_length == served.scorer.metadata.max_length == expected.max_length
 
 
 def test_a_given_max_length_is_kept_and_the_measured_lengths_still_said(

@@ -14,6 +14,7 @@ from recsys.defaults import FEEDBACK_DIR, MODEL_DIR, TRAIN_FILE, VALID_FILE, Env
 from recsys.errors import UserError
 
 LOSSES = ("pointwise", "listwise")
+POSITION_WEIGHTS = ("none", "ips")  # ips: inverse propensity weights by the position each click was shown at
 PRECISIONS = ("no", "bf16", "fp16")  # Accelerate's mixed_precision; fp16 needs a GPU
 # Accelerate's trackers (accelerate.utils.LoggerType), written out: --help loads no accelerate; a test checks them.
 REPORT_TO = (
@@ -52,6 +53,10 @@ class TrainConfig:
     scale: float = 20.0  # bi-encoder: cosine scale (inverse temperature) when starting from a base model
     scale_learning_rate: float = 0.0  # bi-encoder: learning rate of the scale and bias; 0 keeps them fixed
     wise_alpha: float = 1.0  # WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights
+    position_weights: str = "none"  # ips: weight each click by 1/propensity of its position (needs a position column)
+    propensity_eta: float = 1.0  # ips: the propensity of position r is 1/r**eta, unless --propensity-file
+    propensity_file: str = ""  # ips: a CSV or JSON of position -> propensity (as recsys.propensity writes it)
+    propensity_clip: float = 10.0  # ips: the largest weight a click gets (1/propensity is clipped to it)
     item_priors: bool = True  # add the items' click rates in the train log to the text score, blend fitted on eval
     # optimisation
     learning_rate: float = 0.0  # 0: 5e-4 with LoRA adapters, 2e-5 for full fine-tuning (both chosen on validation)
@@ -101,6 +106,12 @@ class TrainConfig:
             raise UserError("--freeze-layers must be 0 or more")
         if not 0.0 < self.holdout < 1.0:
             raise UserError(f"--holdout must be between 0 and 1 (a share of the users), got {self.holdout}")
+        if not (self.propensity_eta >= 0 and math.isfinite(self.propensity_eta)):
+            raise UserError(f"--propensity-eta must be 0 or more, got {self.propensity_eta}")
+        if not self.propensity_clip >= 1:
+            raise UserError(f"--propensity-clip must be 1 or more (the largest weight), got {self.propensity_clip}")
+        if self.propensity_file and self.position_weights != "ips":
+            raise UserError("--propensity-file is read only with --position-weights ips; give both, or neither")
         if self.push_to_hub and not self.hub_model_id:
             raise UserError("--push-to-hub needs --hub-model-id OWNER/NAME")
 
@@ -134,7 +145,8 @@ class TrainConfig:
         folder here), and the app's feedback folder (``$FEEDBACK_DIR`` and the default one)."""
         feedback = dict.fromkeys([str(FEEDBACK_DIR), os.environ.get(Env.FEEDBACK_DIR) or str(FEEDBACK_DIR)])
         start = [self.model_name_or_path] if os.path.exists(self.model_name_or_path) else []  # else a Hub id
-        return [file for file in (self.train_file, self.validation_file) if file] + [*start, *feedback]
+        files = (self.train_file, self.validation_file, self.propensity_file)
+        return [file for file in files if file] + [*start, *feedback]
 
     @property
     def bundled(self) -> bool:
@@ -204,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         "loss": LOSSES,
         "report_to": REPORT_TO,
         "mixed_precision": PRECISIONS,
+        "position_weights": POSITION_WEIGHTS,
     }  # listed by --help
     for field in fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")

@@ -4,6 +4,10 @@ An example is a query with one or more items and their labels: one row (pointwis
 click followed by ``negatives`` non-clicks from the same group (listwise). The model's class
 turns a list of examples into its inputs (``RelevanceModel.batch``), padded to the batch's own
 longest text; the collator adds the labels and, for in-batch negatives, the mask.
+
+Each example may carry a weight in the loss, from one weight per row of the log: a pointwise
+example has its row's, a listwise one its click's (``--position-weights ips``: 1/propensity of the
+position the click was shown at). A collator asked for them adds them as ``weights``.
 """
 
 from __future__ import annotations
@@ -73,15 +77,25 @@ class Example:
     items: tuple[str, ...]
     labels: tuple[float, ...]
     group: str = ""  # the rows shown together; in-batch negatives never come from the example's own group
+    weight: float = 1.0  # the example's weight in the loss: its row's (pointwise) or its click's (listwise)
+
+
+def _row_weights(frame: pd.DataFrame, weights: np.ndarray | None) -> np.ndarray:
+    if weights is None:
+        return np.ones(len(frame))
+    if len(weights) != len(frame):
+        raise ValueError(f"{len(weights)} weights for {len(frame)} rows; give one weight per row")
+    return np.asarray(weights, dtype=np.float64)
 
 
 class PointwiseDataset(Dataset):
-    """One example per row, in a seeded order that changes each epoch."""
+    """One example per row, in a seeded order that changes each epoch; ``weights``: one per row (default 1)."""
 
-    def __init__(self, frame: pd.DataFrame, seed: int = 0, shuffle: bool = True) -> None:
-        self.examples = [
-            Example(q, (i,), (float(c),)) for q, i, c in zip(frame[QUERY], frame[ITEM], frame[CLICKED], strict=True)
-        ]
+    def __init__(
+        self, frame: pd.DataFrame, seed: int = 0, shuffle: bool = True, weights: np.ndarray | None = None
+    ) -> None:
+        rows = zip(frame[QUERY], frame[ITEM], frame[CLICKED], _row_weights(frame, weights), strict=True)
+        self.examples = [Example(q, (i,), (float(c),), weight=float(w)) for q, i, c, w in rows]
         self.seed, self.shuffle = seed, shuffle
         self.set_epoch(0)
 
@@ -100,12 +114,15 @@ class ListwiseDataset(Dataset):
     """Each click with ``negatives`` non-clicks drawn from its group, redrawn each epoch.
 
     Clicks in a group without any non-click cannot form a list; they are counted and logged.
-    Groups with fewer non-clicks than ``negatives`` draw with replacement.
+    Groups with fewer non-clicks than ``negatives`` draw with replacement. ``weights``: one per row of
+    ``frame`` (default 1); a list weighs what its click's row does.
     """
 
-    def __init__(self, frame: pd.DataFrame, negatives: int, seed: int = 0) -> None:
+    def __init__(self, frame: pd.DataFrame, negatives: int, seed: int = 0, weights: np.ndarray | None = None) -> None:
         self.negatives, self.seed = negatives, seed
+        row_weights = pd.Series(_row_weights(frame, weights), index=frame.index)
         self.clicks: list[tuple[str, str, int]] = []
+        self.weights: list[float] = []  # each click's
         self.groups: list[str] = []  # each pool's group
         self.non_clicks: list[list[str]] = []
         unusable = 0
@@ -115,8 +132,9 @@ class ListwiseDataset(Dataset):
             if not others:
                 unusable += len(clicked)
                 continue
-            for query, item in zip(clicked[QUERY], clicked[ITEM], strict=True):
+            for query, item, weight in zip(clicked[QUERY], clicked[ITEM], row_weights[clicked.index], strict=True):
                 self.clicks.append((query, item, len(self.non_clicks)))
+                self.weights.append(float(weight))
             self.non_clicks.append(others)
             self.groups.append(str(name))
         if unusable:
@@ -142,14 +160,16 @@ class ListwiseDataset(Dataset):
     def __getitem__(self, index: int) -> Example:
         k = self.order[index]
         query, item, pool = self.clicks[k]
-        return Example(query, (item, *self.drawn[k]), (1.0,) + (0.0,) * self.negatives, self.groups[pool])
+        labels = (1.0,) + (0.0,) * self.negatives
+        return Example(query, (item, *self.drawn[k]), labels, self.groups[pool], self.weights[k])
 
 
 class Collator:
     """Tokenizes a list of examples into a batch for ``model_class``, with a ``labels`` tensor.
 
     With ``in_batch`` (a listwise model that supports it), batches also carry ``in_batch_mask``,
-    which makes the model score each example's query against every item of the batch.
+    which makes the model score each example's query against every item of the batch; with
+    ``weighted``, ``weights``: each example's weight in the loss.
     """
 
     def __init__(
@@ -158,8 +178,10 @@ class Collator:
         model_class: type[RelevanceModel],
         max_length: int,
         in_batch: bool = False,
+        weighted: bool = False,
     ) -> None:
         self.tokenizer, self.model_class, self.max_length, self.in_batch = tokenizer, model_class, max_length, in_batch
+        self.weighted = weighted
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
         items = [e.items for e in examples]
@@ -167,6 +189,8 @@ class Collator:
         batch["labels"] = torch.tensor([label for e in examples for label in e.labels])
         if self.in_batch:
             batch["in_batch_mask"] = in_batch_mask(examples, [item for list_ in items for item in list_])
+        if self.weighted:
+            batch["weights"] = torch.tensor([e.weight for e in examples], dtype=torch.float32)
         return batch
 
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from accelerate import Accelerator
@@ -25,10 +26,12 @@ from finetune.config import TrainConfig
 from finetune.data import Collator, ListwiseDataset, PointwiseDataset, hold_out
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
 from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
-from recsys.contract import read_clicks, require_ranked_groups
+from recsys.contract import CLICKED, POSITION, read_clicks, require_ranked_groups
+from recsys.errors import ContractError
 from recsys.folder_checks import longest_input
 from recsys.models import RelevanceModel, load_model
 from recsys.priors import ItemPriors
+from recsys.propensity import check_curve, ips_weights, power_law, read_propensities
 from recsys.text_lengths import TextLengths, choose_max_length
 
 
@@ -53,6 +56,7 @@ class Run:
     total_steps: int
     num_epochs: int
     list_size: int  # items per example: a click and its negatives, or one row
+    weighting: dict | None = None  # --position-weights ips: the propensities used and how many clicks were clipped
     base_weights: dict[str, torch.Tensor] | None = None  # WiSE-FT's start
     state: TrainerState = field(default_factory=TrainerState)
     stopped_early: bool = False  # patience ran out in this process (a resumed run trains to its next evaluation)
@@ -126,6 +130,64 @@ def click_logs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     return train_frame, eval_frame, f"{held.describe()} (give --eval-file to validate on a log of your own)"
 
 
+def position_weights(frame: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray | None, dict | None]:
+    """Each train row's weight in the loss, and what it rests on (recorded in ``clicktune.json``); none without
+    ``--position-weights ips``. With it, a click weighs 1/p(its position), clipped at ``--propensity-clip``, and any
+    other row 1 (``recsys.propensity.ips_weights``); ``p`` is ``1/r**eta`` or the ``--propensity-file`` curve."""
+    if config.position_weights != "ips":
+        return None, None
+    if POSITION not in frame.columns:
+        raise ContractError(
+            config.train_file,
+            f"--position-weights ips weights each click by the position it was shown at, but the train file has "
+            f"no {POSITION!r} column",
+            f"add the 1-based {POSITION} of each row in its list (the app's feedback export writes it), or train "
+            "with --position-weights none",
+            column=POSITION,
+            missing=(POSITION,),
+        )
+    deepest = int(frame[POSITION].max())
+    if config.propensity_file:
+        curve, source = read_propensities(config.propensity_file), Path(config.propensity_file).name
+        if deepest > len(curve):
+            raise ContractError(
+                config.train_file,
+                f"it shows rows down to position {deepest}, deeper than {source}'s propensities, which stop at "
+                f"{len(curve)}",
+                "give propensities for every position of the train file, or --propensity-eta instead of the file",
+                column=POSITION,
+            )
+    else:
+        curve, source = power_law(config.propensity_eta, range(1, deepest + 1)), f"1/r^{config.propensity_eta:g}"
+    curve = check_curve(curve[:deepest], source)
+    clicked = frame[CLICKED].to_numpy() == 1
+    weights = ips_weights(frame[POSITION], curve, config.propensity_clip, clicked=clicked)
+    clipped = int((clicked & (1.0 / curve[frame[POSITION].to_numpy() - 1] > config.propensity_clip)).sum())
+    return weights, {
+        "propensities": source,
+        "clip": config.propensity_clip,
+        "curve": [round(float(p), 6) for p in curve],  # p(1), p(2), ... down to the train file's deepest position
+        "clicks": int(clicked.sum()),
+        "clicks_clipped": clipped,
+        "mean_click_weight": round(float(weights[clicked].mean()), 4) if clicked.any() else None,
+    }
+
+
+def describe_weighting(weighting: dict, loss: str) -> str:
+    """The run's line about ``--position-weights ips``, e.g. "position weights: ips, each click's list weighs
+    1/p(position), p = 1/r^1 (p(2) = 0.5, ...), clipped at 10 (4 of 120 clicks clipped), rescaled to a mean of 1 per
+    batch; serving uses no position"."""
+    curve = weighting["curve"]
+    shown = ", ".join(f"p({k}) = {curve[k - 1]:.3g}" for k in (2, 5, 10, len(curve)) if k <= len(curve))
+    what = "each click's list" if loss == "listwise" else "each click (non-clicks 1)"
+    return (
+        f"position weights: ips, {what} weighs 1/p(position), p = {weighting['propensities']}"
+        + (f" ({shown})" if shown else "")
+        + f", clipped at {weighting['clip']:g} ({weighting['clicks_clipped']} of {weighting['clicks']} clicks "
+        "clipped), rescaled to a mean of 1 per batch; serving uses no position"
+    )
+
+
 def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizerBase, str]:
     """The model to start from, its tokenizer, and its zero-shot base (a retrained ClickTune model keeps its own)."""
     model, tokenizer = load_model(config.architecture, config.model_name_or_path)  # a saved folder is checked first
@@ -165,6 +227,9 @@ def prepare(config: TrainConfig) -> Run:
     set_seed(config.seed)
     train_frame, eval_frame, validation = click_logs(config)
     accelerator.print(f"training on {config.train_file}; validating on {validation}")
+    weights, weighting = position_weights(train_frame, config)  # a log without positions fails here, before loading
+    if weighting:
+        accelerator.print(describe_weighting(weighting, config.loss))
     # Before a model loads, not after an epoch of training.
     require_ranked_groups(eval_frame, config.validation_file or f"the {config.holdout:.0%} held out of the train file")
     model, tokenizer, base_model = load_start(config)
@@ -179,15 +244,15 @@ def prepare(config: TrainConfig) -> Run:
 
     model_class = type(model)
     if config.loss == "listwise":
-        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed)
+        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed, weights=weights)
     else:
-        train_set = PointwiseDataset(train_frame, seed=config.seed)
+        train_set = PointwiseDataset(train_frame, seed=config.seed, weights=weights)
     # The loader's own generator: starting an iteration draws a seed from it, not from the global RNG
     # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
-        collate_fn=Collator(tokenizer, model_class, max_length, config.uses_in_batch_negatives),
+        collate_fn=Collator(tokenizer, model_class, max_length, config.uses_in_batch_negatives, weights is not None),
         generator=torch.Generator().manual_seed(config.seed),
     )
     eval_loader = DataLoader(
@@ -230,6 +295,7 @@ def prepare(config: TrainConfig) -> Run:
         num_epochs=math.ceil(total_steps / steps_per_epoch),
         list_size=1 + config.negatives if config.loss == "listwise" else 1,
         base_weights=base_weights,
+        weighting=weighting,
     )
     if config.resume:
         run.state = load_checkpoint(accelerator, run.checkpoints, schedule)

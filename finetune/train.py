@@ -48,27 +48,37 @@ if TYPE_CHECKING:
     from finetune.run import Run
 
 
-def compute_loss(logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int) -> torch.Tensor:
+def compute_loss(
+    logits: torch.Tensor, labels: torch.Tensor, loss: str, list_size: int, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Pointwise: BCE per row. Listwise: softmax cross-entropy that picks each list's click (its first item).
 
     ``logits`` is ``[lists * list_size]`` for lists on their own, or ``[lists, items]`` when each click
     also stands against the other items of the batch; the click of list n is item ``n * list_size``.
+    ``weights`` (one per row, or per list) multiply each one's loss, rescaled to a mean of 1 in the batch:
+    they change how the batch's examples count against each other, not the size of its loss.
     """
     import torch  # imported here, as finetune.run and recsys.models: --help loads no torch
     from torch import nn
 
+    reduction = "mean" if weights is None else "none"
     if loss == "pointwise":
-        return nn.functional.binary_cross_entropy_with_logits(logits.view(-1), labels.float())
-    if logits.dim() == 1:
-        scores = logits.view(-1, list_size)
-        target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+        losses = nn.functional.binary_cross_entropy_with_logits(logits.view(-1), labels.float(), reduction=reduction)
     else:
-        scores, target = logits, torch.arange(len(logits), device=logits.device) * list_size
-    return nn.functional.cross_entropy(scores, target)
+        if logits.dim() == 1:
+            scores = logits.view(-1, list_size)
+            target = torch.zeros(len(scores), dtype=torch.long, device=scores.device)
+        else:
+            scores, target = logits, torch.arange(len(logits), device=logits.device) * list_size
+        losses = nn.functional.cross_entropy(scores, target, reduction=reduction)
+    if weights is None:
+        return losses
+    weights = weights.to(losses.dtype)
+    return (losses * weights / weights.mean()).mean()
 
 
 def logits_of(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    return model(**{name: tensor for name, tensor in batch.items() if name != "labels"})
+    return model(**{name: tensor for name, tensor in batch.items() if name not in ("labels", "weights")})
 
 
 def predict(run: Run) -> np.ndarray:
@@ -97,7 +107,8 @@ def train_epoch(run: Run, progress: tqdm) -> None:
     started = time.perf_counter()
     for batch in batches:
         with accelerator.accumulate(run.model):
-            loss = compute_loss(logits_of(run.model, batch), batch["labels"], config.loss, run.list_size)
+            logits = logits_of(run.model, batch)
+            loss = compute_loss(logits, batch["labels"], config.loss, run.list_size, batch.get("weights"))
             accelerator.backward(loss)
             run.optimizer.step()
             run.scheduler.step()
@@ -173,6 +184,7 @@ def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, p
             "eval_file": config.validation_file,  # "": a share of the train file, which "validation" describes
             "validation": run.validation,
             "text_lengths": run.lengths.to_dict(),
+            **({"position_weighting": run.weighting} if run.weighting else {}),
             "best_step": run.state.global_step,
             "train_rows": run.train_rows,
         },

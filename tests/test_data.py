@@ -258,3 +258,36 @@ def test_in_batch_logits_are_the_per_item_logits_for_each_examples_own_list(tiny
     torch.testing.assert_close(every[1, 2:], own[2:])
     # u2's "windows revenue" copies u1's click: masked for u1; u2's click stands against u1's items.
     assert every[0, 3] == -torch.inf and torch.isfinite(every[1, :2]).all()
+
+
+# Weights in the loss (--position-weights ips): one per row of the log, carried by each example into the batch.
+
+
+def test_pointwise_examples_carry_their_rows_weights() -> None:
+    dataset = PointwiseDataset(POINTWISE, seed=0, weights=[float(n + 1) for n in range(20)])
+    assert {e.items[0]: e.weight for e in examples_of(dataset)} == {f"item {n}": float(n + 1) for n in range(20)}
+    assert {e.weight for e in examples_of(PointwiseDataset(POINTWISE, seed=0))} == {1.0}
+
+
+def test_a_listwise_example_weighs_what_its_clicks_row_does() -> None:
+    frame = click_log({"a": [("a1", 1), ("a2", 0), ("a3", 1)], "b": [("b1", 0), ("b2", 1)]})
+    weights = [3.0, 99.0, 5.0, 99.0, 7.0]  # the non-clicks' weights are never a list's
+    dataset = ListwiseDataset(frame, negatives=1, seed=0, weights=weights)
+    assert {e.items[0]: e.weight for e in examples_of(dataset)} == {"a1": 3.0, "a3": 5.0, "b2": 7.0}
+    dataset.set_epoch(1)  # a new order and new negatives keep each click's weight
+    assert {e.items[0]: e.weight for e in examples_of(dataset)} == {"a1": 3.0, "a3": 5.0, "b2": 7.0}
+
+
+def test_weights_must_be_one_per_row() -> None:
+    with pytest.raises(ValueError, match="3 weights for 20 rows"):
+        PointwiseDataset(POINTWISE, weights=[1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("model_class", [BiEncoder, CrossEncoder])
+def test_the_collator_adds_the_examples_weights_only_when_asked(
+    tokenizer: PreTrainedTokenizerBase, model_class: type[RelevanceModel]
+) -> None:
+    examples = [Example("q1", ("a", "x"), (1.0, 0.0), "u1", weight=2.5), Example("q2", ("b", "y"), (1.0, 0.0), "u2")]
+    assert "weights" not in Collator(tokenizer, model_class, MAX_LENGTH)(examples)
+    batch = Collator(tokenizer, model_class, MAX_LENGTH, weighted=True)(examples)
+    assert batch["weights"].tolist() == [2.5, 1.0]  # one per example (list), not per item

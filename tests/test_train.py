@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -514,3 +516,131 @@ def test_without_a_budget_or_patience_a_run_trains_its_epochs(train) -> None:
     summary = train("--max-steps", "-1", "--num-epochs", "2", "--time-budget", "0", "--patience", "0")
     assert summary["ending"].startswith(f"trained all {summary['steps']} steps (2 epoch(s))")
     assert [h["step"] for h in summary["history"]] == [summary["steps"] // 2, summary["steps"]]
+
+
+# -- position weights (inverse propensity) --------------------------------------------------------------------
+
+
+@pytest.fixture
+def positioned_clicks(clicks_path: Path, tmp_path: Path) -> Path:
+    """The test click log with each row's place in its group as ``position``, in a seeded shuffle of the group (the
+    file lists each user's non-clicks before the clicks, so file order would put every click low)."""
+    frame = pd.read_csv(clicks_path)
+    shuffled = frame.assign(key=np.random.default_rng(0).random(len(frame)))
+    path = tmp_path / "positioned.csv"
+    frame.assign(position=shuffled.groupby("group")["key"].rank(method="first").astype(int)).to_csv(path, index=False)
+    return path
+
+
+def test_the_weighted_listwise_loss_is_each_lists_loss_weighted_to_a_mean_of_1() -> None:
+    logits = torch.tensor([2.0, 0.0, 1.0, -1.0, 0.5, 3.0])  # two lists of 3, each click first
+    labels = torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    # By hand: each list's -log softmax of its click; the weights 4 and 1 rescaled to mean 1 are 1.6 and 0.4.
+    first = -2.0 + math.log(math.exp(2.0) + math.exp(0.0) + math.exp(1.0))
+    second = 1.0 + math.log(math.exp(-1.0) + math.exp(0.5) + math.exp(3.0))
+    expected = (1.6 * first + 0.4 * second) / 2
+    weighted = compute_loss(logits, labels, "listwise", 3, torch.tensor([4.0, 1.0]))
+    assert weighted.item() == pytest.approx(expected)
+    assert compute_loss(logits, labels, "listwise", 3, torch.tensor([40.0, 10.0])).item() == pytest.approx(expected)
+    unweighted = compute_loss(logits, labels, "listwise", 3)
+    assert compute_loss(logits, labels, "listwise", 3, torch.ones(2)).item() == pytest.approx(unweighted.item())
+    assert unweighted.item() == pytest.approx((first + second) / 2)
+
+
+def test_the_weighted_pointwise_loss_weighs_each_row() -> None:
+    logits = torch.tensor([2.0, -1.0, 0.5])
+    labels = torch.tensor([1.0, 0.0, 1.0])
+    weights = torch.tensor([5.0, 1.0, 2.0])  # two clicks weighted, the non-click 1; mean 8/3
+    rows = [
+        -math.log(1 / (1 + math.exp(-2.0))),
+        -math.log(1 - 1 / (1 + math.exp(1.0))),
+        -math.log(1 / (1 + math.exp(-0.5))),
+    ]
+    expected = sum(w * 3 / 8 * row for w, row in zip([5.0, 1.0, 2.0], rows, strict=True)) / 3
+    assert compute_loss(logits, labels, "pointwise", 1, weights).item() == pytest.approx(expected)
+
+
+def test_the_weighted_in_batch_loss_weighs_each_examples_click() -> None:
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    logits = torch.tensor([[5.0, 0.0, 1.0, -torch.inf], [0.0, 2.0, 1.0, 0.0]])
+    per_example = -torch.log_softmax(logits, 1)[[0, 1], [0, 2]]
+    expected = (per_example * torch.tensor([0.5, 1.5])).mean()  # weights 1 and 3, rescaled to mean 1
+    weighted = compute_loss(logits, labels, "listwise", 2, torch.tensor([1.0, 3.0]))
+    assert weighted.item() == pytest.approx(expected.item())
+
+
+def test_ips_needs_a_position_column_in_the_train_file(train, clicks_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"--position-weights ips .* no 'position' column") as error:
+        train("--position-weights", "ips", "--max-steps", "1")
+    assert error.value.source == str(clicks_path) and error.value.missing == ("position",)
+    assert "or train with --position-weights none" in str(error.value)
+
+
+def test_ips_weights_change_what_training_learns_and_are_recorded(
+    train, positioned_clicks: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    common = ("--train-file", str(positioned_clicks), "--max-steps", "2", "--negatives", "2")
+    train(*common, "--output-dir", str(tmp_path / "plain"))
+    capsys.readouterr()
+    summary = train(*common, "--position-weights", "ips", "--output-dir", str(tmp_path / "ips"))  # p = 1/r, clip 10
+
+    plain, ips = weights(tmp_path / "plain"), weights(tmp_path / "ips")
+    assert any(not torch.equal(plain[name], ips[name]) for name in plain)
+    first_lines = capsys.readouterr().out.splitlines()[:3]
+    assert any(
+        line.startswith("position weights: ips, each click's list weighs 1/p(position), p = 1/r^1 (p(2) = 0.5")
+        for line in first_lines
+    ), first_lines
+    training = load_scorer(str(tmp_path / "ips")).metadata.training
+    assert (training["position_weights"], training["propensity_eta"], training["propensity_clip"]) == ("ips", 1.0, 10.0)
+    recorded = training["position_weighting"]
+    clicks = pd.read_csv(positioned_clicks)
+    deepest = clicks["position"].max()
+    assert recorded["curve"] == pytest.approx([1 / k for k in range(1, deepest + 1)], rel=1e-5)
+    assert recorded["clicks"] == clicks["clicked"].sum()
+    clipped = ((clicks["clicked"] == 1) & (clicks["position"] > 10)).sum()  # 1/p above 10
+    assert 0 < recorded["clicks_clipped"] == clipped < recorded["clicks"]
+    assert summary["config"]["position_weights"] == "ips"
+    assert load_scorer(str(tmp_path / "plain")).metadata.training["position_weights"] == "none"
+    assert "position_weighting" not in load_scorer(str(tmp_path / "plain")).metadata.training
+
+
+def test_ips_with_unit_propensities_trains_as_without_weights(train, positioned_clicks: Path, tmp_path: Path) -> None:
+    common = ("--train-file", str(positioned_clicks), "--max-steps", "2", "--negatives", "2")
+    train(*common, "--output-dir", str(tmp_path / "plain"))
+    train(*common, "--position-weights", "ips", "--propensity-eta", "0", "--output-dir", str(tmp_path / "flat"))
+    plain, flat = weights(tmp_path / "plain"), weights(tmp_path / "flat")
+    for name in plain:
+        torch.testing.assert_close(flat[name], plain[name], rtol=1e-5, atol=1e-6)
+
+
+def test_ips_reads_a_propensity_file_and_refuses_one_that_stops_short(
+    train, positioned_clicks: Path, tmp_path: Path
+) -> None:
+    from recsys.propensity import write_propensities
+
+    deepest = int(pd.read_csv(positioned_clicks)["position"].max())
+    curve = pd.DataFrame({"position": range(1, deepest + 1), "propensity": [1 / k**0.5 for k in range(1, deepest + 1)]})
+    full, short = tmp_path / "propensities.json", tmp_path / "short.csv"
+    write_propensities(curve, full)
+    write_propensities(curve.head(5), short)
+    flags = ("--train-file", str(positioned_clicks), "--position-weights", "ips", "--max-steps", "1")
+    train(*flags, "--propensity-file", str(full), "--loss", "pointwise")
+    recorded = load_scorer(str(tmp_path / "model")).metadata.training["position_weighting"]
+    assert recorded["propensities"] == "propensities.json"
+    assert recorded["curve"] == pytest.approx(curve["propensity"].tolist(), rel=1e-5)
+    with pytest.raises(ContractError, match=f"down to position {deepest}, deeper than short.csv's propensities"):
+        train(*flags, "--propensity-file", str(short))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--propensity-file", "p.csv"), "--propensity-file is read only with --position-weights ips"),
+        (("--position-weights", "ips", "--propensity-eta", "-1"), "--propensity-eta must be 0 or more"),
+        (("--position-weights", "ips", "--propensity-clip", "0.5"), "--propensity-clip must be 1 or more"),
+    ],
+)
+def test_bad_position_weight_settings_are_refused_naming_the_flag(train, flags: tuple, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        train(*flags)

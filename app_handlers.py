@@ -24,7 +24,7 @@ from recsys.defaults import BUNDLED_LOGS, CURVE_CHART, CURVE_FILE, BundledLog, h
 from recsys.downloads import Downloads
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, format_table
-from recsys.feedback import FeedbackStore, RankedList
+from recsys.feedback import FeedbackStore, Interleaving, RankedList
 from recsys.metrics import list_outcome
 from recsys.plots import reliability_curve, score_distribution
 from recsys.ranking import (
@@ -36,17 +36,21 @@ from recsys.ranking import (
     PROBABILITY,
     SCORE,
     TEXT_SCORE,
+    VIEWS,
     compare_rankings,
     rank_candidates,
 )
 from recsys.service import (
     Evaluations,
     InputError,
+    LiveModels,
     ServedModels,
     blend_weights,
     check_text,
     check_top_k,
     inspect_candidate_file,
+    interleave,
+    new_list_id,
     rank_catalog,
     ranked_list,
     read_candidate_input,
@@ -63,6 +67,18 @@ MATCH_SHOWN, POPULARITY_SHOWN, REAL_CLICK = "match", "log popularity", "real cli
 RANK_HEADERS = [MARK, RANK, ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
 DISPLAY_DECIMALS = 4
 TOP = 5  # a list's outcome counts the real clicks among the top TOP
+# What an interleaved list leaves out: each model's scores, whose order would tell which model placed an item where.
+TEAM_REVEALING = (SCORE, PROBABILITY, MODEL_SCORE, MATCH, POPULARITY, TEXT_SCORE, PRIOR, VIEWS)
+# The Comparison panel's rows (FEEDBACK_BROWSING only): one per interleaved list, with the marks each model earned.
+COMPARISON_COLUMNS = [
+    "created_at",
+    "context",
+    "items",
+    "champion_clicks",
+    "challenger_clicks",
+    "shared_clicks",
+    "outcome",
+]
 Plots = tuple[str, Figure | None, Figure | None]
 
 
@@ -187,6 +203,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def _short(context: str) -> str:
+    return context if len(context) <= 60 else context[:60] + "…"
+
+
 def _arrow(change: Any) -> str:
     if pd.isna(change):
         return ""
@@ -206,11 +226,33 @@ class Handlers:
         *,
         feedback_browsing: bool = False,
         log: BundledLog = BUNDLED_LOGS[0],
+        on_reload: Callable[[ServedModels], None] | None = None,
     ) -> None:
-        self.models, self.store, self.evaluations, self.limits = models, store, evaluations, limits
+        self.store, self.evaluations, self.limits = store, evaluations, limits
+        # The served folder's model, reloaded when a promotion or rollback replaces it; on_reload hears of it too.
+        self.live = LiveModels(models, on_reload=self._reloaded)
+        self.on_reload = on_reload
         self.feedback_browsing = feedback_browsing  # visitors may read and download the stored feedback
         self.log = log  # the click log the model serves: its held-out files and the words for its items
         self.downloads = Downloads()
+
+    @property
+    def models(self) -> ServedModels:
+        """The models loaded now; a request takes them once, from :meth:`serving`."""
+        return self.live.models
+
+    @models.setter
+    def models(self, models: ServedModels) -> None:
+        self.live.models = models
+
+    def serving(self) -> ServedModels:
+        """The models to serve one request with, reloaded first where the served folder holds a new model."""
+        return self.live.current()
+
+    def _reloaded(self, models: ServedModels) -> None:
+        self.evaluations.models = models  # evaluations are cached per model version
+        if self.on_reload is not None:
+            self.on_reload(models)
 
     @user_errors
     def inspect_upload(self, file: str | None) -> tuple[dict, pd.DataFrame]:
@@ -231,50 +273,100 @@ class Handlers:
         weights: pd.DataFrame | None,
         top_k: float | None,
         match_only: bool = False,
+        interleaved: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's way to ask for a progress bar)
     ) -> tuple[pd.DataFrame, str, str, RankedList]:
         """Rank the candidates: the table (with an unticked mark column), its CSV, a status line (with how the
         ranking treats the list's real clicks, where it carries them), and the list as shown, which stays on the
-        server for the feedback on it. ``match_only`` ranks by the match to the context alone."""
+        server for the feedback on it. ``match_only`` ranks by the match to the context alone. ``interleaved``
+        ranks with the champion and the challenger and shows their team-draft interleaving, blind (no scores)."""
+        models = self.serving()
+        if interleaved and models.challenger is None:
+            raise InputError(
+                "This app serves no challenger to interleave with; its operator sets CHALLENGER_DIR to a second "
+                "model folder. Rank without interleaving."
+            )
         context = check_text(context, "context", self.limits)
         candidates, source = read_candidate_input(file, pasted, item_column, self.limits)
         blend = blend_weights(weights)
         k = check_top_k(top_k, self.limits)  # an empty box shows every item
         progress(0, desc="scoring")
         report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
-        scorer = self.models.scorer
-        whole = rank_candidates(scorer, context, candidates, blend, progress=report, match_only=bool(match_only))
-        ranked = whole.head(k) if k is not None else whole
+        how = {"weights": blend, "progress": report, "match_only": bool(match_only)}
+        whole = rank_candidates(models.scorer, context, candidates, **how)
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
-        status = (
-            f"Ranked {len(candidates)} items from {source}"
+        described = (
+            f"{len(candidates)} items from {source}"
             + (" by their match to the context alone" if match_only else "")
             + (f", blended with {blended}" if blend else "")
-            + f"; showing the top {len(ranked)}."
         )
+        if interleaved:
+            progress(0, desc="scoring with the challenger")
+            rival = rank_candidates(models.challenger.scorer, context, candidates, **how)
+            return self._interleave(models, context, candidates, whole, rival, k, described)
+        ranked = whole.head(k) if k is not None else whole
+        status = f"Ranked {described}; showing the top {len(ranked)}."
         by = "match alone" if match_only else "this model"
         outcome = outcomes({by: whole}, candidates)
-        return self._shown(context, ranked, f"{outcome}\n\n{status}" if outcome else status)
+        return self._shown(models, context, ranked, f"{outcome}\n\n{status}" if outcome else status)
+
+    def _interleave(
+        self,
+        models: ServedModels,
+        context: str,
+        candidates: pd.DataFrame,
+        champion: pd.DataFrame,
+        challenger: pd.DataFrame,
+        k: int | None,
+        described: str,
+    ) -> tuple[pd.DataFrame, str, str, RankedList]:
+        """The champion's and the challenger's rankings of ``candidates`` interleaved (team draft, seeded by the new
+        list's id) and shown blind: the items with their own columns, without either model's scores."""
+        list_id = new_list_id()
+        drafted = interleave(list_id, champion.index, challenger.index, k)
+        ranked = champion.loc[[s.item for s in drafted]].drop(columns=list(TEAM_REVEALING), errors="ignore")
+        ranked[RANK] = range(1, len(ranked) + 1)
+        teams = Interleaving(models.challenger.version, tuple(s.team for s in drafted))
+        status = (
+            f"Ranked {described}, with the champion and with the challenger, and interleaved the two rankings; "
+            f"showing {len(ranked)}. Blind: nothing on the page says which model put an item where, so the table "
+            "shows no scores."
+        )
+        outcome = outcomes({"champion": champion, "challenger": challenger}, candidates)
+        return self._shown(models, context, ranked, f"{outcome}\n\n{status}" if outcome else status, teams, list_id)
 
     @user_errors
     def rank_catalog(self, context: str, top_k: float | None) -> tuple[pd.DataFrame, str, str, RankedList]:
         """Rank the whole catalog the app serves (CATALOG_DIR) for the context; returns what :meth:`rank` does."""
+        models = self.serving()
         context = check_text(context, "context", self.limits)
-        ranked = rank_catalog(self.models, context, check_top_k(top_k, self.limits), self.limits)
-        catalog = self.models.catalog
+        ranked = rank_catalog(models, context, check_top_k(top_k, self.limits), self.limits)
+        catalog = models.catalog
         status = f"Ranked the catalog's {len(catalog):,} items ({catalog.info.kind} search)"
         status += f"; showing the top {len(ranked)}."
-        return self._shown(context, ranked, status)
+        return self._shown(models, context, ranked, status)
 
-    def _shown(self, context: str, ranked: pd.DataFrame, status: str) -> tuple[pd.DataFrame, str, str, RankedList]:
+    def _shown(
+        self,
+        models: ServedModels,
+        context: str,
+        ranked: pd.DataFrame,
+        status: str,
+        interleaving: Interleaving | None = None,
+        list_id: str | None = None,
+    ) -> tuple[pd.DataFrame, str, str, RankedList]:
         """A ranking as the page shows it: the table (with an unticked mark column), its CSV, the status line, and
-        the list as shown, which stays on the server for the feedback on it."""
+        the list as shown (with the model that ranked it, or the teams of an interleaved list), which stays on the
+        server for the feedback on it."""
         download = self.downloads.write_csv(ranked, "ranked.csv")
-        status += (
-            f" Model: `{self.models.version}`. "
-            "Tick the items you would click in the **mark** column, then press **Save feedback**."
-        )
-        return shown(ranked), str(download), status, ranked_list(context, ranked)
+        if interleaving is None:
+            status += f" Model: `{models.version}`."
+            table = shown(ranked)
+        else:
+            status += f" Models: champion `{models.version}`, challenger `{interleaving.challenger}`."
+            table = shown(ranked.assign(**{SCORE: np.nan, PROBABILITY: np.nan}))  # the page's columns, left blank
+        status += " Tick the items you would click in the **mark** column, then press **Save feedback**."
+        return table, str(download), status, ranked_list(context, ranked, models.version, interleaving, list_id)
 
     def rank_in_page(
         self,
@@ -285,10 +377,12 @@ class Handlers:
         weights: pd.DataFrame | None,
         top_k: float | None,
         match_only: bool = False,
+        interleaved: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[pd.DataFrame, str | None, str, RankedList | None, str]:
         """:meth:`rank` for the page: a user error becomes a message beside the inputs (see :meth:`_in_page`)."""
-        return self._in_page(Handlers.rank, context, file, pasted, item_column, weights, top_k, match_only, progress)
+        arguments = (context, file, pasted, item_column, weights, top_k, match_only, interleaved, progress)
+        return self._in_page(Handlers.rank, *arguments)
 
     def rank_catalog_in_page(
         self, context: str, top_k: float | None
@@ -309,15 +403,48 @@ class Handlers:
     def feedback(
         self, context: str, table: pd.DataFrame | None, ranked: RankedList | None
     ) -> tuple[str, RankedList | None]:
-        """Save the marks on the list this session ranked (``ranked``, kept on the server); again: replace them."""
+        """Save the marks on the list this session ranked (``ranked``, kept on the server); again: replace them.
+
+        The list is stored with the model that ranked it, whatever the app serves now; an interleaved list with each
+        item's team and the outcome its marks give."""
         context = check_text(context, "context", self.limits)
-        list_id = save_marks(self.store, self.models.version, context, table, ranked)
+        version = ranked.version if ranked is not None and ranked.version else self.models.version
+        list_id = save_marks(self.store, version, context, table, ranked)
         saved, totals = self.store.summary(list_id), self.store.summary()
+        interleaving = ranked.interleaving
+        by = f"model `{version}`" if interleaving is None else "an interleaved list of the champion and the challenger"
         status = (
-            f"Saved {saved['clicks']} of {saved['rows']} items as clicked (model `{self.models.version}`). "
+            f"Saved {saved['clicks']} of {saved['rows']} items as clicked ({by}). "
             f"The store holds {_count(totals['clicks'], 'click')} on {_count(totals['lists'], 'list')}."
         )
         return status, ranked
+
+    def comparison(self) -> tuple[str, pd.DataFrame]:
+        """The served champion against the challenger on the interleaved lists users marked (this pair of versions
+        only): wins, losses and ties, and the sign test in words; each list too where the operator allows browsing."""
+        models = self.models
+        empty = pd.DataFrame(columns=COMPARISON_COLUMNS)
+        if models.challenger is None:
+            return "This app serves no challenger (CHALLENGER_DIR), so there is nothing to compare.", empty
+        champion, challenger = models.version, models.challenger.version
+        result = self.store.comparison(champion, challenger)
+        pair = f"Champion `{champion}` against challenger `{challenger}`"
+        if not result.lists:
+            text = (
+                f"{pair}: no interleaved list has marks yet. Turn on **Interleave champion and challenger** in the "
+                "Rank tab, rank a list, tick what you would click and save."
+            )
+        else:
+            sentence = result.sentence()
+            text = (
+                f"{pair}, on {_count(result.lists, 'interleaved list')} with marks: **{result.wins}** won by the "
+                f"challenger, **{result.losses}** by the champion, **{_count(result.ties, 'tie')}**. "
+                f"{sentence[0].upper()}{sentence[1:]}."
+            )
+        if not self.feedback_browsing:
+            return text + " Browsing the lists is off on this server.", empty
+        rows = self.store.interleaved_lists(champion, challenger)
+        return text, rows.assign(context=rows["context"].map(_short))[COMPARISON_COLUMNS]
 
     def feedback_overview(self) -> tuple[str, pd.DataFrame]:
         """The counts of stored feedback; the latest rows too where the operator allows browsing."""
@@ -331,7 +458,7 @@ class Handlers:
             return text + " Browsing stored feedback is off on this server.", pd.DataFrame(columns=columns)
         stored = self.store.read()
         recent = stored.sort_values(["created_at", "list_id", "position"], ascending=[False, True, True]).head(200)
-        recent = recent.assign(context=recent["context"].map(lambda c: c if len(c) <= 60 else c[:60] + "…"))
+        recent = recent.assign(context=recent["context"].map(_short))
         return text, recent[columns].reset_index(drop=True)
 
     @user_errors
@@ -344,9 +471,10 @@ class Handlers:
     @user_errors
     def classify(self, context: str, item: str) -> tuple[float, str]:
         """Click probability of one item, and 'clicked' or 'not clicked' at the model's threshold."""
+        models = self.serving()
         context, item = check_text(context, "context", self.limits), check_text(item, "item", self.limits)
-        probability = float(self.models.scorer.predict_proba([(context, item)])[0])
-        label = "clicked" if probability >= self.models.metadata.threshold else "not clicked"
+        probability = float(models.scorer.predict_proba([(context, item)])[0])
+        label = "clicked" if probability >= models.metadata.threshold else "not clicked"
         return round(probability, DISPLAY_DECIMALS), label
 
     @user_errors
@@ -360,16 +488,17 @@ class Handlers:
     ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
         """The list ranked by the zero-shot base model and by the served model, each item's rank change beside,
         the real clicks ticked, and a line on how each model ranks them where the list carries them."""
-        if self.models.base is None:
+        models = self.serving()
+        if models.base is None:
             raise InputError(
                 "Compare needs a fine-tuned model and its base; this app serves a zero-shot model. " + how_to_train()
             )
         context = check_text(context, "context", self.limits)
         candidates, _ = read_candidate_input(file, pasted, item_column, self.limits)
         progress(0.1, desc="zero-shot base model")
-        base = rank_candidates(self.models.base, context, candidates)
+        base = rank_candidates(models.base, context, candidates)
         progress(0.55, desc="fine-tuned model")
-        tuned = compare_rankings(base, rank_candidates(self.models.scorer, context, candidates))
+        tuned = compare_rankings(base, rank_candidates(models.scorer, context, candidates))
         truth = [CLICKED] if CLICKED in candidates.columns else []
         base_view = shown(base[[RANK, ITEM, *truth, MATCH, SCORE]], mark=False).drop(columns=POPULARITY_SHOWN)
         changes = tuned["rank_change"].map(_arrow).rename("change")

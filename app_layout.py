@@ -1,15 +1,17 @@
 """ClickTune's Gradio layout: one panel per served click log (``recsys.served``), chosen at the top, and
 in it one function per tab, each wiring its components to the handlers of ``app_handlers``; the
 rules live in ``recsys.service``. The first log's API endpoints are /rank, /classify, ...; another
-log's carry its key (/movielens_rank, ...). Models are loaded once, at start; where a model was not
-evaluated on its held-out files before (``python -m recsys.served``, which ``make demo`` runs), that
-runs in the background, and the Model tab says so until its verdict is ready. Model
-calls share one queue slot (``MODEL_QUEUE``): the tokenizer is not thread-safe, and two CPU cores
+log's carry its key (/movielens_rank, ...). Models are loaded at start, and again when a promotion
+or a rollback (``python -m recsys.loop``) replaces the served folder's model (``recsys.service.LiveModels``);
+where a model was not evaluated on its held-out files before (``python -m recsys.served``, which
+``make demo`` runs), that runs in the background, and the Model tab says so until its verdict is ready.
+Model calls share one queue slot (``MODEL_QUEUE``): the tokenizer is not thread-safe, and two CPU cores
 gain nothing from running two at once; an evaluation has a slot of its own.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it must not call home
@@ -29,7 +31,7 @@ from recsys.defaults import EVAL_FILE, TRAIN_FILE
 from recsys.feedback import FeedbackStore, Mirror
 from recsys.feedback_hub import HubMirror, restore
 from recsys.served import ServedLog, load_served_logs, log_of, prepare_in_background, serve_log
-from recsys.service import ServedModels, load_catalog
+from recsys.service import ServedModels, load_catalog, load_challenger
 from recsys.settings import AppConfig, Limits
 from recsys.verdict import AUC_EXPLAINED, NDCG_EXPLAINED
 
@@ -46,7 +48,7 @@ SCORE_LEGEND = (
 # the default width.
 RANK_COLUMN_WIDTHS = ["72px", "72px", "360px", "116px", "104px", "150px", "84px", "176px", "110px"]
 PHONE_ITEM_WIDTH = "220px"  # at phone width, what the item column keeps beside mark and rank
-TABLES = ("ranked", "compare-base", "compare-tuned", "feedback-table", "model-metrics")
+TABLES = ("ranked", "compare-base", "compare-tuned", "feedback-table", "comparison-table", "model-metrics")
 
 
 # Headers stay on one line (Gradio wraps them letter by letter in narrow columns; the tables scroll sideways). At
@@ -137,6 +139,13 @@ def rank_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> None:
                     value=False,
                     elem_id=f"{ids}rank-match-only",
                 )
+                interleaved = gr.Checkbox(
+                    label="Interleave champion and challenger",
+                    info="One list from both models' rankings, blind: your marks say which model you prefer.",
+                    value=False,
+                    visible=handlers.models.challenger is not None,  # CHALLENGER_DIR: only where one is served
+                    elem_id=f"{ids}rank-interleave",
+                )
                 with gr.Accordion("Blend numeric columns", open=False):
                     gr.Markdown("final = z(model score) + Σ weight × z(feature), z-scored within the list.")
                     weights = table_input(
@@ -190,7 +199,7 @@ def rank_tab(handlers: Handlers, served: ServedLog, ids: str, api: str) -> None:
         # Scripts call /rank and /rank_catalog, which raise what the page shows beside the inputs; hidden buttons.
         api_rank = gr.Button(visible=False, elem_id=f"{ids}rank-api")
         api_catalog = gr.Button(visible=False, elem_id=f"{ids}rank-catalog-api")
-    inputs = [context, file, pasted, item_column, weights, top_k, match_only]
+    inputs = [context, file, pasted, item_column, weights, top_k, match_only, interleaved]
     file.change(handlers.inspect_upload, file, [item_column, weights], api_visibility="private")
     rank_button.click(
         handlers.rank_in_page,
@@ -347,8 +356,9 @@ def _retrain_from(handlers: Handlers) -> str:
 
 
 def feedback_tab(handlers: Handlers, demo: gr.Blocks, ids: str, api: str) -> None:
-    """Counts of the stored marks, and how to retrain on them; the rows and their export only where the
-    operator allows browsing (FEEDBACK_BROWSING): on a public Space, contexts are visitors' data."""
+    """Counts of the stored marks, and how to retrain on them; with a challenger, its comparison with the champion on
+    the interleaved lists. The rows and their export only where the operator allows browsing (FEEDBACK_BROWSING): on
+    a public Space, contexts are visitors' data."""
     retrain_from = _retrain_from(handlers)
     with gr.Tab("Feedback", id="feedback", elem_id=f"{ids}tab-feedback") as tab:
         gr.Markdown(
@@ -370,6 +380,16 @@ def feedback_tab(handlers: Handlers, demo: gr.Blocks, ids: str, api: str) -> Non
                 export = gr.Button("Export click log (CSV)", elem_id=f"{ids}feedback-export")
                 export_file = gr.File(label="Click log", height=100, scale=2, elem_id=f"{ids}feedback-file")
             export.click(handlers.export_feedback, None, export_file, api_name=f"{api}export_feedback")
+        if handlers.models.challenger is not None:
+            with gr.Accordion("Champion against challenger: interleaved lists", open=True):
+                comparison = gr.Markdown(elem_id=f"{ids}comparison-overview")
+                compared = gr.Dataframe(
+                    label="Interleaved lists with marks (clicks credited to each model)",
+                    visible=handlers.feedback_browsing,
+                    elem_id=f"{ids}comparison-table",
+                )
+            for event in (refresh.click, tab.select, demo.load):
+                event(handlers.comparison, None, [comparison, compared], api_visibility="private")
     for event in (refresh.click, tab.select, demo.load):
         event(handlers.feedback_overview, None, [overview, recent], api_visibility="private")
 
@@ -419,7 +439,13 @@ def build_demo(
         )
         for served in models:
             handlers = Handlers(
-                served.models, store, served.evaluations, limits, feedback_browsing=feedback_browsing, log=served.log
+                served.models,
+                store,
+                served.evaluations,
+                limits,
+                feedback_browsing=feedback_browsing,
+                log=served.log,
+                on_reload=functools.partial(_reloaded, served),
             )
             if len(models) == 1:
                 log_panel(handlers, served, demo)
@@ -427,6 +453,13 @@ def build_demo(
             with gr.Tab(f"{served.log.name}", id=served.log.key, elem_id=f"log-{served.log.key}"):
                 log_panel(handlers, served, demo)
     return demo.queue(default_concurrency_limit=4, max_size=64)
+
+
+def _reloaded(served: ServedLog, models: ServedModels) -> None:
+    """After a promotion or a rollback: the log serves the new model, evaluated on its held-out files in the
+    background where that was not done before (the Model tab says so meanwhile)."""
+    served.models = models
+    prepare_in_background([served])
 
 
 def launch_options(config: AppConfig) -> dict[str, Any]:
@@ -442,8 +475,9 @@ def launch_options(config: AppConfig) -> dict[str, Any]:
 
 
 def create_app(config: AppConfig) -> gr.Blocks:
-    """The app over ``config``: loads each served log's model (once), evaluates it on its held-out files where that
-    was not done before, restores and mirrors feedback where a Hub dataset is set, and builds the demo."""
+    """The app over ``config``: loads each served log's model (once), and the challenger for the first log where
+    ``CHALLENGER_DIR`` is set, evaluates it on its held-out files where that was not done before, restores and mirrors
+    feedback where a Hub dataset is set, and builds the demo."""
     mirror = None
     if config.feedback_repo:
         restore(FeedbackStore(config.data_dir), config.feedback_repo)
@@ -452,6 +486,8 @@ def create_app(config: AppConfig) -> gr.Blocks:
     if config.catalog_dir:  # for the first log's model, which it was built for
         first = logs[0]
         first.models = replace(first.models, catalog=load_catalog(config.catalog_dir, first.models, config.limits))
+    if config.challenger_dir:  # interleaved with the first log's model in its Rank tab
+        logs[0].models = replace(logs[0].models, challenger=load_challenger(config.challenger_dir))
     prepare_in_background(logs)  # the held-out verdicts `make demo` did not compute before
     return build_demo(
         logs,

@@ -124,6 +124,7 @@ class Env:
     EVAL_FILE = "EVAL_FILE"
     TRAIN_FILE = "TRAIN_FILE"
     CATALOG_DIR = "CATALOG_DIR"  # a catalog folder (recsys.index) that the Rank tab and /rank_catalog rank whole
+    CHALLENGER_DIR = "CHALLENGER_DIR"  # a second model that the first log's Rank tab may interleave with the served one
     MAX_ITEMS = "MAX_ITEMS"
     MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
     MAX_TEXT_CHARS = "MAX_TEXT_CHARS"

@@ -4,7 +4,9 @@ Marks are kept in SQLite (WAL mode, so that the app writes while an export reads
 ``DATA_DIR/feedback.sqlite3``. A list a user gave feedback on is stored whole: one row per item
 shown, with its context, item, displayed position, whether it was marked, the model version
 that ranked it and the time. The unmarked items are the non-clicks that training needs beside
-the clicks. Export writes the rows as a click log (see :mod:`recsys.contract`), one group per list::
+the clicks. A list that interleaves two models (``recsys.interleave``) stores, in the same transaction, the team
+that contributed each item and, in the ``interleaved`` table, the two versions and the list's outcome: which model
+its marks credit. Export writes the rows as a click log (see :mod:`recsys.contract`), one group per list::
 
     python -m recsys.feedback export --out clicks.csv [--data-dir DIR]
     python -m finetune.train --train-file clicks.csv ...
@@ -18,7 +20,7 @@ import logging
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,28 +33,69 @@ from recsys.cli import run_cli
 from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, validate_clicks, validate_marks
 from recsys.defaults import FEEDBACK_DIR, Env
 from recsys.errors import UserError
+from recsys.interleave import CHALLENGER, CHAMPION, SHARED, Comparison, Shown, credit
 from recsys.tables import check_not_an_input
 
 logger = logging.getLogger(__name__)
 
 DB_FILE = "feedback.sqlite3"
 MODEL_VERSION = "model_version"  # an extra column of the export: which model ranked the list
-SCHEMA_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    list_id TEXT NOT NULL,             -- one ranked list a user gave feedback on; the export's group
-    context TEXT NOT NULL,
-    item TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    position INTEGER NOT NULL CHECK (position >= 1),   -- displayed rank, from 1
-    clicked INTEGER NOT NULL CHECK (clicked IN (0, 1)), -- 1: the user marked it
-    model_version TEXT NOT NULL,
-    created_at TEXT NOT NULL           -- ISO 8601, UTC
-);
-CREATE INDEX IF NOT EXISTS feedback_list ON feedback (list_id);
-"""
+SCHEMA_VERSION = 2  # PRAGMA user_version: 1 the feedback table, 2 its team column and the interleaved table
+SCHEMA = (  # version 1, as every store began
+    """
+    CREATE TABLE IF NOT EXISTS feedback (
+        id INTEGER PRIMARY KEY,
+        list_id TEXT NOT NULL,             -- one ranked list a user gave feedback on; the export's group
+        context TEXT NOT NULL,
+        item TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        position INTEGER NOT NULL CHECK (position >= 1),   -- displayed rank, from 1
+        clicked INTEGER NOT NULL CHECK (clicked IN (0, 1)), -- 1: the user marked it
+        model_version TEXT NOT NULL,       -- of an interleaved list: the champion's
+        created_at TEXT NOT NULL           -- ISO 8601, UTC
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS feedback_list ON feedback (list_id)",
+)
+TEAM_COLUMN = (  # version 2: which model contributed the item to an interleaved list; NULL: one model ranked it
+    "ALTER TABLE feedback ADD COLUMN team TEXT CHECK (team IN ('champion', 'challenger', 'shared'))"
+)
+INTERLEAVED = (  # version 2: one row per interleaved list with feedback, written with its feedback rows
+    """
+    CREATE TABLE IF NOT EXISTS interleaved (
+        list_id TEXT PRIMARY KEY,          -- the feedback rows' list_id
+        champion_version TEXT NOT NULL,    -- the served model (the rows' model_version)
+        challenger_version TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('champion', 'challenger', 'tie')),  -- whom its marks credit
+        created_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS interleaved_pair ON interleaved (champion_version, challenger_version)",
+)
 EXPORT_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, MODEL_VERSION)
+
+
+@dataclass(frozen=True)
+class Interleaving:
+    """Which model contributed each item of an interleaved list, and the challenger's version (the list's
+    ``model_version`` is the champion's)."""
+
+    challenger: str
+    teams: tuple[str, ...]  # per item in displayed order: CHAMPION, CHALLENGER or SHARED
+
+    def shown(self, marked: pd.DataFrame) -> list[Shown]:
+        """The list's items with their teams, by position: ``marked`` must hold positions 1 to n of these n teams."""
+        unknown = sorted(set(self.teams) - {CHAMPION, CHALLENGER, SHARED})
+        if unknown:
+            raise ValueError(f"unknown team(s) {unknown}: an item's team is {CHAMPION}, {CHALLENGER} or {SHARED}")
+        ordered = marked.sort_values(POSITION, kind="stable")
+        if ordered[POSITION].tolist() != list(range(1, len(self.teams) + 1)):
+            raise ValueError(f"an interleaved list of {len(self.teams)} teams needs its items at positions 1 to that")
+        return [Shown(item, self.teams[p - 1], p) for item, p in ordered[[ITEM, POSITION]].itertuples(index=False)]
+
+    def outcome(self, marked: pd.DataFrame) -> str:
+        """Whom the marks credit (``recsys.interleave.credit``): CHAMPION, CHALLENGER or TIE."""
+        return credit(self.shown(marked), marked.loc[marked[CLICKED] == 1, POSITION].astype(int).tolist())
 
 
 @dataclass(frozen=True)
@@ -67,6 +110,8 @@ class RankedList:
     context: str
     items: tuple[str, ...]
     item_ids: tuple[str, ...]
+    version: str = ""  # the model that ranked it; of an interleaved list, the champion
+    interleaving: Interleaving | None = None  # where two models' rankings were interleaved into it
 
     def marked(self, table: pd.DataFrame, context: str) -> pd.DataFrame:
         """The shown items with the marks of ``table`` (the ranked table sent back with its ``mark`` column).
@@ -92,6 +137,8 @@ class Mirror(Protocol):
 
 
 STORED_COLUMNS = ("list_id", "context", "item", "item_id", "position", "clicked", "model_version", "created_at")
+ROW_COLUMNS = (*STORED_COLUMNS, "team")  # a row as written; the mirror keeps STORED_COLUMNS
+INTERLEAVED_COLUMNS = ("list_id", "champion_version", "challenger_version", "outcome", "created_at")
 
 
 class FeedbackStore:
@@ -107,8 +154,25 @@ class FeedbackStore:
         self.path = self.data_dir / DB_FILE
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        with self._connect() as db:
+            self._migrate(db)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring the schema to ``SCHEMA_VERSION`` in one transaction: a kill leaves the old schema or the new one.
+
+        Read from the tables themselves, not only ``user_version`` (which an older ClickTune sets back to 1): each
+        step runs where its column or table is missing. Another process opening the store waits, then finds it done.
+        """
+        db.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA:
+            db.execute(statement)
+        if "team" not in {row[1] for row in db.execute("PRAGMA table_info(feedback)")}:
+            db.execute(TEAM_COLUMN)
+        for statement in INTERLEAVED:
+            db.execute(statement)
+        (found,) = db.execute("PRAGMA user_version").fetchone()
+        db.execute(f"PRAGMA user_version = {max(found, SCHEMA_VERSION)}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -127,11 +191,19 @@ class FeedbackStore:
         finally:
             db.close()
 
-    def record(self, context: str, shown: pd.DataFrame, version: str, list_id: str | None = None) -> str:
+    def record(
+        self,
+        context: str,
+        shown: pd.DataFrame,
+        version: str,
+        list_id: str | None = None,
+        interleaving: Interleaving | None = None,
+    ) -> str:
         """Store the feedback on one list and return its id; recording a list id again replaces its marks.
 
         ``shown`` is a marked list as ``recsys.contract.validate_marks`` returns it: ``item``,
-        ``item_id``, ``position`` and ``clicked`` for every item shown.
+        ``item_id``, ``position`` and ``clicked`` for every item shown. With ``interleaving`` (``version`` is then
+        the champion's), each item's team and the list's outcome are stored in the same transaction.
         """
         if not context.strip():
             raise ValueError("feedback needs the context the list was ranked for")
@@ -139,31 +211,38 @@ class FeedbackStore:
             raise ValueError("feedback needs the items of the ranked list")
         list_id = list_id or uuid.uuid4().hex
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        teams = {s.position: s.team for s in interleaving.shown(shown)} if interleaving else {}
         rows = [
-            (list_id, context, str(item), str(item_id), int(position), int(clicked), version, now)
+            (list_id, context, str(item), str(item_id), int(position), int(clicked), version, now, teams.get(position))
             for item, item_id, position, clicked in shown[[ITEM, ITEM_ID, POSITION, CLICKED]].itertuples(index=False)
         ]
-        self._replace(rows)
+        compared = []
+        if interleaving is not None:
+            compared = [(list_id, version, interleaving.challenger, interleaving.outcome(shown), now)]
+        self._replace(rows, compared)
         if self.mirror is not None:
-            self.mirror.append(pd.DataFrame(rows, columns=list(STORED_COLUMNS)))
+            self.mirror.append(pd.DataFrame([row[: len(STORED_COLUMNS)] for row in rows], columns=list(STORED_COLUMNS)))
         logger.info("recorded %d marks on a list of %d (%s)", int(shown[CLICKED].sum()), len(shown), list_id)
         return list_id
 
-    def _replace(self, rows: list[tuple]) -> None:
-        """Store rows (``STORED_COLUMNS``), each of their lists replacing what was stored for it, in one transaction."""
+    def _replace(self, rows: Sequence[tuple], compared: Sequence[tuple] = ()) -> None:
+        """Store rows (``ROW_COLUMNS``) and interleaved lists (``INTERLEAVED_COLUMNS``), each of their lists replacing
+        what was stored for it, in one transaction."""
         with self._connect() as db:
             for list_id in dict.fromkeys(row[0] for row in rows):
                 db.execute("DELETE FROM feedback WHERE list_id = ?", (list_id,))
-            db.executemany(
-                f"INSERT INTO feedback ({', '.join(STORED_COLUMNS)}) VALUES ({', '.join('?' * len(STORED_COLUMNS))})",
-                rows,
-            )
+                db.execute("DELETE FROM interleaved WHERE list_id = ?", (list_id,))
+            writes = {"feedback": (ROW_COLUMNS, rows), "interleaved": (INTERLEAVED_COLUMNS, compared)}
+            for table, (columns, values) in writes.items():
+                db.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
+                )
 
     def restore(self, rows: pd.DataFrame) -> int:
         """Store rows saved elsewhere (a mirror's), as they were; a list given twice keeps its later rows."""
         rows = rows.drop_duplicates(subset=["list_id", "position"], keep="last")
         records = list(rows[list(STORED_COLUMNS)].itertuples(index=False, name=None))
-        self._replace([(*r[:4], int(r[4]), int(r[5]), *r[6:]) for r in records])
+        self._replace([(*r[:4], int(r[4]), int(r[5]), *r[6:], None) for r in records])  # restored as one model's
         return rows["list_id"].nunique()
 
     def read(self) -> pd.DataFrame:
@@ -179,6 +258,32 @@ class FeedbackStore:
                 f"SELECT COUNT(DISTINCT list_id), COUNT(*), COALESCE(SUM(clicked), 0) FROM feedback {where}", args
             ).fetchone()
         return {"lists": lists, "rows": rows, "clicks": clicks}
+
+    def comparison(self, champion: str, challenger: str) -> Comparison:
+        """The interleaved lists of this pair of model versions, counted for the challenger: won, lost and tied."""
+        with self._connect() as db:
+            outcomes = db.execute(
+                "SELECT outcome FROM interleaved WHERE champion_version = ? AND challenger_version = ?",
+                (champion, challenger),
+            ).fetchall()
+        return Comparison.of([outcome for (outcome,) in outcomes])
+
+    def interleaved_lists(self, champion: str, challenger: str) -> pd.DataFrame:
+        """One row per interleaved list of this pair, newest first: when, its context, how many items it showed, the
+        marks credited to each team, and its outcome."""
+        query = """
+            SELECT i.created_at, MIN(f.context) AS context, COUNT(*) AS items,
+                   SUM(f.clicked * (f.team = 'champion')) AS champion_clicks,
+                   SUM(f.clicked * (f.team = 'challenger')) AS challenger_clicks,
+                   SUM(f.clicked * (f.team = 'shared')) AS shared_clicks,
+                   i.outcome, i.list_id
+            FROM interleaved AS i JOIN feedback AS f ON f.list_id = i.list_id
+            WHERE i.champion_version = ? AND i.challenger_version = ?
+            GROUP BY i.list_id
+            ORDER BY i.created_at DESC, i.list_id
+        """
+        with self._connect() as db:
+            return pd.read_sql_query(query, db, params=(champion, challenger))
 
     def click_log(self) -> pd.DataFrame:
         """The feedback as a click log (one group per list), checked against the contract."""

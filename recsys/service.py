@@ -10,12 +10,15 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from numbers import Number
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys.artifact import DEFAULT_MODEL, ModelMetadata, is_hub_id, is_model_folder, local_model_dir, model_version
@@ -34,20 +37,25 @@ from recsys.contract import (
 from recsys.defaults import (
     HELD_OUT_FILES,
     VALID_FILE,
+    Env,
     how_to_train,
 )
 from recsys.errors import ContractError, UserError
 from recsys.evaluate import Evaluation, Progress, evaluate
-from recsys.feedback import FeedbackStore, RankedList
+from recsys.feedback import FeedbackStore, Interleaving, RankedList
 from recsys.index import TOP_K, Catalog
+from recsys.interleave import Shown, team_draft
 from recsys.scoring import Scorer, load_scorer, zero_shot_of
 from recsys.settings import Limits
 from recsys.tables import ROWS, TooLarge, read_table
+from recsys.versions import served_version
 
 logger = logging.getLogger(__name__)
 
 # Cached evaluations, in the feedback folder so that they outlive a restart; v3: Evaluation's JSON with text_alone.
 EVALUATIONS_FOLDER = "evaluations/v3"
+# How often, at most, a request looks whether the served folder holds a new model (a digest of one small file).
+RELOAD_CHECK_SECONDS = 5.0
 
 
 class InputError(UserError):
@@ -63,14 +71,16 @@ class ServedModels:
     model_dir: str | None = None  # the folder it came from; None for the packaged base model
     note: str = ""
     catalog: Catalog | None = None  # items indexed for the served model (recsys.index), ranked whole for a context
+    challenger: ServedModels | None = None  # a second model (CHALLENGER_DIR) that lists may interleave with this one
+    # recsys.artifact.model_version as the model was loaded ("": read it now): the folder may hold another one later.
+    version: str = ""
+
+    def __post_init__(self) -> None:
+        self.version = self.version or model_version(self.model_dir, self.metadata)
 
     @property
     def metadata(self) -> ModelMetadata:
         return self.scorer.metadata
-
-    @property
-    def version(self) -> str:
-        return model_version(self.model_dir, self.metadata)
 
     @property
     def base_model_name(self) -> str:
@@ -84,16 +94,23 @@ class ServedModels:
         return self.model_dir if self.metadata.fine_tuned and self.model_dir else self.metadata.base_model
 
 
+def _local(model_dir: str | Path, setting: str) -> str | Path:
+    """A model folder on this machine: a local path as it is, a Hub id downloaded once; ``setting`` names the
+    variable that gave it, for the error."""
+    if Path(model_dir).exists() or not is_hub_id(str(model_dir)):
+        return model_dir
+    try:
+        return local_model_dir(str(model_dir))
+    except Exception as err:  # offline, unknown repo, no access: say which and how to fix it
+        raise UserError(
+            f"{setting}={model_dir} is no folder here and could not be fetched from the Hub ({err}); "
+            f"set {setting} to a model folder, or to a Hub id reachable from this machine"
+        ) from err
+
+
 def load_served_models(model_dir: str | Path) -> ServedModels:
     """The served model from a folder or a Hub id (downloaded once); the zero-shot base model where there is none."""
-    if not Path(model_dir).exists() and is_hub_id(str(model_dir)):
-        try:
-            model_dir = local_model_dir(str(model_dir))
-        except Exception as err:  # offline, unknown repo, no access: say which and how to fix it
-            raise UserError(
-                f"MODEL_DIR={model_dir} is no folder here and could not be fetched from the Hub ({err}); "
-                "set MODEL_DIR to a model folder, or to a Hub id reachable from this machine"
-            ) from err
+    model_dir = _local(model_dir, Env.MODEL_DIR)
     if not is_model_folder(model_dir):
         note = (
             f"No trained model in `MODEL_DIR`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
@@ -105,6 +122,82 @@ def load_served_models(model_dir: str | Path) -> ServedModels:
         note = f"`{Path(model_dir).name}` was not fine-tuned: this app serves it **zero-shot**."
         return ServedModels(scorer, model_dir=str(model_dir), note=note)
     return ServedModels(scorer, zero_shot_of(scorer), str(model_dir))  # the base model, reading the same length
+
+
+def load_challenger(model_dir: str | Path) -> ServedModels:
+    """The challenger that ``CHALLENGER_DIR`` names (a model folder or a Hub id), to interleave with the served model;
+    a folder that holds no model is refused."""
+    folder = _local(model_dir, Env.CHALLENGER_DIR)
+    if not is_model_folder(folder):
+        raise UserError(
+            f"{Env.CHALLENGER_DIR}={model_dir} holds no model; set it to a folder that "
+            "`python -m finetune.train --output-dir` wrote, or unset it to serve one model"
+        )
+    challenger = ServedModels(load_scorer(str(folder)), model_dir=str(folder))
+    logger.info("loaded the challenger %s", challenger.version)
+    return challenger
+
+
+class LiveModels:
+    """The served models, replaced by the model that a promotion or a rollback (``recsys.versions``) commits to the
+    served folder, without a restart.
+
+    :meth:`current` is called once per request, which then uses what it returned throughout: a request is served by
+    the old models or the new ones, never a mix. At most every ``every`` seconds it compares the digest of the
+    folder's ``clicktune.json`` with the loaded model's; where they differ, one request loads the new model (under a
+    lock; the others go on with the old one meanwhile) and swaps it in. The challenger stays; a catalog, built for
+    the old model, is dropped (rebuild it, and restart).
+    """
+
+    def __init__(
+        self,
+        models: ServedModels,
+        every: float = RELOAD_CHECK_SECONDS,
+        on_reload: Callable[[ServedModels], None] | None = None,
+    ) -> None:
+        self.models, self.every, self.on_reload = models, every, on_reload
+        self._lock = threading.Lock()
+        self._checked = time.monotonic()  # when the folder was last looked at
+        self._failed = ""  # the digest of a model that failed to load: not tried again until the folder changes
+
+    def current(self) -> ServedModels:
+        """The models to serve one request with: the loaded ones, or the served folder's new model."""
+        models = self.models
+        watched = models.model_dir is not None and models.metadata.fine_tuned  # a zero-shot model is never promoted
+        due = time.monotonic() - self._checked >= self.every
+        if not (watched and due) or not self._lock.acquire(blocking=False):
+            return models
+        try:
+            self._checked = time.monotonic()
+            models = self.models
+            self._reload_if_new(models)
+            return self.models
+        finally:
+            self._lock.release()
+
+    def _reload_if_new(self, models: ServedModels) -> None:
+        folder = models.model_dir
+        try:
+            digest = served_version(folder)
+        except (UserError, OSError, ValueError) as err:  # a folder being written by hand: serve on, look again later
+            logger.warning("cannot read which model %s holds now (%s); serving %s", folder, err, models.version)
+            return
+        if digest in (models.version.rpartition("@")[2], self._failed):
+            return
+        logger.info("%s holds a new model (%s): loading it to replace %s", folder, digest, models.version)
+        # Whatever goes wrong loading it, requests go on with the model that works; the log keeps the traceback.
+        try:
+            loaded = load_served_models(folder)
+        except Exception:
+            self._failed = digest
+            logger.exception("could not load the new model in %s; still serving %s", folder, models.version)
+            return
+        if models.catalog is not None:
+            logger.warning("the catalog, built for %s, is no longer served; rebuild it and restart", models.version)
+        self.models = replace(loaded, challenger=models.challenger)
+        logger.info("reloaded %s: now serving %s (was %s)", folder, self.models.version, models.version)
+        if self.on_reload is not None:
+            self.on_reload(self.models)
 
 
 def load_catalog(folder: str | Path, models: ServedModels, limits: Limits) -> Catalog:
@@ -284,9 +377,29 @@ def _is_scalar(cell: object) -> bool:
     return cell is None or isinstance(cell, str | Number)
 
 
-def ranked_list(context: str, ranked: pd.DataFrame) -> RankedList:
-    """What this session was shown, to keep server-side until it saves its marks."""
-    return RankedList(uuid.uuid4().hex, context, tuple(ranked[ITEM].astype(str)), tuple(ranked[ITEM_ID].astype(str)))
+def new_list_id() -> str:
+    return uuid.uuid4().hex
+
+
+def ranked_list(
+    context: str,
+    ranked: pd.DataFrame,
+    version: str = "",
+    interleaving: Interleaving | None = None,
+    list_id: str | None = None,
+) -> RankedList:
+    """What this session was shown (ranked by ``version``; interleaved, with each item's team), to keep server-side
+    until it saves its marks."""
+    items, ids = tuple(ranked[ITEM].astype(str)), tuple(ranked[ITEM_ID].astype(str))
+    return RankedList(list_id or new_list_id(), context, items, ids, version, interleaving)
+
+
+def interleave(
+    list_id: str, champion: Sequence[Hashable], challenger: Sequence[Hashable], k: int | None
+) -> list[Shown]:
+    """Team-draft interleaving of two rankings (item keys, best first) into ``k`` items (None: every item once),
+    its coin flips seeded by the list's id (hexadecimal), so that a list can be drawn again exactly."""
+    return team_draft(list(champion), list(challenger), np.random.default_rng(int(list_id, 16)), k)
 
 
 def save_marks(
@@ -294,13 +407,15 @@ def save_marks(
 ) -> str:
     """Store the marks of ``table`` on the list this session ranked (``ranked``); returns the list's id.
 
-    Saving a list again replaces its marks; a table that is not that list is refused.
+    Saving a list again replaces its marks; a table that is not that list is refused. An interleaved list is stored
+    with each item's team and the outcome its marks give, in the same transaction.
     """
     if ranked is None:
         raise InputError("Rank a list first; then tick the items you would click and save.")
     if table is None or table.empty:
         raise InputError("The ranked table is empty: rank a list, then tick the items you would click and save.")
-    return store.record(context, ranked.marked(table, context), version, list_id=ranked.list_id)
+    marked = ranked.marked(table, context)
+    return store.record(context, marked, version, list_id=ranked.list_id, interleaving=ranked.interleaving)
 
 
 class Evaluations:
@@ -334,15 +449,16 @@ class Evaluations:
         """The names of the offered click logs, the default first."""
         return list(self.paths)
 
-    def _cache(self, name: str) -> Path:
-        key = f"{self.models.version}-{name}"
+    def _cache(self, name: str, models: ServedModels | None = None) -> Path:
+        key = f"{(models or self.models).version}-{name}"
         return self.folder / ("".join(c if c.isalnum() or c in "-_.@" else "_" for c in key) + ".json")
 
-    def cached(self, name: str | None = None) -> Evaluation | None:
-        """The saved evaluation on ``name`` (default: the first log), where one was run for this model version."""
+    def cached(self, name: str | None = None, models: ServedModels | None = None) -> Evaluation | None:
+        """The saved evaluation on ``name`` (default: the first log), where one was run for this model version (of
+        ``models``, default the served ones)."""
         if not self.files:
             return None
-        path = self._cache(name or self.files[0])
+        path = self._cache(name or self.files[0], models)
         try:
             return Evaluation.load(path)
         except (ValueError, KeyError, TypeError) as err:  # damaged, or written by another version: evaluate again
@@ -356,16 +472,17 @@ class Evaluations:
         name = name or self.files[0]
         if name not in self.paths:
             raise InputError(f"Pick one of the app's click logs: {', '.join(self.files)}")
-        cached = self.cached(name)
+        models = self.models  # one model throughout, should a reload (LiveModels) replace it meanwhile
+        cached = self.cached(name, models)
         if cached is not None:
             return cached
         path = self.paths[name]
         frame = validate_clicks(read_table(path, name), source=name)
         train = read_clicks(self.train_file) if self.train_file else None
-        scorer = own_tokenizer(self.models.scorer)
-        base = own_tokenizer(self.models.base) if self.models.base else scorer
+        scorer = own_tokenizer(models.scorer)
+        base = own_tokenizer(models.base) if models.base else scorer
         evaluation = evaluate(scorer, frame, train, zero_shot=base, data_file=name, progress=progress)
-        evaluation.save(self._cache(name), per_row=True)
+        evaluation.save(self._cache(name, models), per_row=True)
         return evaluation
 
 

@@ -37,6 +37,8 @@ class AppConfig:
     eval_file: str | None = None  # the Model tab's first click log; None: the served log's held-out file; "": none
     train_file: str | None = None  # for the popularity baseline; None: the served log's training file; "": none
     catalog_dir: str = ""  # a folder that `python -m recsys.index build` wrote, for the served model; "": none
+    # A second model (folder or Hub id) that the first log's Rank tab may interleave with the served one; "": none.
+    challenger_dir: str = ""
     host: str = HOST
     port: int = PORT
     limits: Limits = field(default_factory=Limits)
@@ -68,6 +70,7 @@ class AppConfig:
             eval_file=env.get(Env.EVAL_FILE, default.eval_file),
             train_file=env.get(Env.TRAIN_FILE, default.train_file),
             catalog_dir=env.get(Env.CATALOG_DIR, default.catalog_dir).strip(),
+            challenger_dir=env.get(Env.CHALLENGER_DIR, default.challenger_dir).strip(),
             host=_one_of(env, Env.HOST, Env.GRADIO_SERVER_NAME) or default.host,
             port=port,
             limits=limits,

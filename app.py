@@ -15,6 +15,8 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     TRAIN_FILE       training click log, for the popularity baseline [the served log's training file]
     CATALOG_DIR      a catalog that `python -m recsys.index build` indexed for the served model, which the
                      Rank tab and /rank_catalog rank whole [none]
+    CHALLENGER_DIR   a second model (folder or Hub id) that the first log's Rank tab may interleave with the
+                     served one, blind, to compare them on users' marks [none]
     HOST, PORT       where to serve [127.0.0.1, 7860]; Gradio's GRADIO_SERVER_NAME and GRADIO_SERVER_PORT too
                      (where both names of one setting are given, they must agree)
     FEEDBACK_BROWSING    1: visitors may browse and export the stored feedback [0: counts only]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,16 @@ DATASETS = {
     "bing_news": Dataset(DATA / "bing_news", ("test_users", "test_later")),
     "movielens": Dataset(DATA / "movielens", ("test",)),
 }
+
+
+def write_report(out: Path, report: str, results: dict | None = None) -> None:
+    """Write a bench report (Markdown) to ``out`` and, where given, its numbers beside it (``out`` as .json), and
+    print it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if results is not None:
+        out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(report)
+    print(report)
 
 
 def reset_accelerate() -> None:

@@ -348,11 +348,9 @@ def main(argv: list[str] | None = None) -> dict:
         "quick": args.quick,
     }
     results = {"run": run, "seeds": seeds}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    report = render(results)
-    args.out.write_text(report)
-    print(report)
+    from bench.common import write_report  # with Accelerate, which the pieces tested alone do not need
+
+    write_report(args.out, render(results), results)
     return results
 
 

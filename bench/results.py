@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.common import DATASETS, reset_accelerate
+from bench.common import DATASETS, reset_accelerate, write_report
 from finetune.train import main as train
 from recsys.artifact import TRAINING_METRICS_FILE
 from recsys.contract import read_clicks
@@ -171,14 +171,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    if args.from_json:
-        results = json.loads(args.from_json.read_text())
-    else:
-        results = run_all(args)
-        args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    report = render(results)
-    args.out.write_text(report)
-    print(report)
+    from_json = bool(args.from_json)
+    results = json.loads(args.from_json.read_text()) if from_json else run_all(args)
+    write_report(args.out, render(results), None if from_json else results)
     return results
 
 

@@ -216,6 +216,21 @@ def bi_scorer(tiny_model_dir: Path):
 
 
 @pytest.fixture(scope="session")
+def reversed_scorer(tiny_model_dir: Path):
+    """A 'fine-tuned' bi-encoder that disagrees with the tiny base on every pair: a negative cosine scale."""
+    import torch
+
+    from recsys.artifact import ModelMetadata
+    from recsys.models import load_model
+    from recsys.scoring import Scorer
+
+    model, tokenizer = load_model("bi", str(tiny_model_dir))
+    with torch.no_grad():
+        model.scale.fill_(-10.0)
+    return Scorer(model, tokenizer, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
+
+
+@pytest.fixture(scope="session")
 def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
     from recsys.artifact import CROSS, ModelMetadata

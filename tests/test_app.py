@@ -17,7 +17,6 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
@@ -29,7 +28,6 @@ from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
 from recsys.feedback import FeedbackStore
 from recsys.index import build_index
-from recsys.models import load_model
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.served import prepare, serve_log
@@ -51,15 +49,6 @@ ROWS = len(pd.read_csv(CSV))
 @pytest.fixture(scope="module")
 def scorer(tiny_model_dir: Path) -> Scorer:
     return load_scorer(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
-def reversed_scorer(tiny_model_dir: Path) -> Scorer:
-    """A 'fine-tuned' model that disagrees with the tiny base on every pair: a negative cosine scale."""
-    model, tokenizer = load_model("bi", str(tiny_model_dir))
-    with torch.no_grad():
-        model.scale.fill_(-10.0)
-    return Scorer(model, tokenizer, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
 
 
 @pytest.fixture(scope="module")

@@ -16,46 +16,28 @@ import pandas as pd
 import pytest
 import torch
 from gradio_client import handle_file
+from test_app import CONTEXT, CSV, LIMITS  # a held-out user's list, within the limits the app tests use
 
 from app_handlers import RANK_HEADERS, Handlers
 from app_layout import build_demo, create_app
 from recsys.artifact import ModelMetadata
 from recsys.contract import ITEM, ITEM_ID, MARK, POSITION, read_candidates
-from recsys.defaults import BING_NEWS
 from recsys.errors import UserError
 from recsys.feedback import FeedbackStore, Interleaving
 from recsys.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.models import load_model
 from recsys.ranking import rank_candidates
 from recsys.scoring import Scorer, load_scorer
 from recsys.service import Evaluations, LiveModels, ServedModels, interleave, load_challenger, load_served_models
-from recsys.settings import AppConfig, Limits
+from recsys.settings import AppConfig
 from recsys.versions import promote, served_version
 
-LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
-EXAMPLES = BING_NEWS.examples_dir
-# A held-out user's list as a .csv with item_id, features and the user's real clicks, within LIMITS.
-EXAMPLE = next(
-    e
-    for e in json.loads((EXAMPLES / "examples.json").read_text())["rank"]
-    if e["file"].endswith(".csv") and len(pd.read_csv(EXAMPLES / e["file"])) <= LIMITS.max_items
-)
-CONTEXT, CSV = EXAMPLE["context"], str(EXAMPLES / EXAMPLE["file"])
 CHAMPION_VERSION, CHALLENGER_VERSION = "clicktune@aaaa1111", "clicktune-next@bbbb2222"
 
 
-@pytest.fixture(scope="module")
-def scorer(tiny_model_dir: Path) -> Scorer:
-    return load_scorer(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
-def reversed_scorer(tiny_model_dir: Path) -> Scorer:
-    """A challenger that disagrees with the tiny model on every pair: a negative cosine scale."""
-    model, tokenizer = load_model("bi", str(tiny_model_dir))
-    with torch.no_grad():
-        model.scale.fill_(-10.0)
-    return Scorer(model, tokenizer, ModelMetadata(base_model=str(tiny_model_dir), fine_tuned=True))
+@pytest.fixture
+def scorer(bi_scorer: Scorer) -> Scorer:
+    """The champion: the tiny bi-encoder (interleaving needs no cross-encoder run)."""
+    return bi_scorer
 
 
 @pytest.fixture

@@ -318,14 +318,27 @@ def check_after_kill(served: Path, old: dict[str, bytes], new: dict[str, bytes],
     return "old" if found == old else "new"
 
 
-def test_a_promotion_killed_at_any_write_leaves_the_old_model_or_the_new_one(
-    trained_model_dir: Path, new_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def killed_promotion(trained_model_dir: Path, new_model, tmp_path: Path) -> tuple:
+    """A served model with a pristine copy to restore after each kill, a challenger, both models' file bytes, and
+    both digests: what a killed promotion must leave one of."""
     served, pristine = trained_model_dir, tmp_path / "pristine"
     shutil.copytree(served, pristine)
     challenger = new_model("challenger", seed=1)
-    old, new = model_bytes(served), model_bytes(challenger)
-    digests = {digest(served), digest(challenger)}
+    return (
+        served,
+        pristine,
+        challenger,
+        model_bytes(served),
+        model_bytes(challenger),
+        {digest(served), digest(challenger)},
+    )
+
+
+def test_a_promotion_killed_at_any_write_leaves_the_old_model_or_the_new_one(
+    killed_promotion: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served, pristine, challenger, old, new, digests = killed_promotion
     rename, copy, writes = os.replace, shutil.copy2, []
 
     def killing(real, k: int):
@@ -401,13 +414,9 @@ promote(served, challenger, Challenge.from_json(__import__("json").loads(evaluat
 
 
 def test_a_promotion_sigkilled_in_a_subprocess_leaves_a_whole_model_and_a_readable_history(
-    trained_model_dir: Path, new_model, tmp_path: Path
+    killed_promotion: tuple,
 ) -> None:
-    served, pristine = trained_model_dir, tmp_path / "pristine"
-    shutil.copytree(served, pristine)
-    challenger = new_model("challenger", seed=1)
-    old, new = model_bytes(served), model_bytes(challenger)
-    digests = {digest(served), digest(challenger)}
+    served, pristine, challenger, old, new, digests = killed_promotion
     evaluation = json.dumps(WIN.to_json())
     env = {**os.environ, "PYTHONPATH": str(REPO)}
 

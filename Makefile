@@ -7,7 +7,7 @@ MOVIELENS_DIR ?= models/clicktune-movielens
 FEEDBACK_DIR ?= feedback-data
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search curve load bench clean browser
+.PHONY: demo test format install results search curve replay load bench clean browser
 
 # pip shows what it fetches and installs (a minute or two on a fresh machine), rather than a silent wait.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -65,6 +65,11 @@ format: $(VENV)/.installed
 results: $(VENV)/.installed
 	$(PY) -m bench.results
 	$(PY) -m bench.later
+
+# Would the loop pick the right model with users? make results' models against the zero-shot base model in interleaved
+# replays of the held-out logs, two click models, 5 replay seeds (a few minutes): bench/replay.md.
+replay: $(VENV)/.installed
+	$(PY) -m bench.replay
 
 # The levers of the recipe, tried on the validation users of both logs (bench/search.md).
 search: $(VENV)/.installed

@@ -365,7 +365,9 @@ def feedback_tab(handlers: Handlers, demo: gr.Blocks, ids: str, api: str) -> Non
             "Marks saved from the Rank tab. On the server, export them as a click log and fine-tune on them:\n\n"
             "```\npython -m recsys.feedback export --out clicks.csv --data-dir $FEEDBACK_DIR\n"
             f"python -m finetune.train --train-file clicks.csv --model-name-or-path {retrain_from} "
-            "--output-dir models/clicktune-next\n```"
+            "--output-dir models/clicktune-next\n```\n\n"
+            "To compare a new model with this one on users' marks, promote it only when it wins, and roll back: "
+            "`python -m recsys.loop` (the feedback loop, in the repository's docs/loop.md)."
         )
         overview = gr.Markdown(elem_id=f"{ids}feedback-overview")
         refresh = gr.Button("Refresh", elem_id=f"{ids}feedback-refresh")

@@ -94,16 +94,19 @@ def test_lora_trains_only_adapters_and_merges_into_an_ordinary_model(model: Rele
     trains = trainable(model)
     assert any("lora_" in name for name in trains)
     assert all("lora_" in name for name in trains - set(model.scalars)), "base weights still train"
+    generator = torch.Generator().manual_seed(0)  # the same weights whatever ran before
     with torch.no_grad():  # adapters start as a no-op; give them weights so that merging has something to merge
         for name, p in model.named_parameters():
             if "lora_B" in name:
-                p.normal_()
+                p.copy_(torch.randn(p.shape, generator=generator))
     adapted = query_logits(model)
 
     merged = without_adapters(model)
     assert merged is not model
     assert {name for name, _ in merged.named_parameters()} == plain
-    torch.testing.assert_close(query_logits(merged), adapted)
+    # Merging adds B·A into the weights in float32, which rounds otherwise than applying the adapters: a wrong merge
+    # is off by the adapters' whole size, far beyond this tolerance.
+    torch.testing.assert_close(query_logits(merged), adapted, atol=1e-4, rtol=1e-4)
     assert any("lora_" in name for name, _ in model.named_parameters()), "merging changed the model in training"
 
 

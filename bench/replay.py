@@ -79,8 +79,8 @@ def render(results: dict) -> str:
     lines = [
         "# Interleaved replays: does the loop pick the right model?",
         "",
-        f"Command: `{run['command']}` ({run['date']}, {run['seconds']:.0f} s, CPU only, beside other work where "
-        "stated in the closing notes). The champion is the zero-shot base model (reading texts as long as the "
+        f"Command: `{run['command']}` ({run['date']}, {run['seconds']:.0f} s, CPU only). "
+        "The champion is the zero-shot base model (reading texts as long as the "
         "fine-tuned model does); the challenger is each `make results` model. Wins are the challenger's.",
         "",
         "Click models: " + "; ".join(f"**{name}**: {CLICK_MODELS[name]().describe()}" for name in CLICK_MODELS),

@@ -61,7 +61,7 @@ def test_subset_sizes_round_up_without_float_noise() -> None:
 def pool_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The MovieLens pool, built the way bench/curve.py builds it where its cache file is missing."""
     path = tmp_path_factory.mktemp("curve-data") / "cache" / "movielens_train_all.csv"
-    log = curve.Log(path, "user", MOVIELENS / "valid.csv", MOVIELENS / "test.csv", curve.build_movielens_pool)
+    log = curve.Log(path, "user", MOVIELENS / "valid.csv", MOVIELENS / "test.csv", (1.0,), curve.build_movielens_pool)
     assert log.pool_file() == path
     return path
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,8 @@ from recsys.service import (
 )
 from recsys.settings import Limits
 from recsys.verdict import curve_sentence, judge, label
+
+logger = logging.getLogger(__name__)
 
 WEIGHT_COLUMNS = ["feature", "weight"]
 # How the page shows a ranking's match and popularity percentiles (as small bars), and a list's real clicks.
@@ -521,8 +524,18 @@ class Handlers:
         curve was not measured on this log (another log, or no curve here)."""
         if not (curve_file.is_file() and chart.is_file()):
             return None
-        points = [p for p in json.loads(curve_file.read_text())["points"] if p["log"] == self.log.key]
-        return (curve_sentence(points, self.log.name), chart) if points else None
+        try:
+            points = [p for p in json.loads(curve_file.read_text())["points"] if p["log"] == self.log.key]
+            return (curve_sentence(points, self.log.name), chart) if points else None
+        except (OSError, ValueError, LookupError, TypeError, AttributeError) as error:  # a file cut short or edited
+            logger.warning(
+                "the learning curve is left off the Model tab: %s is not bench.curve's output (%s: %s); "
+                "run `make curve` again or delete it",
+                curve_file,
+                type(error).__name__,
+                error,
+            )
+            return None
 
     def describe_file(self, name: str) -> str:
         """What one of the offered click logs is to this model: held out, the one training selected on, or given."""

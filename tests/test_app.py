@@ -7,6 +7,7 @@ test_service.py; here, that the app wires them up and shows what they refuse.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -578,3 +579,18 @@ def test_the_model_tab_says_what_the_learning_curve_says_of_its_own_log(handlers
     assert "from 1,200 training clicks (30 users) on" in sentence
     chart.unlink()
     assert handlers.learning_curve(curve, chart) is None  # no chart, no curve shown
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"points": [{"log": "bing_news"', '{"points": [{"log": "bing_news", "seed": 1}]}', "[1, 2]", '{"points": 3}'],
+)
+def test_a_broken_learning_curve_file_is_left_off_with_a_warning_naming_it(
+    handlers: Handlers, tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    curve, chart = tmp_path / "curve.json", tmp_path / "curve.png"
+    curve.write_text(text.replace("bing_news", handlers.log.key))
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n")
+    with caplog.at_level(logging.WARNING):
+        assert handlers.learning_curve(curve, chart) is None
+    assert str(curve) in caplog.text and "make curve" in caplog.text

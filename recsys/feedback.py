@@ -137,8 +137,10 @@ class Mirror(Protocol):
 
 
 STORED_COLUMNS = ("list_id", "context", "item", "item_id", "position", "clicked", "model_version", "created_at")
-ROW_COLUMNS = (*STORED_COLUMNS, "team")  # a row as written; the mirror keeps STORED_COLUMNS
+ROW_COLUMNS = (*STORED_COLUMNS, "team")  # a row as written
 INTERLEAVED_COLUMNS = ("list_id", "champion_version", "challenger_version", "outcome", "created_at")
+# A row as mirrored: with its team and, of an interleaved list, the list's challenger and outcome (null otherwise).
+MIRROR_COLUMNS = (*ROW_COLUMNS, "challenger_version", "outcome")
 
 
 class FeedbackStore:
@@ -221,7 +223,8 @@ class FeedbackStore:
             compared = [(list_id, version, interleaving.challenger, interleaving.outcome(shown), now)]
         self._replace(rows, compared)
         if self.mirror is not None:
-            self.mirror.append(pd.DataFrame([row[: len(STORED_COLUMNS)] for row in rows], columns=list(STORED_COLUMNS)))
+            pair = (interleaving.challenger, compared[0][3]) if interleaving else (None, None)
+            self.mirror.append(pd.DataFrame([(*row, *pair) for row in rows], columns=list(MIRROR_COLUMNS)))
         logger.info("recorded %d marks on a list of %d (%s)", int(shown[CLICKED].sum()), len(shown), list_id)
         return list_id
 
@@ -239,10 +242,18 @@ class FeedbackStore:
                 )
 
     def restore(self, rows: pd.DataFrame) -> int:
-        """Store rows saved elsewhere (a mirror's), as they were; a list given twice keeps its later rows."""
-        rows = rows.drop_duplicates(subset=["list_id", "position"], keep="last")
-        records = list(rows[list(STORED_COLUMNS)].itertuples(index=False, name=None))
-        self._replace([(*r[:4], int(r[4]), int(r[5]), *r[6:], None) for r in records])  # restored as one model's
+        """Store rows saved elsewhere (a mirror's, ``MIRROR_COLUMNS``), as they were, with their interleaved lists'
+        teams and outcomes; a list given twice keeps its later rows. Rows mirrored without a team (an older
+        ClickTune's) are restored as one model's."""
+        rows = rows.reindex(columns=list(MIRROR_COLUMNS)).astype(object)
+        rows = rows.where(rows.notna(), None).drop_duplicates(subset=["list_id", "position"], keep="last")
+        records = rows[list(ROW_COLUMNS)].itertuples(index=False, name=None)
+        lists = rows.drop_duplicates("list_id", keep="last").dropna(subset=["challenger_version", "outcome"])
+        compared = lists[["list_id", "model_version", "challenger_version", "outcome", "created_at"]]
+        self._replace(
+            [(*r[:4], int(r[4]), int(r[5]), *r[6:]) for r in records],
+            list(compared.itertuples(index=False, name=None)),
+        )
         return rows["list_id"].nunique()
 
     def read(self) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 A Space's disk is wiped when it restarts, unless persistent storage is attached (then point
 FEEDBACK_DIR at it). The other way, free, is huggingface_hub's ``CommitScheduler``: every saved
-list is also appended, as JSON lines, to a file of this process under ``FEEDBACK_DIR/hub-mirror/``,
+list is also appended, as JSON lines (``recsys.feedback.MIRROR_COLUMNS``: each item's team, an
+interleaved list's challenger and outcome), to a file of this process under ``FEEDBACK_DIR/hub-mirror/``,
 which the scheduler commits to the dataset repo every few minutes and once more at exit. At start,
 an empty store is filled back from the repo's files, so that a restarted Space keeps what it had.
 

@@ -11,8 +11,9 @@ import pytest
 from huggingface_hub import CommitOperationAdd
 
 from recsys.errors import UserError
-from recsys.feedback import FeedbackStore
+from recsys.feedback import STORED_COLUMNS, FeedbackStore, Interleaving
 from recsys.feedback_hub import PATH_IN_REPO, HubMirror, restore
+from recsys.interleave import CHALLENGER, CHAMPION, SHARED
 from recsys.settings import AppConfig
 
 REPO_ID = "me/clicktune-feedback"
@@ -74,6 +75,36 @@ def test_a_restarted_store_is_filled_back_from_the_repo(mirror: HubMirror, tmp_p
     # A store that holds feedback already is left alone.
     assert restore(restarted, REPO_ID, api=recording_hf_api) == 0
     assert len(recording_hf_api.called("snapshot_download")) == 1
+
+
+def test_interleaved_lists_come_back_with_their_teams_and_outcomes(
+    mirror: HubMirror, tmp_path: Path, recording_hf_api
+) -> None:
+    store = FeedbackStore(mirror.file.parent.parent, mirror=mirror)
+    teams = Interleaving("next@b", (SHARED, CHALLENGER, CHAMPION))
+    items = ["warriors win", "new iphone", "dow falls"]
+    won = store.record("nba", shown(items, {2}), "champ@a", interleaving=teams)
+    store.record("dow", shown(items, {3}), "champ@a", interleaving=teams)
+    store.record("nba", shown(items, {3}), "champ@a", list_id=won, interleaving=teams)  # corrected: now lost
+    store.record("plain", shown(items[:2], {1}), "champ@a")
+    snapshot = tmp_path / "snapshot"
+    (snapshot / PATH_IN_REPO).mkdir(parents=True)
+    shutil.copy(mirror.file, snapshot / PATH_IN_REPO / mirror.file.name)
+    old = pd.read_json(mirror.file, lines=True, dtype=False).iloc[-2:][list(STORED_COLUMNS)]  # an older mirror's
+    old.assign(list_id="old-list").to_json(snapshot / PATH_IN_REPO / "feedback-old.jsonl", orient="records", lines=True)
+    recording_hf_api.snapshot = snapshot
+
+    restarted = FeedbackStore(tmp_path / "after-restart")
+    assert restore(restarted, REPO_ID, api=recording_hf_api) == 4
+    comparison = restarted.comparison("champ@a", "next@b")
+    assert (comparison.wins, comparison.losses, comparison.ties) == (0, 2, 0)
+    assert comparison == store.comparison("champ@a", "next@b")
+    before, after = (s.read().drop(columns="id").set_index(["list_id", "position"]) for s in (store, restarted))
+    pd.testing.assert_frame_equal(after.drop(index="old-list"), before)
+    assert after.loc["old-list", "team"].isna().all()  # mirrored without teams: one model's, as it was
+    pd.testing.assert_frame_equal(
+        restarted.interleaved_lists("champ@a", "next@b"), store.interleaved_lists("champ@a", "next@b")
+    )
 
 
 def test_the_mirror_is_off_unless_a_dataset_repo_is_set() -> None:

@@ -305,7 +305,7 @@ def render(results: dict, chart: str) -> str:
         lines += ["", "How each training run ended:", ""]
         lines += [
             f"- fraction {p['fraction']:g}, seed {p['seed']}: {p['clicks']} clicks; {brief_ending(p)}; "
-            f"{p['seconds'] / 60:.1f} min"
+            + (f"{p['seconds'] / 60:.1f} min" if p["trained_by"] == "bench.curve" else "make results' model, scored")
             for p in sorted(results["points"], key=lambda p: (p["fraction"], p["seed"]))
             if p["log"] == log
         ]

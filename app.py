@@ -13,7 +13,7 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     MAX_TEXT_CHARS   characters in a context or an item [5000]
     EVAL_FILE        held-out click log of the Model tab [the served log's first held-out file]
     TRAIN_FILE       training click log, for the popularity baseline [the served log's training file]
-    CATALOG_DIR      a catalog that `python -m recsys.index build` indexed for the served model, which the
+    CATALOG_DIR      a catalog that `python -m recsys.scoring.catalog build` indexed for the served model, which the
                      Rank tab and /rank_catalog rank whole [none]
     CHALLENGER_DIR   a second model (folder or Hub id) that the first log's Rank tab may interleave with the
                      served one, blind, to compare them on users' marks [none]
@@ -55,7 +55,7 @@ def serve(argv: list[str] | None = None) -> None:
     """Serve the app with the settings of the environment; a bad setting or model folder ends in one line."""
     build_parser().parse_args(argv)
     from app_layout import create_app, launch_options  # imported here, with Gradio and torch: --help loads neither
-    from recsys.settings import AppConfig
+    from recsys.serving.settings import AppConfig
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start
     app_config = AppConfig.from_env()

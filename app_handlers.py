@@ -1,4 +1,4 @@
-"""The app's event handlers: thin Gradio-side calls into ``recsys.service``, as plain methods so that
+"""The app's event handlers: thin Gradio-side calls into ``recsys.serving.service``, as plain methods so that
 tests can call them without a browser. The library's user errors become ``gr.Error``; anything
 else is a bug and stays one.
 """
@@ -19,16 +19,16 @@ from gradio.components.dataframe import DataframeData
 from matplotlib.figure import Figure
 from pydantic import ConfigDict, ValidationError
 
-from recsys.card import build_model_card, describe_threshold
-from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
 from recsys.defaults import BUNDLED_LOGS, CURVE_CHART, CURVE_FILE, BundledLog, how_to_train
-from recsys.downloads import Downloads
 from recsys.errors import ContractError, UserError
-from recsys.evaluate import Evaluation, format_table
-from recsys.feedback import FeedbackStore, Interleaving, RankedList
-from recsys.metrics import list_outcome
-from recsys.plots import reliability_curve, score_distribution
-from recsys.ranking import (
+from recsys.evaluation.evaluator import Evaluation, format_table
+from recsys.evaluation.metrics import list_outcome
+from recsys.evaluation.plots import reliability_curve, score_distribution
+from recsys.evaluation.verdict import curve_sentence, judge, label
+from recsys.feedback.store import FeedbackStore, Interleaving, RankedList
+from recsys.publish.card import build_model_card, describe_threshold
+from recsys.scoring.ranking import (
     CLASH_PREFIX,
     MATCH,
     MODEL_SCORE,
@@ -41,7 +41,8 @@ from recsys.ranking import (
     compare_rankings,
     rank_candidates,
 )
-from recsys.service import (
+from recsys.serving.downloads import Downloads
+from recsys.serving.service import (
     Evaluations,
     InputError,
     LiveModels,
@@ -57,8 +58,7 @@ from recsys.service import (
     read_candidate_input,
     save_marks,
 )
-from recsys.settings import Limits
-from recsys.verdict import curve_sentence, judge, label
+from recsys.serving.settings import Limits
 
 logger = logging.getLogger(__name__)
 
@@ -547,7 +547,7 @@ class Handlers:
         return "a click log given to the app"
 
     def verdict(self, evaluation: Evaluation) -> str:
-        """The evaluation in plain words (``recsys.verdict``), in this log's words."""
+        """The evaluation in plain words (``recsys.evaluation.verdict``), in this log's words."""
         log = self.log
         name = "ClickTune" if self.models.metadata.fine_tuned else "the zero-shot base model"
         fine_tuned = self.models.metadata.fine_tuned

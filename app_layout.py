@@ -1,9 +1,9 @@
-"""ClickTune's Gradio layout: one panel per served click log (``recsys.served``), chosen at the top, and
+"""ClickTune's Gradio layout: one panel per served click log (``recsys.serving.served``), chosen at the top, and
 in it one function per tab, each wiring its components to the handlers of ``app_handlers``; the
-rules live in ``recsys.service``. The first log's API endpoints are /rank, /classify, ...; another
+rules live in ``recsys.serving.service``. The first log's API endpoints are /rank, /classify, ...; another
 log's carry its key (/movielens_rank, ...). Models are loaded at start, and again when a promotion
-or a rollback (``python -m recsys.loop``) replaces the served folder's model (``recsys.service.LiveModels``);
-where a model was not evaluated on its held-out files before (``python -m recsys.served``, which
+or a rollback (``python -m recsys.loop``) replaces the served folder's model (``recsys.serving.service.LiveModels``);
+where a model was not evaluated on its held-out files before (``python -m recsys.serving.served``, which
 ``make demo`` runs), that runs in the background, and the Model tab says so until its verdict is ready.
 Model calls share one queue slot (``MODEL_QUEUE``): the tokenizer is not thread-safe, and two CPU cores
 gain nothing from running two at once; an evaluation has a slot of its own.
@@ -25,15 +25,15 @@ import gradio as gr
 import pandas as pd
 
 from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers, number_input, table_input
-from recsys.card import describe_threshold
-from recsys.contract import CANDIDATE_SUFFIXES, ITEM
+from recsys.data.contract import CANDIDATE_SUFFIXES, ITEM
 from recsys.defaults import EVAL_FILE, TRAIN_FILE
-from recsys.feedback import FeedbackStore, Mirror
-from recsys.feedback_hub import HubMirror, restore
-from recsys.served import ServedLog, load_served_logs, log_of, prepare_in_background, serve_log
-from recsys.service import ServedModels, load_catalog, load_challenger
-from recsys.settings import AppConfig, Limits
-from recsys.verdict import AUC_EXPLAINED, NDCG_EXPLAINED
+from recsys.evaluation.verdict import AUC_EXPLAINED, NDCG_EXPLAINED
+from recsys.feedback.hub_mirror import HubMirror, restore
+from recsys.feedback.store import FeedbackStore, Mirror
+from recsys.publish.card import describe_threshold
+from recsys.serving.served import ServedLog, load_served_logs, log_of, prepare_in_background, serve_log
+from recsys.serving.service import ServedModels, load_catalog, load_challenger
+from recsys.serving.settings import AppConfig, Limits
 
 MODEL_QUEUE = {"concurrency_id": "model", "concurrency_limit": 1}  # every event that runs a model shares one slot
 # An evaluation (tens of seconds) runs in its own slot with its own tokenizers, so that it never holds up ranking.
@@ -363,7 +363,7 @@ def feedback_tab(handlers: Handlers, demo: gr.Blocks, ids: str, api: str) -> Non
     with gr.Tab("Feedback", id="feedback", elem_id=f"{ids}tab-feedback") as tab:
         gr.Markdown(
             "Marks saved from the Rank tab. On the server, export them as a click log and fine-tune on them:\n\n"
-            "```\npython -m recsys.feedback export --out clicks.csv --data-dir $FEEDBACK_DIR\n"
+            "```\npython -m recsys.feedback.store export --out clicks.csv --data-dir $FEEDBACK_DIR\n"
             f"python -m finetune.train --train-file clicks.csv --model-name-or-path {retrain_from} "
             "--output-dir models/clicktune-next\n```\n\n"
             "To compare a new model with this one on users' marks, promote it only when it wins, and roll back: "

@@ -3,7 +3,7 @@
     python -m bench.blend [--models models/clicktune models/clicktune-movielens] [--folds 5] [--repeats 5]
 
 The text model stays as trained (the demo folders of ``make demo``, one per bundled log); only the blend
-on top of its text logits is fitted again (``recsys.priors.Blend.fit``), in these ways:
+on top of its text logits is fitted again (``recsys.model.priors.Blend.fit``), in these ways:
 
 - today's fit: every validation group, L2 1e-3 (what ``finetune.train`` saves);
 - stronger L2 (pulls the text weight toward 1 and the feature weights toward 0), fixed or chosen by an
@@ -37,10 +37,10 @@ import pandas as pd
 import torch
 
 from bench.common import DATASETS
-from recsys.contract import GROUP, ITEM, QUERY, read_clicks
-from recsys.metrics import group_metrics, paired_difference
-from recsys.priors import TEXT, Blend, ItemPriors
-from recsys.scoring import Scorer, load_scorer
+from recsys.data.contract import GROUP, ITEM, QUERY, read_clicks
+from recsys.evaluation.metrics import group_metrics, paired_difference
+from recsys.model.priors import TEXT, Blend, ItemPriors
+from recsys.scoring.scorer import Scorer, load_scorer
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"bing_news": Path("models/clicktune"), "movielens": Path("models/clicktune-movielens")}

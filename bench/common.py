@@ -8,12 +8,12 @@ from pathlib import Path
 
 from accelerate.state import AcceleratorState, PartialState
 
-from recsys.contract import ITEM, QUERY, read_clicks
+from recsys.data.contract import ITEM, QUERY, read_clicks
 from recsys.defaults import ROOT
-from recsys.evaluate import baseline_scores
-from recsys.metrics import evaluate_scores
-from recsys.priors import Blend, ItemPriors
-from recsys.scoring import load_scorer
+from recsys.evaluation.evaluator import baseline_scores
+from recsys.evaluation.metrics import evaluate_scores
+from recsys.model.priors import Blend, ItemPriors
+from recsys.scoring.scorer import load_scorer
 
 DATA = ROOT / "data"
 

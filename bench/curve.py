@@ -56,11 +56,11 @@ from matplotlib.ticker import NullFormatter
 from bench.common import DATA, DATASETS, reset_accelerate
 from finetune.data import USER
 from finetune.train import main as train
-from recsys.artifact import METADATA_FILE, TRAINING_METRICS_FILE
-from recsys.contract import CLICKED, GROUP, read_clicks
+from recsys.data.contract import CLICKED, GROUP, read_clicks
 from recsys.defaults import ROOT
-from recsys.evaluate import baseline_scores, compare
-from recsys.scoring import load_scorer, zero_shot_of
+from recsys.evaluation.evaluator import baseline_scores, compare
+from recsys.model.artifact import METADATA_FILE, TRAINING_METRICS_FILE
+from recsys.scoring.scorer import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # Bing News'

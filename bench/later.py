@@ -28,10 +28,10 @@ import pandas as pd
 
 from bench.common import DATASETS
 from bench.results import SEEDS
-from recsys.baselines import tfidf_baseline
-from recsys.contract import GROUP, ITEM, QUERY, read_clicks
-from recsys.metrics import group_metrics, paired_difference
-from recsys.scoring import Scorer, load_scorer, zero_shot_of
+from recsys.data.contract import GROUP, ITEM, QUERY, read_clicks
+from recsys.evaluation.baselines import tfidf_baseline
+from recsys.evaluation.metrics import group_metrics, paired_difference
+from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 

@@ -61,11 +61,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from gradio_client import Client, handle_file
 
-from recsys.artifact import TRAINING_METRICS_FILE
-from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
-from recsys.defaults import ROOT, Env
-from recsys.feedback import DB_FILE
-from recsys.settings import AppConfig, Limits
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
+from recsys.defaults import DB_FILE, ROOT, Env
+from recsys.model.artifact import TRAINING_METRICS_FILE
+from recsys.serving.settings import AppConfig, Limits
 
 HERE = Path(__file__).resolve().parent
 CANDIDATES_FILE = ROOT / "data" / "bing_news" / "test_users.csv"

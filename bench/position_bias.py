@@ -12,19 +12,20 @@ labels better from it than the plain recipe.
 1. A logged ranking per group of the train file: the zero-shot base model's order (the ranker a product starts
    with), or a seeded shuffle (``--logging random``). Each row gets its place in it as ``position``, from 1.
 2. Optionally, swap interventions: a seeded ``--swap-share`` of the groups shown with one pair of the top
-   ``--swap-depth`` positions exchanged (``recsys.propensity.assign_swaps``).
+   ``--swap-depth`` positions exchanged (``recsys.feedback.propensity.assign_swaps``).
 3. Clicks simulated per group, in the order shown, by the position-based click model
-   (``recsys.interleave.PositionBasedClicks``: a user looks at position r with probability 1/r^eta, and clicks an
-   item seen with ``--p-relevant`` where its label is 1 and ``--p-irrelevant`` where it is 0). That is the biased
+   (``recsys.feedback.interleave.PositionBasedClicks``: a user looks at position r with probability 1/r^eta, and clicks
+   an item seen with ``--p-relevant`` where its label is 1 and ``--p-irrelevant`` where it is 0). That is the biased
    click log, written to ``--models``/logs/ with the contract's columns and ``position``.
 4. Per seed, the default recipe trained on it (``finetune.train``, in this process) without position weights,
-   with ``--position-weights ips`` and the click model's own propensities (``recsys.propensity.from_click_model``,
-   as a ``--propensity-file``), and, with swaps, with the power law fitted to the propensities estimated from them
-   (``estimate_from_swaps`` with the items of a ranked position pooled, since this log's titles rarely recur;
-   ``fit_power_law``). Validation (early stopping, the blend, the calibration) reads the true labels of valid.csv
-   in every arm, so the arms differ in what they learn from, not in how they are selected.
+   with ``--position-weights ips`` and the click model's own propensities
+   (``recsys.feedback.propensity.from_click_model``, as a ``--propensity-file``), and, with swaps, with the power law
+   fitted to the propensities estimated from them (``estimate_from_swaps`` with the items of a ranked position pooled,
+   since this log's titles rarely recur; ``fit_power_law``). Validation (early stopping, the blend, the calibration)
+   reads the true labels of valid.csv in every arm, so the arms differ in what they learn from, not in how they are
+   selected.
 5. Each model scored on test_users.csv's true labels; each IPS arm compared with the plain one on the same groups
-   (``recsys.evaluate.compare``: the per-group difference with its paired bootstrap 95% interval).
+   (``recsys.evaluation.evaluator.compare``: the per-group difference with its paired bootstrap 95% interval).
 
 Each seed draws its own logged clicks (and shuffle, and swaps); the arms of a seed train on the same log. Writes
 bench/position_bias.md and bench/position_bias.json (``--out``). ``--quick`` is a smoke run: 40 training groups,
@@ -45,11 +46,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, read_clicks
+from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, read_clicks
 from recsys.defaults import ROOT
-from recsys.interleave import PositionBasedClicks
-from recsys.metrics import RANKING_METRICS
-from recsys.propensity import (
+from recsys.evaluation.metrics import RANKING_METRICS
+from recsys.feedback.interleave import PositionBasedClicks
+from recsys.feedback.propensity import (
     DESIGNS,
     SWAP,
     assign_swaps,
@@ -106,7 +107,7 @@ def biased_log(
 ) -> pd.DataFrame:
     """``labelled`` as a ranker would have logged it: ranked by ``scores``, shown with swaps on ``swap_share`` of
     its groups, and clicked by ``model`` from its labels. ``clicked`` is the simulated click; ``relevance`` keeps the
-    label and :data:`~recsys.propensity.SWAP` the swap, neither of which goes into a training log."""
+    label and :data:`~recsys.feedback.propensity.SWAP` the swap, neither of which goes into a training log."""
     log = labelled.assign(**{POSITION: logged_positions(labelled, scores)})
     log = assign_swaps(log, swap_share, rng, swap_design, depth=swap_depth)
     relevance = labelled[CLICKED].to_numpy()
@@ -139,7 +140,7 @@ def train_arm(flags: list[str], output_dir: Path) -> dict:
 
 
 def score(model_dir: Path, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     return load_scorer(str(model_dir)).score_frame(frame)
 
@@ -154,14 +155,14 @@ def subsample(frame: pd.DataFrame, groups: int) -> pd.DataFrame:
 def logging_scores(args: argparse.Namespace, train: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     if args.logging == "random":
         return rng.random(len(train))
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     return load_scorer(args.model_name_or_path or None, log=train).score_frame(train)[0]
 
 
 def run_seed(args: argparse.Namespace, seed: int, frames: dict[str, pd.DataFrame], model: PositionBasedClicks) -> dict:
     """One seed: its biased log, its arms trained and scored on the test file, each IPS arm against the plain one."""
-    from recsys.evaluate import compare
+    from recsys.evaluation.evaluator import compare
 
     rng = np.random.default_rng(seed)
     train, test = frames["train"], frames["test"]

@@ -3,15 +3,15 @@
     python -m bench.replay [--models models/results] [--seeds 1 2 3 4 5] [--stream 3000]   # bench/replay.md
 
 For each bundled log's held-out file, the fine-tuned models of ``make results`` (one per training seed) meet the
-zero-shot base model (reading texts as long as they do) in ``recsys.loop``'s replay: each group is one user session,
-team-draft interleaved, clicked by a click model from the log's labels (cascade, and position-based), and credited.
-Two questions, each over several replay seeds:
+zero-shot base model (reading texts as long as they do) in ``recsys.loop.commands``'s replay: each group is one user
+session, team-draft interleaved, clicked by a click model from the log's labels (cascade, and position-based), and
+credited. Two questions, each over several replay seeds:
 
 - **One pass** over the held-out users, as ``python -m recsys.loop simulate`` runs it: the winner by the sign test
   at 0.05, wins / losses / ties.
 - **How many sessions a decision takes**: a stream of sessions drawn with replacement from the held-out users (more
   sessions of users like them, each clicked afresh) until ``--stream`` sessions; the session after which the sign test
-  reached its final winner and stayed there (``recsys.interleave.sessions_to_decision``).
+  reached its final winner and stayed there (``recsys.feedback.interleave.sessions_to_decision``).
 
 Each model scores the held-out rows once; the replays reuse the scores. Writes bench/replay.md and bench/replay.json.
 """
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import DATASETS, write_report
-from recsys.contract import CLICKED, read_clicks
-from recsys.interleave import CLICK_MODELS, Comparison, sessions_to_decision
-from recsys.loop import draw_sessions, replay
-from recsys.scoring import load_scorer, zero_shot_of
+from recsys.data.contract import CLICKED, read_clicks
+from recsys.feedback.interleave import CLICK_MODELS, Comparison, sessions_to_decision
+from recsys.loop.commands import draw_sessions, replay
+from recsys.scoring.scorer import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 HELD_OUT = {"bing_news": ("test_later", "test_users"), "movielens": ("test",)}

@@ -24,11 +24,11 @@ import torch
 
 from bench.common import DATASETS, reset_accelerate, write_report
 from finetune.train import main as train
-from recsys.artifact import TRAINING_METRICS_FILE
-from recsys.contract import read_clicks
-from recsys.evaluate import baseline_scores, compare
-from recsys.metrics import RANKING_METRICS
-from recsys.scoring import load_scorer
+from recsys.data.contract import read_clicks
+from recsys.evaluation.evaluator import baseline_scores, compare
+from recsys.evaluation.metrics import RANKING_METRICS
+from recsys.model.artifact import TRAINING_METRICS_FILE
+from recsys.scoring.scorer import load_scorer
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (42, 43, 44)

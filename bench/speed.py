@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from recsys.contract import ITEM, QUERY, read_clicks
+from recsys.data.contract import ITEM, QUERY, read_clicks
 from recsys.defaults import ROOT
 
 HERE = Path(__file__).resolve().parent
@@ -187,8 +187,8 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
     """Texts/s and fraction of the matmul limit: ClickTune's encoders against sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    from recsys.scoring import load_scorer
-    from recsys.vectors import TorchEncoder
+    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.vectors import TorchEncoder
 
     scorer = load_scorer(str(model_dir))
     length = scorer.metadata.max_length
@@ -227,8 +227,9 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
 
 
 def onnx_encoders(model_dir: Path, length: int, texts: list[str]) -> dict[str, Callable[[], np.ndarray]]:
-    """The ONNX Runtime encoders of the folder, where it was exported (``python -m recsys.onnx_runtime export``)."""
-    from recsys import onnx_runtime
+    """The ONNX Runtime encoders of the folder, where it was exported
+    (``python -m recsys.scoring.onnx_runtime export``)."""
+    from recsys.scoring import onnx_runtime
 
     runs = {}
     for precision, file in reversed(onnx_runtime.ONNX_FILES.items()):
@@ -242,9 +243,9 @@ def cross_encoders(report: Report, texts: list[str], contexts: list[str], limit:
     """A cross-encoder's pairs/s against sentence-transformers' ``CrossEncoder.predict``."""
     from sentence_transformers import CrossEncoder as PeerCrossEncoder
 
-    from recsys.artifact import CROSS, ModelMetadata
-    from recsys.models import load_model, save_model
-    from recsys.scoring import load_scorer
+    from recsys.model.architectures import load_model, save_model
+    from recsys.model.artifact import CROSS, ModelMetadata
+    from recsys.scoring.scorer import load_scorer
 
     length = 128
     pairs = [(contexts[n % len(contexts)], text) for n, text in enumerate(texts)]
@@ -286,7 +287,7 @@ def cross_encoders(report: Report, texts: list[str], contexts: list[str], limit:
 
 def cached_lists(report: Report, scorer, texts: list[str], contexts: list[str]) -> None:
     """A 1,000-item list already seen, ranked for new contexts: only the context is encoded."""
-    from recsys.ranking import rank_candidates
+    from recsys.scoring.ranking import rank_candidates
 
     candidates = pd.DataFrame({ITEM: texts[:1000]})
     scorer.cache.clear()
@@ -301,11 +302,11 @@ def cached_lists(report: Report, scorer, texts: list[str], contexts: list[str]) 
     cached = percentiles(times)
     report.add(
         "The item-vector cache: a seen 1,000-item list for a new context",
-        f"`recsys.ranking.rank_candidates` on 1,000 titles with the served encoder ({scorer.encoder.name}): the "
-        f"first context {first:.2f} s (every title encoded), then {cached['n']} new contexts "
+        f"`recsys.scoring.ranking.rank_candidates` on 1,000 titles with the served encoder ({scorer.encoder.name}): "
+        f"the first context {first:.2f} s (every title encoded), then {cached['n']} new contexts "
         f"p50 {cached['p50'] * 1000:.0f} ms, p95 {cached['p95'] * 1000:.0f} ms: {first / cached['p50']:.0f}x less "
         "time, since only the context is encoded (vectors kept by model version and text, "
-        f"`recsys/vectors.py`). Goal: ≤ 100 ms.",
+        f"`recsys/scoring/vectors.py`). Goal: ≤ 100 ms.",
     )
     report.figures["cache"] = {"first_s": first, **cached}
 
@@ -324,7 +325,7 @@ def synthetic_vectors(real: np.ndarray, count: int, seed: int = 0) -> np.ndarray
 
 def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], sizes: Sequence[int]) -> list[dict]:
     """Top 100 of a catalog for a new context (its encoding included), exact and approximate, by catalog size."""
-    from recsys.index import EXACT_LIMIT, build_index
+    from recsys.scoring.catalog import EXACT_LIMIT, build_index
 
     real = scorer.embed(texts)
     rows = []
@@ -363,7 +364,7 @@ def catalogs(report: Report, scorer, texts: list[str], contexts: list[str], size
     default = next((r for r in rows if r["vectors"] == 100_000 and r["default"]), None)
     report.add(
         "Catalog mode: top 100 of an indexed catalog for a new context",
-        "`recsys.index` (faiss): exact inner-product search up to "
+        "`recsys.scoring.catalog` (faiss): exact inner-product search up to "
         f"{EXACT_LIMIT:,} items, HNSW above (its recall@100 against exact search measured at build). Vectors are "
         "synthetic, each a real title's vector plus noise; the context is a real one, encoded by the served "
         f"encoder ({scorer.encoder.name}); {len(new)} contexts per row. 'top-100' includes encoding the context; "
@@ -389,7 +390,7 @@ def end_to_end(
     from gradio_client import Client
 
     from bench.load import Api, App, free_port
-    from recsys.contract import ITEM
+    from recsys.data.contract import ITEM
 
     rows, figures = [], {}
     with tempfile.TemporaryDirectory() as feedback:
@@ -465,8 +466,8 @@ def train_peer(
     from sentence_transformers.training_args import SentenceTransformerTrainingArguments
 
     from finetune.data import ListwiseDataset
-    from recsys.artifact import DEFAULT_MODEL
-    from recsys.artifact import resolve_model_path as base_path
+    from recsys.model.artifact import DEFAULT_MODEL
+    from recsys.model.artifact import resolve_model_path as base_path
 
     lists = ListwiseDataset(read_clicks(DATA / "train.csv"), negatives, seed)
     examples = [lists[n] for n in range(len(lists))]
@@ -519,8 +520,8 @@ def in_child(function: Callable, *arguments) -> dict:
 
 def text_auc(model_dir: str) -> float:
     """Group AUC of a model's text logits on the validation users (no priors, no calibration needed)."""
-    from recsys.metrics import evaluate_scores
-    from recsys.scoring import load_scorer
+    from recsys.evaluation.metrics import evaluate_scores
+    from recsys.scoring.scorer import load_scorer
 
     frame = read_clicks(DATA / "valid.csv")
     logits = load_scorer(model_dir).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
@@ -576,7 +577,7 @@ def training(report: Report, steps: int, batch: int = 16, length: int = 64, nega
 
 def list_growth(report: Report, scorer, texts: list[str], contexts: list[str], sizes: Sequence[int]) -> list[dict]:
     """Time to rank a fresh list of each size (nothing cached), and the same list again for a new context."""
-    from recsys.ranking import rank_candidates
+    from recsys.scoring.ranking import rank_candidates
 
     rows = []
     for size in sizes:
@@ -636,7 +637,7 @@ def main(argv: list[str] | None = None) -> None:
     report = Report()
     report.figures["machine"] = machine()
 
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     limit = matmul_rate()
     report.figures["matmul_gflops"] = limit / 1e9

@@ -9,9 +9,9 @@ import os
 import re
 from dataclasses import asdict, dataclass, fields
 
-from recsys.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
 from recsys.defaults import FEEDBACK_DIR, MODEL_DIR, TRAIN_FILE, VALID_FILE, Env
 from recsys.errors import UserError
+from recsys.model.artifact import ARCHITECTURES, BI, DEFAULT_MODEL
 
 LOSSES = ("pointwise", "listwise")
 POSITION_WEIGHTS = ("none", "ips")  # ips: inverse propensity weights by the position each click was shown at
@@ -55,7 +55,7 @@ class TrainConfig:
     wise_alpha: float = 1.0  # WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights
     position_weights: str = "none"  # ips: weight each click by 1/propensity of its position (needs a position column)
     propensity_eta: float = 1.0  # ips: the propensity of position r is 1/r**eta, unless --propensity-file
-    propensity_file: str = ""  # ips: a CSV or JSON of position -> propensity (as recsys.propensity writes it)
+    propensity_file: str = ""  # ips: a CSV or JSON of position -> propensity (as recsys.feedback.propensity writes it)
     propensity_clip: float = 10.0  # ips: the largest weight a click gets (1/propensity is clipped to it)
     item_priors: bool = True  # add the items' click rates in the train log to the text score, blend fitted on eval
     # optimisation
@@ -125,7 +125,7 @@ class TrainConfig:
     @property
     def uses_in_batch_negatives(self) -> bool:
         """In-batch negatives are for a listwise model that supports them; elsewhere the flag has nothing to act on."""
-        from recsys.models import model_class  # imported here: --help loads no torch
+        from recsys.model.architectures import model_class  # imported here: --help loads no torch
 
         return (
             self.in_batch_negatives
@@ -136,7 +136,7 @@ class TrainConfig:
     @property
     def uses_lora(self) -> bool:
         """LoRA adapters are for models that support them; a cross-encoder's new head trains with all its weights."""
-        from recsys.models import model_class  # imported here: --help loads no torch
+        from recsys.model.architectures import model_class  # imported here: --help loads no torch
 
         return self.lora_rank > 0 and model_class(self.architecture).supports_adapters
 

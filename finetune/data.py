@@ -21,9 +21,9 @@ import torch
 from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
-from recsys.contract import CLICKED, GROUP, ITEM, QUERY
+from recsys.data.contract import CLICKED, GROUP, ITEM, QUERY
 from recsys.errors import UserError
-from recsys.models import RelevanceModel
+from recsys.model.architectures import RelevanceModel
 
 logger = logging.getLogger(__name__)
 

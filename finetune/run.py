@@ -25,14 +25,14 @@ from finetune.checkpoints import TrainerState, load_checkpoint
 from finetune.config import TrainConfig
 from finetune.data import Collator, ListwiseDataset, PointwiseDataset, hold_out
 from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
-from recsys.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
-from recsys.contract import CLICKED, POSITION, read_clicks, require_ranked_groups
+from recsys.data.contract import CLICKED, POSITION, read_clicks, require_ranked_groups
 from recsys.errors import ContractError
-from recsys.folder_checks import longest_input
-from recsys.models import RelevanceModel, load_model
-from recsys.priors import ItemPriors
-from recsys.propensity import check_curve, ips_weights, power_law, read_propensities
-from recsys.text_lengths import TextLengths, choose_max_length
+from recsys.feedback.propensity import check_curve, ips_weights, power_law, read_propensities
+from recsys.model.architectures import RelevanceModel, load_model
+from recsys.model.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
+from recsys.model.checks import longest_input
+from recsys.model.priors import ItemPriors
+from recsys.model.text_lengths import TextLengths, choose_max_length
 
 
 @dataclass
@@ -133,7 +133,8 @@ def click_logs(config: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 def position_weights(frame: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray | None, dict | None]:
     """Each train row's weight in the loss, and what it rests on (recorded in ``clicktune.json``); none without
     ``--position-weights ips``. With it, a click weighs 1/p(its position), clipped at ``--propensity-clip``, and any
-    other row 1 (``recsys.propensity.ips_weights``); ``p`` is ``1/r**eta`` or the ``--propensity-file`` curve."""
+    other row 1 (``recsys.feedback.propensity.ips_weights``); ``p`` is ``1/r**eta`` or the ``--propensity-file``
+    curve."""
     if config.position_weights != "ips":
         return None, None
     if POSITION not in frame.columns:

@@ -29,17 +29,17 @@ from tqdm.auto import tqdm
 from finetune.checkpoints import best_model_dir, delete_checkpoints, save_best_model, save_checkpoint
 from finetune.config import parse_config
 from finetune.tuning import interpolated, without_adapters
-from recsys.artifact import TRAINING_METRICS_FILE, ModelMetadata, resolve_model_path
-from recsys.calibration import Calibration
-from recsys.card import write_model_card
 from recsys.cli import run_cli
-from recsys.commits import begin_commit, commit
-from recsys.contract import CLICKED
+from recsys.data.contract import CLICKED
+from recsys.data.tables import check_not_an_input_folder
 from recsys.errors import UserError
-from recsys.metrics import choose_threshold, evaluate_scores, threshold_summary
-from recsys.priors import Blend
-from recsys.scoring import check_model_name
-from recsys.tables import check_not_an_input_folder
+from recsys.evaluation.metrics import choose_threshold, evaluate_scores, threshold_summary
+from recsys.model.artifact import TRAINING_METRICS_FILE, ModelMetadata, resolve_model_path
+from recsys.model.calibration import Calibration
+from recsys.model.commits import begin_commit, commit
+from recsys.model.priors import Blend
+from recsys.publish.card import write_model_card
+from recsys.scoring.scorer import check_model_name
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,7 @@ def compute_loss(
     ``weights`` (one per row, or per list) multiply each one's loss, rescaled to a mean of 1 in the batch:
     they change how the batch's examples count against each other, not the size of its loss.
     """
-    import torch  # imported here, as finetune.run and recsys.models: --help loads no torch
+    import torch  # imported here, as finetune.run and recsys.model.architectures: --help loads no torch
     from torch import nn
 
     reduction = "mean" if weights is None else "none"
@@ -166,7 +166,7 @@ def evaluate_and_keep_best(run: Run) -> None:
 
 def save_best(run: Run, metrics: dict, calibration: Calibration, blend: Blend, probabilities: np.ndarray) -> None:
     """Save the model as it is now, with what serving needs: calibration, threshold, blend and item priors."""
-    from recsys.models import save_model  # imported here: --help loads no torch
+    from recsys.model.architectures import save_model  # imported here: --help loads no torch
 
     config, labels = run.config, run.eval_frame[CLICKED].to_numpy()
     threshold = threshold_summary(labels, probabilities, choose_threshold(labels, probabilities))
@@ -223,7 +223,7 @@ def finish(run: Run) -> dict:
         if not run.config.keep_checkpoints:  # the best model is committed: nothing needs them but --resume
             delete_checkpoints(run.checkpoints)
         if run.config.push_to_hub:
-            from recsys.hub import push_model
+            from recsys.publish.hub import push_model
 
             push_model(run.output_dir, run.config.hub_model_id, private=run.config.hub_private)
     run.accelerator.end_training()
@@ -231,7 +231,8 @@ def finish(run: Run) -> dict:
 
 
 def commit_best_model(run: Run, summary: dict) -> None:
-    """Move the best model, ``metrics.json`` and the card into ``output_dir`` as one change (``recsys.commits.commit``).
+    """Move the best model, ``metrics.json`` and the card into ``output_dir`` as one change
+    (``recsys.model.commits.commit``).
 
     A run killed at any point leaves the model that was there before, or this one; never a mix.
     """

@@ -43,6 +43,7 @@ ROOT = find_root(Path(__file__).resolve().parents[1])  # the repository or a Spa
 
 MODEL_DIR = ROOT / MODEL_FOLDER
 FEEDBACK_DIR = ROOT / FEEDBACK_FOLDER
+DB_FILE = "feedback.sqlite3"  # the feedback store's SQLite file in FEEDBACK_DIR
 BUNDLED_DATA = ROOT / BUNDLED_FOLDER
 EXAMPLES_DIR = ROOT / EXAMPLES_FOLDER
 CURVE_FILE, CURVE_CHART = (ROOT / name for name in CURVE_FILES)
@@ -123,20 +124,21 @@ class Env:
     FEEDBACK_DIR = "FEEDBACK_DIR"
     EVAL_FILE = "EVAL_FILE"
     TRAIN_FILE = "TRAIN_FILE"
-    CATALOG_DIR = "CATALOG_DIR"  # a catalog folder (recsys.index) that the Rank tab and /rank_catalog rank whole
+    # A catalog folder (recsys.scoring.catalog) that the Rank tab and /rank_catalog rank whole.
+    CATALOG_DIR = "CATALOG_DIR"
     CHALLENGER_DIR = "CHALLENGER_DIR"  # a second model that the first log's Rank tab may interleave with the served one
     MAX_ITEMS = "MAX_ITEMS"
     MAX_UPLOAD_MB = "MAX_UPLOAD_MB"
     MAX_TEXT_CHARS = "MAX_TEXT_CHARS"
     FEEDBACK_BROWSING = "FEEDBACK_BROWSING"
-    FEEDBACK_REPO = "FEEDBACK_REPO"  # a Hub dataset repo that the feedback is mirrored to (recsys.feedback_hub)
+    FEEDBACK_REPO = "FEEDBACK_REPO"  # a Hub dataset repo that the feedback is mirrored to (recsys.feedback.hub_mirror)
     FEEDBACK_PUSH_MINUTES = "FEEDBACK_PUSH_MINUTES"
     HOST = "HOST"
     PORT = "PORT"
     GRADIO_SERVER_NAME = "GRADIO_SERVER_NAME"  # Gradio's own names for HOST and PORT; Spaces set the name
     GRADIO_SERVER_PORT = "GRADIO_SERVER_PORT"
-    # Serve a bi-encoder's ONNX export where `python -m recsys.onnx_runtime export` passed it: 1 (default) int8 or
-    # fp32, fp32: fp32 only, 0: PyTorch.
+    # Serve a bi-encoder's ONNX export where `python -m recsys.scoring.onnx_runtime export` passed it: 1 (default) int8
+    # or fp32, fp32: fp32 only, 0: PyTorch.
     ONNX = "CLICKTUNE_ONNX"
     # 1: load a model folder's pytorch_model.bin (a torch pickle, which can run code when loaded) where it has no
     # model.safetensors; unset or 0 (default): such a folder is refused.

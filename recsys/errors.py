@@ -2,8 +2,8 @@
 
 A ``UserError`` (a bad file, a bad flag, a limit, a missing token) is shown as it is: one line from
 a command line (``recsys.cli``), a ``gr.Error`` in the app. Anything else is a bug and keeps its
-traceback. :class:`ContractError` (a file or table that breaks ``recsys.contract``) and ``recsys.service.InputError``
-are kinds of it.
+traceback. :class:`ContractError` (a file or table that breaks ``recsys.data.contract``) and
+``recsys.serving.service.InputError`` are kinds of it.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ the Space is created or updated (create_repo, then upload_folder, which makes th
 the folder) and the command waits until the Space runs or fails, then prints its URL.
 
 No link is followed into the Space: a model folder holding a link that is no clutter is refused, as
-`recsys.hub push` refuses it, and a link among the repository's files that the Space copies is left
+`recsys.publish.hub push` refuses it, and a link among the repository's files that the Space copies is left
 out, each named in a warning.
 
 Run this as a script: spaces/ is not a Python package, and the bundle holds no module named
@@ -50,12 +50,13 @@ from pins import imported_modules, read_pins, requirements_for  # noqa: E402
 from runtime import wait_for_space  # noqa: E402
 from space_card import space_card  # noqa: E402
 
-from recsys.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.cli import run_cli, say  # noqa: E402
+from recsys.data.tables import check_not_an_input_folder  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, CURVE_FILES, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
-from recsys.folder_checks import check_model_folder  # noqa: E402
-from recsys.hub import (  # noqa: E402
+from recsys.model.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
+from recsys.model.checks import check_model_folder  # noqa: E402
+from recsys.publish.hub import (  # noqa: E402
     list_files,
     plan_folder,
     published_files,
@@ -63,7 +64,6 @@ from recsys.hub import (  # noqa: E402
     refuse_token_leaks,
     resolve_token,
 )
-from recsys.tables import check_not_an_input_folder  # noqa: E402
 
 logger = logging.getLogger("spaces.build")
 
@@ -97,7 +97,7 @@ SPACE_FILES = (
     f"{MODEL_FOLDER}/*",
     *DATA_FILES,
 )
-MAX_MODEL_MB = 500  # larger models go to a model repo (recsys.hub push) and the Space loads them by id
+MAX_MODEL_MB = 500  # larger models go to a model repo (recsys.publish.hub push) and the Space loads them by id
 
 
 def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
@@ -105,7 +105,7 @@ def _model_size_mb(model_dir: Path, files: tuple[str, ...]) -> float:
 
 
 def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> list[str]:
-    """Copy the published files of a saved model (as ``recsys.hub`` publishes them) into ``target``."""
+    """Copy the published files of a saved model (as ``recsys.publish.hub`` publishes them) into ``target``."""
     check_model_folder(model_dir)
     plan = plan_folder(model_dir)
     refuse_links(model_dir, plan)
@@ -113,7 +113,7 @@ def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> l
     if size > max_mb:
         raise UserError(
             f"{model_dir}: {size:.0f} MB is too large to bundle (over {max_mb} MB); publish it with "
-            "`python -m recsys.hub push --model-dir DIR --repo-id OWNER/NAME` and build with --hub-model-id"
+            "`python -m recsys.publish.hub push --model-dir DIR --repo-id OWNER/NAME` and build with --hub-model-id"
         )
     for path, content in published_files(model_dir, plan.upload).items():
         (target / path).parent.mkdir(parents=True, exist_ok=True)
@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-model-mb",
         type=float,
         default=MAX_MODEL_MB,
-        help="largest model to bundle, in MB; publish a larger one with recsys.hub and give --hub-model-id "
+        help="largest model to bundle, in MB; publish a larger one with recsys.publish.hub and give --hub-model-id "
         "(default: %(default)s)",
     )
     return parser

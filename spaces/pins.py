@@ -14,7 +14,7 @@ from pathlib import Path
 from recsys.errors import UserError  # spaces/build.py puts the repository on sys.path
 
 TORCH_INDEX = "--extra-index-url https://download.pytorch.org/whl/cpu"  # CPU wheels: no CUDA download
-# Needed at run time but never imported by name: pandas.read_parquet (recsys.contract) loads pyarrow.
+# Needed at run time but never imported by name: pandas.read_parquet (recsys.data.contract) loads pyarrow.
 IMPLICIT_REQUIREMENTS = {"pandas": ("pyarrow",)}
 
 

@@ -129,7 +129,7 @@ def trained_model_dir(tmp_path: Path, tiny_model_dir: Path, clicks_path: Path) -
     import json
     import shutil
 
-    from recsys.artifact import ModelMetadata
+    from recsys.model.artifact import ModelMetadata
 
     directory = tmp_path / "clicktune"
     shutil.copytree(tiny_model_dir, directory)
@@ -192,7 +192,7 @@ def launch_app(free_port: Callable[[], int]) -> Callable:
         from gradio_client import Client
 
         from app_layout import build_demo, launch_options
-        from recsys.settings import AppConfig
+        from recsys.serving.settings import AppConfig
 
         demo = build_demo(models, data_dir, limits=limits, eval_file=None, train_file=None)
         config = replace(AppConfig(), port=free_port(), limits=limits)
@@ -210,7 +210,7 @@ def launch_app(free_port: Callable[[], int]) -> Callable:
 
 @pytest.fixture(scope="session")
 def bi_scorer(tiny_model_dir: Path):
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     return load_scorer(str(tiny_model_dir))
 
@@ -220,9 +220,9 @@ def reversed_scorer(tiny_model_dir: Path):
     """A 'fine-tuned' bi-encoder that disagrees with the tiny base on every pair: a negative cosine scale."""
     import torch
 
-    from recsys.artifact import ModelMetadata
-    from recsys.models import load_model
-    from recsys.scoring import Scorer
+    from recsys.model.architectures import load_model
+    from recsys.model.artifact import ModelMetadata
+    from recsys.scoring.scorer import Scorer
 
     model, tokenizer = load_model("bi", str(tiny_model_dir))
     with torch.no_grad():
@@ -233,8 +233,8 @@ def reversed_scorer(tiny_model_dir: Path):
 @pytest.fixture(scope="session")
 def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny BERT with a fresh one-logit head, saved as a cross-encoder."""
-    from recsys.artifact import CROSS, ModelMetadata
-    from recsys.models import load_model, save_model
+    from recsys.model.architectures import load_model, save_model
+    from recsys.model.artifact import CROSS, ModelMetadata
 
     torch.manual_seed(0)
     model, tokenizer = load_model(CROSS, str(tiny_model_dir))
@@ -245,7 +245,7 @@ def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def cross_scorer(cross_dir: Path):
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     return load_scorer(str(cross_dir))
 

@@ -23,17 +23,17 @@ from matplotlib.figure import Figure
 
 from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
 from app_layout import build_demo, create_app, launch_options
-from recsys.artifact import ModelMetadata
-from recsys.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
 from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
-from recsys.feedback import FeedbackStore
-from recsys.index import build_index
-from recsys.ranking import rank_candidates
-from recsys.scoring import Scorer, load_scorer
-from recsys.served import prepare, serve_log
-from recsys.service import Evaluations, InputError, ServedModels
-from recsys.settings import AppConfig, Limits
+from recsys.feedback.store import FeedbackStore
+from recsys.model.artifact import ModelMetadata
+from recsys.scoring.catalog import build_index
+from recsys.scoring.ranking import rank_candidates
+from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.serving.served import prepare, serve_log
+from recsys.serving.service import Evaluations, InputError, ServedModels
+from recsys.serving.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 EXAMPLES = BING_NEWS.examples_dir
@@ -218,8 +218,8 @@ def test_the_app_loads_its_catalog_at_start_and_refuses_a_stale_one(
     assert next(b for b in demo.blocks.values() if b.elem_id == "rank-catalog-button").visible
     older = Scorer(scorer.model, scorer.tokenizer, scorer.metadata, version="clicktune@0ld")
     build_index(older, catalog_items).save(folder)
-    with pytest.raises(UserError, match=f"built with model clicktune@0ld.*rebuild it: python -m recsys.index build "
-                       f"--model {tiny_model_dir} "):  # fmt: skip
+    with pytest.raises(UserError, match=f"built with model clicktune@0ld.*rebuild it: "
+                       f"python -m recsys.scoring.catalog build --model {tiny_model_dir} "):  # fmt: skip
         create_app(replace(config, catalog_dir=str(folder)))
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from recsys.artifact import (
+from recsys.errors import UserError
+from recsys.model.artifact import (
     BI,
     COMMIT_DIR,
     COMMIT_MANIFEST,
@@ -29,10 +30,9 @@ from recsys.artifact import (
     resolve_model_path,
     without_local_paths,
 )
-from recsys.calibration import Calibration
-from recsys.commits import begin_commit, commit, recover_commit
-from recsys.errors import UserError
-from recsys.folder_checks import check_model_folder
+from recsys.model.calibration import Calibration
+from recsys.model.checks import check_model_folder
+from recsys.model.commits import begin_commit, commit, recover_commit
 
 # Names
 
@@ -248,7 +248,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_folder_is_refused_naming_the_file(damage: str, trained_model_dir: Path) -> None:
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     harm, message = DAMAGE[damage]
     harm(trained_model_dir)
@@ -266,7 +266,7 @@ def test_a_saved_cross_encoder_labelled_bi_is_refused(trained_model_dir: Path) -
 
 
 def test_a_head_that_the_weights_lack_is_never_served_at_random(trained_model_dir: Path) -> None:
-    from recsys.scoring import load_scorer
+    from recsys.scoring.scorer import load_scorer
 
     # config.json and clicktune.json both say cross-encoder, but the weights are the plain encoder's.
     _set_metadata(trained_model_dir, architecture=CROSS)

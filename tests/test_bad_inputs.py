@@ -2,8 +2,8 @@
 
 Every case is refused with a message that names what to fix, or read correctly. The entry points:
 the click-log reader (``read_clicks``) behind training (``finetune.train.main``) and evaluation (the
-``recsys.evaluate`` command line); the candidate readers (``read_candidates``,
-``recsys.service.read_candidate_input``); the app's handlers; the API through ``gradio_client``
+``recsys.evaluation.evaluator`` command line); the candidate readers (``read_candidates``,
+``recsys.serving.service.read_candidate_input``); the app's handlers; the API through ``gradio_client``
 against one launched app, which must answer after every refusal; and the command lines, run in
 process as ``python -m`` runs them (their ``__main__`` block, through ``runpy``) and, for a few, as real
 subprocesses: a non-zero exit status, one ``error:`` line, no traceback.
@@ -27,12 +27,12 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app_handlers import RANK_HEADERS, Handlers
-from recsys.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
+from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
 from recsys.errors import ContractError, UserError
-from recsys.feedback import FeedbackStore
-from recsys.scoring import Scorer, load_scorer
-from recsys.service import Evaluations, ServedModels, read_candidate_input
-from recsys.settings import Limits
+from recsys.feedback.store import FeedbackStore
+from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.serving.service import Evaluations, ServedModels, read_candidate_input
+from recsys.serving.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]
 LIMITS = Limits(max_items=20, max_upload_mb=2.0, max_text_chars=2000)
@@ -427,7 +427,7 @@ def test_training_reads_every_oddity_the_contract_accepts(
 @pytest.mark.parametrize("case", params(REFUSED_LOGS))
 def test_the_evaluation_command_refuses_a_bad_click_log_in_one_line(case: Case, tmp_path: Path, capsys) -> None:
     path = case.write(tmp_path)
-    status, _, err = run_module("recsys.evaluate", ["--data", str(path)], capsys)
+    status, _, err = run_module("recsys.evaluation.evaluator", ["--data", str(path)], capsys)
     assert status == 2
     assert_one_error_line(err, case.error)
 
@@ -444,7 +444,9 @@ def test_an_eval_file_without_a_usable_group_is_refused_before_training(
     assert status == 2
     assert_one_error_line(err, r"no group holds both a click and a non-click.*; give a click log whose groups")
     assert not out.exists() or not any(out.rglob("*.safetensors"))  # refused before a step was trained
-    status, _, err = run_module("recsys.evaluate", ["--data", str(every_click), "--model", str(tiny_model_dir)], capsys)
+    status, _, err = run_module(
+        "recsys.evaluation.evaluator", ["--data", str(every_click), "--model", str(tiny_model_dir)], capsys
+    )
     assert status == 2
     assert_one_error_line(err, r"no group holds both a click and a non-click.*; give a click log whose groups")
 
@@ -454,7 +456,9 @@ def test_evaluation_of_items_without_a_word_of_two_letters_ends_in_one_line(
 ) -> None:
     short = tmp_path / "short.csv"
     short.write_bytes(text(HEADER, "q,a,1", "q,b,0"))  # a valid log: one group with a click and a non-click
-    status, out, _ = run_module("recsys.evaluate", ["--data", str(short), "--model", str(tiny_model_dir)], capsys)
+    status, out, _ = run_module(
+        "recsys.evaluation.evaluator", ["--data", str(short), "--model", str(tiny_model_dir)], capsys
+    )
     assert status == 0 and "| tfidf |" in out
 
 
@@ -531,7 +535,7 @@ def test_evaluation_refuses_bad_arguments_in_one_line(
     argv: list[str], message: str, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path, capsys
 ) -> None:
     paths = {"clicks": clicks_path, "empty": tmp_path, "model": tiny_model_dir}
-    status, _, err = run_module("recsys.evaluate", [a.format(**paths) for a in argv], capsys)
+    status, _, err = run_module("recsys.evaluation.evaluator", [a.format(**paths) for a in argv], capsys)
     assert status == 2
     assert_one_error_line(err, message.format(**{name: re.escape(str(path)) for name, path in paths.items()}))
 
@@ -550,7 +554,7 @@ def test_the_hub_command_refuses_bad_arguments_in_one_line(
     argv: list[str], message: str, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path, capsys
 ) -> None:
     paths = {"missing": tmp_path / "missing", "clicks": clicks_path, "model": tiny_model_dir}
-    status, _, err = run_module("recsys.hub", [a.format(**paths) for a in argv], capsys)
+    status, _, err = run_module("recsys.publish.hub", [a.format(**paths) for a in argv], capsys)
     assert status == 2
     assert_one_error_line(err, message.format(**{name: re.escape(str(path)) for name, path in paths.items()}))
 
@@ -867,17 +871,17 @@ def commands(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> 
     shown = pd.DataFrame({ITEM: [FORMULAS[0], "line\rbreak"], "item_id": ["a", "b"], "position": [1, 2]})
     store.record(CONTEXT, shown.assign(**{CLICKED: [1, 0]}), "v1")
     (root / "a-file").write_text("in the way")
-    export = ["-m", "recsys.feedback", "export", "--data-dir", str(feedback), "--out"]
+    export = ["-m", "recsys.feedback.store", "export", "--data-dir", str(feedback), "--out"]
     found = {
         "train-loss": Command(["-m", "finetune.train", "--loss", "hinge"], env),
         "push-without-token": Command(
-            ["-m", "recsys.hub", "push", "--model-dir", str(tiny_model_dir), "--repo-id", "me/clicktune"], env
+            ["-m", "recsys.publish.hub", "push", "--model-dir", str(tiny_model_dir), "--repo-id", "me/clicktune"], env
         ),
         "export-to-a-folder": Command([*export, str(root)], env),
         "export-under-a-file": Command([*export, str(root / "a-file" / "clicks.csv")], env),
         "export-unwritable": Command([*export, "/proc/clicktune/clicks.csv"], env),
         "export-without-a-store": Command(
-            ["-m", "recsys.feedback", "export", "--data-dir", str(root), "--out", str(root / "x.csv")], env
+            ["-m", "recsys.feedback.store", "export", "--data-dir", str(root), "--out", str(root / "x.csv")], env
         ),
         "export": Command([*export, str(root / "exported.csv")], env),
     }

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.baselines import (
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, QUERY, read_clicks, validate_clicks
+from recsys.evaluation.baselines import (
     bm25_baseline,
     popularity_baseline,
     random_baseline,
     tfidf_baseline,
     zero_shot_baseline,
 )
-from recsys.contract import CLICKED, ITEM, ITEM_ID, QUERY, read_clicks, validate_clicks
-from recsys.scoring import load_scorer
+from recsys.scoring.scorer import load_scorer
 
 
 def click_log(rows: list[tuple[str, str, int]], **extra: list) -> pd.DataFrame:

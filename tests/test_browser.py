@@ -17,12 +17,12 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app_handlers import RANK_HEADERS, REAL_CLICK
 from app_layout import build_demo, launch_options
-from recsys.contract import ITEM, ITEM_ID
+from recsys.data.contract import ITEM, ITEM_ID
 from recsys.defaults import BING_NEWS
-from recsys.feedback import FeedbackStore
-from recsys.scoring import load_scorer
-from recsys.service import ServedModels
-from recsys.settings import AppConfig, Limits
+from recsys.feedback.store import FeedbackStore
+from recsys.scoring.scorer import load_scorer
+from recsys.serving.service import ServedModels
+from recsys.serving.settings import AppConfig, Limits
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.calibration import Calibration, sigmoid
+from recsys.model.calibration import Calibration, sigmoid
 
 
 def test_sigmoid_does_not_overflow_at_extremes() -> None:

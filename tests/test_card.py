@@ -11,13 +11,13 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from finetune.train import main as train
-from recsys.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
-from recsys.card import NO_HUB_DATASET, build_model_card, metric_type, write_model_card
-from recsys.evaluate import Evaluation
-from recsys.evaluate import main as evaluate
-from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metrics, threshold_summary
-from recsys.models import CrossEncoder
-from recsys.scoring import load_scorer
+from recsys.evaluation.evaluator import Evaluation
+from recsys.evaluation.evaluator import main as evaluate
+from recsys.evaluation.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metrics, threshold_summary
+from recsys.model.architectures import CrossEncoder
+from recsys.model.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
+from recsys.publish.card import NO_HUB_DATASET, build_model_card, metric_type, write_model_card
+from recsys.scoring.scorer import load_scorer
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path
     assert set(own) == {"auc", "mrr", "ndcg_at_5", "ndcg_at_10"}
     for name in RANKING_METRICS:
         assert own[metric_type(name)] == pytest.approx(result.model.values[name], abs=1e-4)
-    # The data is named for people (by the training log's folder: `recsys.evaluate --json` records no file name),
-    # and its type is no invented dataset id.
+    # The data is named for people (by the training log's folder: `recsys.evaluation.evaluator --json` records no file
+    # name), and its type is no invented dataset id.
     assert {(r.dataset_type, r.dataset_name) for r in results} == {(NO_HUB_DATASET, "data click log")}
     for name in json.loads((trained_folder / EVALUATION_FILE).read_text())["baselines"]:
         assert name in card.text

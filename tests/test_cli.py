@@ -140,7 +140,7 @@ def test_say_writes_one_line_to_stdout(capsys: pytest.CaptureFixture) -> None:
 def test_a_command_with_a_missing_file_ends_with_one_error_line(tmp_path: Path) -> None:
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
-        [sys.executable, "-m", "recsys.evaluate", "--data", "missing.csv"],
+        [sys.executable, "-m", "recsys.evaluation.evaluator", "--data", "missing.csv"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import (
+from recsys.data.contract import (
     CANDIDATE_SUFFIXES,
     CLICKED,
     GROUP,
@@ -31,8 +31,8 @@ from recsys.contract import (
     validate_marks,
     validate_pairs,
 )
+from recsys.data.tables import read_table, read_table_chunks
 from recsys.errors import ContractError
-from recsys.tables import read_table, read_table_chunks
 
 CLICK_LOG = pd.DataFrame(
     {
@@ -725,7 +725,7 @@ def test_validate_marks_reads_blank_marks_as_not_marked() -> None:
         validate_marks(table)
 
 
-# Rows to score, and files read in chunks (python -m recsys.score).
+# Rows to score, and files read in chunks (python -m recsys.scoring.bulk).
 
 
 def test_rows_to_score_need_query_and_item_and_keep_every_other_column() -> None:

@@ -12,9 +12,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from finetune.data import Collator, Example, ListwiseDataset, PointwiseDataset, in_batch_mask
 from finetune.train import logits_of
-from recsys.artifact import BI
-from recsys.contract import CLICKED, GROUP, ITEM, QUERY
-from recsys.models import BiEncoder, CrossEncoder, RelevanceModel, load_model
+from recsys.data.contract import CLICKED, GROUP, ITEM, QUERY
+from recsys.model.architectures import BiEncoder, CrossEncoder, RelevanceModel, load_model
+from recsys.model.artifact import BI
 
 MAX_LENGTH = 32
 

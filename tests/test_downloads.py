@@ -8,7 +8,7 @@ import time
 
 import pandas as pd
 
-from recsys.downloads import Downloads, for_spreadsheets
+from recsys.serving.downloads import Downloads, for_spreadsheets
 
 FORMULAS = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "-1+1", "@SUM(A1)", "\tleading tab", "\rcarriage"]
 

@@ -11,19 +11,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import recsys.evaluate
-from recsys.artifact import BI, ModelMetadata
-from recsys.contract import CLICKED, GROUP, read_clicks
+import recsys.evaluation.evaluator
+from recsys.data.contract import CLICKED, GROUP, read_clicks
 from recsys.errors import ContractError, UserError
-from recsys.evaluate import Evaluation, baseline_scores, compare, evaluate, format_table, main
-from recsys.metrics import METRIC_KEYS, RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
-from recsys.models import load_model, save_model
-from recsys.priors import ItemPriors
-from recsys.scoring import Scorer, load_scorer
+from recsys.evaluation.evaluator import Evaluation, baseline_scores, compare, evaluate, format_table, main
+from recsys.evaluation.metrics import (
+    METRIC_KEYS,
+    RANKING_METRICS,
+    Difference,
+    Metrics,
+    evaluate_scores,
+    paired_difference,
+)
+from recsys.model.architectures import load_model, save_model
+from recsys.model.artifact import BI, ModelMetadata
+from recsys.model.priors import ItemPriors
+from recsys.scoring.scorer import Scorer, load_scorer
 
 BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
 CLI_BASELINES = BASELINES - {"zero_shot"}  # the command line on a zero-shot model: it is its own zero-shot
-# The keys of `python -m recsys.evaluate --json` that the module docstring documents.
+# The keys of `python -m recsys.evaluation.evaluator --json` that the module docstring documents.
 DOCUMENTED_KEYS = {*METRIC_KEYS, "ci", "baselines", "data_file", "data_split"}
 DOCUMENTED_BASELINE_KEYS = {*METRIC_KEYS, "ci", "model_minus_baseline"}
 
@@ -149,7 +156,7 @@ def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
 def test_the_model_tab_and_the_cli_share_one_evaluator(
     trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
-    from recsys.service import Evaluations, ServedModels
+    from recsys.serving.service import Evaluations, ServedModels
 
     frame = read_clicks(clicks_path)
     scorer, base = load_scorer(str(trained_model_dir)), load_scorer(str(tiny_model_dir))
@@ -172,7 +179,7 @@ def test_the_model_tab_and_the_cli_share_one_evaluator(
 def test_json_keys_are_the_documented_ones(report: tuple[Evaluation, Path]) -> None:
     result, _ = report
     for key in DOCUMENTED_KEYS | DOCUMENTED_BASELINE_KEYS:
-        assert f"``{key}``" in recsys.evaluate.__doc__, key
+        assert f"``{key}``" in recsys.evaluation.evaluator.__doc__, key
     published = Evaluation(result.model, result.baselines, data_file="clicks.csv", data_split="validation")
     data = published.to_json()
     assert set(data) == DOCUMENTED_KEYS
@@ -287,7 +294,7 @@ def test_the_text_alone_reaches_the_json_and_the_table(
     assert set(data) == {*METRIC_KEYS, "ci", "baselines", "text_alone"}
     assert set(data["text_alone"]) == {*METRIC_KEYS, "ci", "text_minus_baseline", "model_minus_text_alone"}
     for key in ("text_alone", "text_minus_baseline", "model_minus_text_alone"):
-        assert f"``{key}``" in recsys.evaluate.__doc__, key
+        assert f"``{key}``" in recsys.evaluation.evaluator.__doc__, key
     back = Evaluation.from_json(data)
     assert back.text_alone == result.text_alone and back.to_json() == data
     assert Evaluation.from_json({k: v for k, v in data.items() if k != "text_alone"}).text_alone is None

@@ -15,8 +15,7 @@ from unittest.mock import patch
 import pandas as pd
 import pytest
 
-from recsys.artifact import model_version
-from recsys.contract import (
+from recsys.data.contract import (
     CLICKED,
     GROUP,
     ITEM,
@@ -29,16 +28,17 @@ from recsys.contract import (
     read_clicks,
     validate_marks,
 )
-from recsys.defaults import EXAMPLES_DIR
+from recsys.defaults import DB_FILE, EXAMPLES_DIR
 from recsys.errors import ContractError, UserError
-from recsys.feedback import DB_FILE, MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, Interleaving, main
-from recsys.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.ranking import rank_candidates
-from recsys.scoring import load_scorer
+from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
+from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, Interleaving, main
+from recsys.model.artifact import model_version
+from recsys.scoring.ranking import rank_candidates
+from recsys.scoring.scorer import load_scorer
 
 
 def shown(items: list[str], clicked: set[int]) -> pd.DataFrame:
-    """A marked list as ``recsys.contract.validate_marks`` gives it: ids id1, id2, …, positions from 1."""
+    """A marked list as ``recsys.data.contract.validate_marks`` gives it: ids id1, id2, …, positions from 1."""
     positions = range(1, len(items) + 1)
     return pd.DataFrame(
         {

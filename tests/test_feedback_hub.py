@@ -11,10 +11,10 @@ import pytest
 from huggingface_hub import CommitOperationAdd
 
 from recsys.errors import UserError
-from recsys.feedback import STORED_COLUMNS, FeedbackStore, Interleaving
-from recsys.feedback_hub import PATH_IN_REPO, HubMirror, restore
-from recsys.interleave import CHALLENGER, CHAMPION, SHARED
-from recsys.settings import AppConfig
+from recsys.feedback.hub_mirror import PATH_IN_REPO, HubMirror, restore
+from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED
+from recsys.feedback.store import STORED_COLUMNS, FeedbackStore, Interleaving
+from recsys.serving.settings import AppConfig
 
 REPO_ID = "me/clicktune-feedback"
 

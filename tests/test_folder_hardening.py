@@ -16,15 +16,15 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys.artifact import MAX_TOKENS, ModelFolderError, ModelMetadata, resolve_model_path
-from recsys.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
+from recsys.data.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
 from recsys.defaults import Env
 from recsys.errors import ContractError, UserError
-from recsys.folder_checks import CONFIG_LIMITS, check_model_folder, longest_input, pickle_allowed
-from recsys.index import CATALOG_FILE, INDEX_FILE, ITEMS_FILE, Catalog, build_index
-from recsys.index import main as index_main
-from recsys.models import load_model
-from recsys.scoring import load_scorer
+from recsys.model.architectures import load_model
+from recsys.model.artifact import MAX_TOKENS, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.model.checks import CONFIG_LIMITS, check_model_folder, longest_input, pickle_allowed
+from recsys.scoring.catalog import CATALOG_FILE, INDEX_FILE, ITEMS_FILE, Catalog, build_index
+from recsys.scoring.catalog import main as index_main
+from recsys.scoring.scorer import load_scorer
 
 
 @pytest.fixture

@@ -28,13 +28,13 @@ from huggingface_hub import SpaceHardware
 import app
 import finetune.config
 import finetune.train
-import recsys.evaluate
-import recsys.feedback
-import recsys.hub
-import recsys.index
-import recsys.mind
-import recsys.onnx_runtime
-import recsys.score
+import recsys.data.mind
+import recsys.evaluation.evaluator
+import recsys.feedback.store
+import recsys.publish.hub
+import recsys.scoring.bulk
+import recsys.scoring.catalog
+import recsys.scoring.onnx_runtime
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
 from recsys.defaults import Env
 
@@ -52,32 +52,32 @@ space_build = _load_space_builder()
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m finetune.train": finetune.config.build_parser,
-    "python -m recsys.evaluate": recsys.evaluate.build_parser,
-    "python -m recsys.feedback": recsys.feedback.build_parser,
-    "python -m recsys.hub": recsys.hub.build_parser,
-    "python -m recsys.index": recsys.index.build_parser,
-    "python -m recsys.mind": recsys.mind.build_parser,
-    "python -m recsys.onnx_runtime": recsys.onnx_runtime.build_parser,
-    "python -m recsys.score": recsys.score.build_parser,
+    "python -m recsys.evaluation.evaluator": recsys.evaluation.evaluator.build_parser,
+    "python -m recsys.feedback.store": recsys.feedback.store.build_parser,
+    "python -m recsys.publish.hub": recsys.publish.hub.build_parser,
+    "python -m recsys.scoring.catalog": recsys.scoring.catalog.build_parser,
+    "python -m recsys.data.mind": recsys.data.mind.build_parser,
+    "python -m recsys.scoring.onnx_runtime": recsys.scoring.onnx_runtime.build_parser,
+    "python -m recsys.scoring.bulk": recsys.scoring.bulk.build_parser,
     "python spaces/build.py": space_build.build_parser,
     "python app.py": app.build_parser,
 }
 # What `--help` runs: each command, and each subcommand.
 HELP_RUNS = [
     (finetune.train.main, []),
-    (recsys.evaluate.main, []),
-    (recsys.feedback.main, []),
-    (recsys.feedback.main, ["export"]),
-    (recsys.hub.main, []),
-    (recsys.hub.main, ["plan"]),
-    (recsys.hub.main, ["push"]),
-    (recsys.index.main, []),
-    (recsys.index.main, ["build"]),
-    (recsys.index.main, ["query"]),
-    (recsys.mind.main, []),
-    (recsys.onnx_runtime.main, []),
-    (recsys.onnx_runtime.main, ["export"]),
-    (recsys.score.main, []),
+    (recsys.evaluation.evaluator.main, []),
+    (recsys.feedback.store.main, []),
+    (recsys.feedback.store.main, ["export"]),
+    (recsys.publish.hub.main, []),
+    (recsys.publish.hub.main, ["plan"]),
+    (recsys.publish.hub.main, ["push"]),
+    (recsys.scoring.catalog.main, []),
+    (recsys.scoring.catalog.main, ["build"]),
+    (recsys.scoring.catalog.main, ["query"]),
+    (recsys.data.mind.main, []),
+    (recsys.scoring.onnx_runtime.main, []),
+    (recsys.scoring.onnx_runtime.main, ["export"]),
+    (recsys.scoring.bulk.main, []),
     (space_build.main, []),
     (app.serve, []),
 ]
@@ -126,7 +126,7 @@ def test_every_default_is_shown(command: str) -> None:
             continue
         assert str(action.default) in shown_help(parser, action), f"{command} {name(action)} hides its default"
         checked += 1
-    if command in ("python -m finetune.train", "python -m recsys.mind", "python spaces/build.py"):
+    if command in ("python -m finetune.train", "python -m recsys.data.mind", "python spaces/build.py"):
         assert checked >= 3  # the check saw the defaults these commands have
 
 
@@ -152,7 +152,7 @@ def test_the_options_with_a_fixed_set_of_values_have_choices() -> None:
     assert list(hardware.choices) == [h.value for h in SpaceHardware]
     subcommands = {
         tuple(action.choices)
-        for parser in (recsys.hub.build_parser(), recsys.feedback.build_parser())
+        for parser in (recsys.publish.hub.build_parser(), recsys.feedback.store.build_parser())
         for _, action in options(parser)
         if isinstance(action, argparse._SubParsersAction)
     }
@@ -281,19 +281,19 @@ print(json.dumps({{"code": code, "usage": out.getvalue().startswith("usage: "), 
 """
 HELP_COMMANDS = [
     pytest.param(("-m", "finetune.train"), id="python -m finetune.train"),
-    pytest.param(("-m", "recsys.evaluate"), id="python -m recsys.evaluate"),
-    pytest.param(("-m", "recsys.feedback"), id="python -m recsys.feedback"),
-    pytest.param(("-m", "recsys.feedback", "export"), id="python -m recsys.feedback export"),
-    pytest.param(("-m", "recsys.hub"), id="python -m recsys.hub"),
-    pytest.param(("-m", "recsys.hub", "plan"), id="python -m recsys.hub plan"),
-    pytest.param(("-m", "recsys.hub", "push"), id="python -m recsys.hub push"),
-    pytest.param(("-m", "recsys.index"), id="python -m recsys.index"),
-    pytest.param(("-m", "recsys.index", "build"), id="python -m recsys.index build"),
-    pytest.param(("-m", "recsys.index", "query"), id="python -m recsys.index query"),
-    pytest.param(("-m", "recsys.mind"), id="python -m recsys.mind"),
-    pytest.param(("-m", "recsys.onnx_runtime"), id="python -m recsys.onnx_runtime"),
-    pytest.param(("-m", "recsys.onnx_runtime", "export"), id="python -m recsys.onnx_runtime export"),
-    pytest.param(("-m", "recsys.score"), id="python -m recsys.score"),
+    pytest.param(("-m", "recsys.evaluation.evaluator"), id="python -m recsys.evaluation.evaluator"),
+    pytest.param(("-m", "recsys.feedback.store"), id="python -m recsys.feedback.store"),
+    pytest.param(("-m", "recsys.feedback.store", "export"), id="python -m recsys.feedback.store export"),
+    pytest.param(("-m", "recsys.publish.hub"), id="python -m recsys.publish.hub"),
+    pytest.param(("-m", "recsys.publish.hub", "plan"), id="python -m recsys.publish.hub plan"),
+    pytest.param(("-m", "recsys.publish.hub", "push"), id="python -m recsys.publish.hub push"),
+    pytest.param(("-m", "recsys.scoring.catalog"), id="python -m recsys.scoring.catalog"),
+    pytest.param(("-m", "recsys.scoring.catalog", "build"), id="python -m recsys.scoring.catalog build"),
+    pytest.param(("-m", "recsys.scoring.catalog", "query"), id="python -m recsys.scoring.catalog query"),
+    pytest.param(("-m", "recsys.data.mind"), id="python -m recsys.data.mind"),
+    pytest.param(("-m", "recsys.scoring.onnx_runtime"), id="python -m recsys.scoring.onnx_runtime"),
+    pytest.param(("-m", "recsys.scoring.onnx_runtime", "export"), id="python -m recsys.scoring.onnx_runtime export"),
+    pytest.param(("-m", "recsys.scoring.bulk"), id="python -m recsys.scoring.bulk"),
     pytest.param(("-m", "recsys.loop"), id="python -m recsys.loop"),
     pytest.param(("-m", "recsys.loop", "simulate"), id="python -m recsys.loop simulate"),
     pytest.param(("-m", "recsys.loop", "retrain"), id="python -m recsys.loop retrain"),

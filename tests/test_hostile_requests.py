@@ -19,9 +19,9 @@ import pytest
 from gradio_client import Client, handle_file
 
 from recsys.defaults import ROOT
-from recsys.scoring import load_scorer
-from recsys.service import ServedModels
-from recsys.settings import Limits
+from recsys.scoring.scorer import load_scorer
+from recsys.serving.service import ServedModels
+from recsys.serving.settings import Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=1.0, max_text_chars=2000)
 RANK = {"context": "nba playoffs", "pasted": "", "item_column": "item", "api_name": "/rank"}

@@ -13,11 +13,12 @@ import pytest
 from huggingface_hub import CommitOperationAdd, ModelCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
-from recsys.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
-from recsys.card import build_model_card
 from recsys.errors import UserError
-from recsys.evaluate import Evaluation
-from recsys.hub import (
+from recsys.evaluation.evaluator import Evaluation
+from recsys.evaluation.metrics import RANKING_METRICS
+from recsys.model.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
+from recsys.publish.card import build_model_card
+from recsys.publish.hub import (
     LINK,
     NOT_PUBLISHED,
     list_files,
@@ -27,7 +28,6 @@ from recsys.hub import (
     push_model,
     write_evaluation,
 )
-from recsys.metrics import RANKING_METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_TestTokenThatMustNeverBeWritten0123"
@@ -97,7 +97,7 @@ def test_plan_of_nothing_is_empty():
 
 
 def test_plan_publishes_every_file_that_saving_a_model_writes(tiny_model_dir, tmp_path):
-    from recsys.models import load_model, save_model
+    from recsys.model.architectures import load_model, save_model
 
     for architecture in ("bi", "cross"):
         model, tokenizer = load_model(architecture, str(tiny_model_dir))
@@ -191,7 +191,7 @@ def test_card_of_a_model_from_a_hub_base_names_it(trained_model_dir):
     card = build_model_card(trained_model_dir, repo_id="me/clicktune-test")
     assert card.data.base_model == DEFAULT_MODEL
     assert card.data.eval_results is None  # neither evaluation.json nor eval metrics from training
-    assert "python -m recsys.evaluate --model" in card.text  # says how to add the table
+    assert "python -m recsys.evaluation.evaluator --model" in card.text  # says how to add the table
 
 
 def test_push_model_keeps_a_current_evaluation(trained_model_dir, hf_token, recording_hf_api):

@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys.artifact import ModelMetadata
-from recsys.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
+from recsys.data.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
 from recsys.errors import ContractError, UserError
-from recsys.index import (
+from recsys.model.architectures import load_model
+from recsys.model.artifact import ModelMetadata
+from recsys.model.priors import ItemPriors
+from recsys.scoring.catalog import (
     APPROXIMATE,
     CATALOG_FILE,
     EF_SEARCH_STEPS,
@@ -24,10 +26,8 @@ from recsys.index import (
     build_index,
     main,
 )
-from recsys.models import load_model
-from recsys.priors import ItemPriors
-from recsys.ranking import MATCH, POPULARITY, PRIOR, RANKED_COLUMNS, SCORE, TEXT_SCORE, VIEWS, rank_candidates
-from recsys.scoring import Scorer
+from recsys.scoring.ranking import MATCH, POPULARITY, PRIOR, RANKED_COLUMNS, SCORE, TEXT_SCORE, VIEWS, rank_candidates
+from recsys.scoring.scorer import Scorer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""recsys.interleave: team-draft lists, click credit, the sign test and the click models."""
+"""recsys.feedback.interleave: team-draft lists, click credit, the sign test and the click models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from recsys.errors import UserError
-from recsys.interleave import (
+from recsys.feedback.interleave import (
     CHALLENGER,
     CHAMPION,
     NONE,

@@ -20,16 +20,23 @@ from test_app import CONTEXT, CSV, LIMITS  # a held-out user's list, within the 
 
 from app_handlers import RANK_HEADERS, Handlers
 from app_layout import build_demo, create_app
-from recsys.artifact import ModelMetadata
-from recsys.contract import ITEM, ITEM_ID, MARK, POSITION, read_candidates
+from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION, read_candidates
 from recsys.errors import UserError
-from recsys.feedback import FeedbackStore, Interleaving
-from recsys.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.ranking import rank_candidates
-from recsys.scoring import Scorer, load_scorer
-from recsys.service import Evaluations, LiveModels, ServedModels, interleave, load_challenger, load_served_models
-from recsys.settings import AppConfig
-from recsys.versions import promote, served_version
+from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
+from recsys.feedback.store import FeedbackStore, Interleaving
+from recsys.loop.versions import promote, served_version
+from recsys.model.artifact import ModelMetadata
+from recsys.scoring.ranking import rank_candidates
+from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.serving.service import (
+    Evaluations,
+    LiveModels,
+    ServedModels,
+    interleave,
+    load_challenger,
+    load_served_models,
+)
+from recsys.serving.settings import AppConfig
 
 CHAMPION_VERSION, CHALLENGER_VERSION = "clicktune@aaaa1111", "clicktune-next@bbbb2222"
 
@@ -268,7 +275,7 @@ def test_the_app_serves_a_promoted_model_without_a_restart(
     assert f"clicktune@{old}" in status and handlers.serving() is handlers.models  # nothing new: nothing loaded
 
     promote(served, candidate, None, "promoted by the test")
-    with caplog.at_level(logging.INFO, logger="recsys.service"):
+    with caplog.at_level(logging.INFO, logger="recsys.serving.service"):
         _, _, status, ranked_after = handlers.rank(CONTEXT, None, "a\nb\nc", "item", None, 3)
     assert f"clicktune@{new}" in status and handlers.models.version == f"clicktune@{new}"
     assert f"now serving clicktune@{new} (was clicktune@{old})" in caplog.text
@@ -306,7 +313,7 @@ def test_a_new_model_that_fails_to_load_leaves_the_old_one_served(
     live = LiveModels(loaded, every=0)
     promote(served, fine_tuned(tiny_model_dir, tmp_path / "clicktune-next", seed=2), None, "promoted by the test")
     (served / "model.safetensors").write_bytes(b"not weights")  # damaged after the promotion
-    with caplog.at_level(logging.INFO, logger="recsys.service"):
+    with caplog.at_level(logging.INFO, logger="recsys.serving.service"):
         assert live.current() is loaded
     assert "could not load the new model" in caplog.text
     assert live.current() is loaded  # not tried again until the folder holds yet another model

@@ -1,4 +1,4 @@
-"""recsys.loop: replaying a click log as interleaved sessions, and its `simulate` command."""
+"""recsys.loop.commands: replaying a click log as interleaved sessions, and its `simulate` command."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import read_clicks
+from recsys.data.contract import read_clicks
 from recsys.errors import ContractError, UserError
-from recsys.interleave import CHALLENGER, CHAMPION, NONE, TIE, CascadeClicks, PositionBasedClicks, sign_test
-from recsys.loop import ZERO_SHOT, draw_sessions, load_rankers, main, replay, simulate
+from recsys.feedback.interleave import CHALLENGER, CHAMPION, NONE, TIE, CascadeClicks, PositionBasedClicks, sign_test
+from recsys.loop.commands import ZERO_SHOT, draw_sessions, load_rankers, main, replay, simulate
 
 REPORT_KEYS = {
     "winner",

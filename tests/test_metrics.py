@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, precision_recall_curve, roc_auc_score
 
-from recsys.contract import CLICKED, GROUP
-from recsys.metrics import (
+from recsys.data.contract import CLICKED, GROUP
+from recsys.evaluation.metrics import (
     CALIBRATION_METRICS,
     METRIC_KEYS,
     RANKING_METRICS,

@@ -1,4 +1,4 @@
-"""recsys.metrics cross-checked by trec_eval (pytrec_eval) on the bundled Bing News logs.
+"""recsys.evaluation.metrics cross-checked by trec_eval (pytrec_eval) on the bundled Bing News logs.
 
 Where the definitions are the same, they agree to 1e-6:
 
@@ -24,9 +24,9 @@ import pandas as pd
 import pytest
 import pytrec_eval
 
-from recsys.baselines import tfidf_baseline
-from recsys.contract import CLICKED, GROUP, read_clicks
-from recsys.metrics import evaluate_scores, group_metrics, mrr, ndcg
+from recsys.data.contract import CLICKED, GROUP, read_clicks
+from recsys.evaluation.baselines import tfidf_baseline
+from recsys.evaluation.metrics import evaluate_scores, group_metrics, mrr, ndcg
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "bing_news"
 NDCG = {"ndcg_cut_5": "ndcg@5", "ndcg_cut_10": "ndcg@10"}  # trec_eval's name: ours

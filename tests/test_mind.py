@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, read_clicks
+from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, read_clicks
+from recsys.data.mind import USER, build_parser, convert, main
 from recsys.errors import ContractError, UserError
-from recsys.mind import USER, build_parser, convert, main
-from recsys.scoring import load_scorer
+from recsys.scoring.scorer import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -159,7 +159,7 @@ def test_help_gives_every_flag_its_help_and_default() -> None:
 def test_the_command_line_reports_a_bad_line_in_one_line(tmp_path: Path, mind: tuple[Path, Path]) -> None:
     behaviors = write_tsv(tmp_path / "bad.tsv", [BEHAVIORS[0][:4]])
     argv = ["--behaviors", str(behaviors), "--news", str(mind[1]), "--out", str(tmp_path / "clicks.csv")]
-    done = subprocess.run([sys.executable, "-m", "recsys.mind", *argv], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "recsys.data.mind", *argv], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.splitlines() == [f"error: {behaviors}: line 1 has 4 tab-separated fields where MIND has 5 "
                                         "(impression id, user id, time, history, impressions); give the MIND file "

@@ -11,7 +11,16 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from recsys.artifact import (
+from recsys.model.architectures import (
+    MODELS,
+    BiEncoder,
+    CrossEncoder,
+    RelevanceModel,
+    load_model,
+    model_class,
+    save_model,
+)
+from recsys.model.artifact import (
     ARCHITECTURES,
     BI,
     CROSS,
@@ -23,8 +32,7 @@ from recsys.artifact import (
     TRAINING_METRICS_FILE,
     ModelMetadata,
 )
-from recsys.models import MODELS, BiEncoder, CrossEncoder, RelevanceModel, load_model, model_class, save_model
-from recsys.scoring import Scorer, load_scorer, rank_scores
+from recsys.scoring.scorer import Scorer, load_scorer, rank_scores
 
 HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))
 QUERY, ITEMS = HEADLINES["query"], HEADLINES["items"]  # a query, the one relevant headline first, then others

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys.contract import read_clicks
+from recsys.data.contract import read_clicks
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO / "data" / "movielens"

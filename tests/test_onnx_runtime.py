@@ -15,11 +15,11 @@ import onnx
 import pandas as pd
 import pytest
 
-from recsys.artifact import BI, ModelFolderError, ModelMetadata, resolve_model_path
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
-from recsys.models import load_model
-from recsys.onnx_runtime import (
+from recsys.model.architectures import load_model
+from recsys.model.artifact import BI, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.scoring.onnx_runtime import (
     AGREEMENT_FILE,
     FP32,
     INT8,
@@ -38,8 +38,8 @@ from recsys.onnx_runtime import (
     serving_encoder,
     sha256,
 )
-from recsys.scoring import load_scorer
-from recsys.vectors import TorchEncoder
+from recsys.scoring.scorer import load_scorer
+from recsys.scoring.vectors import TorchEncoder
 
 MAX_LENGTH = 32
 
@@ -191,12 +191,16 @@ def test_bad_input_is_refused_naming_the_fix(folder: Path, cross_dir: Path, tmp_
         export(tmp_path / "missing")
     with pytest.raises(UserError, match=r"cross-encoder is not exported to ONNX.*serve this model with PyTorch"):
         export(cross_dir)
-    with pytest.raises(UserError, match=r"no such ONNX file; write it with `python -m recsys.onnx_runtime export"):
+    with pytest.raises(
+        UserError, match=r"no such ONNX file; write it with `python -m recsys.scoring.onnx_runtime export"
+    ):
         OnnxEncoder(folder, "model_fp16.onnx", MAX_LENGTH)
     with pytest.raises(UserError, match=f"{Env.ONNX}='yes please' must be 1"):
         serving_encoder(folder, ModelMetadata.load(folder), env={Env.ONNX: "yes please"})
     (folder / ONNX_DIR / AGREEMENT_FILE).write_text('{"exports": []}')
-    with pytest.raises(ModelFolderError, match=r"not an agreement report.*run `python -m recsys.onnx_runtime export"):
+    with pytest.raises(
+        ModelFolderError, match=r"not an agreement report.*run `python -m recsys.scoring.onnx_runtime export"
+    ):
         serving_encoder(folder, ModelMetadata.load(folder), env={})
 
 

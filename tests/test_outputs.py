@@ -1,6 +1,6 @@
 """No command writes over its input: training's --output-dir and the MIND conversion's --out, refused before
-anything loads, by their own path or through a link (``recsys.tables.check_not_an_input_folder`` for a folder,
-``recsys.tables.check_not_an_input`` for a file)."""
+anything loads, by their own path or through a link (``recsys.data.tables.check_not_an_input_folder`` for a folder,
+``recsys.data.tables.check_not_an_input`` for a file)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from recsys.data.mind import main as convert_mind
+from recsys.data.tables import check_not_an_input_folder
 from recsys.errors import ContractError, UserError
-from recsys.mind import main as convert_mind
-from recsys.tables import check_not_an_input_folder
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
 
@@ -118,7 +118,7 @@ def test_the_refusal_is_one_line_from_the_command_line(tmp_path: Path) -> None:
     behaviors.write_text(BEHAVIORS)
     news.write_text(NEWS)
     argv = ["--behaviors", str(behaviors), "--news", str(news), "--out", str(behaviors)]
-    done = subprocess.run([sys.executable, "-m", "recsys.mind", *argv], capture_output=True, text=True, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "recsys.data.mind", *argv], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"error: {behaviors}: is the input file; write the click log to another file"
     assert behaviors.read_text() == BEHAVIORS

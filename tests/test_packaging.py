@@ -46,6 +46,7 @@ def test_the_wheel_holds_the_package_and_building_it_leaves_the_checkout_as_it_w
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.startswith("clicktune-")}
     assert tops == {"recsys", "finetune", "app.py", "app_layout.py", "app_handlers.py"}
+    assert {name for name in _tracked(REPO) if name.startswith("recsys/")} <= set(names)  # its wings too
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "clicktune-app = app:main" in entry_points and "clicktune-train = finetune.train:cli" in entry_points
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
@@ -57,7 +58,7 @@ def test_the_wheel_holds_the_package_and_building_it_leaves_the_checkout_as_it_w
 PAGE = """
 import json
 import app_layout
-from recsys.settings import AppConfig
+from recsys.serving.settings import AppConfig
 
 config = app_layout.create_app(AppConfig.from_env()).get_config_file()
 shown = [

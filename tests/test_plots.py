@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from recsys.plots import reliability_bins, reliability_curve, score_distribution
+from recsys.evaluation.plots import reliability_bins, reliability_curve, score_distribution
 
 LABELS = np.array([0, 1, 0, 1, 1])
 PROBABILITIES = np.array([0.05, 0.15, 0.15, 0.95, 1.0])

@@ -10,12 +10,22 @@ import pandas as pd
 import pytest
 
 from finetune.train import main as train
-from recsys.artifact import METADATA_FILE, PRIORS_FILE
-from recsys.baselines import popularity_baseline
-from recsys.contract import item_ids
-from recsys.priors import Blend, ItemPriors
-from recsys.ranking import MATCH, POPULARITY, PRIOR, PROBABILITY, SCORE, TEXT_SCORE, VIEWS, percentiles, rank_candidates
-from recsys.scoring import load_scorer
+from recsys.data.contract import item_ids
+from recsys.evaluation.baselines import popularity_baseline
+from recsys.model.artifact import METADATA_FILE, PRIORS_FILE
+from recsys.model.priors import Blend, ItemPriors
+from recsys.scoring.ranking import (
+    MATCH,
+    POPULARITY,
+    PRIOR,
+    PROBABILITY,
+    SCORE,
+    TEXT_SCORE,
+    VIEWS,
+    percentiles,
+    rank_candidates,
+)
+from recsys.scoring.scorer import load_scorer
 
 
 def log(rows: list[tuple[str, str, int]], with_ids: bool = True) -> pd.DataFrame:

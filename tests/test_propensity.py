@@ -1,4 +1,5 @@
-"""Propensities by position (recsys.propensity) and the pieces of the position-bias experiment (bench.position_bias)."""
+"""Propensities by position (recsys.feedback.propensity) and the pieces of the position-bias experiment
+(bench.position_bias)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import pandas as pd
 import pytest
 
 from bench.position_bias import biased_log, click_rates, logged_positions, simulate_clicks
-from recsys.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY
+from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY
 from recsys.errors import ContractError, UserError
-from recsys.interleave import CascadeClicks, PositionBasedClicks
-from recsys.propensity import (
+from recsys.feedback.interleave import CascadeClicks, PositionBasedClicks
+from recsys.feedback.propensity import (
     SWAP,
     assign_swaps,
     estimate_from_swaps,

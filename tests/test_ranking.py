@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
+from recsys.data.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
 from recsys.errors import ContractError
-from recsys.ranking import (
+from recsys.scoring.ranking import (
     MATCH,
     MAX_WEIGHT,
     MODEL_SCORE,
@@ -26,7 +26,7 @@ from recsys.ranking import (
     rank_candidates,
     zscore,
 )
-from recsys.scoring import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer, load_scorer
 
 CONTEXT = "microsoft surface studio | apple macbook pro deals"
 ITEMS = [

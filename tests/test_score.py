@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.contract import ITEM, QUERY, validate_pairs
+from recsys.data.contract import ITEM, QUERY, validate_pairs
+from recsys.data.tables import read_table
 from recsys.errors import ContractError, UserError
-from recsys.score import PROBABILITY, SCORE, main, parts_folder, score_file
-from recsys.tables import read_table
+from recsys.scoring.bulk import PROBABILITY, SCORE, main, parts_folder, score_file
 
 BUNDLED_VALID = Path(__file__).resolve().parents[1] / "data" / "bing_news" / "valid.csv"
 ROWS = 300
@@ -176,7 +176,7 @@ def test_two_processes_write_the_file_that_one_writes(
     single, merged = tmp_path / "single.csv", tmp_path / "merged.csv"
     main(["--model", str(tiny_model_dir), "--data", str(rows_path), "--out", str(single), "--chunk-size", str(CHUNK)])
     args = ["--model", str(tiny_model_dir), "--data", str(rows_path), "--out", str(merged), "--chunk-size", str(CHUNK)]
-    launched = accelerate_launch("recsys.score", *args)
+    launched = accelerate_launch("recsys.scoring.bulk", *args)
 
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert f"{ROWS} rows scored in 5 chunks by 2 process(es)" in launched.stdout  # said once, by process 0
@@ -193,7 +193,7 @@ def test_a_bad_row_in_the_other_processs_share_fails_the_run_and_writes_nothing(
     data = broken(rows_path, tmp_path, lambda f: f.assign(**{QUERY: f[QUERY].where(f.index != CHUNK + 5, "")}))
     out = tmp_path / "scores.csv"
     args = ["--model", str(tiny_model_dir), "--data", str(data), "--out", str(out), "--chunk-size", str(CHUNK)]
-    launched = accelerate_launch("recsys.score", *args)
+    launched = accelerate_launch("recsys.scoring.bulk", *args)
 
     assert launched.returncode != 0
     assert f"error: {data}: column 'query' is empty at row(s) {CHUNK + 6}" in launched.stderr

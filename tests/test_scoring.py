@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys.artifact import BI, CROSS, DEFAULT_MODEL
-from recsys.models import BiEncoder, CrossEncoder
-from recsys.scoring import Scorer, load_scorer, rank_scores
+from recsys.model.architectures import BiEncoder, CrossEncoder
+from recsys.model.artifact import BI, CROSS, DEFAULT_MODEL
+from recsys.scoring.scorer import Scorer, load_scorer, rank_scores
 
 HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))
 QUERY, ITEMS = HEADLINES["query"], HEADLINES["items"]  # a query, the one relevant headline first, then others

@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.artifact import DEFAULT_MODEL, ModelMetadata
-from recsys.contract import ITEM, ITEM_ID, MARK, RANK
+from recsys.data.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
-from recsys.feedback import FeedbackStore, RankedList
-from recsys.index import build_index
-from recsys.ranking import rank_candidates
-from recsys.scoring import Scorer, load_scorer
-from recsys.service import (
+from recsys.feedback.store import FeedbackStore, RankedList
+from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
+from recsys.scoring.catalog import build_index
+from recsys.scoring.ranking import rank_candidates
+from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.serving.service import (
     Evaluations,
     InputError,
     ServedModels,
@@ -36,7 +36,7 @@ from recsys.service import (
     read_candidate_input,
     save_marks,
 )
-from recsys.settings import AppConfig, Limits
+from recsys.serving.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 BING_EXAMPLES = EXAMPLES_DIR / "bing_news"

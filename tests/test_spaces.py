@@ -24,10 +24,10 @@ import pytest
 from huggingface_hub import SpaceCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
-from recsys.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.errors import UserError
-from recsys.hub import list_files, plan_folder, plan_upload
-from recsys.scoring import load_scorer
+from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
+from recsys.publish.hub import list_files, plan_folder, plan_upload
+from recsys.scoring.scorer import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_SpaceTestTokenThatMustNeverBeWritten42"
@@ -146,34 +146,39 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
         "app_handlers.py",
         "requirements.txt",
         "recsys/__init__.py",
-        "recsys/models.py",
+        "recsys/model/architectures.py",
     } <= files
     assert {"data/bing_news/test_users.csv", "data/bing_news/raw/LICENSE", "data/movielens/raw/README.txt"} <= files
     examples = sorted(REPO.glob("data/examples/*/*.*"))  # each log's examples.json and candidate lists
     assert {"bing_news", "movielens"} <= {path.parent.name for path in examples}
     assert {path.relative_to(REPO).as_posix() for path in examples} <= files
     model = {path.removeprefix("models/clicktune/") for path in files if path.startswith("models/clicktune/")}
-    assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.hub push` publishes
+    assert model == set(plan_upload(list_files(trained_model_dir)).upload)  # what `recsys.publish.hub push` publishes
     assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model
     assert not [path for path in model if path.startswith(("checkpoints/", "runs/", "feedback-data/", "."))]
     assert not [path for path in files if "__pycache__" in path]
     # Python comes from app.py, app_layout.py, app_handlers.py and recsys/ only (not data/examples/make_examples.py,
     # spaces/pins.py).
     assert {path for path in files if path.endswith(".py")} == {"app.py", "app_layout.py", "app_handlers.py"} | {
-        f"recsys/{p.name}" for p in (REPO / "recsys").glob("*.py")
+        p.relative_to(REPO).as_posix() for p in (REPO / "recsys").rglob("*.py")
     }
     # The Space upload plan takes all of it but the build's marker, and nothing a run of the app (or a careless
     # hand) leaves beside it.
     assert build.BUILD_MARKER in files
     plan = plan_upload(files, build.SPACE_FILES)
     assert plan.upload == tuple(sorted(files - {build.BUILD_MARKER})) and build.BUILD_MARKER in plan.left_out
-    stray = ["feedback-data/feedback.sqlite3", "recsys/__pycache__/models.cpython-311.pyc", ".env", "token"]
+    stray = [
+        "feedback-data/feedback.sqlite3",
+        "recsys/model/__pycache__/architectures.cpython-311.pyc",
+        ".env",
+        "token",
+    ]
     plan = plan_upload([*files, *stray], build.SPACE_FILES)
     assert set(plan.left_out) == {*stray, build.BUILD_MARKER}
 
 
 def test_bundle_holds_a_bi_encoders_sentence_transformers_files(tmp_path, tiny_model_dir):
-    from recsys.models import load_model, save_model
+    from recsys.model.architectures import load_model, save_model
 
     model, tokenizer = load_model("bi", str(tiny_model_dir))
     save_model(model, tokenizer, tmp_path / "model", ModelMetadata(base_model=DEFAULT_MODEL, max_length=24))
@@ -303,7 +308,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_model_dir):
     """The folder that the old check took for a Space (an app.py, a README with `sdk: gradio`) is refused untouched."""
     repo = tmp_path / "repo"
-    for path in ("app.py", "recsys/models.py", ".git/HEAD", "models/clicktune/model.safetensors"):
+    for path in ("app.py", "recsys/model/architectures.py", ".git/HEAD", "models/clicktune/model.safetensors"):
         (repo / path).parent.mkdir(parents=True, exist_ok=True)
         (repo / path).write_text(f"precious {path}")
     (repo / "README.md").write_text("---\nsdk: gradio\napp_file: app.py\n---\n# My app\n")

@@ -21,7 +21,11 @@ from finetune.config import TrainConfig, build_parser
 from finetune.data import hold_out
 from finetune.run import click_logs
 from finetune.train import compute_loss, main
-from recsys.artifact import (
+from recsys.data.contract import read_clicks
+from recsys.defaults import TRAIN_FILE as BUNDLED_TRAIN
+from recsys.defaults import VALID_FILE
+from recsys.errors import ContractError, UserError
+from recsys.model.artifact import (
     CHECKPOINTS_DIR,
     METADATA_FILE,
     MODULE_DIRS,
@@ -29,13 +33,9 @@ from recsys.artifact import (
     TRAINING_METRICS_FILE,
     ModelFolderError,
 )
-from recsys.contract import read_clicks
-from recsys.defaults import TRAIN_FILE as BUNDLED_TRAIN
-from recsys.defaults import VALID_FILE
-from recsys.errors import ContractError, UserError
-from recsys.folder_checks import check_model_folder
-from recsys.hub import list_files, plan_upload, published_files
-from recsys.scoring import load_scorer
+from recsys.model.checks import check_model_folder
+from recsys.publish.hub import list_files, plan_upload, published_files
+from recsys.scoring.scorer import load_scorer
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
 
@@ -617,7 +617,7 @@ def test_ips_with_unit_propensities_trains_as_without_weights(train, positioned_
 def test_ips_reads_a_propensity_file_and_refuses_one_that_stops_short(
     train, positioned_clicks: Path, tmp_path: Path
 ) -> None:
-    from recsys.propensity import write_propensities
+    from recsys.feedback.propensity import write_propensities
 
     deepest = int(pd.read_csv(positioned_clicks)["position"].max())
     curve = pd.DataFrame({"position": range(1, deepest + 1), "propensity": [1 / k**0.5 for k in range(1, deepest + 1)]})

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from finetune.tuning import add_lora, freeze_lower_layers, interpolated, trainable_weights, without_adapters
-from recsys.artifact import ARCHITECTURES, BI
-from recsys.models import RelevanceModel, load_model
+from recsys.model.architectures import RelevanceModel, load_model
+from recsys.model.artifact import ARCHITECTURES, BI
 
 
 @pytest.fixture

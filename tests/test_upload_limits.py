@@ -21,11 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.contract import CLICKED, ITEM, ITEM_ID, read_candidate_table
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, read_candidate_table
+from recsys.data.tables import MAX_JSON_DEPTH, TooLarge, read_table, read_table_chunks
 from recsys.errors import ContractError
-from recsys.service import InputError, inspect_candidate_file, read_candidate_input, upload_limits
-from recsys.settings import Limits
-from recsys.tables import MAX_JSON_DEPTH, TooLarge, read_table, read_table_chunks
+from recsys.serving.service import InputError, inspect_candidate_file, read_candidate_input, upload_limits
+from recsys.serving.settings import Limits
 
 LIMITS = Limits()  # 1000 items; item, item_id, clicked and 64 more columns
 SMALL = Limits(max_items=20)
@@ -181,7 +181,7 @@ def test_json_nested_too_deep_is_refused_in_one_line(tmp_path: Path, depth: int,
     path.write_text(f'{{"{ITEM}": "ok", "tags": ["a"]}}\n{{"{ITEM}": "deep", "x": {nested(depth, kind)}}}\n')
     message = rf"^items\.jsonl: line 2 holds lists or objects nested more than {MAX_JSON_DEPTH} deep; flatten it"
     refused_by_every_reader(path, ContractError, message)
-    with pytest.raises(ContractError, match=message):  # python -m recsys.score's reader
+    with pytest.raises(ContractError, match=message):  # python -m recsys.scoring.bulk's reader
         list(read_table_chunks(path, 100, source=path.name))
 
 

@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from recsys.scoring import Scorer
-from recsys.vectors import TorchEncoder, VectorCache
+from recsys.scoring.scorer import Scorer
+from recsys.scoring.vectors import TorchEncoder, VectorCache
 
 CONTEXT = "nba playoffs | lakers trade"
 ITEMS = [f"headline {n}: warriors win game {n}" for n in range(40)]

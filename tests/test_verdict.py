@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from recsys.evaluate import BaselineResult, Evaluation, TextAloneResult, format_table
-from recsys.metrics import CALIBRATION_METRICS, RANKING_METRICS, Difference, Metrics
-from recsys.verdict import (
+from recsys.evaluation.evaluator import BaselineResult, Evaluation, TextAloneResult, format_table
+from recsys.evaluation.metrics import CALIBRATION_METRICS, RANKING_METRICS, Difference, Metrics
+from recsys.evaluation.verdict import (
     AUC_EXPLAINED,
     NDCG_EXPLAINED,
     best_alternative,

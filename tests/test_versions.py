@@ -1,4 +1,4 @@
-"""recsys.versions and the loop's retrain, history and rollback commands: every served model kept, promotion only
+"""recsys.loop.versions and the loop's retrain, history and rollback commands: every served model kept, promotion only
 on a clear win, rollback, and a kill at any write leaving the old model or the new one."""
 
 from __future__ import annotations
@@ -16,14 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.artifact import EVALUATION_FILE, METADATA_FILE, MODULE_DIRS, ModelFolderError, ModelMetadata, model_version
-from recsys.commits import is_model_file
 from recsys.errors import UserError
-from recsys.feedback import FeedbackStore
-from recsys.folder_checks import check_model_folder
-from recsys.loop import main
-from recsys.metrics import Difference
-from recsys.versions import (
+from recsys.evaluation.metrics import Difference
+from recsys.feedback.store import FeedbackStore
+from recsys.loop.commands import main
+from recsys.loop.versions import (
     KEPT,
     LOG_FILE,
     PROMOTED,
@@ -41,6 +38,16 @@ from recsys.versions import (
     served_version,
     settle,
 )
+from recsys.model.artifact import (
+    EVALUATION_FILE,
+    METADATA_FILE,
+    MODULE_DIRS,
+    ModelFolderError,
+    ModelMetadata,
+    model_version,
+)
+from recsys.model.checks import check_model_folder
+from recsys.model.commits import is_model_file
 
 REPO = Path(__file__).resolve().parents[1]
 WIN = Challenge(HeadToHead("held.csv", 40, 0.60, 0.70, Difference(0.10, 0.05, 0.15)))
@@ -295,7 +302,7 @@ def test_a_torn_last_line_of_the_log_is_skipped_with_a_warning(
     log = history_dir(served) / LOG_FILE
     with log.open("a", encoding="utf-8") as handle:
         handle.write('{"time": "2024-01-01T00:00:00Z", "action": "prom')  # a kill in the middle of a write
-    with caplog.at_level(logging.WARNING, logger="recsys.versions"):
+    with caplog.at_level(logging.WARNING, logger="recsys.loop.versions"):
         assert [e.action for e in History(served).events()] == [RECORDED]
     assert "line 2 is not a whole event" in caplog.text
     promote(served, new_model("next", seed=1), WIN, "better")  # the next line starts on a line of its own
@@ -398,7 +405,7 @@ def count_writes(served: Path, challenger: Path) -> int:
 
 KILLER = """
 import os, shutil, signal, sys
-from recsys.versions import Challenge, promote
+from recsys.loop.versions import Challenge, promote
 served, challenger, evaluation, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 writes = []
 def killing(real):

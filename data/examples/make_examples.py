@@ -15,7 +15,7 @@ answer away), are the candidate list:
   (``title (year) | genres | tags: …``), ``year``, ``popularity`` (the movie's likes in ``train.csv``),
   ``clicked``; never the row's own ``rating``, which ``clicked`` is made of.
 
-``clicked`` is the real label, kept as the list's ground truth (``recsys.contract.CLICKED``). The
+``clicked`` is the real label, kept as the list's ground truth (``recsys.data.contract.CLICKED``). The
 lists are saved in turn as .csv, .tsv and .jsonl (a .txt has no room for ``clicked``) in
 ``OUT/<log>/``, whose old lists are removed first, beside ``examples.json``: the seed, the source,
 how the lists were drawn, the lists with their contexts (``rank``), and for the Classify tab the

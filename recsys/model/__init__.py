@@ -1,0 +1,1 @@
+"""The saved model folder: its files and checks, the architectures, the item priors, calibration and text lengths."""

@@ -1,0 +1,1 @@
+"""Publishing a model: its card and its upload to the Hugging Face Hub."""

@@ -1,0 +1,1 @@
+"""Scoring and ranking with a saved model: the scorer, text vectors, ONNX Runtime, catalogs and bulk scoring."""

@@ -106,6 +106,7 @@ def point(log: str, seed: int, fraction: float, clicks: int, fine_tuned: float, 
         "best_step": 25,
         "ending": ending,
         "seconds": 120.0,
+        "trained_by": "bench.curve",
     }
 
 
@@ -116,7 +117,7 @@ def test_report_is_drawn_from_the_json(tmp_path: Path) -> None:
         point("bing_news", 0, 0.5, 100, 0.60, early),
         point("bing_news", 1, 0.5, 110, 0.62, early),
         point("bing_news", 0, 1.0, 200, 0.64, budget),
-        point("bing_news", 1, 1.0, 200, 0.66, early),
+        point("bing_news", 1, 1.0, 200, 0.66, early) | {"trained_by": "bench.results"},
     ]
     run = {
         "command": "python -m bench.curve --logs bing_news",
@@ -140,6 +141,10 @@ def test_report_is_drawn_from_the_json(tmp_path: Path) -> None:
     assert "- fraction 1, seed 0: 200 clicks; stopped by the time budget (30 min) at step 50, not by convergence;" in (
         report
     )
+    assert "- fraction 1, seed 1: 200 clicks; stopped early at step 50; best step 25 of 50; make results' model, " in (
+        report
+    )
+    assert "- fraction 0.5, seed 1: 110 clicks; stopped early at step 50; best step 25 of 50; 2.0 min" in report
     assert "![Held-out group AUC against training clicks](curve.png)" in report
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (out / "curve.json").exists()  # drawing from a JSON never rewrites it

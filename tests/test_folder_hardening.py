@@ -254,7 +254,7 @@ def test_an_items_table_without_its_item_column_is_refused_at_load(catalog: Path
     items.to_parquet(catalog / ITEMS_FILE, index=False)
     expected = (
         r"items\.parquet: missing required column\(s\) item; found title, item_id; rebuild the catalog: "
-        r"python -m recsys\.index build --model models/tiny --items news\.csv"
+        r"python -m recsys\.scoring\.catalog build --model models/tiny --items news\.csv"
     )
     with pytest.raises(UserError, match=expected):
         Catalog.load(catalog, bi_scorer)
@@ -300,7 +300,8 @@ def test_a_catalog_json_that_is_no_object_or_no_json_is_refused(catalog: Path, b
     with pytest.raises(UserError, match=r"catalog\.json: holds a JSON list, not an object"):
         Catalog.load(catalog, bi_scorer)
     (catalog / CATALOG_FILE).write_text("{")
-    with pytest.raises(UserError, match=r"catalog\.json: not valid JSON .*; rebuild it: python -m recsys\.index"):
+    rebuild = r"rebuild it: python -m recsys\.scoring\.catalog"
+    with pytest.raises(UserError, match=r"catalog\.json: not valid JSON .*; " + rebuild):
         Catalog.load(catalog, bi_scorer)
 
 

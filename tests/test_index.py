@@ -132,7 +132,7 @@ def test_a_saved_catalog_loads_for_its_model_and_is_refused_by_another(
         without_percentiles(rank_candidates(bi_scorer, "nba finals", catalog_items, top_k=5)),
     )
     with pytest.raises(UserError, match=r"built with model .*, not the served with-priors@test.*rebuild it: python -m "
-                       r"recsys\.index build --model models/other --items catalog\.csv --out "):  # fmt: skip
+                       r"recsys\.scoring\.catalog build --model models/other --items catalog\.csv --out "):  # fmt: skip
         Catalog.load(folder, prior_scorer, "models/other")
     onnx = Scorer(
         bi_scorer.model, bi_scorer.tokenizer, bi_scorer.metadata, version=bi_scorer.version, encoder=Renamed()

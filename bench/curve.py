@@ -4,6 +4,7 @@
                           [--time-budget 30] [--work-dir models/curve] [--full-models models/results]
                           [--fresh]                                                  # or: make curve
     python -m bench.curve --from-json bench/curve.json      # rewrite curve.md and docs/curve.png only
+    python -m bench.curve --finished-only                   # the curve of the points finished so far, training none
 
 Does a log hold enough clicks for fine-tuning to pay? For each log, seed and fraction, the seed shuffles
 the pool's users and the first ceil(fraction × users) of them train the default recipe
@@ -244,6 +245,21 @@ def run_curve(args: argparse.Namespace, runs: Path) -> list[dict]:
     return points
 
 
+def finished_points(args: argparse.Namespace, runs: Path) -> list[dict]:
+    """The finished points of ``args``' logs and seeds at its time budget, in run order, training none: a curve of
+    what a stopped run measured."""
+    order = {log: i for i, log in enumerate(args.logs)}
+    points = [
+        p
+        for p in read_points(runs).values()
+        if p["log"] in order and p["seed"] in args.seeds and p["time_budget"] == args.time_budget
+        if not args.fractions or p["fraction"] in args.fractions
+    ]
+    if not points:
+        raise SystemExit(f"{runs}: no finished point of {', '.join(args.logs)} to draw; run without --finished-only")
+    return sorted(points, key=lambda p: (order[p["log"]], p["seed"], p["fraction"]))
+
+
 # -- summary, table and chart -------------------------------------------------------------------------------
 
 
@@ -394,6 +410,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--fresh", action="store_true", help="forget the finished points in curve_runs.jsonl")
     parser.add_argument("--from-json", type=Path, help="only draw curve.md and curve.png from this curve.json")
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: write the curve of the points of --logs and --seeds that curve_runs.jsonl holds",
+    )
     args = parser.parse_args(argv)
     args.fractions, args.seeds = list(dict.fromkeys(args.fractions or ())), list(dict.fromkeys(args.seeds))
     outputs = Outputs.into(args.out_dir)
@@ -405,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if args.fresh:
             outputs.runs.unlink(missing_ok=True)
-        points = run_curve(args, outputs.runs)
+        points = finished_points(args, outputs.runs) if args.finished_only else run_curve(args, outputs.runs)
         run = {
             "command": " ".join(["python -m bench.curve", *(sys.argv[1:] if argv is None else argv)]),
             "date": time.strftime("%Y-%m-%d"),

@@ -150,6 +150,22 @@ def test_report_is_drawn_from_the_json(tmp_path: Path) -> None:
     assert not (out / "curve.json").exists()  # drawing from a JSON never rewrites it
 
 
+def test_finished_only_draws_the_finished_points_of_the_logs_and_seeds_asked_and_trains_none(tmp_path: Path) -> None:
+    points = [point("movielens", 1, 0.1, 30, 0.7, "stopped early")]
+    points += [point("bing_news", seed, f, 100, 0.6, "stopped early") for seed in (1, 0) for f in (1.0, 0.5)]
+    runs = tmp_path / "curve_runs.jsonl"
+    runs.write_text("".join(json.dumps(p) + "\n" for p in points))
+    before = runs.read_text()
+
+    results = curve.main(["--finished-only", "--logs", "bing_news", "--seeds", "0", "1", "--out-dir", str(tmp_path)])
+    drawn = [(p["log"], p["seed"], p["fraction"]) for p in results["points"]]
+    assert drawn == [("bing_news", 0, 0.5), ("bing_news", 0, 1.0), ("bing_news", 1, 0.5), ("bing_news", 1, 1.0)]
+    assert json.loads((tmp_path / "curve.json").read_text())["points"] == results["points"]
+    assert runs.read_text() == before
+    with pytest.raises(SystemExit, match="no finished point of movielens"):
+        curve.main(["--finished-only", "--logs", "movielens", "--seeds", "0", "--out-dir", str(tmp_path)])
+
+
 def test_summary_is_mean_and_sample_sd_over_seeds() -> None:
     points = [point("movielens", s, 0.1, 10 * (s + 1), auc, "") for s, auc in enumerate((0.6, 0.7, 0.8))]
     (summary,) = curve.summarize(points)

@@ -76,8 +76,8 @@ search: $(VENV)/.installed
 	$(PY) -m bench.search
 
 # The learning curve (hours here): held-out group AUC against training clicks, fine-tuned beside popularity and
-# zero-shot, on nested fractions of each log's training users (Bing News 10-100%, MovieLens 2.5-10% of a pool eight
-# times its train.csv), 3 seeds: bench/curve.md, bench/curve.json and
+# zero-shot, on nested fractions of each log's training users (Bing News 10-100%, MovieLens 2.5% and 5% of a pool
+# eight times its train.csv), 3 seeds: bench/curve.md, bench/curve.json and
 # docs/curve.png. A stopped run goes on where it stopped (bench/curve_runs.jsonl). Bing News' whole-pool points are
 # `make results`' own runs, scored from models/results rather than trained again where that run is there.
 curve: $(VENV)/.installed

@@ -51,7 +51,7 @@ from runtime import wait_for_space  # noqa: E402
 from space_card import space_card  # noqa: E402
 
 from recsys.cli import run_cli, say  # noqa: E402
-from recsys.data.tables import check_not_an_input_folder  # noqa: E402
+from recsys.data.file_checks import check_not_an_input_folder  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, CURVE_FILES, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
 from recsys.model.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402

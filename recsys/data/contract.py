@@ -42,20 +42,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.tables import (
-    ROWS,
-    TABULAR_SUFFIXES,
-    TooLarge,
-    bad_rows,
-    check_rows_read,
-    describe_rows,
-    not_utf8,
-    read_table,
-    refuse_binary,
-    refuse_repeated_columns,
-    require_file,
-    rows_to_read,
-)
+from recsys.data.file_checks import not_utf8, refuse_binary, require_file
+from recsys.data.limits import ROWS, TooLarge, bad_rows, check_rows_read, describe_rows, rows_to_read
+from recsys.data.tables import TABULAR_SUFFIXES, read_table, refuse_repeated_columns
 from recsys.errors import ContractError
 
 QUERY = "query"
@@ -249,7 +238,7 @@ def read_candidate_table(
     """The table in a candidate file before its item column is checked; a .txt file gives an ``item`` column.
 
     A file with more than ``max_items`` items or ``max_columns`` columns is refused while it is read
-    (:class:`~recsys.data.tables.TooLarge`, with the count in items): reading stops there.
+    (:class:`~recsys.data.limits.TooLarge`, with the count in items): reading stops there.
     """
     path = Path(path)
     source = source or str(path)
@@ -269,7 +258,7 @@ def read_candidate_table(
 
 
 def _text_lines(path: Path, source: str, max_items: int | None) -> list[str]:
-    """The lines of a .txt file that are not blank, read up to :func:`~recsys.data.tables.rows_to_read` of them."""
+    """The lines of a .txt file that are not blank, read up to :func:`~recsys.data.limits.rows_to_read` of them."""
     require_file(path, source)
     refuse_binary(path, source)
     lines, stop = [], rows_to_read(max_items)

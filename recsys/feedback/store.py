@@ -41,7 +41,7 @@ from recsys.data.contract import (
     validate_clicks,
     validate_marks,
 )
-from recsys.data.tables import check_not_an_input
+from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison, Shown, credit

@@ -47,7 +47,7 @@ import pandas as pd
 
 from recsys.cli import run_cli, say
 from recsys.data.contract import CLICKED, GROUP, POSITION, read_clicks, require_ranked_groups, validate_clicks
-from recsys.data.tables import check_not_an_input, check_not_an_input_folder
+from recsys.data.file_checks import check_not_an_input, check_not_an_input_folder
 from recsys.defaults import BUNDLED_LOGS, DB_FILE
 from recsys.errors import UserError
 from recsys.feedback.interleave import (

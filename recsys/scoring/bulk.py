@@ -41,7 +41,9 @@ from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
 from recsys.data.contract import validate_pairs
-from recsys.data.tables import TABULAR_SUFFIXES, check_not_an_input, describe_rows, read_table_chunks
+from recsys.data.file_checks import check_not_an_input
+from recsys.data.limits import describe_rows
+from recsys.data.tables import TABULAR_SUFFIXES, read_table_chunks
 from recsys.errors import ContractError, UserError
 from recsys.scoring.scorer import Scorer, load_scorer
 

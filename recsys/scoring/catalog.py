@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
 from recsys.data.contract import ITEM, ITEM_ID, RANK, read_candidates, validate_candidates
-from recsys.data.tables import check_not_an_input
+from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import ContractError, UserError
 from recsys.model.artifact import is_number, resolve_model_path, write_text_atomic
@@ -443,8 +443,8 @@ def _refuse_mixed_columns(items: pd.DataFrame, source: str) -> None:
 
 def refuse_writing_over_inputs(folder: str | Path, items_file: str | Path, model_dir: str | Path) -> None:
     """Refuse a catalog folder that is the model folder, or whose files would be the items file or the app's
-    feedback database (or its WAL files), by path or through a link (``recsys.data.tables.check_not_an_input``, the one
-    rule of every command that writes): the build would destroy what it reads."""
+    feedback database (or its WAL files), by path or through a link (``recsys.data.file_checks.check_not_an_input``,
+    the one rule of every command that writes): the build would destroy what it reads."""
     folder, fix = Path(folder), "write the catalog to another folder (--out)"
     database = Path(os.environ.get(Env.FEEDBACK_DIR) or FEEDBACK_DIR) / DB_FILE
     inputs = [Path(items_file), database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]

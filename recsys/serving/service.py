@@ -33,13 +33,9 @@ from recsys.data.contract import (
     validate_candidates,
     validate_clicks,
 )
-from recsys.data.tables import ROWS, TooLarge, read_table
-from recsys.defaults import (
-    HELD_OUT_FILES,
-    VALID_FILE,
-    Env,
-    how_to_train,
-)
+from recsys.data.limits import ROWS, TooLarge
+from recsys.data.tables import read_table
+from recsys.defaults import HELD_OUT_FILES, VALID_FILE, Env, how_to_train
 from recsys.errors import ContractError, UserError
 from recsys.evaluation.evaluator import Evaluation, Progress, evaluate
 from recsys.feedback.interleave import Shown, team_draft

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
 from app_layout import build_demo, create_app, launch_options
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
+from recsys.data.candidates import validate_candidates
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks
 from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore

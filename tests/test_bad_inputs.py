@@ -27,7 +27,8 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app_handlers import RANK_HEADERS, Handlers
-from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore
 from recsys.scoring.scorer import Scorer, load_scorer

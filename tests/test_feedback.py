@@ -15,6 +15,7 @@ from unittest.mock import patch
 import pandas as pd
 import pytest
 
+from recsys.data.candidates import read_candidates
 from recsys.data.contract import (
     CLICKED,
     GROUP,
@@ -24,7 +25,6 @@ from recsys.data.contract import (
     POSITION,
     QUERY,
     TIMESTAMP,
-    read_candidates,
     read_clicks,
     validate_marks,
 )

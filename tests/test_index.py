@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys.data.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
+from recsys.data.candidates import validate_candidates
+from recsys.data.contract import ITEM, ITEM_ID, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.model.architectures import load_model
 from recsys.model.artifact import ModelMetadata

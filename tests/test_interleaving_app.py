@@ -20,7 +20,8 @@ from test_app import CONTEXT, CSV, LIMITS  # a held-out user's list, within the 
 
 from app_handlers import RANK_HEADERS, Handlers
 from app_layout import build_demo, create_app
-from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION, read_candidates
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
 from recsys.feedback.store import FeedbackStore, Interleaving

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, read_candidate_table
+from recsys.data.candidates import read_candidate_table
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID
 from recsys.data.jsonl import MAX_JSON_DEPTH
 from recsys.data.limits import TooLarge
 from recsys.data.tables import read_table, read_table_chunks

@@ -46,7 +46,8 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
-from recsys.data.contract import ITEM, ITEM_ID, RANK, read_candidates, validate_candidates
+from recsys.data.candidates import read_candidates, validate_candidates
+from recsys.data.contract import ITEM, ITEM_ID, RANK
 from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import ContractError, UserError

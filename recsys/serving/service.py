@@ -21,18 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import (
-    CLICKED,
-    ITEM,
-    ITEM_ID,
-    numeric_columns,
-    pasted_candidates,
-    read_candidate_table,
-    read_candidates,
-    read_clicks,
-    validate_candidates,
-    validate_clicks,
-)
+from recsys.data.candidates import pasted_candidates, read_candidate_table, read_candidates, validate_candidates
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, numeric_columns, read_clicks, validate_clicks
 from recsys.data.limits import ROWS, TooLarge
 from recsys.data.tables import read_table
 from recsys.defaults import HELD_OUT_FILES, VALID_FILE, Env, how_to_train
@@ -332,7 +322,8 @@ def inspect_candidate_file(path: Path, limits: Limits) -> tuple[list[str], str |
 
 def upload_limits(limits: Limits) -> dict[str, int]:
     """What an uploaded candidate file is read within: ``max_items`` rows, and the columns of a ranked table (item,
-    item_id, clicked and ``max_extra_columns`` more); :func:`~recsys.data.contract.read_candidate_table`'s keywords."""
+    item_id, clicked and ``max_extra_columns`` more); :func:`~recsys.data.candidates.read_candidate_table`'s
+    keywords."""
     return {"max_items": limits.max_items, "max_columns": len((ITEM, ITEM_ID, CLICKED)) + limits.max_extra_columns}
 
 

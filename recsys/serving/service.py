@@ -39,7 +39,7 @@ from recsys.model.artifact import (
     local_model_dir,
     model_version,
 )
-from recsys.scoring.catalog import TOP_K, Catalog
+from recsys.scoring.catalog_search import TOP_K, Catalog
 from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
 from recsys.serving.settings import Limits
 

@@ -29,15 +29,10 @@ from recsys.loop.versions import promote, served_version
 from recsys.model.artifact import ModelMetadata
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
-from recsys.serving.service import (
-    Evaluations,
-    LiveModels,
-    ServedModels,
-    interleave,
-    load_challenger,
-    load_served_models,
-)
+from recsys.serving.evaluations import Evaluations
+from recsys.serving.service import LiveModels, ServedModels, load_challenger, load_served_models
 from recsys.serving.settings import AppConfig
+from recsys.serving.shown_lists import interleave
 
 CHAMPION_VERSION, CHALLENGER_VERSION = "clicktune@aaaa1111", "clicktune-next@bbbb2222"
 

@@ -27,7 +27,8 @@ from recsys.data.jsonl import MAX_JSON_DEPTH
 from recsys.data.limits import TooLarge
 from recsys.data.tables import read_table, read_table_chunks
 from recsys.errors import ContractError
-from recsys.serving.service import InputError, inspect_candidate_file, read_candidate_input, upload_limits
+from recsys.serving.inputs import inspect_candidate_file, read_candidate_input, upload_limits
+from recsys.serving.service import InputError
 from recsys.serving.settings import Limits
 
 LIMITS = Limits()  # 1000 items; item, item_id, clicked and 64 more columns

@@ -25,7 +25,8 @@ from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
 from recsys.feedback.store import FeedbackStore, Interleaving
-from recsys.loop.versions import promote, served_version
+from recsys.loop.promotion import promote
+from recsys.loop.versions import served_version
 from recsys.model.artifact import ModelMetadata
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer

@@ -10,7 +10,7 @@
 ``retrain`` exports the feedback store as a click log, holds its ``--recent-lists`` most recent lists out, trains a
 challenger from the served model's base model on the training log plus the rest (``python -m finetune.train`` in a
 subprocess, with the default recipe and ``--train-args``), compares it with the served champion on the held-out file
-and on those recent lists, and promotes it only on a clear win (``recsys.loop.versions.decide``); either way it says why
+and on those recent lists, and promotes it only on a clear win (``recsys.loop.promotion.decide``); either way it says why
 in one sentence with the numbers. ``history`` lists the served folder's versions (``SERVED.history/``), which one is
 served, and each decision with its reason; ``rollback`` serves a recorded version again. See ``recsys.loop.versions``.
 
@@ -37,9 +37,10 @@ from pathlib import Path
 from recsys.cli import run_cli, say
 from recsys.defaults import DB_FILE
 from recsys.feedback.interleave import CLICK_MODELS
+from recsys.loop.promotion import Decision
 from recsys.loop.retraining import RECENT_LISTS, run_retrain
 from recsys.loop.simulation import Replay, run_simulate
-from recsys.loop.versions import KEPT, Decision, Event, History, Version, describe_versions, record, rollback
+from recsys.loop.versions import KEPT, Event, History, Version, describe_versions, record, rollback
 
 
 def format_history(history: History) -> str:

@@ -25,7 +25,8 @@ from recsys.data.file_checks import check_not_an_input_folder
 from recsys.defaults import BUNDLED_LOGS, DB_FILE
 from recsys.errors import UserError
 from recsys.feedback.store import FeedbackStore
-from recsys.loop.versions import Decision, challenge, history_dir, record, settle
+from recsys.loop.promotion import Decision, challenge, settle
+from recsys.loop.versions import history_dir, record
 from recsys.model.artifact import ModelMetadata
 from recsys.model.checks import check_model_folder
 

@@ -10,8 +10,8 @@
 ``retrain`` exports the feedback store as a click log, holds its ``--recent-lists`` most recent lists out, trains a
 challenger from the served model's base model on the training log plus the rest (``python -m finetune.train`` in a
 subprocess, with the default recipe and ``--train-args``), compares it with the served champion on the held-out file
-and on those recent lists, and promotes it only on a clear win (``recsys.loop.promotion.decide``); either way it says why
-in one sentence with the numbers. ``history`` lists the served folder's versions (``SERVED.history/``), which one is
+and on those recent lists, and promotes it only on a clear win (``recsys.loop.promotion.decide``); either way it says
+why in one sentence with the numbers. ``history`` lists the served folder's versions (``SERVED.history/``), which one is
 served, and each decision with its reason; ``rollback`` serves a recorded version again. See ``recsys.loop.versions``.
 
 ``simulate`` asks whether a challenger would beat the champion with users, replayed on a click log

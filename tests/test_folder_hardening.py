@@ -22,7 +22,8 @@ from recsys.defaults import Env
 from recsys.errors import ContractError, UserError
 from recsys.model.architectures import load_model
 from recsys.model.artifact import MAX_TOKENS, ModelFolderError, ModelMetadata, resolve_model_path
-from recsys.model.checks import CONFIG_LIMITS, check_model_folder, longest_input, pickle_allowed
+from recsys.model.checks import check_model_folder
+from recsys.model.config_checks import CONFIG_LIMITS, longest_input, pickle_allowed
 from recsys.scoring.catalog import build_index
 from recsys.scoring.catalog import main as index_main
 from recsys.scoring.catalog_info import CATALOG_FILE, INDEX_FILE, ITEMS_FILE

@@ -25,15 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedTokenizerBase
 
-from recsys.model.artifact import (
-    ARCHITECTURES,
-    BI,
-    CROSS,
-    ModelFolderError,
-    ModelMetadata,
-    resolve_model_path,
-)
-from recsys.model.checks import check_model_folder, check_vocabulary, pickle_allowed
+from recsys.model.artifact import ARCHITECTURES, BI, CROSS, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.model.checks import check_model_folder, check_vocabulary
+from recsys.model.config_checks import pickle_allowed
 from recsys.model.st_format import ST_IDENTITY, write_sentence_transformers_files
 
 Pair = tuple[str, str]
@@ -119,7 +113,7 @@ def load_weights(
 
     From a base model, transformers starts what the checkpoint lacks (a cross-encoder's head) at
     random, which training then learns; a saved model lacking a weight would serve that randomness.
-    Only safetensors load, unless the operator allows pickles (``recsys.model.checks.pickle_allowed``).
+    Only safetensors load, unless the operator allows pickles (``recsys.model.config_checks.pickle_allowed``).
     """
     # None: safetensors where the folder has them, else its pickle
     safetensors = None if pickle_allowed() else True

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from recsys.errors import UserError
 from recsys.model.artifact import is_number
-from recsys.model.checks import CONFIG_LIMITS
+from recsys.model.config_checks import CONFIG_LIMITS
 
 CATALOG_FILE, INDEX_FILE, ITEMS_FILE = "catalog.json", "index.faiss", "items.parquet"
 CATALOG_FILES = (INDEX_FILE, ITEMS_FILE, CATALOG_FILE)  # a catalog folder's files, in the order they are written

@@ -26,7 +26,8 @@ from recsys.evaluation.evaluator import Evaluation, format_table
 from recsys.evaluation.metrics import list_outcome
 from recsys.evaluation.plots import reliability_curve, score_distribution
 from recsys.evaluation.verdict import curve_sentence, judge, label
-from recsys.feedback.store import FeedbackStore, Interleaving, RankedList
+from recsys.feedback.ranked_lists import Interleaving, RankedList
+from recsys.feedback.store import FeedbackStore
 from recsys.publish.card import build_model_card, describe_threshold
 from recsys.scoring.ranking import (
     CLASH_PREFIX,

@@ -31,7 +31,8 @@ from recsys.data.contract import (
 from recsys.defaults import DB_FILE, EXAMPLES_DIR
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, Interleaving, main
+from recsys.feedback.ranked_lists import Interleaving
+from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, main
 from recsys.model.artifact import model_version
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import load_scorer

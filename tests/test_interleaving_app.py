@@ -24,7 +24,8 @@ from recsys.data.candidates import read_candidates
 from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.feedback.store import FeedbackStore, Interleaving
+from recsys.feedback.ranked_lists import Interleaving
+from recsys.feedback.store import FeedbackStore
 from recsys.loop.promotion import promote
 from recsys.loop.versions import served_version
 from recsys.model.artifact import ModelMetadata

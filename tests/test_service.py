@@ -15,7 +15,8 @@ import pytest
 from recsys.data.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
-from recsys.feedback.store import FeedbackStore, RankedList
+from recsys.feedback.ranked_lists import RankedList
+from recsys.feedback.store import FeedbackStore
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.scoring.catalog import build_index
 from recsys.scoring.ranking import rank_candidates

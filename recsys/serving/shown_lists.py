@@ -12,7 +12,8 @@ import pandas as pd
 
 from recsys.data.contract import ITEM, ITEM_ID
 from recsys.feedback.interleave import Shown, team_draft
-from recsys.feedback.store import FeedbackStore, Interleaving, RankedList
+from recsys.feedback.ranked_lists import Interleaving, RankedList
+from recsys.feedback.store import FeedbackStore
 from recsys.serving.service import InputError
 
 

@@ -111,7 +111,8 @@ def export(model_dir: str | Path) -> dict[str, Path]:
     """
     import torch  # imported here, as the model's: --help loads no torch
 
-    from recsys.model.architectures import SentenceEncoder, load_model, tokenize
+    from recsys.model.architectures import SentenceEncoder, load_model
+    from recsys.model.relevance_model import tokenize
 
     path = Path(model_dir)
     metadata = require_bi_encoder(path)

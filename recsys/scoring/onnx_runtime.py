@@ -96,7 +96,7 @@ class OnnxEncoder:
 
     def encode(self, texts: Sequence[str], progress: Advance | None = None) -> np.ndarray:
         """Normalised float32 vectors of ``texts``, in input order; ``progress`` gets the count after each batch."""
-        from recsys.model.architectures import length_sorted_batches, tokenize  # imported here: --help loads no torch
+        from recsys.model.relevance_model import length_sorted_batches, tokenize  # imported here: --help loads no torch
 
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for index in length_sorted_batches(texts, self.batch_size):

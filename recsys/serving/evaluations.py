@@ -18,7 +18,6 @@ from recsys.serving.service import InputError, ServedModels
 
 logger = logging.getLogger(__name__)
 
-
 # Cached evaluations, in the feedback folder so that they outlive a restart; v3: Evaluation's JSON with text_alone.
 EVALUATIONS_FOLDER = "evaluations/v3"
 

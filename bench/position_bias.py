@@ -63,6 +63,7 @@ LOG_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION)  # what the biase
 
 logger = logging.getLogger(__name__)
 
+
 # -- the biased log ----------------------------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ $(MOVIELENS_DIR)/metrics.json: | $(VENV)/.installed
 
 # A model's ONNX Runtime exports, served only where they rank as the model does (onnx/agreement.json; a minute).
 %/onnx/agreement.json: %/metrics.json
-	$(PY) -m recsys.scoring.onnx_runtime export --model $*
+	$(PY) -m recsys.scoring.onnx_export export --model $*
 
 # Each model against the baselines on its held-out users, so that the Model tab opens with its verdict.
 $(FEEDBACK_DIR)/held-out-evaluated: $(MODEL_DIR)/onnx/agreement.json $(MOVIELENS_DIR)/onnx/agreement.json

@@ -26,7 +26,8 @@ from recsys.evaluation.evaluator import Evaluation, format_table
 from recsys.evaluation.metrics import list_outcome
 from recsys.evaluation.plots import reliability_curve, score_distribution
 from recsys.evaluation.verdict import curve_sentence, judge, label
-from recsys.feedback.store import FeedbackStore, Interleaving, RankedList
+from recsys.feedback.ranked_lists import Interleaving, RankedList
+from recsys.feedback.store import FeedbackStore
 from recsys.publish.card import build_model_card, describe_threshold
 from recsys.scoring.ranking import (
     CLASH_PREFIX,
@@ -42,23 +43,11 @@ from recsys.scoring.ranking import (
     rank_candidates,
 )
 from recsys.serving.downloads import Downloads
-from recsys.serving.service import (
-    Evaluations,
-    InputError,
-    LiveModels,
-    ServedModels,
-    blend_weights,
-    check_text,
-    check_top_k,
-    inspect_candidate_file,
-    interleave,
-    new_list_id,
-    rank_catalog,
-    ranked_list,
-    read_candidate_input,
-    save_marks,
-)
+from recsys.serving.evaluations import Evaluations
+from recsys.serving.inputs import blend_weights, check_text, check_top_k, inspect_candidate_file, read_candidate_input
+from recsys.serving.service import InputError, LiveModels, ServedModels, rank_catalog
 from recsys.serving.settings import Limits
+from recsys.serving.shown_lists import interleave, new_list_id, ranked_list, save_marks
 
 logger = logging.getLogger(__name__)
 

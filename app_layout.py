@@ -25,7 +25,8 @@ import gradio as gr
 import pandas as pd
 
 from app_handlers import RANK_HEADERS, WEIGHT_COLUMNS, Handlers, number_input, table_input
-from recsys.data.contract import CANDIDATE_SUFFIXES, ITEM
+from recsys.data.candidates import CANDIDATE_SUFFIXES
+from recsys.data.contract import ITEM
 from recsys.defaults import EVAL_FILE, TRAIN_FILE
 from recsys.evaluation.verdict import AUC_EXPLAINED, NDCG_EXPLAINED
 from recsys.feedback.hub_mirror import HubMirror, restore

@@ -12,7 +12,7 @@ labels better from it than the plain recipe.
 1. A logged ranking per group of the train file: the zero-shot base model's order (the ranker a product starts
    with), or a seeded shuffle (``--logging random``). Each row gets its place in it as ``position``, from 1.
 2. Optionally, swap interventions: a seeded ``--swap-share`` of the groups shown with one pair of the top
-   ``--swap-depth`` positions exchanged (``recsys.feedback.propensity.assign_swaps``).
+   ``--swap-depth`` positions exchanged (``recsys.feedback.swaps.assign_swaps``).
 3. Clicks simulated per group, in the order shown, by the position-based click model
    (``recsys.feedback.interleave.PositionBasedClicks``: a user looks at position r with probability 1/r^eta, and clicks
    an item seen with ``--p-relevant`` where its label is 1 and ``--p-irrelevant`` where it is 0). That is the biased
@@ -50,15 +50,8 @@ from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY,
 from recsys.defaults import ROOT
 from recsys.evaluation.metrics import RANKING_METRICS
 from recsys.feedback.interleave import PositionBasedClicks
-from recsys.feedback.propensity import (
-    DESIGNS,
-    SWAP,
-    assign_swaps,
-    estimate_from_swaps,
-    fit_power_law,
-    from_click_model,
-    write_propensities,
-)
+from recsys.feedback.propensity import from_click_model, write_propensities
+from recsys.feedback.swaps import DESIGNS, SWAP, assign_swaps, estimate_from_swaps, fit_power_law
 
 HERE = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "bing_news"
@@ -107,7 +100,7 @@ def biased_log(
 ) -> pd.DataFrame:
     """``labelled`` as a ranker would have logged it: ranked by ``scores``, shown with swaps on ``swap_share`` of
     its groups, and clicked by ``model`` from its labels. ``clicked`` is the simulated click; ``relevance`` keeps the
-    label and :data:`~recsys.feedback.propensity.SWAP` the swap, neither of which goes into a training log."""
+    label and :data:`~recsys.feedback.swaps.SWAP` the swap, neither of which goes into a training log."""
     log = labelled.assign(**{POSITION: logged_positions(labelled, scores)})
     log = assign_swaps(log, swap_share, rng, swap_design, depth=swap_depth)
     relevance = labelled[CLICKED].to_numpy()

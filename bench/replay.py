@@ -3,7 +3,7 @@
     python -m bench.replay [--models models/results] [--seeds 1 2 3 4 5] [--stream 3000]   # bench/replay.md
 
 For each bundled log's held-out file, the fine-tuned models of ``make results`` (one per training seed) meet the
-zero-shot base model (reading texts as long as they do) in ``recsys.loop.commands``'s replay: each group is one user
+zero-shot base model (reading texts as long as they do) in ``recsys.loop.simulation``'s replay: each group is one user
 session, team-draft interleaved, clicked by a click model from the log's labels (cascade, and position-based), and
 credited. Two questions, each over several replay seeds:
 
@@ -28,7 +28,7 @@ import numpy as np
 from bench.common import DATASETS, write_report
 from recsys.data.contract import CLICKED, read_clicks
 from recsys.feedback.interleave import CLICK_MODELS, Comparison, sessions_to_decision
-from recsys.loop.commands import draw_sessions, replay
+from recsys.loop.simulation import draw_sessions, replay
 from recsys.scoring.scorer import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent

@@ -228,13 +228,14 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
 
 def onnx_encoders(model_dir: Path, length: int, texts: list[str]) -> dict[str, Callable[[], np.ndarray]]:
     """The ONNX Runtime encoders of the folder, where it was exported
-    (``python -m recsys.scoring.onnx_runtime export``)."""
-    from recsys.scoring import onnx_runtime
+    (``python -m recsys.scoring.onnx_export export``)."""
+    from recsys.scoring.onnx_agreement import ONNX_DIR, ONNX_FILES
+    from recsys.scoring.onnx_runtime import OnnxEncoder
 
     runs = {}
-    for precision, file in reversed(onnx_runtime.ONNX_FILES.items()):
-        if (Path(model_dir) / onnx_runtime.ONNX_DIR / file).is_file():
-            encoder = onnx_runtime.OnnxEncoder(model_dir, file, length)
+    for precision, file in reversed(ONNX_FILES.items()):
+        if (Path(model_dir) / ONNX_DIR / file).is_file():
+            encoder = OnnxEncoder(model_dir, file, length)
             runs[f"ClickTune ONNX Runtime ({precision})"] = lambda encoder=encoder: encoder.encode(texts)
     return runs
 

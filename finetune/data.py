@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 
 from recsys.data.contract import CLICKED, GROUP, ITEM, QUERY
 from recsys.errors import UserError
-from recsys.model.architectures import RelevanceModel
+from recsys.model.relevance_model import RelevanceModel
 
 logger = logging.getLogger(__name__)
 

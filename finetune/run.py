@@ -28,10 +28,11 @@ from finetune.tuning import add_lora, freeze_lower_layers, trainable_weights
 from recsys.data.contract import CLICKED, POSITION, read_clicks, require_ranked_groups
 from recsys.errors import ContractError
 from recsys.feedback.propensity import check_curve, ips_weights, power_law, read_propensities
-from recsys.model.architectures import RelevanceModel, load_model
+from recsys.model.architectures import load_model
 from recsys.model.artifact import CHECKPOINTS_DIR, RUNS_DIR, ModelMetadata, resolve_model_path
-from recsys.model.checks import longest_input
+from recsys.model.config_checks import longest_input
 from recsys.model.priors import ItemPriors
+from recsys.model.relevance_model import RelevanceModel
 from recsys.model.text_lengths import TextLengths, choose_max_length
 
 

@@ -31,7 +31,7 @@ from finetune.config import parse_config
 from finetune.tuning import interpolated, without_adapters
 from recsys.cli import run_cli
 from recsys.data.contract import CLICKED
-from recsys.data.tables import check_not_an_input_folder
+from recsys.data.file_checks import check_not_an_input_folder
 from recsys.errors import UserError
 from recsys.evaluation.metrics import choose_threshold, evaluate_scores, threshold_summary
 from recsys.model.artifact import TRAINING_METRICS_FILE, ModelMetadata, resolve_model_path

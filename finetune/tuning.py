@@ -1,6 +1,6 @@
 """What a run trains of the model: all of it, its upper layers, or low-rank adapters; and WiSE-FT's interpolation.
 
-Each works on :class:`recsys.model.architectures.RelevanceModel`'s ``encoder`` (the transformers model), so it
+Each works on :class:`recsys.model.relevance_model.RelevanceModel`'s ``encoder`` (the transformers model), so it
 applies to every architecture that allows it.
 """
 
@@ -16,7 +16,7 @@ from recsys.errors import UserError
 if TYPE_CHECKING:
     import torch
 
-    from recsys.model.architectures import RelevanceModel
+    from recsys.model.relevance_model import RelevanceModel
 
 # Every linear layer of the encoder's blocks; not the pooler, which mean pooling never uses.
 LORA_TARGETS = r".*encoder\.layer\.\d+\..*(query|key|value|dense)"

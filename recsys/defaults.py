@@ -137,7 +137,7 @@ class Env:
     PORT = "PORT"
     GRADIO_SERVER_NAME = "GRADIO_SERVER_NAME"  # Gradio's own names for HOST and PORT; Spaces set the name
     GRADIO_SERVER_PORT = "GRADIO_SERVER_PORT"
-    # Serve a bi-encoder's ONNX export where `python -m recsys.scoring.onnx_runtime export` passed it: 1 (default) int8
+    # Serve a bi-encoder's ONNX export where `python -m recsys.scoring.onnx_export export` passed it: 1 (default) int8
     # or fp32, fp32: fp32 only, 0: PyTorch.
     ONNX = "CLICKTUNE_ONNX"
     # 1: load a model folder's pytorch_model.bin (a torch pickle, which can run code when loaded) where it has no

@@ -51,19 +51,13 @@ from runtime import wait_for_space  # noqa: E402
 from space_card import space_card  # noqa: E402
 
 from recsys.cli import run_cli, say  # noqa: E402
-from recsys.data.tables import check_not_an_input_folder  # noqa: E402
+from recsys.data.file_checks import check_not_an_input_folder  # noqa: E402
 from recsys.defaults import BUNDLED_FOLDER, CURVE_FILES, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
 from recsys.model.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.model.checks import check_model_folder  # noqa: E402
-from recsys.publish.hub import (  # noqa: E402
-    list_files,
-    plan_folder,
-    published_files,
-    refuse_links,
-    refuse_token_leaks,
-    resolve_token,
-)
+from recsys.publish.hub import refuse_token_leaks, resolve_token  # noqa: E402
+from recsys.publish.upload_plan import list_files, plan_folder, published_files, refuse_links  # noqa: E402
 
 logger = logging.getLogger("spaces.build")
 

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
 from app_layout import build_demo, create_app, launch_options
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks, validate_candidates
+from recsys.data.candidates import validate_candidates
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks
 from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore
@@ -31,8 +32,9 @@ from recsys.model.artifact import ModelMetadata
 from recsys.scoring.catalog import build_index
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.serving.evaluations import Evaluations
 from recsys.serving.served import prepare, serve_log
-from recsys.serving.service import Evaluations, InputError, ServedModels
+from recsys.serving.service import InputError, ServedModels
 from recsys.serving.settings import AppConfig, Limits
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)

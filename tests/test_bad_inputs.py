@@ -3,7 +3,7 @@
 Every case is refused with a message that names what to fix, or read correctly. The entry points:
 the click-log reader (``read_clicks``) behind training (``finetune.train.main``) and evaluation (the
 ``recsys.evaluation.evaluator`` command line); the candidate readers (``read_candidates``,
-``recsys.serving.service.read_candidate_input``); the app's handlers; the API through ``gradio_client``
+``recsys.serving.inputs.read_candidate_input``); the app's handlers; the API through ``gradio_client``
 against one launched app, which must answer after every refusal; and the command lines, run in
 process as ``python -m`` runs them (their ``__main__`` block, through ``runpy``) and, for a few, as real
 subprocesses: a non-zero exit status, one ``error:`` line, no traceback.
@@ -27,11 +27,14 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app_handlers import RANK_HEADERS, Handlers
-from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_candidates, read_clicks
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore
 from recsys.scoring.scorer import Scorer, load_scorer
-from recsys.serving.service import Evaluations, ServedModels, read_candidate_input
+from recsys.serving.evaluations import Evaluations
+from recsys.serving.inputs import read_candidate_input
+from recsys.serving.service import ServedModels
 from recsys.serving.settings import Limits
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,8 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data.contract import (
+from recsys.data.candidates import (
     CANDIDATE_SUFFIXES,
+    pasted_candidates,
+    read_candidate_table,
+    read_candidates,
+    validate_candidates,
+)
+from recsys.data.contract import (
     CLICKED,
     GROUP,
     ITEM,
@@ -22,11 +28,7 @@ from recsys.data.contract import (
     ground_truth,
     item_ids,
     numeric_columns,
-    pasted_candidates,
-    read_candidate_table,
-    read_candidates,
     read_clicks,
-    validate_candidates,
     validate_clicks,
     validate_marks,
     validate_pairs,

@@ -13,8 +13,9 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from finetune.data import Collator, Example, ListwiseDataset, PointwiseDataset, in_batch_mask
 from finetune.train import logits_of
 from recsys.data.contract import CLICKED, GROUP, ITEM, QUERY
-from recsys.model.architectures import BiEncoder, CrossEncoder, RelevanceModel, load_model
+from recsys.model.architectures import BiEncoder, CrossEncoder, load_model
 from recsys.model.artifact import BI
+from recsys.model.relevance_model import RelevanceModel
 
 MAX_LENGTH = 32
 

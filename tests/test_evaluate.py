@@ -156,7 +156,8 @@ def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
 def test_the_model_tab_and_the_cli_share_one_evaluator(
     trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
-    from recsys.serving.service import Evaluations, ServedModels
+    from recsys.serving.evaluations import Evaluations
+    from recsys.serving.service import ServedModels
 
     frame = read_clicks(clicks_path)
     scorer, base = load_scorer(str(trained_model_dir)), load_scorer(str(tiny_model_dir))

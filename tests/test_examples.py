@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, QUERY, ground_truth, numeric_columns, read_candidates
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, QUERY, ground_truth, numeric_columns
 from recsys.defaults import EXAMPLES_DIR, ROOT
 
 _spec = importlib.util.spec_from_file_location("make_examples", EXAMPLES_DIR / "make_examples.py")

@@ -15,6 +15,7 @@ from unittest.mock import patch
 import pandas as pd
 import pytest
 
+from recsys.data.candidates import read_candidates
 from recsys.data.contract import (
     CLICKED,
     GROUP,
@@ -24,14 +25,14 @@ from recsys.data.contract import (
     POSITION,
     QUERY,
     TIMESTAMP,
-    read_candidates,
     read_clicks,
     validate_marks,
 )
 from recsys.defaults import DB_FILE, EXAMPLES_DIR
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, Interleaving, main
+from recsys.feedback.ranked_lists import Interleaving
+from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, main
 from recsys.model.artifact import model_version
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import load_scorer

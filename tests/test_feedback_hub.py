@@ -13,7 +13,8 @@ from huggingface_hub import CommitOperationAdd
 from recsys.errors import UserError
 from recsys.feedback.hub_mirror import PATH_IN_REPO, HubMirror, restore
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED
-from recsys.feedback.store import STORED_COLUMNS, FeedbackStore, Interleaving
+from recsys.feedback.ranked_lists import Interleaving
+from recsys.feedback.store import STORED_COLUMNS, FeedbackStore
 from recsys.serving.settings import AppConfig
 
 REPO_ID = "me/clicktune-feedback"

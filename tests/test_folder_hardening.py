@@ -16,14 +16,18 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys.data.contract import ITEM, ITEM_ID, read_clicks, validate_candidates
+from recsys.data.candidates import validate_candidates
+from recsys.data.contract import ITEM, ITEM_ID, read_clicks
 from recsys.defaults import Env
 from recsys.errors import ContractError, UserError
 from recsys.model.architectures import load_model
 from recsys.model.artifact import MAX_TOKENS, ModelFolderError, ModelMetadata, resolve_model_path
-from recsys.model.checks import CONFIG_LIMITS, check_model_folder, longest_input, pickle_allowed
-from recsys.scoring.catalog import CATALOG_FILE, INDEX_FILE, ITEMS_FILE, Catalog, build_index
+from recsys.model.checks import check_model_folder
+from recsys.model.config_checks import CONFIG_LIMITS, longest_input, pickle_allowed
+from recsys.scoring.catalog import build_index
 from recsys.scoring.catalog import main as index_main
+from recsys.scoring.catalog_info import CATALOG_FILE, INDEX_FILE, ITEMS_FILE
+from recsys.scoring.catalog_search import Catalog
 from recsys.scoring.scorer import load_scorer
 
 

@@ -34,7 +34,7 @@ import recsys.feedback.store
 import recsys.publish.hub
 import recsys.scoring.bulk
 import recsys.scoring.catalog
-import recsys.scoring.onnx_runtime
+import recsys.scoring.onnx_export
 from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
 from recsys.defaults import Env
 
@@ -57,7 +57,7 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m recsys.publish.hub": recsys.publish.hub.build_parser,
     "python -m recsys.scoring.catalog": recsys.scoring.catalog.build_parser,
     "python -m recsys.data.mind": recsys.data.mind.build_parser,
-    "python -m recsys.scoring.onnx_runtime": recsys.scoring.onnx_runtime.build_parser,
+    "python -m recsys.scoring.onnx_export": recsys.scoring.onnx_export.build_parser,
     "python -m recsys.scoring.bulk": recsys.scoring.bulk.build_parser,
     "python spaces/build.py": space_build.build_parser,
     "python app.py": app.build_parser,
@@ -75,8 +75,8 @@ HELP_RUNS = [
     (recsys.scoring.catalog.main, ["build"]),
     (recsys.scoring.catalog.main, ["query"]),
     (recsys.data.mind.main, []),
-    (recsys.scoring.onnx_runtime.main, []),
-    (recsys.scoring.onnx_runtime.main, ["export"]),
+    (recsys.scoring.onnx_export.main, []),
+    (recsys.scoring.onnx_export.main, ["export"]),
     (recsys.scoring.bulk.main, []),
     (space_build.main, []),
     (app.serve, []),
@@ -291,8 +291,8 @@ HELP_COMMANDS = [
     pytest.param(("-m", "recsys.scoring.catalog", "build"), id="python -m recsys.scoring.catalog build"),
     pytest.param(("-m", "recsys.scoring.catalog", "query"), id="python -m recsys.scoring.catalog query"),
     pytest.param(("-m", "recsys.data.mind"), id="python -m recsys.data.mind"),
-    pytest.param(("-m", "recsys.scoring.onnx_runtime"), id="python -m recsys.scoring.onnx_runtime"),
-    pytest.param(("-m", "recsys.scoring.onnx_runtime", "export"), id="python -m recsys.scoring.onnx_runtime export"),
+    pytest.param(("-m", "recsys.scoring.onnx_export"), id="python -m recsys.scoring.onnx_export"),
+    pytest.param(("-m", "recsys.scoring.onnx_export", "export"), id="python -m recsys.scoring.onnx_export export"),
     pytest.param(("-m", "recsys.scoring.bulk"), id="python -m recsys.scoring.bulk"),
     pytest.param(("-m", "recsys.loop"), id="python -m recsys.loop"),
     pytest.param(("-m", "recsys.loop", "simulate"), id="python -m recsys.loop simulate"),

@@ -18,16 +18,8 @@ from recsys.evaluation.evaluator import Evaluation
 from recsys.evaluation.metrics import RANKING_METRICS
 from recsys.model.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
 from recsys.publish.card import build_model_card
-from recsys.publish.hub import (
-    LINK,
-    NOT_PUBLISHED,
-    list_files,
-    main,
-    plan_folder,
-    plan_upload,
-    push_model,
-    write_evaluation,
-)
+from recsys.publish.hub import main, push_model, write_evaluation
+from recsys.publish.upload_plan import LINK, NOT_PUBLISHED, list_files, plan_folder, plan_upload
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_TestTokenThatMustNeverBeWritten0123"

@@ -20,23 +20,21 @@ from test_app import CONTEXT, CSV, LIMITS  # a held-out user's list, within the 
 
 from app_handlers import RANK_HEADERS, Handlers
 from app_layout import build_demo, create_app
-from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION, read_candidates
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
-from recsys.feedback.store import FeedbackStore, Interleaving
-from recsys.loop.versions import promote, served_version
+from recsys.feedback.ranked_lists import Interleaving
+from recsys.feedback.store import FeedbackStore
+from recsys.loop.promotion import promote
+from recsys.loop.versions import served_version
 from recsys.model.artifact import ModelMetadata
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
-from recsys.serving.service import (
-    Evaluations,
-    LiveModels,
-    ServedModels,
-    interleave,
-    load_challenger,
-    load_served_models,
-)
+from recsys.serving.evaluations import Evaluations
+from recsys.serving.service import LiveModels, ServedModels, load_challenger, load_served_models
 from recsys.serving.settings import AppConfig
+from recsys.serving.shown_lists import interleave
 
 CHAMPION_VERSION, CHALLENGER_VERSION = "clicktune@aaaa1111", "clicktune-next@bbbb2222"
 

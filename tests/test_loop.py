@@ -1,4 +1,4 @@
-"""recsys.loop.commands: replaying a click log as interleaved sessions, and its `simulate` command."""
+"""recsys.loop.simulation: replaying a click log as interleaved sessions, and the `simulate` command."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from recsys.data.contract import read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, NONE, TIE, CascadeClicks, PositionBasedClicks, sign_test
-from recsys.loop.commands import ZERO_SHOT, draw_sessions, load_rankers, main, replay, simulate
+from recsys.loop.commands import main
+from recsys.loop.simulation import ZERO_SHOT, draw_sessions, load_rankers, replay, simulate
 
 REPORT_KEYS = {
     "winner",

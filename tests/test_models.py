@@ -11,15 +11,7 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForSequenceClassification
 
-from recsys.model.architectures import (
-    MODELS,
-    BiEncoder,
-    CrossEncoder,
-    RelevanceModel,
-    load_model,
-    model_class,
-    save_model,
-)
+from recsys.model.architectures import MODELS, BiEncoder, CrossEncoder, load_model, model_class, save_model
 from recsys.model.artifact import (
     ARCHITECTURES,
     BI,
@@ -32,6 +24,7 @@ from recsys.model.artifact import (
     TRAINING_METRICS_FILE,
     ModelMetadata,
 )
+from recsys.model.relevance_model import RelevanceModel
 from recsys.scoring.scorer import Scorer, load_scorer, rank_scores
 
 HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))

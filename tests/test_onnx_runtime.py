@@ -19,7 +19,7 @@ from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
 from recsys.model.architectures import load_model
 from recsys.model.artifact import BI, ModelFolderError, ModelMetadata, resolve_model_path
-from recsys.scoring.onnx_runtime import (
+from recsys.scoring.onnx_agreement import (
     AGREEMENT_FILE,
     FP32,
     INT8,
@@ -28,16 +28,12 @@ from recsys.scoring.onnx_runtime import (
     Agreement,
     AgreementReport,
     CheckedExport,
-    OnnxEncoder,
     agreement,
-    cli,
-    default_data,
-    export,
-    main,
     model_digest,
-    serving_encoder,
     sha256,
 )
+from recsys.scoring.onnx_export import cli, default_data, export, main
+from recsys.scoring.onnx_runtime import OnnxEncoder, serving_encoder
 from recsys.scoring.scorer import load_scorer
 from recsys.scoring.vectors import TorchEncoder
 
@@ -192,14 +188,14 @@ def test_bad_input_is_refused_naming_the_fix(folder: Path, cross_dir: Path, tmp_
     with pytest.raises(UserError, match=r"cross-encoder is not exported to ONNX.*serve this model with PyTorch"):
         export(cross_dir)
     with pytest.raises(
-        UserError, match=r"no such ONNX file; write it with `python -m recsys.scoring.onnx_runtime export"
+        UserError, match=r"no such ONNX file; write it with `python -m recsys.scoring.onnx_export export"
     ):
         OnnxEncoder(folder, "model_fp16.onnx", MAX_LENGTH)
     with pytest.raises(UserError, match=f"{Env.ONNX}='yes please' must be 1"):
         serving_encoder(folder, ModelMetadata.load(folder), env={Env.ONNX: "yes please"})
     (folder / ONNX_DIR / AGREEMENT_FILE).write_text('{"exports": []}')
     with pytest.raises(
-        ModelFolderError, match=r"not an agreement report.*run `python -m recsys.scoring.onnx_runtime export"
+        ModelFolderError, match=r"not an agreement report.*run `python -m recsys.scoring.onnx_export export"
     ):
         serving_encoder(folder, ModelMetadata.load(folder), env={})
 

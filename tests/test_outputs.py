@@ -1,6 +1,6 @@
 """No command writes over its input: training's --output-dir and the MIND conversion's --out, refused before
-anything loads, by their own path or through a link (``recsys.data.tables.check_not_an_input_folder`` for a folder,
-``recsys.data.tables.check_not_an_input`` for a file)."""
+anything loads, by their own path or through a link (``recsys.data.file_checks.check_not_an_input_folder`` for a
+folder, ``recsys.data.file_checks.check_not_an_input`` for a file)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from recsys.data.file_checks import check_not_an_input_folder
 from recsys.data.mind import main as convert_mind
-from recsys.data.tables import check_not_an_input_folder
 from recsys.errors import ContractError, UserError
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")

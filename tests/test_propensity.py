@@ -1,5 +1,5 @@
-"""Propensities by position (recsys.feedback.propensity) and the pieces of the position-bias experiment
-(bench.position_bias)."""
+"""Propensities by position (recsys.feedback.propensity), their estimate from swaps (recsys.feedback.swaps), and
+the pieces of the position-bias experiment (bench.position_bias)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,8 @@ from bench.position_bias import biased_log, click_rates, logged_positions, simul
 from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CascadeClicks, PositionBasedClicks
-from recsys.feedback.propensity import (
-    SWAP,
-    assign_swaps,
-    estimate_from_swaps,
-    fit_power_law,
-    from_click_model,
-    ips_weights,
-    power_law,
-    read_propensities,
-    write_propensities,
-)
+from recsys.feedback.propensity import from_click_model, ips_weights, power_law, read_propensities, write_propensities
+from recsys.feedback.swaps import SWAP, assign_swaps, estimate_from_swaps, fit_power_law
 
 # -- propensities of a click model ---------------------------------------------------------------------------
 

@@ -15,28 +15,17 @@ import pytest
 from recsys.data.contract import ITEM, ITEM_ID, MARK, RANK
 from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
-from recsys.feedback.store import FeedbackStore, RankedList
+from recsys.feedback.ranked_lists import RankedList
+from recsys.feedback.store import FeedbackStore
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.scoring.catalog import build_index
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
-from recsys.serving.service import (
-    Evaluations,
-    InputError,
-    ServedModels,
-    blend_weights,
-    check_text,
-    check_top_k,
-    inspect_candidate_file,
-    load_catalog,
-    load_served_models,
-    own_tokenizer,
-    rank_catalog,
-    ranked_list,
-    read_candidate_input,
-    save_marks,
-)
+from recsys.serving.evaluations import Evaluations, own_tokenizer
+from recsys.serving.inputs import blend_weights, check_text, check_top_k, inspect_candidate_file, read_candidate_input
+from recsys.serving.service import InputError, ServedModels, load_catalog, load_served_models, rank_catalog
 from recsys.serving.settings import AppConfig, Limits
+from recsys.serving.shown_lists import ranked_list, save_marks
 
 LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
 BING_EXAMPLES = EXAMPLES_DIR / "bing_news"

@@ -26,7 +26,7 @@ from huggingface_hub.utils import filter_repo_objects
 
 from recsys.errors import UserError
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
-from recsys.publish.hub import list_files, plan_folder, plan_upload
+from recsys.publish.upload_plan import list_files, plan_folder, plan_upload
 from recsys.scoring.scorer import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,7 +34,7 @@ from recsys.model.artifact import (
     ModelFolderError,
 )
 from recsys.model.checks import check_model_folder
-from recsys.publish.hub import list_files, plan_upload, published_files
+from recsys.publish.upload_plan import list_files, plan_upload, published_files
 from recsys.scoring.scorer import load_scorer
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")

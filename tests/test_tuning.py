@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from finetune.tuning import add_lora, freeze_lower_layers, interpolated, trainable_weights, without_adapters
-from recsys.model.architectures import RelevanceModel, load_model
+from recsys.model.architectures import load_model
 from recsys.model.artifact import ARCHITECTURES, BI
+from recsys.model.relevance_model import RelevanceModel
 
 
 @pytest.fixture

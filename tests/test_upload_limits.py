@@ -21,10 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, read_candidate_table
-from recsys.data.tables import MAX_JSON_DEPTH, TooLarge, read_table, read_table_chunks
+from recsys.data.candidates import read_candidate_table
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID
+from recsys.data.jsonl import MAX_JSON_DEPTH
+from recsys.data.limits import TooLarge
+from recsys.data.tables import read_table, read_table_chunks
 from recsys.errors import ContractError
-from recsys.serving.service import InputError, inspect_candidate_file, read_candidate_input, upload_limits
+from recsys.serving.inputs import inspect_candidate_file, read_candidate_input, upload_limits
+from recsys.serving.service import InputError
 from recsys.serving.settings import Limits
 
 LIMITS = Limits()  # 1000 items; item, item_id, clicked and 64 more columns

@@ -20,23 +20,18 @@ from recsys.errors import UserError
 from recsys.evaluation.metrics import Difference
 from recsys.feedback.store import FeedbackStore
 from recsys.loop.commands import main
+from recsys.loop.promotion import Challenge, HeadToHead, decide, head_to_head, promote, settle
 from recsys.loop.versions import (
     KEPT,
     LOG_FILE,
     PROMOTED,
     RECORDED,
     ROLLED_BACK,
-    Challenge,
-    HeadToHead,
     History,
-    decide,
-    head_to_head,
     history_dir,
-    promote,
     record,
     rollback,
     served_version,
-    settle,
 )
 from recsys.model.artifact import (
     EVALUATION_FILE,

@@ -46,8 +46,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from recsys.cli import run_cli, say
-from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, MISSING_TEXT, POSITION, QUERY, TIMESTAMP
-from recsys.data.tables import check_not_an_input
+from recsys.data.cells import MISSING_TEXT
+from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP
+from recsys.data.file_checks import check_not_an_input
 from recsys.errors import ContractError, UserError
 
 USER = "user"

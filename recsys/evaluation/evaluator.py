@@ -27,7 +27,7 @@ import pandas as pd
 
 from recsys.cli import run_cli, say
 from recsys.data.contract import CLICKED, read_clicks, require_ranked_groups
-from recsys.data.tables import check_not_an_input
+from recsys.data.file_checks import check_not_an_input
 from recsys.evaluation.baselines import (
     Scored,
     bm25_baseline,

@@ -6,7 +6,7 @@ side's 95th percentile in tokens (a cross-encoder's: the (context, item) pairs i
 longer up to a multiple of 8 and caps it at 256 tokens and at what the tokenizer takes.
 
 One length serves both sides of a bi-encoder: each side is padded only to its own batch's longest text
-(``recsys.model.architectures.tokenize``), so the short items cost nothing for the long contexts' limit. Training
+(``recsys.model.relevance_model.tokenize``), so the short items cost nothing for the long contexts' limit. Training
 records the choice in ``clicktune.json`` (``max_length``, and the percentiles under ``training.text_lengths``); serving
 and the zero-shot baseline read texts at that same length, so that the two are compared like for like.
 """

@@ -27,31 +27,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from pathlib import Path
-from types import TracebackType
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
 from recsys.data.contract import validate_pairs
-from recsys.data.tables import TABULAR_SUFFIXES, check_not_an_input, describe_rows, read_table_chunks
+from recsys.data.file_checks import check_not_an_input
+from recsys.data.limits import describe_rows
+from recsys.data.table_writer import written_atomically
+from recsys.data.tables import TABULAR_SUFFIXES, read_table_chunks
 from recsys.errors import ContractError, UserError
+from recsys.scoring.processes import Processes, joined_processes
 from recsys.scoring.scorer import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
 SCORE, PROBABILITY = "score", "probability"  # the columns added to each row
 CHUNK_ROWS = 10_000  # rows read, checked and scored at a time: memory stays bounded, N processes share the work
-# How long a process waits at a barrier for the others. Under a launcher, a process that fails ends the
-# others, so the wait only has to outlast the slowest process's share, however large the file.
-BARRIER_TIMEOUT = timedelta(hours=12)
 
 KeepChunk = Callable[[pd.DataFrame, int], None]  # (a scored chunk, its number in the file from 0)
 
@@ -64,113 +61,6 @@ class ScoredFile:
     rows: int  # rows of the input, all scored (by this process and the others)
     chunks: int
     processes: int
-
-
-# -- processes ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Processes:
-    """This process's place among those that share the work: ``rank`` from 0 to ``count - 1``."""
-
-    rank: int = 0
-    count: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def wait_for_everyone(self) -> None:
-        if self.count > 1:
-            import torch.distributed as dist  # imported here, as in joined_processes: --help loads no torch
-
-            dist.barrier()
-
-
-@contextmanager
-def joined_processes() -> Iterator[Processes]:
-    """The processes of this run: torch.distributed's group where one is set up; else, under a launcher
-    (``WORLD_SIZE`` above 1), a gloo group joined from its environment and left at the end; else this one."""
-    import torch.distributed as dist  # imported here: --help loads no torch
-
-    if dist.is_available() and dist.is_initialized():
-        yield Processes(dist.get_rank(), dist.get_world_size())
-        return
-    count = int(os.environ.get("WORLD_SIZE", "1"))
-    if count <= 1:
-        yield Processes()
-        return
-    # env://: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, as accelerate launch and torchrun set them
-    dist.init_process_group("gloo", timeout=BARRIER_TIMEOUT)
-    try:
-        yield Processes(dist.get_rank(), dist.get_world_size())
-    finally:
-        dist.destroy_process_group()
-
-
-# -- output ------------------------------------------------------------------------------------------------
-
-
-class TableWriter:
-    """Writes a table chunk by chunk as .csv, .tsv, .jsonl or .parquet (by ``suffix``), with one header."""
-
-    def __init__(self, path: Path, suffix: str, name: str | None = None) -> None:
-        self.path, self.suffix = path, suffix
-        self.name = name or path.name  # the output as errors name it (not a hidden partial file)
-        self._parquet = None  # pyarrow's writer, opened with the first chunk's schema
-        self._text = None if suffix == ".parquet" else path.open("w", encoding="utf-8", newline="")
-        self._header = True
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.suffix == ".parquet":
-            self._write_parquet(frame)
-        elif self.suffix == ".jsonl":
-            frame.to_json(self._text, orient="records", lines=True, force_ascii=False, double_precision=15)
-        else:
-            sep = "\t" if self.suffix == ".tsv" else ","
-            frame.to_csv(self._text, sep=sep, index=False, header=self._header, lineterminator="\n")
-        self._header = False
-
-    def _write_parquet(self, frame: pd.DataFrame) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self._parquet is None:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            self._parquet = pq.ParquetWriter(self.path, table.schema)
-        else:
-            try:
-                table = pa.Table.from_pandas(frame, schema=self._parquet.schema, preserve_index=False)
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-                raise UserError(
-                    f"{self.name}: a column holds other types of values here than in the first chunk "
-                    f"({err}); write a .csv output instead, or give that column one type in the input"
-                ) from None
-        self._parquet.write_table(table)
-
-    def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
-        if self._text is not None:
-            self._text.close()
-
-    def __enter__(self) -> TableWriter:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType) -> None:
-        self.close()
-
-
-@contextmanager
-def written_atomically(out: Path) -> Iterator[TableWriter]:
-    """A writer of a hidden file beside ``out``, renamed to ``out`` once all is written; removed on failure."""
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        with TableWriter(partial, out.suffix.lower(), name=str(out)) as writer:
-            yield writer
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def check_output(out: Path, data: Path) -> None:

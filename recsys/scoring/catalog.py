@@ -19,24 +19,22 @@ A catalog folder (default: ``<items file>-index`` beside the items file) holds `
 belongs to one model version; loading it with another model is refused with the command that rebuilds it.
 A cross-encoder reads each (context, item) pair together, so it has no item vectors to index.
 
-Loading checks everything before a context is ranked, each failure in one line with the command that rebuilds
-the catalog: ``catalog.json`` whole (every key known, each value of its type, numbers finite, the search
-settings its kind needs), the three files regular files of the folder, never links (a link's target is never
-read), the index of the kind and size that ``catalog.json`` says, and the items table by the candidate
-contract. The build never writes over what it reads: its folder is not the model folder, and its files are not
-the items file or the app's feedback database, by path or through a link; each file is written aside and renamed,
-so that a link in the folder is replaced, never written through.
+Loading (``recsys.scoring.catalog_search``, with ``recsys.scoring.catalog_info`` for ``catalog.json``) checks
+everything before a context is ranked, each failure in one line with the command that rebuilds the catalog:
+``catalog.json`` whole (every key known, each value of its type, numbers finite, the search settings its kind
+needs), the three files regular files of the folder, never links (a link's target is never read), the index of the
+kind and size that ``catalog.json`` says, and the items table by the candidate contract. The build, here, never
+writes over what it reads: its folder is not the model folder, and its files are not the items file or the app's
+feedback database, by path or through a link; each file is written aside and renamed, so that a link in the folder
+is replaced, never written through.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,49 +44,30 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
-from recsys.data.contract import ITEM, ITEM_ID, RANK, read_candidates, validate_candidates
-from recsys.data.tables import check_not_an_input
+from recsys.data.candidates import read_candidates
+from recsys.data.contract import ITEM, ITEM_ID, RANK
+from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
-from recsys.errors import ContractError, UserError
-from recsys.model.artifact import is_number, resolve_model_path, write_text_atomic
-from recsys.model.checks import CONFIG_LIMITS
+from recsys.errors import ContractError
+from recsys.model.artifact import resolve_model_path
+from recsys.scoring.catalog_info import APPROXIMATE, CATALOG_FILES, EF_SEARCH_STEPS, EXACT, CatalogInfo
+from recsys.scoring.catalog_search import TOP_K, Catalog, require_bi_encoder
 from recsys.scoring.scorer import Scorer, load_scorer
-from recsys.scoring.vectors import vectors_of
 
 if TYPE_CHECKING:
     import faiss
 
 logger = logging.getLogger(__name__)
 
-CATALOG_FILE, INDEX_FILE, ITEMS_FILE = "catalog.json", "index.faiss", "items.parquet"
-CATALOG_FILES = (INDEX_FILE, ITEMS_FILE, CATALOG_FILE)  # a catalog folder's files, in the order they are written
-EXACT, APPROXIMATE = "exact", "approximate"
 # Ranking a catalog may take 50 ms (p50), the context's encoding included (MiniLM: 10-20 ms on 2 busy cores).
 # An exhaustive search reads every vector (385 floats): on this project's shared 2-core machine, ranking 100,000
 # took 24 ms p50 besides the encoding (37 ms with it), 50,000 about half that. Above this limit an HNSW graph ranks
 # 100,000 clustered synthetic vectors in 4 ms besides the encoding (22 ms with it), at recall@100 0.95.
 EXACT_LIMIT = 50_000
-TOP_K = 100  # what a catalog ranking returns by default, and the depth its recall is measured at
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80  # graph degree and build-time beam: 100,000 items take under a minute
-EF_SEARCH_STEPS = (128, 256, 512, 1024, 2048)  # search beams tried, smallest first; each at least TOP_K
-MAX_EF_SEARCH = 16 * EF_SEARCH_STEPS[-1]  # the widest beam a catalog.json may ask for: wider is a search of hours
-MAX_DIM = CONFIG_LIMITS["hidden_size"]  # the longest item vector: a model's hidden size
 TARGET_RECALL = 0.95
 RECALL_QUERIES = 200  # catalog items whose vectors stand in for contexts when the recall is measured
 ENCODE_CHUNK = 4096  # items encoded and added at a time, so that a big catalog's tokens never all sit in memory
-
-
-def rebuild_command(model: str, items_file: str, folder: str | Path) -> str:
-    return f"python -m recsys.scoring.catalog build --model {model} --items {items_file or 'ITEMS_FILE'} --out {folder}"
-
-
-def require_bi_encoder(scorer: Scorer) -> None:
-    if scorer.encoder is None:
-        raise UserError(
-            f"a catalog index needs a bi-encoder, which encodes items apart from the context; this model is a "
-            f"{scorer.model.title}, which reads each (context, item) pair together, so its catalog cannot be "
-            "encoded ahead of the context. Serve a bi-encoder to rank against a catalog, or rank lists instead"
-        )
 
 
 def score_line(scorer: Scorer, items: pd.DataFrame, dim: int) -> tuple[float, np.ndarray]:
@@ -105,229 +84,6 @@ def score_line(scorer: Scorer, items: pd.DataFrame, dim: int) -> tuple[float, np
     if not np.allclose(slopes, slopes[0], rtol=1e-6, atol=1e-9):
         raise TypeError("the model's final score is not the same multiple of the cosine for every item")
     return float(slopes[0]), offsets
-
-
-@dataclass
-class CatalogInfo:
-    """What ``catalog.json`` says of a catalog: the model it belongs to and how it is searched."""
-
-    model_version: str
-    encoder: str  # what computed the vectors (PyTorch, an ONNX export): another's are close, not the same
-    count: int
-    dim: int  # of the item vectors; the index holds one more number per item, its score offset
-    kind: str  # EXACT or APPROXIMATE
-    slope: float  # final score = slope · cosine + the item's offset
-    parameters: dict[str, int] = field(default_factory=dict)  # HNSW: m, ef_construction, ef_search
-    recall_at_100: float | None = None  # approximate: against the exact search, on a sample of items as contexts
-    model: str = ""  # the model it was built with, as given to the build command
-    items_file: str = ""
-    built_at: str = ""
-
-    @classmethod
-    def load(cls, folder: str | Path) -> CatalogInfo:
-        """``folder``'s ``catalog.json``, every value checked (:func:`check_catalog_info`)."""
-        path = Path(folder) / CATALOG_FILE
-        if not path.is_file() and not path.is_symlink():
-            raise UserError(
-                f"{folder}: no catalog here ({CATALOG_FILE} is missing, or its build did not finish); "
-                f"build one: {rebuild_command('MODEL_DIR', '', folder)}"
-            )
-        require_own_file(folder, CATALOG_FILE, rebuild_command("MODEL_DIR", "", folder))
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
-            raise UserError(f"{path}: not valid JSON ({err}); rebuild it: {_rebuild(folder, None)}") from None
-        return check_catalog_info(data, path)
-
-
-def _rebuild(folder: str | Path, data: object) -> str:
-    """The rebuild command, with the model and items file that ``catalog.json`` names where they are text."""
-    data = data if isinstance(data, dict) else {}
-    model, items_file = data.get("model"), data.get("items_file")
-    return rebuild_command(
-        model if isinstance(model, str) and model else "MODEL_DIR",
-        items_file if isinstance(items_file, str) else "",
-        folder,
-    )
-
-
-def check_catalog_info(data: object, path: Path) -> CatalogInfo:
-    """``catalog.json``'s content as a :class:`CatalogInfo`, or one line naming the first value that is wrong.
-
-    Every key must be one that this version writes, each required key present, each value of its type: text,
-    whole numbers of at least 1 (``dim`` at most :data:`MAX_DIM`), a finite ``slope``, a ``kind`` of
-    ``exact`` or ``approximate`` (which needs its ``ef_search``, at most :data:`MAX_EF_SEARCH`), a recall
-    in [0, 1] or null.
-    """
-    rebuild = _rebuild(path.parent, data)
-
-    def refuse(problem: str) -> UserError:
-        return UserError(f"{path}: {problem}, not a catalog this version reads; rebuild it: {rebuild}")
-
-    if not isinstance(data, dict):
-        raise refuse(f"holds a JSON {type(data).__name__}, not an object")
-    fields = CatalogInfo.__dataclass_fields__
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise refuse(f"has the key(s) {', '.join(map(repr, unknown))}")
-    missing = [name for name in ("model_version", "encoder", "count", "dim", "kind", "slope") if name not in data]
-    if missing:
-        raise refuse(f"lacks {', '.join(map(repr, missing))}")
-    info = CatalogInfo(**data)
-    recall = info.recall_at_100
-
-    def whole(value: object, most: float = math.inf) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most
-
-    checks = (
-        ("model_version", isinstance(info.model_version, str) and info.model_version, "not a model version"),
-        ("encoder", isinstance(info.encoder, str) and info.encoder, "not an encoder's name"),
-        ("count", whole(info.count), "not a whole number of items of at least 1"),
-        ("dim", whole(info.dim, MAX_DIM), f"not a whole number from 1 to {MAX_DIM}"),
-        ("kind", info.kind in (EXACT, APPROXIMATE), f"not {EXACT} or {APPROXIMATE}"),
-        ("slope", is_number(info.slope) and math.isfinite(info.slope), "not a finite number"),
-        ("parameters", isinstance(info.parameters, dict), "not an object"),
-        ("recall_at_100", recall is None or (is_number(recall) and 0 <= recall <= 1), "not a recall in [0, 1] or null"),
-        *((name, isinstance(getattr(info, name), str), "not text") for name in ("model", "items_file", "built_at")),
-    )  # fmt: skip
-    for name, good, expected in checks:
-        if not good:
-            raise refuse(f"its {name} is {getattr(info, name)!r}, {expected}")
-    for name, value in info.parameters.items():
-        if name == "ef_search" and not whole(value, MAX_EF_SEARCH):
-            raise refuse(f"its parameters' ef_search is {value!r}, not a whole number from 1 to {MAX_EF_SEARCH}")
-        if not whole(value):
-            raise refuse(f"its parameters' {name} is {value!r}, not a whole number of at least 1")
-    if info.kind == APPROXIMATE and "ef_search" not in info.parameters:
-        raise refuse(f"its kind is {APPROXIMATE} but its parameters lack the ef_search that searching it needs")
-    return info
-
-
-def require_own_file(folder: str | Path, name: str, rebuild: str) -> None:
-    """A catalog's file is a regular file of its folder, never a link: a link's target is not read, nor named."""
-    path = Path(folder) / name
-    if path.is_symlink():
-        raise UserError(f"{path}: is a link; a catalog's files are its own, never links; rebuild it: {rebuild}")
-    if path.exists() and not path.is_file():
-        raise UserError(f"{path}: is not a regular file; rebuild the catalog: {rebuild}")
-
-
-@dataclass
-class Catalog:
-    """A catalog's items, its index and its :class:`CatalogInfo`, ranked for a context with ``scorer``."""
-
-    index: faiss.Index
-    items: pd.DataFrame  # validated candidates (item, optional item_id, extra columns), one row per indexed item
-    info: CatalogInfo
-    scorer: Scorer
-
-    def __len__(self) -> int:
-        return self.info.count
-
-    def rank(self, context: str, top_k: int = TOP_K) -> pd.DataFrame:
-        """The catalog's top items for ``context``, as :func:`recsys.scoring.ranking.rank_candidates` ranks a list.
-
-        The index finds them; the scorer scores them again, so their scores and order are those of ranking
-        the whole catalog (up to float ties); ties keep catalog order. ``input_row`` is the catalog row.
-        """
-        import faiss  # imported here, as recsys.scoring.ranking (which loads torch): --help loads neither
-
-        from recsys.scoring.ranking import ranked_table
-
-        query = self.scorer.embed([context])  # encodes the context alone (cached by the scorer)
-        k = min(max(int(top_k), 0), self.info.count)
-        if k == 0:
-            return ranked_table(self.scorer, self.items.iloc[:0], np.zeros(0, dtype=np.float32))
-        searched = np.hstack([self.info.slope * query, np.ones((1, 1))]).astype(np.float32)
-        params = {}
-        if self.info.kind == APPROXIMATE:
-            params["params"] = faiss.SearchParametersHNSW(efSearch=max(self.info.parameters["ef_search"], k))
-        _, found = self.index.search(searched, k, **params)
-        rows = np.sort(found[0][found[0] >= 0])  # in catalog order, which equal scores keep
-        vectors = self.index.reconstruct_batch(rows)[:, : self.info.dim]
-        return ranked_table(self.scorer, self.items.iloc[rows], self.scorer.logits(query, vectors), top_k=k)
-
-    def save(self, folder: str | Path) -> Path:
-        """The index, the items, then ``catalog.json``: a kill part-way leaves a folder without it, no catalog.
-
-        Each file is written aside and renamed into place, so that a link of that name is replaced, never written
-        through.
-        """
-        import faiss  # imported here: --help loads no faiss
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CATALOG_FILE).unlink(missing_ok=True)
-        partial = {name: folder / f".{name}.{os.getpid()}.partial" for name in (INDEX_FILE, ITEMS_FILE)}
-        try:
-            faiss.write_index(self.index, str(partial[INDEX_FILE]))
-            self.items.to_parquet(partial[ITEMS_FILE], index=False)
-            for name, file in partial.items():
-                os.replace(file, folder / name)
-        finally:
-            for file in partial.values():
-                file.unlink(missing_ok=True)
-        write_text_atomic(folder / CATALOG_FILE, json.dumps(asdict(self.info), indent=2) + "\n")
-        return folder
-
-    @classmethod
-    def load(cls, folder: str | Path, scorer: Scorer, model: str | None = None) -> Catalog:
-        """The catalog in ``folder``, for ``scorer``'s model only; ``model`` names it in the rebuild command."""
-        import faiss  # imported here, as recsys.scoring.ranking (which loads torch): --help loads neither
-
-        from recsys.scoring.ranking import check_candidates
-
-        require_bi_encoder(scorer)
-        info = CatalogInfo.load(folder)
-        rebuild = rebuild_command(model or info.model or "MODEL_DIR", info.items_file, folder)
-        built, served = vectors_of(info.model_version, info.encoder), scorer.vector_version
-        if built != served:
-            raise UserError(
-                f"{folder}: the catalog was built with model {built}, not the served {served}, so its scores "
-                f"would be another model's; rebuild it: {rebuild}"
-            )
-        for name in (INDEX_FILE, ITEMS_FILE):
-            require_own_file(folder, name, rebuild)
-        index = _read_index(Path(folder), rebuild)
-        try:
-            items = pd.read_parquet(Path(folder) / ITEMS_FILE)
-        except (OSError, ValueError, pa.ArrowException) as err:
-            raise UserError(
-                f"{folder}: its {INDEX_FILE} or {ITEMS_FILE} does not read ({ITEMS_FILE}: {err}); rebuild it: {rebuild}"
-            ) from None
-        if not index.ntotal == len(items) == info.count or index.d != info.dim + 1:
-            raise UserError(
-                f"{folder}: its index holds {index.ntotal} items of {index.d - 1} numbers, its items table "
-                f"{len(items)}, its {CATALOG_FILE} {info.count} of {info.dim}; rebuild it: {rebuild}"
-            )
-        searched = faiss.downcast_index(index)
-        expected = faiss.IndexHNSW if info.kind == APPROXIMATE else faiss.IndexFlat
-        if not isinstance(searched, expected) or index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise UserError(
-                f"{folder}: its {INDEX_FILE} is a {type(searched).__name__}, not the {info.kind} inner-product index "
-                f"that its {CATALOG_FILE} says; rebuild it: {rebuild}"
-            )
-        source = str(Path(folder) / ITEMS_FILE)
-        try:
-            items = validate_candidates(items, source)
-            check_candidates(scorer, items)
-        except ContractError as err:
-            raise UserError(f"{err.source}: {err.problem}; rebuild the catalog: {rebuild}") from None
-        return cls(index, items, info, scorer)
-
-
-def _read_index(folder: Path, rebuild: str) -> faiss.Index:
-    """The folder's faiss index; one that does not read is named, never quoted (faiss's message shows its bytes)."""
-    import faiss  # imported here: --help loads no faiss
-
-    path = folder / INDEX_FILE
-    why = "is missing" if not path.is_file() else "is not a faiss index (damaged, or written by another program)"
-    try:
-        return faiss.read_index(str(path))
-    except (RuntimeError, MemoryError):  # faiss reports a missing file or bytes it does not know as a RuntimeError
-        raise UserError(
-            f"{folder}: its {INDEX_FILE} or {ITEMS_FILE} does not read ({INDEX_FILE} {why}); rebuild it: {rebuild}"
-        ) from None
 
 
 def build_index(
@@ -399,7 +155,8 @@ def _hnsw(dim: int) -> faiss.IndexHNSWFlat:
 
 
 def _tune_search(index: faiss.IndexHNSWFlat, slope: float, rng: np.random.Generator) -> tuple[dict[str, int], float]:
-    """The smallest efSearch of :data:`EF_SEARCH_STEPS` whose recall@100 reaches :data:`TARGET_RECALL`, and its recall.
+    """The smallest efSearch of :data:`~recsys.scoring.catalog_info.EF_SEARCH_STEPS` whose recall@100 reaches
+    :data:`TARGET_RECALL`, and its recall.
 
     Contexts are texts like the items, so a sample of the items' own vectors stands in for them; the truth is
     the exhaustive search of the same vectors (the graph's own storage).
@@ -443,8 +200,8 @@ def _refuse_mixed_columns(items: pd.DataFrame, source: str) -> None:
 
 def refuse_writing_over_inputs(folder: str | Path, items_file: str | Path, model_dir: str | Path) -> None:
     """Refuse a catalog folder that is the model folder, or whose files would be the items file or the app's
-    feedback database (or its WAL files), by path or through a link (``recsys.data.tables.check_not_an_input``, the one
-    rule of every command that writes): the build would destroy what it reads."""
+    feedback database (or its WAL files), by path or through a link (``recsys.data.file_checks.check_not_an_input``,
+    the one rule of every command that writes): the build would destroy what it reads."""
     folder, fix = Path(folder), "write the catalog to another folder (--out)"
     database = Path(os.environ.get(Env.FEEDBACK_DIR) or FEEDBACK_DIR) / DB_FILE
     inputs = [Path(items_file), database, *(database.with_name(database.name + end) for end in ("-wal", "-shm"))]

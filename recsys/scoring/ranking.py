@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.contract import ITEM, ITEM_ID, RANK, fill_item_ids
-from recsys.data.tables import bad_rows, describe_rows
+from recsys.data.limits import bad_rows, describe_rows
 from recsys.errors import ContractError
-from recsys.model.architectures import Progress
+from recsys.model.relevance_model import Progress
 from recsys.scoring.scorer import Scorer, rank_scores
 
 SCORE = "score"

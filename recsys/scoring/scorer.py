@@ -1,6 +1,6 @@
 """Serving a saved model: final scores, click probabilities and rankings of (query, item) pairs.
 
-A model's *text logit* comes from its :class:`~recsys.model.architectures.RelevanceModel`; its *final score*
+A model's *text logit* comes from its :class:`~recsys.model.relevance_model.RelevanceModel`; its *final score*
 adds what it learned about the items from its click log (``recsys.model.priors``), and probabilities
 are the calibrated final score (``clicktune.json``'s calibration, fitted on the eval set).
 """
@@ -33,7 +33,7 @@ from recsys.scoring.vectors import TextEncoder, TorchEncoder, VectorCache, vecto
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from recsys.model.architectures import Pair, Progress, RelevanceModel
+    from recsys.model.relevance_model import Pair, Progress, RelevanceModel
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from recsys.defaults import BUNDLED_LOGS, BundledLog
 from recsys.errors import UserError
 from recsys.evaluation.evaluator import Evaluation, Progress
 from recsys.model.artifact import is_model_folder
-from recsys.serving.service import Evaluations, ServedModels, load_served_models
+from recsys.serving.evaluations import Evaluations
+from recsys.serving.service import ServedModels, load_served_models
 from recsys.serving.settings import AppConfig
 
 logger = logging.getLogger(__name__)

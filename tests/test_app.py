@@ -577,8 +577,9 @@ def test_the_model_tab_says_what_the_learning_curve_says_of_its_own_log(handlers
     points.append({**points[0], "log": handlers.log.key, "clicks": 1200, "users": 30})
     curve.write_text(json.dumps({"points": points}))
     sentence, shown = handlers.learning_curve(curve, chart)
-    assert shown == chart and sentence.startswith(f"On {handlers.log.name}'s held-out users, the fine-tuned model ")
-    assert "from 1,200 training clicks (30 users) on" in sentence
+    assert shown == chart and sentence.startswith("On ")
+    assert " held-out users (1 seed), the fine-tuned model " in sentence
+    assert handlers.log.name in sentence and "from 1,200 training clicks (30 users) on" in sentence
     chart.unlink()
     assert handlers.learning_curve(curve, chart) is None  # no chart, no curve shown
 

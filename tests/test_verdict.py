@@ -200,11 +200,14 @@ def test_the_curve_sentence_names_the_size_from_which_every_seed_is_ahead_and_st
         curve_point(1, 1.0, 1000, 0.66, 0.60, 0.58),
     ]
     assert curve_sentence(points, "News") == (
-        "On News's held-out users, the fine-tuned model beats the base model before fine-tuning from 510 training "
-        "clicks (51 users) on, and beats popularity from 110 training clicks (11 users) on, in every one of 2 seeds."
+        "On News' held-out users (2 seeds), the fine-tuned model beats the base model before fine-tuning in every "
+        "seed from 510 training clicks (51 users) on, and beats popularity in every seed from 110 training clicks "
+        "(11 users) on."
     )
+    assert curve_sentence(points, "MovieLens").startswith("On MovieLens' held-out users (2 seeds), ")
+    assert curve_sentence(points, "Bing").startswith("On Bing's held-out users (2 seeds), ")
     points[-1]["auc"]["zero_shot"] = 0.7  # behind at the largest size: it does not stay ahead
-    assert "does not beat the base model before fine-tuning at any size tried (up to 1,000 training clicks)" in (
+    assert "does not beat the base model before fine-tuning in every seed at any size tried (up to 1,000 training" in (
         curve_sentence(points, "News")
     )
     assert curve_sentence([], "News") == "No learning curve of News was measured."

@@ -228,13 +228,14 @@ def curve_sentence(points: list[dict], log_name: str) -> str:
             start -= 1
         name = _name(baseline)
         if start == len(ahead):
-            verdicts.append(f"does not beat {name} at any size tried (up to {most} training clicks)")
+            verdicts.append(f"does not beat {name} in every seed at any size tried (up to {most} training clicks)")
         else:
             size = ordered[start]
             clicks = f"{round(sum(p['clicks'] for p in size) / len(size)):,}"
             users = round(sum(p["users"] for p in size) / len(size))
-            verdicts.append(f"beats {name} from {clicks} training clicks ({users} users) on")
+            verdicts.append(f"beats {name} in every seed from {clicks} training clicks ({users} users) on")
+    owner = f"{log_name}'" if log_name.endswith("s") else f"{log_name}'s"
     return (
-        f"On {log_name}'s held-out users, the fine-tuned model {verdicts[0]}, and {verdicts[1]}, in every one of "
-        f"{seeds} seeds."
+        f"On {owner} held-out users ({seeds} seed{'s' * (seeds > 1)}), the fine-tuned model {verdicts[0]}, and "
+        f"{verdicts[1]}."
     )

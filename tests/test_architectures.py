@@ -1,5 +1,5 @@
 """Relevance models: the registry, loading, batching, scoring pairs and saving (sentence-transformers folders
-included), on the tiny BERT and the packaged MiniLM. The scorer over them: tests/test_scoring.py."""
+included), on the tiny BERT and the packaged MiniLM. The scorer over them: tests/test_scorer.py."""
 
 from __future__ import annotations
 

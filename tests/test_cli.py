@@ -126,9 +126,13 @@ def test_a_main_that_returns_an_int_sets_the_exit_status(status: int) -> None:
     assert exit_.value.code == status
 
 
-def test_a_true_or_false_result_is_not_an_exit_status() -> None:
-    run_cli(lambda: True)
-    run_cli(lambda: False)
+@pytest.mark.parametrize("result", [True, False])
+def test_a_true_or_false_result_is_not_an_exit_status(result: bool, capsys: pytest.CaptureFixture) -> None:
+    try:
+        run_cli(lambda: result)
+    except SystemExit as exit_:  # bool is an int: a True taken for status 1 would land here
+        pytest.fail(f"{result} ended the command with exit status {exit_.code}")
+    assert capsys.readouterr() == ("", "")
 
 
 def test_say_writes_one_line_to_stdout(capsys: pytest.CaptureFixture) -> None:

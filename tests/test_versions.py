@@ -400,7 +400,7 @@ def count_writes(served: Path, challenger: Path) -> int:
 
 KILLER = """
 import os, shutil, signal, sys
-from recsys.loop.versions import Challenge, promote
+from recsys.loop.promotion import Challenge, promote
 served, challenger, evaluation, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 writes = []
 def killing(real):

@@ -108,6 +108,19 @@ def test_interleaved_lists_come_back_with_their_teams_and_outcomes(
     )
 
 
+@pytest.mark.parametrize(("column", "value"), [("team", "referee"), ("outcome", "draw")])
+def test_a_mirrored_row_with_an_unknown_team_or_outcome_is_refused_and_nothing_restored(
+    tmp_path: Path, column: str, value: str
+) -> None:
+    store = FeedbackStore(tmp_path / "before")
+    store.record("nba", shown(["a", "b"], {1}), "champ@a", interleaving=Interleaving("next@b", (CHAMPION, CHALLENGER)))
+    rows = store.read().drop(columns="id").assign(challenger_version="next@b", outcome="champion")
+    restarted = FeedbackStore(tmp_path / "after")
+    with pytest.raises(UserError, match=f"unknown {column} value.s. {value}; .*Nothing was restored"):
+        restarted.restore(rows.assign(**{column: value}))
+    assert restarted.summary()["rows"] == 0
+
+
 def test_the_mirror_is_off_unless_a_dataset_repo_is_set() -> None:
     assert AppConfig.from_env({}).feedback_repo == ""
     config = AppConfig.from_env({"FEEDBACK_REPO": REPO_ID, "FEEDBACK_PUSH_MINUTES": "2.5"})

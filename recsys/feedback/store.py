@@ -33,7 +33,7 @@ from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY,
 from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import UserError
-from recsys.feedback.interleave import Comparison
+from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, TIE, Comparison
 from recsys.feedback.ranked_lists import Interleaving
 
 logger = logging.getLogger(__name__)
@@ -191,6 +191,14 @@ class FeedbackStore:
         ClickTune's) are restored as one model's."""
         rows = rows.reindex(columns=list(MIRROR_COLUMNS)).astype(object)
         rows = rows.where(rows.notna(), None).drop_duplicates(subset=["list_id", "position"], keep="last")
+        allowed = {"team": {CHAMPION, CHALLENGER, SHARED, None}, "outcome": {CHAMPION, CHALLENGER, TIE, None}}
+        for column, values in allowed.items():
+            unknown = sorted(map(str, set(rows[column]) - values))
+            if unknown:
+                raise UserError(
+                    f"mirrored feedback: unknown {column} value(s) {', '.join(unknown[:5])}; a row's {column} is one "
+                    f"of {', '.join(sorted(v for v in values if v))} or empty. Nothing was restored"
+                )
         records = rows[list(ROW_COLUMNS)].itertuples(index=False, name=None)
         lists = rows.drop_duplicates("list_id", keep="last").dropna(subset=["challenger_version", "outcome"])
         compared = lists[["list_id", "model_version", "challenger_version", "outcome", "created_at"]]

@@ -1,7 +1,9 @@
-"""bench/curve.py: nested whole-user subsets, the MovieLens all-ratings pool, and the report drawn from its JSON."""
+"""bench.curve and its modules: nested whole-user subsets, the MovieLens all-ratings pool, and the report drawn from
+its JSON."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import defaultdict
 from itertools import pairwise
@@ -10,9 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import curve
+from bench import curve, curve_logs, curve_points, curve_report
+from bench.common import DATA
+from recsys.model.artifact import METADATA_FILE, TRAINING_METRICS_FILE
 
-MOVIELENS = curve.DATA / "movielens"
+MOVIELENS = DATA / "movielens"
 ROW = ("query", "item", "clicked", "item_id", "rating", "timestamp")  # a contract row, without its group's name
 
 
@@ -34,7 +38,7 @@ def clicks() -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_subsets_hold_whole_users_nested_across_fractions(clicks: pd.DataFrame, seed: int) -> None:
     fractions = (0.1, 0.3, 0.5, 1.0)
-    subsets = curve.user_subsets(clicks, "user", fractions, seed)
+    subsets = curve_logs.user_subsets(clicks, "user", fractions, seed)
 
     rows_per_user = clicks["user"].value_counts()
     users = [set(subsets[f]["user"]) for f in fractions]
@@ -47,21 +51,22 @@ def test_subsets_hold_whole_users_nested_across_fractions(clicks: pd.DataFrame, 
 
 
 def test_seeds_draw_different_users(clicks: pd.DataFrame) -> None:
-    first, second = (set(curve.user_subsets(clicks, "user", [0.5], seed)[0.5]["user"]) for seed in (0, 1))
+    first, second = (set(curve_logs.user_subsets(clicks, "user", [0.5], seed)[0.5]["user"]) for seed in (0, 1))
     assert first != second
-    assert first == set(curve.user_subsets(clicks, "user", [0.5], 0)[0.5]["user"])
+    assert first == set(curve_logs.user_subsets(clicks, "user", [0.5], 0)[0.5]["user"])
 
 
 def test_subset_sizes_round_up_without_float_noise() -> None:
-    assert [curve.subset_size(f, 302) for f in curve.FRACTIONS] == [31, 76, 151, 302]
-    assert 0.07 * 100 > 7 and curve.subset_size(0.07, 100) == 7
+    assert [curve_logs.subset_size(f, 302) for f in curve_logs.FRACTIONS] == [31, 76, 151, 302]
+    assert 0.07 * 100 > 7 and curve_logs.subset_size(0.07, 100) == 7
 
 
 @pytest.fixture(scope="module")
 def pool_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MovieLens pool, built the way bench/curve.py builds it where its cache file is missing."""
+    """The MovieLens pool, built the way bench.curve builds it where its cache file is missing."""
     path = tmp_path_factory.mktemp("curve-data") / "cache" / "movielens_train_all.csv"
-    log = curve.Log(path, "user", MOVIELENS / "valid.csv", MOVIELENS / "test.csv", (1.0,), curve.build_movielens_pool)
+    build = curve_logs.build_movielens_pool
+    log = curve_logs.Log(path, "user", MOVIELENS / "valid.csv", MOVIELENS / "test.csv", (1.0,), build)
     assert log.pool_file() == path
     return path
 
@@ -168,30 +173,31 @@ def test_finished_only_draws_the_finished_points_of_the_logs_and_seeds_asked_and
 
 def test_summary_is_mean_and_sample_sd_over_seeds() -> None:
     points = [point("movielens", s, 0.1, 10 * (s + 1), auc, "") for s, auc in enumerate((0.6, 0.7, 0.8))]
-    (summary,) = curve.summarize(points)
+    (summary,) = curve_report.summarize(points)
     assert summary["n"] == 3
     assert summary["clicks"]["mean"] == pytest.approx(20)
     assert summary["auc"]["fine_tuned"]["mean"] == pytest.approx(0.7)
     assert summary["auc"]["fine_tuned"]["sd"] == pytest.approx(0.1)  # ddof=1; the population sd is 0.0816
-    assert curve.summarize(points[:1])[0]["auc"]["fine_tuned"]["sd"] is None
+    assert curve_report.summarize(points[:1])[0]["auc"]["fine_tuned"]["sd"] is None
 
 
 def test_the_whole_pool_is_taken_from_bench_results_only_where_it_is_the_same_run(tmp_path: Path) -> None:
-    bing = curve.LOGS["bing_news"]
+    bing = curve_logs.LOGS["bing_news"]
 
     def results_model(seed: int, train_file: Path = bing.pool) -> None:
         folder = tmp_path / f"bing_news-seed{seed}"
         folder.mkdir(exist_ok=True)
         training = {"train_file": str(train_file), "eval_file": str(bing.valid), "seed": seed}
-        (folder / curve.METADATA_FILE).write_text(json.dumps({"training": training}))
-        (folder / curve.TRAINING_METRICS_FILE).write_text("{}")
+        (folder / METADATA_FILE).write_text(json.dumps({"training": training}))
+        (folder / TRAINING_METRICS_FILE).write_text("{}")
 
-    args = curve.argparse.Namespace(full_models=tmp_path, time_budget=curve.TIME_BUDGET)
+    args = argparse.Namespace(full_models=tmp_path, time_budget=curve_points.TIME_BUDGET)
     results_model(42)
-    assert curve.full_model("bing_news", 42, 1.0, args) == tmp_path / "bing_news-seed42"
-    assert curve.full_model("bing_news", 42, 0.5, args) is None  # a subset is trained
-    assert curve.full_model("bing_news", 43, 1.0, args) is None  # no such run
+    assert curve_points.full_model("bing_news", 42, 1.0, args) == tmp_path / "bing_news-seed42"
+    assert curve_points.full_model("bing_news", 42, 0.5, args) is None  # a subset is trained
+    assert curve_points.full_model("bing_news", 43, 1.0, args) is None  # no such run
     results_model(44, train_file=tmp_path / "other.csv")
-    assert curve.full_model("bing_news", 44, 1.0, args) is None  # another train file
-    assert curve.full_model("bing_news", 42, 1.0, curve.argparse.Namespace(full_models=tmp_path, time_budget=5)) is None
-    assert curve.full_model("bing_news", 42, 1.0, curve.argparse.Namespace(full_models=None, time_budget=30)) is None
+    assert curve_points.full_model("bing_news", 44, 1.0, args) is None  # another train file
+    other_budget = argparse.Namespace(full_models=tmp_path, time_budget=5)
+    assert curve_points.full_model("bing_news", 42, 1.0, other_budget) is None
+    assert curve_points.full_model("bing_news", 42, 1.0, argparse.Namespace(full_models=None, time_budget=30)) is None

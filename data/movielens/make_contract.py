@@ -17,7 +17,7 @@ Chunks with no earlier liked movie have an empty query and cannot be scored: the
 reported, never dropped silently. Run: ``python data/movielens/make_contract.py``.
 
 ``--training-pool FILE`` writes, instead of the three files, every chunk of every training user's timeline
-(not only the last ``--chunks-per-user``) with a ``user`` column: bench/curve.py draws its subsets of
+(not only the last ``--chunks-per-user``) with a ``user`` column: bench/curve_logs.py draws its subsets of
 training users from it.
 """
 

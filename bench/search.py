@@ -62,6 +62,66 @@ def record(runs: Path, done: dict, row: dict) -> None:
     print(json.dumps(row), flush=True)
 
 
+def record_baselines(runs: Path, done: dict) -> None:
+    """Each log's baselines and its zero-shot + item priors reference, where no earlier run recorded them."""
+    for dataset in dict.fromkeys(d for d, _ in CANDIDATES.values()):
+        if not any(row.get("kind") == "baseline" and row["dataset"] == dataset for row in done.values()):
+            for row in baseline_rows(dataset, "valid"):
+                record(runs, done, row)
+        if not any(row.get("kind") == "reference" and row["dataset"] == dataset for row in done.values()):
+            record(runs, done, zero_shot_with_priors_row(dataset))
+
+
+def run_candidate(name: str, dataset: str, flags: list[str], steps: int) -> dict:
+    """Train one candidate for ``steps`` steps; its row: the best validation figures and what the run cost."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        summary = train(
+            [*DATASETS[dataset].train_flags(), "--output-dir", out, "--max-steps", str(steps), *COMMON, *flags]
+        )
+    reset_accelerate()
+    best = summary["best"]
+    return {
+        "name": name,
+        "dataset": dataset,
+        "auc": best["auc"],
+        "text_auc": best.get("text_auc", best["auc"]),
+        "ndcg@10": best["ndcg@10"],
+        "step": summary["best_step"],
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "pairs_per_second": summary["pairs_per_second"],
+    }
+
+
+def table_lines(done: dict, steps: int, only: list[str] | None) -> list[str]:
+    """search.md's heading, what every candidate ran with, and the table: baselines, references, candidates."""
+    defaults = TrainConfig()
+    lines = [
+        "# The recipe's levers on validation users only",
+        "",
+        f"Command: `python -m bench.search --steps {steps}`; every candidate runs `python -m finetune.train`",
+        f"with its defaults (LoRA rank {defaults.lora_rank} at lr {defaults.lr}, batch {defaults.batch_size}, "
+        f"max_length {defaults.max_length}, scale {defaults.scale}, item priors {defaults.item_priors}), "
+        f"`--max-steps {steps} {' '.join(COMMON)}` and the flags of its name",
+        "(`full fine-tuning` is `--lora-rank 0`, which trains every weight at lr 2e-5).",
+        "AUC is the final score's (text + priors where blended); text AUC the text logit's alone; both are group",
+        "AUCs on the log's valid.csv. Baselines are scored on the same rows.",
+        "",
+        "| candidate | val AUC | text AUC | val nDCG@10 | best step | minutes | train pairs/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    kinds = {"baseline": 0, "reference": 1}
+    datasets = list(DATASETS)
+    rows = sorted(done.values(), key=lambda r: (datasets.index(r["dataset"]), kinds.get(r.get("kind"), 2)))
+    for row in rows:
+        if only is None or row["name"] in only or row.get("kind") in kinds:
+            lines.append(
+                f"| {row['name']} | {row['auc']:.4f} | {_cell(row.get('text_auc'))} | {row['ndcg@10']:.4f} | "
+                f"{row.get('step', '')} | {row.get('minutes', '')} | {row.get('pairs_per_second', '')} |"
+            )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=150, help="optimiser steps per candidate")
@@ -76,61 +136,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     done = {}
     if args.runs.is_file():
         done = {row["name"]: row for row in map(json.loads, args.runs.read_text().splitlines()) if row}
-    for dataset in dict.fromkeys(d for d, _ in CANDIDATES.values()):
-        if not any(row.get("kind") == "baseline" and row["dataset"] == dataset for row in done.values()):
-            for row in baseline_rows(dataset, "valid"):
-                record(args.runs, done, row)
-        if not any(row.get("kind") == "reference" and row["dataset"] == dataset for row in done.values()):
-            record(args.runs, done, zero_shot_with_priors_row(dataset))
+    record_baselines(args.runs, done)
     for name, (dataset, flags) in CANDIDATES.items():
-        if (args.only and name not in args.only) or name in done:
-            continue
-        started = time.perf_counter()
-        with tempfile.TemporaryDirectory() as out:
-            summary = train(
-                [*DATASETS[dataset].train_flags(), "--output-dir", out, "--max-steps", str(args.steps), *COMMON, *flags]
-            )
-        reset_accelerate()
-        best = summary["best"]
-        record(
-            args.runs,
-            done,
-            {
-                "name": name,
-                "dataset": dataset,
-                "auc": best["auc"],
-                "text_auc": best.get("text_auc", best["auc"]),
-                "ndcg@10": best["ndcg@10"],
-                "step": summary["best_step"],
-                "minutes": round((time.perf_counter() - started) / 60, 1),
-                "pairs_per_second": summary["pairs_per_second"],
-            },
-        )
-
-    defaults = TrainConfig()
-    lines = [
-        "# The recipe's levers on validation users only",
-        "",
-        f"Command: `python -m bench.search --steps {args.steps}`; every candidate runs `python -m finetune.train`",
-        f"with its defaults (LoRA rank {defaults.lora_rank} at lr {defaults.lr}, batch {defaults.batch_size}, "
-        f"max_length {defaults.max_length}, scale {defaults.scale}, item priors {defaults.item_priors}), "
-        f"`--max-steps {args.steps} {' '.join(COMMON)}` and the flags of its name",
-        "(`full fine-tuning` is `--lora-rank 0`, which trains every weight at lr 2e-5).",
-        "AUC is the final score's (text + priors where blended); text AUC the text logit's alone; both are group",
-        "AUCs on the log's valid.csv. Baselines are scored on the same rows.",
-        "",
-        "| candidate | val AUC | text AUC | val nDCG@10 | best step | minutes | train pairs/s |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    kinds = {"baseline": 0, "reference": 1}
-    datasets = list(DATASETS)
-    rows = sorted(done.values(), key=lambda r: (datasets.index(r["dataset"]), kinds.get(r.get("kind"), 2)))
-    for row in rows:
-        if args.only is None or row["name"] in args.only or row.get("kind") in kinds:
-            lines.append(
-                f"| {row['name']} | {row['auc']:.4f} | {_cell(row.get('text_auc'))} | {row['ndcg@10']:.4f} | "
-                f"{row.get('step', '')} | {row.get('minutes', '')} | {row.get('pairs_per_second', '')} |"
-            )
+        if not (args.only and name not in args.only) and name not in done:
+            record(args.runs, done, run_candidate(name, dataset, flags, args.steps))
+    lines = table_lines(done, args.steps, args.only)
     args.out.write_text("\n".join(lines) + "\n" + later_sections(args.out))
     print("\n".join(lines))
     return list(done.values())

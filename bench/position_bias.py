@@ -46,17 +46,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.position_bias_log import biased_log, click_rates
+from bench.position_bias_report import PLAIN, records, render
 from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, read_clicks
 from recsys.defaults import ROOT
-from recsys.evaluation.metrics import RANKING_METRICS
+from recsys.evaluation.metrics import RANKING_METRICS, bootstrap_interval, group_metrics
 from recsys.feedback.interleave import PositionBasedClicks
 from recsys.feedback.propensity import from_click_model, write_propensities
-from recsys.feedback.swaps import DESIGNS, SWAP, assign_swaps, estimate_from_swaps, fit_power_law
+from recsys.feedback.swaps import DESIGNS, SWAP, estimate_from_swaps, fit_power_law
 
 HERE = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "bing_news"
 SEEDS = (42, 43, 44)
-PLAIN = "no correction"
 QUICK_GROUPS = 40  # train groups in a --quick run; validation and test keep 20 each
 QUICK_FLAGS = ["--max-steps", "3", "--max-length", "32"]
 LOG_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION)  # what the biased log keeps: never the true labels
@@ -64,72 +65,30 @@ LOG_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION)  # what the biase
 logger = logging.getLogger(__name__)
 
 
-# -- the biased log ----------------------------------------------------------------------------------------
-
-
-def logged_positions(frame: pd.DataFrame, scores: np.ndarray) -> np.ndarray:
-    """Each row's place in its group ranked by ``scores``, high to low, from 1; ties keep the rows' order."""
-    order = pd.DataFrame({GROUP: frame[GROUP].to_numpy(), "score": -np.asarray(scores, dtype=np.float64)})
-    order["row"] = np.arange(len(order))
-    ranked = order.sort_values([GROUP, "score", "row"], kind="stable")
-    positions = np.empty(len(order), dtype=np.int64)
-    positions[ranked["row"].to_numpy()] = ranked.groupby(GROUP, sort=False).cumcount().to_numpy() + 1
-    return positions
-
-
-def simulate_clicks(
-    frame: pd.DataFrame, relevance: np.ndarray, model: PositionBasedClicks, rng: np.random.Generator
-) -> np.ndarray:
-    """Clicks (0/1) on each row, by ``model`` reading each group in the order of its ``position``."""
-    clicks = np.zeros(len(frame), dtype=np.int64)
-    relevance = np.asarray(relevance).astype(bool)
-    for rows in frame.groupby(GROUP, sort=False).indices.values():
-        shown = rows[np.argsort(frame[POSITION].to_numpy()[rows], kind="stable")]
-        clicks[shown] = model.simulate(relevance[shown], rng)
-    return clicks
-
-
-def biased_log(
-    labelled: pd.DataFrame,
-    scores: np.ndarray,
-    model: PositionBasedClicks,
-    rng: np.random.Generator,
-    swap_share: float = 0.0,
-    swap_design: str = "adjacent",
-    swap_depth: int | None = 10,
-) -> pd.DataFrame:
-    """``labelled`` as a ranker would have logged it: ranked by ``scores``, shown with swaps on ``swap_share`` of
-    its groups, and clicked by ``model`` from its labels. ``clicked`` is the simulated click; ``relevance`` keeps the
-    label and :data:`~recsys.feedback.swaps.SWAP` the swap, neither of which goes into a training log."""
-    log = labelled.assign(**{POSITION: logged_positions(labelled, scores)})
-    log = assign_swaps(log, swap_share, rng, swap_design, depth=swap_depth)
-    relevance = labelled[CLICKED].to_numpy()
-    return log.assign(relevance=relevance, **{CLICKED: simulate_clicks(log, relevance, model, rng)})
-
-
-def click_rates(log: pd.DataFrame, model: PositionBasedClicks, positions: int = 10) -> pd.DataFrame:
-    """Per position of the top ``positions``: rows, clicks, the click rate, and the rate the click model predicts
-    for those rows (the examination times each row's chance of a click when seen, averaged)."""
-    top = log[log[POSITION] <= positions]
-    seen = model.examination(positions)[top[POSITION].to_numpy() - 1]
-    chance = np.where(top["relevance"].astype(bool), model.p_click_relevant, model.p_click_irrelevant)
-    table = pd.DataFrame({POSITION: top[POSITION], CLICKED: top[CLICKED], "expected": seen * chance})
-    rates = table.groupby(POSITION).agg(rows=(CLICKED, "size"), clicks=(CLICKED, "sum"), expected=("expected", "mean"))
-    return rates.assign(rate=rates["clicks"] / rates["rows"]).reset_index()
-
-
 # -- training and scoring ----------------------------------------------------------------------------------
 
 
+ARM_FILE = "bench_arm.json"  # beside a trained arm: the flags it was trained with, so that a rerun can reuse it
+
+
 def train_arm(flags: list[str], output_dir: Path) -> dict:
-    """One run of the default recipe in this process (``bench.results`` does the same), its summary."""
+    """One run of the default recipe in this process (``bench.results`` does the same), its summary.
+
+    An arm already trained with the same flags (its ``metrics.json`` written, and :data:`ARM_FILE` naming the same
+    flags) is reused, not trained again: a rerun with more seeds trains only the new ones."""
     from bench.common import reset_accelerate
     from finetune.train import main as train
 
+    record, metrics = output_dir / ARM_FILE, output_dir / "metrics.json"
+    if record.is_file() and metrics.is_file() and json.loads(record.read_text())["flags"] == flags:
+        logger.info("reusing %s, trained with the same flags", output_dir)
+        return json.loads(metrics.read_text())
     try:
-        return train([*flags, "--output-dir", str(output_dir), "--report-to", "none"])
+        summary = train([*flags, "--output-dir", str(output_dir), "--report-to", "none"])
     finally:
         reset_accelerate()
+    record.write_text(json.dumps({"flags": flags}, indent=1))
+    return summary
 
 
 def score(model_dir: Path, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +112,11 @@ def logging_scores(args: argparse.Namespace, train: pd.DataFrame, rng: np.random
     return load_scorer(args.model_name_or_path or None, log=train).score_frame(train)[0]
 
 
-def run_seed(args: argparse.Namespace, seed: int, frames: dict[str, pd.DataFrame], model: PositionBasedClicks) -> dict:
-    """One seed: its biased log, its arms trained and scored on the test file, each IPS arm against the plain one."""
+def run_seed(
+    args: argparse.Namespace, seed: int, frames: dict[str, pd.DataFrame], model: PositionBasedClicks
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """One seed: its biased log, its arms trained and scored on the test file, each IPS arm against the plain one;
+    the result, and each arm's test scores."""
     from recsys.evaluation.evaluator import compare
 
     rng = np.random.default_rng(seed)
@@ -209,74 +171,32 @@ def run_seed(args: argparse.Namespace, seed: int, frames: dict[str, pd.DataFrame
             result["arms"][arm]["minus_plain"] = {
                 k: list(v) for k, v in evaluation.baselines[PLAIN].model_minus_baseline.items()
             }
-    return result
+    return result, {arm: model_scores for arm, (model_scores, _) in scored.items()}
 
 
-# -- the report --------------------------------------------------------------------------------------------
+def pooled_differences(test: pd.DataFrame, scores: dict[int, dict[str, np.ndarray]]) -> dict[str, dict]:
+    """Each IPS arm minus the plain one over all seeds: per test group, the difference averaged over the seeds,
+    then its mean with a bootstrap 95% interval over the groups (the seeds share the test groups, so the groups,
+    not the seed-group pairs, are the units resampled)."""
+    arms = [arm for arm in next(iter(scores.values())) if arm != PLAIN]
+    pooled = {}
+    for arm in arms:
+        seeds = [seed for seed in scores if arm in scores[seed]]
+        per_seed = [
+            group_metrics(test, scores[seed][arm]).set_index(GROUP)[list(RANKING_METRICS)]
+            - group_metrics(test, scores[seed][PLAIN]).set_index(GROUP)[list(RANKING_METRICS)]
+            for seed in seeds
+        ]
+        mean = sum(per_seed) / len(per_seed)
+        pooled[arm] = {
+            "seeds": seeds,
+            "groups": len(mean),
+            **{k: [float(mean[k].mean()), *bootstrap_interval(mean[k].to_numpy())] for k in ("auc", "ndcg@10")},
+        }
+    return pooled
 
 
-def records(table: pd.DataFrame) -> list[dict]:
-    """A table as JSON records: plain numbers, null for a missing one."""
-    return json.loads(table.to_json(orient="records"))
-
-
-def render(results: dict) -> str:
-    run, seeds = results["run"], results["seeds"]
-    lines = [
-        "# Position bias: does inverse propensity weighting recover the labels?",
-        "",
-        f"Command: `{run['command']}`, run on {run['date']} ({run['machine']}); {run['minutes']:.1f} min in all. "
-        f"Seeds {', '.join(map(str, run['seeds']))}.",
-        "",
-        f"- Labelled log: {run['train']} (train), {run['valid']} (validation, true labels), {run['test']} (test, "
-        "true labels).",
-        f"- Logged ranking: {run['logging']}.",
-        f"- Click model: {run['click_model_text']}.",
-        f"- Swap interventions: {run['swaps']}.",
-        f"- Training: the default recipe{run['train_flags']}; the IPS arms add `--position-weights ips` "
-        "(clip 10, weights rescaled to a mean of 1 per batch).",
-        "",
-        "## Test metrics (true labels)",
-        "",
-        "| seed | arm | " + " | ".join(RANKING_METRICS) + " | Δ AUC vs no correction | Δ nDCG@10 vs no correction |",
-        "|" + "---|" * (len(RANKING_METRICS) + 4),
-    ]
-    for seed, result in seeds.items():
-        for arm, values in result["arms"].items():
-            metrics = " | ".join(f"{values['test'][k]:.3f}" for k in RANKING_METRICS)
-            deltas = ["", ""]
-            if "minus_plain" in values:
-                deltas = ["{:+.3f} [{:+.3f}, {:+.3f}]".format(*values["minus_plain"][k]) for k in ("auc", "ndcg@10")]
-            lines.append(f"| {seed} | {arm} | {metrics} | {deltas[0]} | {deltas[1]} |")
-    lines += [
-        "",
-        "Δ: the IPS arm minus the plain one per test group, with the paired bootstrap 95% interval (same groups).",
-        "",
-        "## The simulated clicks",
-        "",
-        "| seed | rows | relevant | clicks | swapped lists | click rate at positions 1, 2, 3, 5, 10 (model's) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for seed, result in seeds.items():
-        log = result["log"]
-        rates = {r[POSITION]: r for r in log["click_rates"]}
-        shown = ", ".join(
-            f"{rates[k]['rate']:.2f} ({rates[k]['expected']:.2f})" for k in (1, 2, 3, 5, 10) if k in rates
-        )
-        lines.append(
-            f"| {seed} | {log['rows']} | {log['relevant']} | {log['clicks']} | {log['swapped_lists']} | {shown} |"
-        )
-    estimates = {seed: r["estimate"] for seed, r in seeds.items() if "estimate" in r}
-    if estimates:
-        lines += ["", "## Propensities estimated from the swaps", ""]
-        for seed, estimate in estimates.items():
-            curve = ", ".join(
-                f"p({row[POSITION]}) = {row['propensity']:.2f} ({row['swapped_lists']} lists)"
-                for row in estimate["curve"][1:]
-            )
-            fitted = f"fitted eta {estimate['eta']:.2f}" if "eta" in estimate else estimate.get("error", "")
-            lines.append(f"- seed {seed}: {curve or 'none'}; {fitted} (true eta {run['click_model']['eta']:g}).")
-    return "\n".join(lines) + "\n"
+# -- the command -------------------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,7 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
         args.valid = args.models / "logs" / "valid-quick.csv"
         args.valid.parent.mkdir(parents=True, exist_ok=True)
         frames["valid"].to_csv(args.valid, index=False)
-    seeds = {seed: run_seed(args, seed, frames, model) for seed in args.seeds}
+    seeds, scores = {}, {}
+    for seed in args.seeds:
+        seeds[seed], scores[seed] = run_seed(args, seed, frames, model)
     swaps = "none"
     if args.swap_share > 0:
         swaps = f"{args.swap_share:.0%} of the lists, one {args.swap_design} pair within the top {args.swap_depth}"
@@ -341,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_flags": f" with `{' '.join(args.train_flags)}`" if args.train_flags else "",
         "quick": args.quick,
     }
-    results = {"run": run, "seeds": seeds}
+    results = {"run": run, "seeds": seeds, "pooled": pooled_differences(frames["test"], scores)}
     from bench.common import write_report  # with Accelerate, which the pieces tested alone do not need
 
     write_report(args.out, render(results), results)

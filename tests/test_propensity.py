@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.position_bias import biased_log, click_rates, logged_positions, simulate_clicks
+from bench.position_bias_log import biased_log, click_rates, logged_positions, simulate_clicks
 from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CascadeClicks, PositionBasedClicks
@@ -251,3 +251,20 @@ def test_simulated_clicks_read_each_group_in_the_order_shown() -> None:
     model = PositionBasedClicks(p_click_relevant=1.0, p_click_irrelevant=1.0, eta=50.0)
     clicks = simulate_clicks(frame, np.ones(4), model, np.random.default_rng(0))
     assert clicks.tolist() == [0, 0, 0, 1]
+
+
+def test_pooled_differences_average_each_groups_difference_over_the_seeds() -> None:
+    from bench.position_bias import pooled_differences
+    from bench.position_bias_report import PLAIN
+
+    test = pd.DataFrame({GROUP: np.repeat(["a", "b", "c"], 4), CLICKED: np.tile([1, 0, 0, 1], 3)})
+    labels = test[CLICKED].to_numpy().astype(float)
+    ranks_all_right, ranks_all_wrong = labels, -labels
+    scores = {
+        42: {PLAIN: ranks_all_wrong, "ips": ranks_all_right},  # +1 AUC in every group
+        43: {PLAIN: ranks_all_right, "ips": ranks_all_right},  # no difference
+    }
+    pooled = pooled_differences(test, scores)["ips"]
+    assert pooled["seeds"] == [42, 43] and pooled["groups"] == 3
+    assert pooled["auc"] == pytest.approx([0.5, 0.5, 0.5])  # mean, interval: every group's seed mean is 0.5
+    assert PLAIN not in pooled_differences(test, scores)

@@ -12,15 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
+from recsys.data.contract import CLICK_PROBABILITY, ITEM, ITEM_ID, RANK, SCORE, item_ids, numeric_columns
 from recsys.errors import ContractError
 from recsys.scoring.ranking import (
     MATCH,
     MAX_WEIGHT,
     MODEL_SCORE,
-    PROBABILITY,
     RANKED_COLUMNS,
-    SCORE,
     blend_scores,
     compare_rankings,
     percentiles,
@@ -90,7 +88,7 @@ def test_ranked_table_columns_ranks_and_order(scorer: Scorer, candidates: pd.Dat
     assert list(ranked.columns) == [*RANKED_COLUMNS, MATCH, "popularity", "section"]
     assert ranked[RANK].tolist() == list(range(1, len(ITEMS) + 1))
     assert ranked[SCORE].is_monotonic_decreasing
-    assert ranked[PROBABILITY].between(0, 1).all()
+    assert ranked[CLICK_PROBABILITY].between(0, 1).all()
     # The scores are the scorer's own, and each row keeps its item's id and extra columns.
     expected = scorer.score(CONTEXT, ITEMS)
     assert np.allclose(ranked[SCORE].to_numpy(), np.sort(expected)[::-1], atol=1e-5)

@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
-from recsys.data.contract import validate_pairs
+from recsys.data.contract import PROBABILITY, SCORE, validate_pairs
 from recsys.data.file_checks import check_not_an_input
 from recsys.data.limits import describe_rows
 from recsys.data.table_writer import written_atomically
@@ -47,7 +47,6 @@ from recsys.scoring.scorer import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
-SCORE, PROBABILITY = "score", "probability"  # the columns added to each row
 CHUNK_ROWS = 10_000  # rows read, checked and scored at a time: memory stays bounded, N processes share the work
 
 KeepChunk = Callable[[pd.DataFrame, int], None]  # (a scored chunk, its number in the file from 0)

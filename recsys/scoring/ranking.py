@@ -23,21 +23,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import ITEM, ITEM_ID, RANK, fill_item_ids
+from recsys.data.contract import CLICK_PROBABILITY, CORPUS_ID, ITEM, ITEM_ID, RANK, SCORE, fill_item_ids
 from recsys.data.limits import bad_rows, describe_rows
 from recsys.errors import ContractError
 from recsys.model.relevance_model import Progress
 from recsys.scoring.scorer import Scorer, rank_scores
 
-SCORE = "score"
-PROBABILITY = "click_probability"
 MODEL_SCORE = "model_score"
 # The parts of a model's score that has learned item priors (recsys.model.priors): score = text + weights x priors.
 TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
 # The same two parts as percentiles within the list (0–100, higher: more): how well an item matches the context,
 # and how much the model's score gains from the item's popularity in its training log.
 MATCH, POPULARITY = "match_to_context", "popularity_in_log"
-RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
+RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, CLICK_PROBABILITY)
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
 CLASH_PREFIX = "input_"
 # A weight of 1 gives a feature as much say as the model; far beyond this, sums of z-scores overflow to inf.
@@ -185,8 +183,9 @@ def ranked_table(
     """The ranked table of candidates from their text logits (one per row), as :func:`rank_candidates` returns it.
 
     ``candidates`` and ``weights`` are as :func:`check_candidates` passed them (a catalog's items were checked when
-    it was built or loaded): nothing is checked again here. Indexed by each item's row label in ``candidates`` (``input_row``), so that two rankings of one list, or a
-    ranking and its catalog (``recsys.scoring.catalog``), can be matched.
+    it was built or loaded): nothing is checked again here. Indexed by each item's row label in ``candidates``
+    (``input_row``), so that two rankings of one list, or a ranking and its catalog (``recsys.scoring.catalog``),
+    can be matched.
     """
     weights = weights or {}
     kept = _kept_columns(candidates, _added_columns(scorer, weights))
@@ -197,7 +196,7 @@ def ranked_table(
     model_scores = scorer.final_scores(text_scores, keyed)
     ranked_by = np.asarray(text_scores, dtype=np.float64) if match_only else model_scores
     final = blend_scores(ranked_by, candidates, weights) if weights else ranked_by
-    order = [record["corpus_id"] for record in rank_scores(items, final, top_k)]
+    order = [record[CORPUS_ID] for record in rank_scores(items, final, top_k)]
 
     parts = {MATCH: percentiles(text_scores)[order]}
     if scorer.priors is not None:
@@ -212,7 +211,7 @@ def ranked_table(
             ITEM_ID: ids.to_numpy()[order],
             ITEM: np.asarray(items, dtype=object)[order],
             SCORE: final[order],
-            PROBABILITY: scorer.probabilities(model_scores)[order],
+            CLICK_PROBABILITY: scorer.probabilities(model_scores)[order],
             **({MODEL_SCORE: ranked_by[order]} if weights else {}),
             **parts,
         },

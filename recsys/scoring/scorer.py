@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import ITEM, QUERY
+from recsys.data.contract import CORPUS_ID, ITEM, PROBABILITY, QUERY, RANK, SCORE
 from recsys.errors import UserError
 from recsys.model.artifact import (
     DEFAULT_MODEL,
@@ -166,7 +166,7 @@ class Scorer:
         scores = self.score(query, items)
         records = rank_scores(items, scores, top_k)
         probabilities = self.probabilities(scores)
-        return [{**record, "probability": float(probabilities[record["corpus_id"]])} for record in records]
+        return [{**record, PROBABILITY: float(probabilities[record[CORPUS_ID]])} for record in records]
 
 
 def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = None) -> list[dict[str, Any]]:
@@ -177,7 +177,7 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
     if top_k is not None:
         order = order[: max(int(top_k), 0)]
     return [
-        {"rank": rank, "corpus_id": int(i), "item": items[i], "score": float(scores[i])}
+        {RANK: rank, CORPUS_ID: int(i), ITEM: items[i], SCORE: float(scores[i])}
         for rank, i in enumerate(order, start=1)
     ]
 

@@ -281,7 +281,7 @@ class Handlers:
         blend = blend_weights(weights)
         k = check_top_k(top_k, self.limits)  # an empty box shows every item
         progress(0, desc="scoring")
-        report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
+        report = lambda done, total, what: progress((done, total), desc=what, unit="items")  # noqa: E731
         how = {"weights": blend, "progress": report, "match_only": bool(match_only)}
         whole = rank_candidates(models.scorer, context, candidates, **how)
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
@@ -572,7 +572,7 @@ class Handlers:
     @user_errors
     def evaluate(self, eval_file: str | None, progress: gr.Progress = gr.Progress()) -> Plots:  # noqa: B008
         """Metrics against the baselines on one of the app's click logs, with the two plots: cached, or run now."""
-        return self._show(self.evaluations.run(eval_file, lambda fraction, desc: progress(fraction, desc=desc)))
+        return self._show(self.evaluations.run(eval_file, lambda done, total, what: progress((done, total), desc=what)))
 
     def _show(self, evaluation: Evaluation, with_verdict: bool = True) -> Plots:
         """The evaluation's table and plots, under its verdict unless the page shows that above already."""

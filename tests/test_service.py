@@ -487,12 +487,12 @@ def test_evaluations_run_and_are_cached_per_model_version(
     models = ServedModels(scorer, model_dir=str(tiny_model_dir))
     evaluations = Evaluations(models, tmp_path, str(clicks_path), str(clicks_path))
     assert evaluations.files[0] == clicks_path.name and evaluations.cached() is None
-    steps: list[tuple[float, str]] = []
-    evaluation = evaluations.run(None, lambda fraction, desc: steps.append((fraction, desc)))
+    steps: list[tuple[int, int, str]] = []
+    evaluation = evaluations.run(None, lambda *step: steps.append(step))
     assert evaluation.data_file == clicks_path.name
     assert set(evaluation.baselines) == {"random", "popularity", "tfidf", "bm25", "zero_shot"}
     assert len(evaluation.labels) == len(evaluation.scores) == len(evaluation.probabilities) == 141
-    assert [fraction for fraction, _ in steps] == sorted(fraction for fraction, _ in steps) and steps[-1][0] == 1.0
+    assert [done for done, _, _ in steps] == sorted(done for done, _, _ in steps) and steps[-1][0] == steps[-1][1]
 
     # A restart over the same model finds it; the cached one has the per-row scores for the plots.
     cached = Evaluations(models, tmp_path, str(clicks_path), str(clicks_path)).cached()

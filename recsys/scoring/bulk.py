@@ -119,14 +119,14 @@ def score_chunk(
     pairs = checked_chunk(chunk, source, rows_before)
     counted = 0
 
-    def count(done: int, total: int) -> None:  # the scorer's report: pairs done of this chunk's
+    def count(done: int, total: int, what: str = "") -> None:  # the scorer's report: pairs done of this chunk's
         nonlocal counted
         if progress is not None:
             progress.update(done - counted)
         counted = done
 
     scores, probabilities = scorer.score_frame(pairs, progress=count)
-    count(len(pairs), len(pairs))
+    count(len(pairs), len(pairs))  # all of them, reported or not (an empty chunk)
     return pairs.assign(**{SCORE: scores, PROBABILITY: probabilities})
 
 

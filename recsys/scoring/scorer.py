@@ -90,6 +90,8 @@ class Scorer:
             return np.zeros(0, dtype=np.float32)
         if self.encoder is None:
             return self.model.score_pairs(self.tokenizer, pairs, self.metadata.max_length, batch_size, progress)
+        from recsys.model.relevance_model import SCORING  # imported here: --help loads no torch
+
         texts = [q for q, _ in pairs] + [i for _, i in pairs]
         total, done = len(set(texts)), 0
 
@@ -97,11 +99,11 @@ class Scorer:
             nonlocal done
             done += count
             if progress is not None:
-                progress(round(len(pairs) * done / total), len(pairs))
+                progress(round(len(pairs) * done / total), len(pairs), SCORING)
 
         vectors = self.embed(texts, advance)
         if progress is not None and done < total:  # cached texts were not encoded: the list is done all the same
-            progress(len(pairs), len(pairs))
+            progress(len(pairs), len(pairs), SCORING)
         return self.logits(vectors[: len(pairs)], vectors[len(pairs) :])
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:

@@ -19,7 +19,7 @@ from gradio.components.dataframe import DataframeData
 from matplotlib.figure import Figure
 from pydantic import ConfigDict, ValidationError
 
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, RANK, ground_truth
+from recsys.data.contract import CLICK_PROBABILITY, CLICKED, ITEM, ITEM_ID, MARK, RANK, SCORE, ground_truth
 from recsys.defaults import BUNDLED_LOGS, CURVE_CHART, CURVE_FILE, BundledLog, how_to_train
 from recsys.errors import ContractError, UserError
 from recsys.evaluation.evaluator import Evaluation, format_table
@@ -35,8 +35,6 @@ from recsys.scoring.ranking import (
     MODEL_SCORE,
     POPULARITY,
     PRIOR,
-    PROBABILITY,
-    SCORE,
     TEXT_SCORE,
     VIEWS,
     compare_rankings,
@@ -56,11 +54,11 @@ WEIGHT_COLUMNS = ["feature", "weight"]
 MATCH_SHOWN, POPULARITY_SHOWN, REAL_CLICK = "match", "log popularity", "real click"
 # The same columns whatever the list (blank where a list has no real clicks, or the model no item priors), so that
 # scripts read one table; a candidate file's own columns follow.
-RANK_HEADERS = [MARK, RANK, ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
+RANK_HEADERS = [MARK, RANK, ITEM, REAL_CLICK, MATCH_SHOWN, POPULARITY_SHOWN, SCORE, CLICK_PROBABILITY, ITEM_ID]
 DISPLAY_DECIMALS = 4
 TOP = 5  # a list's outcome counts the real clicks among the top TOP
 # What an interleaved list leaves out: each model's scores, whose order would tell which model placed an item where.
-TEAM_REVEALING = (SCORE, PROBABILITY, MODEL_SCORE, MATCH, POPULARITY, TEXT_SCORE, PRIOR, VIEWS)
+TEAM_REVEALING = (SCORE, CLICK_PROBABILITY, MODEL_SCORE, MATCH, POPULARITY, TEXT_SCORE, PRIOR, VIEWS)
 # The Comparison panel's rows (FEEDBACK_BROWSING only): one per interleaved list, with the marks each model earned.
 COMPARISON_COLUMNS = [
     "created_at",
@@ -135,7 +133,7 @@ def table_input(table: gr.Dataframe) -> gr.Dataframe:
 def _display(table: pd.DataFrame) -> pd.DataFrame:
     """Scores rounded for reading (as float64: a rounded float32 prints with its binary tail); the download keeps
     every digit."""
-    scores = [c for c in (SCORE, PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR) if c in table.columns]
+    scores = [c for c in (SCORE, CLICK_PROBABILITY, MODEL_SCORE, TEXT_SCORE, PRIOR) if c in table.columns]
     return table.astype(dict.fromkeys(scores, "float64")).round(dict.fromkeys(scores, DISPLAY_DECIMALS))
 
 
@@ -159,7 +157,7 @@ def shown(ranked: pd.DataFrame, mark: bool = True) -> pd.DataFrame:
     table = table.drop(columns=[MATCH, POPULARITY], errors="ignore")
     clicked = ground_truth(table, "the ranked list") if CLICKED in table.columns else np.zeros(len(table), int)
     table = table.drop(columns=CLICKED, errors="ignore").assign(**{REAL_CLICK: ["✓" if c else "" for c in clicked]})
-    order = [RANK, ITEM, REAL_CLICK, "change", MATCH_SHOWN, POPULARITY_SHOWN, SCORE, PROBABILITY, ITEM_ID]
+    order = [RANK, ITEM, REAL_CLICK, "change", MATCH_SHOWN, POPULARITY_SHOWN, SCORE, CLICK_PROBABILITY, ITEM_ID]
     front = [c for c in order if c in table.columns]
     table = table[front + [c for c in table.columns if c not in front]]
     if mark:
@@ -283,7 +281,7 @@ class Handlers:
         blend = blend_weights(weights)
         k = check_top_k(top_k, self.limits)  # an empty box shows every item
         progress(0, desc="scoring")
-        report = lambda done, total: progress((done, total), desc="scoring", unit="items")  # noqa: E731
+        report = lambda done, total, what: progress((done, total), desc=what, unit="items")  # noqa: E731
         how = {"weights": blend, "progress": report, "match_only": bool(match_only)}
         whole = rank_candidates(models.scorer, context, candidates, **how)
         blended = ", ".join(f"{c} × {w:g}" for c, w in blend.items())
@@ -356,7 +354,7 @@ class Handlers:
             table = shown(ranked)
         else:
             status += f" Models: champion `{models.version}`, challenger `{interleaving.challenger}`."
-            table = shown(ranked.assign(**{SCORE: np.nan, PROBABILITY: np.nan}))  # the page's columns, left blank
+            table = shown(ranked.assign(**{SCORE: np.nan, CLICK_PROBABILITY: np.nan}))  # the page's columns, left blank
         status += " Tick the items you would click in the **mark** column, then press **Save feedback**."
         return table, str(download), status, ranked_list(context, ranked, models.version, interleaving, list_id)
 
@@ -574,7 +572,7 @@ class Handlers:
     @user_errors
     def evaluate(self, eval_file: str | None, progress: gr.Progress = gr.Progress()) -> Plots:  # noqa: B008
         """Metrics against the baselines on one of the app's click logs, with the two plots: cached, or run now."""
-        return self._show(self.evaluations.run(eval_file, lambda fraction, desc: progress(fraction, desc=desc)))
+        return self._show(self.evaluations.run(eval_file, lambda done, total, what: progress((done, total), desc=what)))
 
     def _show(self, evaluation: Evaluation, with_verdict: bool = True) -> Plots:
         """The evaluation's table and plots, under its verdict unless the page shows that above already."""

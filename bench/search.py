@@ -95,12 +95,13 @@ def run_candidate(name: str, dataset: str, flags: list[str], steps: int) -> dict
 
 def table_lines(done: dict, steps: int, only: list[str] | None) -> list[str]:
     """search.md's heading, what every candidate ran with, and the table: baselines, references, candidates."""
-    defaults = TrainConfig()
+    defaults = TrainConfig().resolved()  # the learning rate a run with the defaults trains at
     lines = [
         "# The recipe's levers on validation users only",
         "",
         f"Command: `python -m bench.search --steps {steps}`; every candidate runs `python -m finetune.train`",
-        f"with its defaults (LoRA rank {defaults.lora_rank} at lr {defaults.lr}, batch {defaults.batch_size}, "
+        f"with its defaults (LoRA rank {defaults.lora_rank} at lr {defaults.learning_rate}, "
+        f"batch {defaults.batch_size}, "
         f"max_length {defaults.max_length}, scale {defaults.scale}, item priors {defaults.item_priors}), "
         f"`--max-steps {steps} {' '.join(COMMON)}` and the flags of its name",
         "(`full fine-tuning` is `--lora-rank 0`, which trains every weight at lr 2e-5).",

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from recsys.model.artifact import write_text_atomic
+from recsys.data.atomic_files import write_text_atomic
 
 if TYPE_CHECKING:
     from accelerate import Accelerator

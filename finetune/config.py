@@ -1,13 +1,12 @@
-"""Every training setting, with its default; the command line is built from this dataclass."""
+"""Every training setting, with its default and its help (``field`` metadata, as the Hugging Face example scripts
+keep theirs); the command line is built from this dataclass."""
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import math
 import os
-import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from recsys.defaults import FEEDBACK_DIR, MODEL_DIR, TRAIN_FILE, VALID_FILE, Env
 from recsys.errors import UserError
@@ -36,49 +35,158 @@ LORA_LEARNING_RATE, FULL_LEARNING_RATE = 5e-4, 2e-5
 @dataclass
 class TrainConfig:
     # data
-    train_file: str = str(TRAIN_FILE)  # click log to learn from (the bundled Bing News sample unless given)
-    eval_file: str = ""
-    holdout: float = 0.15  # the share of the train file's users held out for validation, where no --eval-file
-    output_dir: str = str(MODEL_DIR)  # the saved model (the app's default); checkpoints/ and runs/ go inside it
+    train_file: str = field(
+        default=str(TRAIN_FILE),
+        metadata={"help": "click log to learn from (the bundled Bing News sample unless given)"},
+    )
+    eval_file: str = field(
+        default="",
+        metadata={
+            "help": (
+                "click log for model selection, early stopping, the threshold, calibration and the blend; none: a "
+                "seeded --holdout share of the train file's users (groups where it has no user column), or with the "
+                "bundled train file the bundled valid.csv"
+            )
+        },
+    )
+    holdout: float = field(
+        default=0.15,
+        metadata={"help": "the share of the train file's users held out for validation, where no --eval-file"},
+    )
+    output_dir: str = field(
+        default=str(MODEL_DIR),
+        metadata={"help": "the saved model (the app's default); checkpoints/ and runs/ go inside it"},
+    )
     # model
-    model_name_or_path: str = DEFAULT_MODEL  # base model: a local folder, or a Hub id where a hub is reachable
-    architecture: str = BI  # bi: embeddings + cosine; cross: one logit over the (query, item) pair
-    max_length: int = 0  # tokens per text (bi) or per pair (cross); 0: the train file's 95th percentile, at most 256
-    freeze_layers: int = 0  # freeze the embeddings and the lowest N encoder layers; 0 trains everything
-    lora_rank: int = 8  # bi-encoder: train low-rank adapters (peft LoRA) of this rank instead of the weights; 0: all
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "base model: a local folder, or a Hub id where a hub is reachable"},
+    )
+    architecture: str = field(
+        default=BI,
+        metadata={"help": "bi: embeddings + cosine; cross: one logit over the (query, item) pair"},
+    )
+    max_length: int = field(
+        default=0,
+        metadata={"help": "tokens per text (bi) or per pair (cross); 0: the train file's 95th percentile, at most 256"},
+    )
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "freeze the embeddings and the lowest N encoder layers; 0 trains everything"},
+    )
+    lora_rank: int = field(
+        default=8,
+        metadata={
+            "help": "bi-encoder: train low-rank adapters (peft LoRA) of this rank instead of the weights; 0: all"
+        },
+    )
     # objective
-    loss: str = "listwise"  # pointwise: BCE per row; listwise: softmax over a click and its group's non-clicks
-    negatives: int = 4  # listwise: non-clicks from the same group beside each click
-    in_batch_negatives: bool = False  # listwise bi-encoder only: also rank each click against the batch's other items
-    scale: float = 20.0  # bi-encoder: cosine scale (inverse temperature) when starting from a base model
-    scale_learning_rate: float = 0.0  # bi-encoder: learning rate of the scale and bias; 0 keeps them fixed
-    wise_alpha: float = 1.0  # WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights
-    position_weights: str = "none"  # ips: weight each click by 1/propensity of its position (needs a position column)
-    propensity_eta: float = 1.0  # ips: the propensity of position r is 1/r**eta, unless --propensity-file
-    propensity_file: str = ""  # ips: a CSV or JSON of position -> propensity (as recsys.feedback.propensity writes it)
-    propensity_clip: float = 10.0  # ips: the largest weight a click gets (1/propensity is clipped to it)
-    item_priors: bool = True  # add the items' click rates in the train log to the text score, blend fitted on eval
+    loss: str = field(
+        default="listwise",
+        metadata={"help": "pointwise: BCE per row; listwise: softmax over a click and its group's non-clicks"},
+    )
+    negatives: int = field(default=4, metadata={"help": "listwise: non-clicks from the same group beside each click"})
+    in_batch_negatives: bool = field(
+        default=False,
+        metadata={"help": "listwise bi-encoder only: also rank each click against the batch's other items"},
+    )
+    scale: float = field(
+        default=20.0,
+        metadata={"help": "bi-encoder: cosine scale (inverse temperature) when starting from a base model"},
+    )
+    scale_learning_rate: float = field(
+        default=0.0,
+        metadata={"help": "bi-encoder: learning rate of the scale and bias; 0 keeps them fixed"},
+    )
+    wise_alpha: float = field(
+        default=1.0,
+        metadata={"help": "WiSE-FT: evaluate and save alpha * fine-tuned + (1 - alpha) * base weights"},
+    )
+    position_weights: str = field(
+        default="none",
+        metadata={"help": "ips: weight each click by 1/propensity of its position (needs a position column)"},
+    )
+    propensity_eta: float = field(
+        default=1.0,
+        metadata={"help": "ips: the propensity of position r is 1/r**eta, unless --propensity-file"},
+    )
+    propensity_file: str = field(
+        default="",
+        metadata={"help": "ips: a CSV or JSON of position -> propensity (as recsys.feedback.propensity writes it)"},
+    )
+    propensity_clip: float = field(
+        default=10.0,
+        metadata={"help": "ips: the largest weight a click gets (1/propensity is clipped to it)"},
+    )
+    item_priors: bool = field(
+        default=True,
+        metadata={"help": "add the items' click rates in the train log to the text score, blend fitted on eval"},
+    )
     # optimisation
-    learning_rate: float = 0.0  # 0: 5e-4 with LoRA adapters, 2e-5 for full fine-tuning (both chosen on validation)
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1  # fraction of an epoch's steps (of --max-steps where shorter) spent warming up
-    batch_size: int = 16  # rows (pointwise) or lists (listwise) per step and process
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"  # bf16: Accelerate's bfloat16 autocast (CPUs with AVX512-BF16 or AMX run it faster)
-    num_epochs: int = 10
-    max_steps: int = -1  # optimiser steps to train (overrides num_epochs); -1: epochs, until early stopping
-    patience: int = 2  # stop after this many evaluations without a better eval AUC; 0 never stops early
-    time_budget: float = 30.0  # minutes the run may take (evaluations included); it then keeps its best; 0: none
-    eval_steps: int = 25  # also evaluate every N steps; 0 evaluates at the end of each epoch only
-    eval_batch_size: int = 64
-    seed: int = 42
+    learning_rate: float = field(
+        default=0.0,
+        metadata={"help": "0: 5e-4 with LoRA adapters, 2e-5 for full fine-tuning (both chosen on validation)"},
+    )
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW's weight decay"})
+    warmup_ratio: float = field(
+        default=0.1,
+        metadata={"help": "fraction of an epoch's steps (of --max-steps where shorter) spent warming up"},
+    )
+    batch_size: int = field(default=16, metadata={"help": "rows (pointwise) or lists (listwise) per step and process"})
+    gradient_accumulation_steps: int = field(
+        default=1,
+        metadata={"help": "batches whose gradients add up to one optimiser step"},
+    )
+    mixed_precision: str = field(
+        default="no",
+        metadata={"help": "bf16: Accelerate's bfloat16 autocast (CPUs with AVX512-BF16 or AMX run it faster)"},
+    )
+    num_epochs: int = field(
+        default=10,
+        metadata={
+            "help": (
+                "the most passes over the train file, where --max-steps is -1 (early stopping and the time budget end "
+                "most runs sooner)"
+            )
+        },
+    )
+    max_steps: int = field(
+        default=-1,
+        metadata={"help": "optimiser steps to train (overrides num_epochs); -1: epochs, until early stopping"},
+    )
+    patience: int = field(
+        default=2,
+        metadata={"help": "stop after this many evaluations without a better eval AUC; 0 never stops early"},
+    )
+    time_budget: float = field(
+        default=30.0,
+        metadata={"help": "minutes the run may take (evaluations included); it then keeps its best; 0: none"},
+    )
+    eval_steps: int = field(
+        default=25,
+        metadata={"help": "also evaluate every N steps; 0 evaluates at the end of each epoch only"},
+    )
+    eval_batch_size: int = field(default=64, metadata={"help": "rows per batch when scoring the eval file"})
+    seed: int = field(default=42, metadata={"help": "seeds the data order, the negatives drawn and any new weights"})
     # bookkeeping
-    resume: bool = False  # continue from the newest checkpoint in output_dir/checkpoints
-    keep_checkpoints: bool = False  # keep output_dir/checkpoints after the run, to --resume it later; else deleted
-    report_to: str = "tensorboard"  # an Accelerate tracker name, or "none"
-    push_to_hub: bool = False  # publish the saved model to the Hub (needs a network and HF_TOKEN)
-    hub_model_id: str = ""  # OWNER/NAME on the Hub, for --push-to-hub
-    hub_private: bool = False
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue from the newest checkpoint in output_dir/checkpoints"},
+    )
+    keep_checkpoints: bool = field(
+        default=False,
+        metadata={"help": "keep output_dir/checkpoints after the run, to --resume it later; else deleted"},
+    )
+    report_to: str = field(default="tensorboard", metadata={"help": 'an Accelerate tracker name, or "none"'})
+    push_to_hub: bool = field(
+        default=False,
+        metadata={"help": "publish the saved model to the Hub (needs a network and HF_TOKEN)"},
+    )
+    hub_model_id: str = field(default="", metadata={"help": "OWNER/NAME on the Hub, for --push-to-hub"})
+    hub_private: bool = field(
+        default=False,
+        metadata={"help": "create the Hub repo private, with --push-to-hub (an existing repo keeps its own)"},
+    )
 
     def validate(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -115,22 +223,18 @@ class TrainConfig:
         if self.push_to_hub and not self.hub_model_id:
             raise UserError("--push-to-hub needs --hub-model-id OWNER/NAME")
 
-    @property
-    def lr(self) -> float:
-        """The learning rate of the model's weights (or adapters): ``learning_rate``, or its default."""
-        if self.learning_rate > 0:
-            return self.learning_rate
-        return LORA_LEARNING_RATE if self.uses_lora else FULL_LEARNING_RATE
-
-    @property
-    def uses_in_batch_negatives(self) -> bool:
-        """In-batch negatives are for a listwise model that supports them; elsewhere the flag has nothing to act on."""
+    def resolved(self) -> TrainConfig:
+        """The settings a run trains with, as both saved files record them (``clicktune.json``, ``metrics.json``):
+        ``learning_rate`` 0 becomes its default, and ``in_batch_negatives`` holds only where it acts (a listwise
+        loss, a model that supports them), so that a reader of the files never derives either again."""
         from recsys.model.architectures import model_class  # imported here: --help loads no torch
 
-        return (
-            self.in_batch_negatives
-            and self.loss == "listwise"
-            and model_class(self.architecture).supports_in_batch_negatives
+        default_rate = LORA_LEARNING_RATE if self.uses_lora else FULL_LEARNING_RATE
+        supported = self.loss == "listwise" and model_class(self.architecture).supports_in_batch_negatives
+        return replace(
+            self,
+            learning_rate=self.learning_rate or default_rate,
+            in_batch_negatives=self.in_batch_negatives and supported,
         )
 
     @property
@@ -162,20 +266,6 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-# The line in --help of settings that carry no comment in TrainConfig (their name says most of it).
-HELP = {
-    "eval_file": "click log for model selection, early stopping, the threshold, calibration and the blend; none: a "
-    "seeded --holdout share of the train file's users (groups where it has no user column), or with the bundled "
-    "train file the bundled valid.csv",
-    "weight_decay": "AdamW's weight decay",
-    "gradient_accumulation_steps": "batches whose gradients add up to one optimiser step",
-    "num_epochs": "the most passes over the train file, where --max-steps is -1 (early stopping and the time "
-    "budget end most runs sooner)",
-    "eval_batch_size": "rows per batch when scoring the eval file",
-    "seed": "seeds the data order, the negatives drawn and any new weights",
-    "hub_private": "create the Hub repo private, with --push-to-hub (an existing repo keeps its own)",
-}
 
 # Hugging Face's names for settings where ours differ, and where they come from; accepted beside ours, so that
 # flags copied from their examples work here.
@@ -210,7 +300,6 @@ def build_parser() -> argparse.ArgumentParser:
         "clicktune-train.",
         formatter_class=DefaultsHelpFormatter,
     )
-    comments = _field_comments()
     choices = {
         "architecture": ARCHITECTURES,
         "loss": LOSSES,
@@ -218,30 +307,20 @@ def build_parser() -> argparse.ArgumentParser:
         "mixed_precision": PRECISIONS,
         "position_weights": POSITION_WEIGHTS,
     }  # listed by --help
-    for field in fields(TrainConfig):
-        flag = "--" + field.name.replace("_", "-")
-        help_text = comments.get(field.name) or HELP.get(field.name) or field.name.replace("_", " ")
-        if field.type in ("bool", bool):
+    for setting in fields(TrainConfig):
+        flag = "--" + setting.name.replace("_", "-")
+        help_text = setting.metadata["help"].replace("%", "%%")  # argparse expands %(...)s in help
+        if setting.type in ("bool", bool):
             options = {"action": argparse.BooleanOptionalAction}
         else:
-            kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            options = {"type": kind, "choices": choices.get(field.name)}
-        parser.add_argument(flag, default=field.default, help=help_text, **options)
-        if field.name in HF_NAMES:  # its own line in --help, and errors name our flag
-            hf_flag, where = HF_NAMES[field.name]
+            kind = {"int": int, "float": float, "str": str}[str(setting.type)]
+            options = {"type": kind, "choices": choices.get(setting.name)}
+        parser.add_argument(flag, default=setting.default, help=help_text, **options)
+        if setting.name in HF_NAMES:  # its own line in --help, and errors name our flag
+            hf_flag, where = HF_NAMES[setting.name]
             hf_help = f"{flag} by its Hugging Face name, from {where}"
-            parser.add_argument(hf_flag, dest=field.name, default=argparse.SUPPRESS, help=hf_help, **options)
+            parser.add_argument(hf_flag, dest=setting.name, default=argparse.SUPPRESS, help=hf_help, **options)
     return parser
-
-
-def _field_comments() -> dict[str, str]:
-    """Each setting's comment in the source of :class:`TrainConfig`: its line in ``--help``."""
-    found = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
-        match = re.match(r"\s+(\w+): \w+ = .*?  # (.+)$", line)
-        if match:
-            found[match.group(1)] = match.group(2).replace("%", "%%")
-    return found
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:

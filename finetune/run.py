@@ -78,8 +78,9 @@ class Run:
         return self.config.max_length or self.lengths.max_length
 
     def settings(self) -> dict:
-        """The run's settings as recorded (``clicktune.json``, ``metrics.json``): defaults resolved to their values."""
-        return self.config.to_dict() | {"learning_rate": self.config.lr, "max_length": self.max_length}
+        """The run's settings as recorded (``clicktune.json``, ``metrics.json``): its resolved config
+        (:meth:`~finetune.config.TrainConfig.resolved`), with the max_length chosen from the train file."""
+        return self.config.to_dict() | {"max_length": self.max_length}
 
     @property
     def out_of_patience(self) -> bool:
@@ -206,16 +207,19 @@ def load_start(config: TrainConfig) -> tuple[RelevanceModel, PreTrainedTokenizer
 
 
 def optimizer_for(model: RelevanceModel, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW over what trains: the weights (or adapters) at ``config.lr``, the scalars at their own rate."""
+    """AdamW over what trains: the weights (or adapters) at ``config.learning_rate``, the scalars at their own rate."""
     params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     groups = [{"params": [p for name, p in params if name not in model.scalars]}]
     scalars = [p for name, p in params if name in model.scalars]
     groups += [{"params": scalars, "lr": config.scale_learning_rate}] if scalars else []
     # fused: one kernel over all tensors rather than a loop of small ones per tensor (a tenth of a CPU step)
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    return torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
 
 
 def prepare(config: TrainConfig) -> Run:
+    """The run of ``config``, its defaults resolved (:meth:`~finetune.config.TrainConfig.resolved`): what it trains
+    with is what it records."""
+    config = config.resolved()
     tracker = None if config.report_to == "none" else config.report_to
     accelerator = Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
@@ -254,7 +258,7 @@ def prepare(config: TrainConfig) -> Run:
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
-        collate_fn=Collator(tokenizer, model_class, max_length, config.uses_in_batch_negatives, weights is not None),
+        collate_fn=Collator(tokenizer, model_class, max_length, config.in_batch_negatives, weights is not None),
         generator=torch.Generator().manual_seed(config.seed),
     )
     eval_loader = DataLoader(

@@ -168,7 +168,7 @@ def test_rank_refuses_bad_files_and_blends(handlers: Handlers, tmp_path: Path) -
     with pytest.raises(gr.Error, match=r"big\.txt is 0\.02 MB, more than the limit of 0\.01 MB \(MAX_UPLOAD_MB\)"):
         handlers.rank("ctx", big, "", "item", None, 10)
     wide = write(tmp_path / "wide.csv", "item," + ",".join(f"c{i}" for i in range(65)) + "\nshoes" + ",1" * 65 + "\n")
-    with pytest.raises(gr.Error, match=r"wide\.csv has 65 columns besides item and item_id; .* at most 64"):
+    with pytest.raises(gr.Error, match=r"wide\.csv has 65 columns besides item, item_id and clicked; .* at most 64"):
         handlers.rank("ctx", wide, "", "item", None, 10)
     with pytest.raises(gr.Error, match="no column 'price' to blend"):
         handlers.rank("ctx", None, "a\nb", "item", pd.DataFrame({"feature": ["price"], "weight": [1.0]}), 10)

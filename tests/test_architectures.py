@@ -103,7 +103,7 @@ def test_score_pairs_progress_counts_pairs_up_to_all_of_them(scorer: Scorer, mon
         monkeypatch.setattr(scorer.encoder, "batch_size", 2)
     pairs = [(QUERY, item) for item in ITEMS] + [("nokia phones", item) for item in ITEMS[:3]]
     calls: list[tuple[int, int]] = []
-    scorer.score_pairs(pairs, batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    scorer.score_pairs(pairs, batch_size=2, progress=lambda done, total, what: calls.append((done, total)))
     assert len(calls) > 1
     assert {total for _, total in calls} == {len(pairs)}
     done = [d for d, _ in calls]

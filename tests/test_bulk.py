@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data.contract import ITEM, QUERY, validate_pairs
+from recsys.data.contract import ITEM, PROBABILITY, QUERY, SCORE, validate_pairs
 from recsys.data.tables import read_table
 from recsys.errors import ContractError, UserError
-from recsys.scoring.bulk import PROBABILITY, SCORE, main, parts_folder, score_file
+from recsys.scoring.bulk import main, parts_folder, score_file
 
 BUNDLED_VALID = Path(__file__).resolve().parents[1] / "data" / "bing_news" / "valid.csv"
 ROWS = 300

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from recsys.data.candidates import validate_candidates
-from recsys.data.contract import ITEM, ITEM_ID, read_clicks
+from recsys.data.contract import ITEM, ITEM_ID, SCORE, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.model.architectures import load_model
 from recsys.model.artifact import ModelMetadata
@@ -19,7 +19,7 @@ from recsys.model.priors import ItemPriors
 from recsys.scoring.catalog import TARGET_RECALL, build_index, main
 from recsys.scoring.catalog_info import APPROXIMATE, CATALOG_FILE, EF_SEARCH_STEPS, EXACT, INDEX_FILE
 from recsys.scoring.catalog_search import Catalog
-from recsys.scoring.ranking import MATCH, POPULARITY, PRIOR, RANKED_COLUMNS, SCORE, TEXT_SCORE, VIEWS, rank_candidates
+from recsys.scoring.ranking import MATCH, POPULARITY, PRIOR, RANKED_COLUMNS, TEXT_SCORE, VIEWS, rank_candidates
 from recsys.scoring.scorer import Scorer
 
 

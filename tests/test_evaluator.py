@@ -245,11 +245,11 @@ def test_baseline_scores_need_a_training_log_for_popularity_and_a_scorer_for_zer
 
 def test_evaluate_reports_progress_up_to_done(tiny_scorer: Scorer, clicks_path: Path) -> None:
     frame = read_clicks(clicks_path)
-    steps: list[tuple[float, str]] = []
-    evaluation = evaluate(tiny_scorer, frame, baselines=False, progress=lambda f, desc: steps.append((f, desc)))
-    fractions = [f for f, _ in steps]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert all(re.fullmatch(r"[a-z ]+", desc) for _, desc in steps)
+    steps: list[tuple[int, int, str]] = []
+    evaluation = evaluate(tiny_scorer, frame, baselines=False, progress=lambda *step: steps.append(step))
+    done = [d for d, _, _ in steps]
+    assert done == sorted(done) and steps[-1][0] == steps[-1][1] and len({total for _, total, _ in steps}) == 1
+    assert all(re.fullmatch(r"[a-z ]+", what) for _, _, what in steps)
     assert evaluation.baselines == {}
 
 

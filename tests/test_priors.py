@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from finetune.train import main as train
-from recsys.data.contract import item_ids
+from recsys.data.contract import CLICK_PROBABILITY, SCORE, item_ids
 from recsys.evaluation.baselines import popularity_baseline
 from recsys.model.artifact import METADATA_FILE, PRIORS_FILE
 from recsys.model.priors import Blend, ItemPriors
@@ -18,8 +18,6 @@ from recsys.scoring.ranking import (
     MATCH,
     POPULARITY,
     PRIOR,
-    PROBABILITY,
-    SCORE,
     TEXT_SCORE,
     VIEWS,
     percentiles,
@@ -198,7 +196,7 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     assert ranked[MATCH].tolist() == percentiles(ranked[TEXT_SCORE].to_numpy()).tolist()
     by_match = rank_candidates(scorer, frame["query"].iloc[0], candidates, match_only=True)
     assert by_match[TEXT_SCORE].is_monotonic_decreasing and by_match[SCORE].tolist() == by_match[TEXT_SCORE].tolist()
-    assert by_match.sort_index()[PROBABILITY].tolist() == ranked.sort_index()[PROBABILITY].tolist()
+    assert by_match.sort_index()[CLICK_PROBABILITY].tolist() == ranked.sort_index()[CLICK_PROBABILITY].tolist()
 
 
 def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_is_refused(

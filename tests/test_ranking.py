@@ -5,21 +5,20 @@ Reading candidate files is the contract's (test_contract.py) and the upload's (t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.data.contract import ITEM, ITEM_ID, RANK, item_ids, numeric_columns
+from recsys.data.contract import CLICK_PROBABILITY, ITEM, ITEM_ID, RANK, SCORE, item_ids, numeric_columns
 from recsys.errors import ContractError
 from recsys.scoring.ranking import (
     MATCH,
     MAX_WEIGHT,
     MODEL_SCORE,
-    PROBABILITY,
     RANKED_COLUMNS,
-    SCORE,
     blend_scores,
     compare_rankings,
     percentiles,
@@ -89,7 +88,7 @@ def test_ranked_table_columns_ranks_and_order(scorer: Scorer, candidates: pd.Dat
     assert list(ranked.columns) == [*RANKED_COLUMNS, MATCH, "popularity", "section"]
     assert ranked[RANK].tolist() == list(range(1, len(ITEMS) + 1))
     assert ranked[SCORE].is_monotonic_decreasing
-    assert ranked[PROBABILITY].between(0, 1).all()
+    assert ranked[CLICK_PROBABILITY].between(0, 1).all()
     # The scores are the scorer's own, and each row keeps its item's id and extra columns.
     expected = scorer.score(CONTEXT, ITEMS)
     assert np.allclose(ranked[SCORE].to_numpy(), np.sort(expected)[::-1], atol=1e-5)
@@ -141,28 +140,34 @@ def test_a_column_and_its_prefixed_twin_are_refused_before_the_model_runs(scorer
         match=r"columns 'rank' and 'input_rank' would both be called 'input_rank'.*"
         r"rename or drop one of 'rank' and 'input_rank'",
     ) as error:
-        rank_candidates(scorer, CONTEXT, frame, progress=lambda done, total: pytest.fail("the model ran"))
+        rank_candidates(scorer, CONTEXT, frame, progress=lambda *_: pytest.fail("the model ran"))
     assert error.value.column == "input_rank"
     ranked = rank_candidates(scorer, CONTEXT, frame.rename(columns={"input_rank": "old_rank"}))
     assert ranked.columns.is_unique and {"input_rank", "old_rank"} <= set(ranked.columns)
 
 
-@pytest.mark.parametrize("weight", [1e308, -1e7, float("nan"), float("inf")])
-def test_a_weight_that_is_not_finite_or_too_large_is_refused(
-    scorer: Scorer, candidates: pd.DataFrame, weight: float
+@pytest.mark.parametrize(("weight", "shown"), [(1e308, "1e+308"), (-1e7, "-1e+07"), (np.nan, "nan"), (np.inf, "inf")])
+def test_a_weight_that_is_not_finite_or_too_large_is_refused_before_the_model_runs(
+    scorer: Scorer, candidates: pd.DataFrame, weight: float, shown: str
 ) -> None:
-    with pytest.raises(ContractError, match=r"the weight of 'popularity' is .*give a number from -1e\+06 to 1e\+06"):
-        rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": weight})
+    """The one rule of a weight's range (the app's weights table leaves it to this check)."""
+    message = (
+        f"the feature weights: the weight of 'popularity' is {shown}; give a number from -1e+06 to 1e+06 "
+        "(1 gives the feature as much say as the model)"
+    )
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
+        rank_candidates(scorer, CONTEXT, candidates, {"popularity": weight}, progress=lambda *_: pytest.fail("ran"))
     ranked = rank_candidates(scorer, CONTEXT, candidates, weights={"popularity": -MAX_WEIGHT})
     assert np.isfinite(ranked[SCORE]).all()
     assert ranked["popularity"].astype(float).is_monotonic_increasing  # the feature decides, in finite scores
 
 
 def test_blending_a_column_that_is_not_numeric_names_the_rows(scorer: Scorer, candidates: pd.DataFrame) -> None:
+    unscored = {"progress": lambda *_: pytest.fail("the model ran")}
     with pytest.raises(ContractError, match=r"'section' is not a number at row\(s\) 1, 2, 3"):
-        rank_candidates(scorer, CONTEXT, candidates, weights={"section": 1.0})
+        rank_candidates(scorer, CONTEXT, candidates, weights={"section": 1.0}, **unscored)
     with pytest.raises(ContractError, match="no column 'price' to blend"):
-        rank_candidates(scorer, CONTEXT, candidates, weights={"price": 1.0})
+        rank_candidates(scorer, CONTEXT, candidates, weights={"price": 1.0}, **unscored)
 
 
 def test_numeric_columns_are_the_blendable_features(candidates: pd.DataFrame) -> None:

@@ -121,6 +121,9 @@ def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: 
     assert scorer.metadata.fine_tuned
     assert scorer.metadata.architecture == architecture
     assert scorer.metadata.training["loss"] == loss
+    recorded = {key: scorer.metadata.training[key] for key in ("learning_rate", "in_batch_negatives")}
+    assert recorded == {key: summary["config"][key] for key in recorded}  # one name, one value, in both files
+    assert recorded["learning_rate"] > 0 and "lr" not in scorer.metadata.training
     assert scorer.metadata.max_length == 32
     assert 0 < scorer.metadata.threshold < 1
     assert scorer.metadata.calibration_a > 0
@@ -494,6 +497,17 @@ def test_a_hold_out_keeps_users_whole_and_is_seeded() -> None:
     assert not hold_out(frame, 0.15, seed=7, source="x")[1].equals(held)
     with pytest.raises(UserError, match="one group only, so none can be held out for validation; give --eval-file"):
         hold_out(frame[frame["group"] == frame["group"][0]].drop(columns="user"), 0.15, 42, "one.csv")
+
+
+def test_a_resolved_config_holds_the_settings_a_run_trains_with() -> None:
+    """What both saved files record: the default learning rate chosen, in-batch negatives only where they act."""
+    assert TrainConfig().resolved().learning_rate == 5e-4  # LoRA adapters
+    for full_fine_tuning in ({"lora_rank": 0}, {"architecture": "cross"}):  # a cross-encoder trains every weight
+        assert TrainConfig(**full_fine_tuning).resolved().learning_rate == 2e-5
+    assert TrainConfig(learning_rate=1e-3).resolved().learning_rate == 1e-3
+    assert TrainConfig(in_batch_negatives=True).resolved().in_batch_negatives  # a listwise bi-encoder
+    for no_use in ({"loss": "pointwise"}, {"architecture": "cross"}):
+        assert not TrainConfig(in_batch_negatives=True, **no_use).resolved().in_batch_negatives
 
 
 def test_without_a_train_file_the_run_says_it_learns_from_the_bundled_sample() -> None:

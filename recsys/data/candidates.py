@@ -13,7 +13,7 @@ import pandas as pd
 from recsys.data.cells import refuse_non_text, require_columns, require_text
 from recsys.data.contract import ITEM, ITEM_ID
 from recsys.data.file_checks import not_utf8, refuse_binary, require_file
-from recsys.data.limits import ROWS, TooLarge, bad_rows, check_rows_read, rows_to_read
+from recsys.data.limits import ROWS, TooLarge, bad_rows, check_rows_read, rows_to_read, too_large
 from recsys.data.tables import TABULAR_SUFFIXES, read_table, refuse_repeated_columns
 from recsys.errors import ContractError
 
@@ -42,7 +42,12 @@ def read_candidate_table(
     except TooLarge as err:
         if err.unit != ROWS:
             raise
-        raise replace(err, problem=err.count("items"), fix="rank a shorter list") from err
+        raise _in_items(err) from err
+
+
+def _in_items(err: TooLarge) -> TooLarge:
+    """A list with more rows than ``max_items``, in the one message of a list too long to rank."""
+    return replace(err, problem=err.count("items"), fix="rank a shorter list")
 
 
 def _text_lines(path: Path, source: str, max_items: int | None) -> list[str]:
@@ -96,9 +101,7 @@ def validate_candidates(
     if item_column != ITEM:
         candidates = candidates.rename(columns={item_column: ITEM})
     if max_items is not None and len(candidates) > max_items:
-        raise ContractError(
-            source, f"{len(candidates)} items, more than the limit of {max_items}", "rank a shorter list"
-        )
+        raise _in_items(too_large(source, ROWS, len(candidates), max_items))
     if max_text_chars is not None:
         too_long = candidates[ITEM].str.len() > max_text_chars
         if too_long.any():
@@ -120,7 +123,7 @@ def read_candidates(
     max_columns: int | None = None,
 ) -> pd.DataFrame:
     """Read and check a candidate file; ``max_items`` and ``max_columns`` apply while it is read
-    (:func:`read_candidate_table`), ``max_text_chars`` to the items read (:func:`validate_candidates`)."""
+    (:func:`read_candidate_table`, once), ``max_text_chars`` to the items read (:func:`validate_candidates`)."""
     source = source or str(path)
     table = read_candidate_table(path, source, max_items=max_items, max_columns=max_columns)
-    return validate_candidates(table, source, item_column, max_items=max_items, max_text_chars=max_text_chars)
+    return validate_candidates(table, source, item_column, max_text_chars=max_text_chars)

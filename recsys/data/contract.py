@@ -54,6 +54,13 @@ POSITION = "position"
 TIMESTAMP = "timestamp"
 RANK = "rank"  # a ranked list's displayed rank, from 1
 MARK = "mark"  # a marked list's true/false: the user would click the item
+# What scoring adds: the final score that ranks, and the calibrated click probability. The probability has two
+# public names: "probability" in a bulk-scored file and in Scorer.rank's records (beside "score"), and
+# "click_probability" in a ranked table (recsys.scoring.ranking); the outputs keep both.
+SCORE = "score"
+PROBABILITY = "probability"
+CLICK_PROBABILITY = "click_probability"
+CORPUS_ID = "corpus_id"  # a ranked record's row in the items given, as sentence-transformers' CrossEncoder.rank says
 
 REQUIRED_CLICK_COLUMNS = (QUERY, ITEM, CLICKED)
 

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from recsys.cli import run_cli, say
+from recsys.data.atomic_files import atomic_write, partial_path
 from recsys.data.cells import MISSING_TEXT
 from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP
 from recsys.data.file_checks import check_not_an_input
@@ -247,12 +247,11 @@ def convert(
         raise ContractError(str(out), f"the folder {str(out.parent)!r} does not exist", "create it or choose another")
     if history_titles < 1:
         raise UserError(f"--history-titles must be at least 1, not {history_titles}")
-    partial = out.with_name(out.name + ".partial")
-    for written in (out, partial):
+    for written in (out, partial_path(out)):
         check_not_an_input(written, [behaviors, news], "write the click log to another file")
     report = Conversion()
     known = read_news(news, abstract=abstract, category=category, report=report)
-    try:
+    with atomic_write(out) as partial:
         with partial.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
@@ -267,9 +266,6 @@ def convert(
                 str(behaviors), "no row could be converted (" + report.summary().replace("\n", "; ") + ")",
                 "check that news.tsv is the one of the same MIND split",
             )  # fmt: skip
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
     return report
 
 

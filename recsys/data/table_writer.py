@@ -1,10 +1,9 @@
 """Writing a table chunk by chunk as .csv, .tsv, .jsonl or .parquet (:class:`TableWriter`, one header, the format
-by the suffix), atomically where asked (:func:`written_atomically`: a hidden file renamed into place when complete).
+by the suffix), atomically where asked (:func:`written_atomically`, by :func:`recsys.data.atomic_files.atomic_write`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +11,7 @@ from types import TracebackType
 
 import pandas as pd
 
+from recsys.data.atomic_files import atomic_write
 from recsys.errors import UserError
 
 
@@ -68,10 +68,5 @@ class TableWriter:
 @contextmanager
 def written_atomically(out: Path) -> Iterator[TableWriter]:
     """A writer of a hidden file beside ``out``, renamed to ``out`` once all is written; removed on failure."""
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        with TableWriter(partial, out.suffix.lower(), name=str(out)) as writer:
-            yield writer
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_write(out) as partial, TableWriter(partial, out.suffix.lower(), name=str(out)) as writer:
+        yield writer

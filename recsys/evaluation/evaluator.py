@@ -17,15 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from recsys.cli import run_cli, say
+from recsys.data.atomic_files import write_text_atomic
 from recsys.data.contract import CLICKED, read_clicks, require_ranked_groups
 from recsys.data.file_checks import check_not_an_input
 from recsys.evaluation.baselines import (
@@ -37,12 +37,14 @@ from recsys.evaluation.baselines import (
     zero_shot_baseline,
 )
 from recsys.evaluation.metrics import RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
-from recsys.model.artifact import write_text_atomic
 from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+
+if TYPE_CHECKING:
+    from recsys.model.relevance_model import Progress
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]  # (fraction done, what is being done)
+EVALUATION_STEPS = 2  # what evaluate reports its progress in: scoring the model, then the baselines
 
 
 @dataclass
@@ -228,14 +230,14 @@ def evaluate(
     that blends item priors into its score is also evaluated on its text logits alone (``text_alone``).
     """
     require_ranked_groups(frame, data_file or "the click log")  # before any scoring, not after it
-    report = progress or (lambda fraction, desc: None)
-    report(0.05, "scoring the model")
+    report = progress or (lambda done, total, what: None)
+    report(0, EVALUATION_STEPS, "scoring the model")
     model, text_alone = score_model(scorer, frame)
-    report(0.5, "scoring the baselines")
+    report(1, EVALUATION_STEPS, "scoring the baselines")
     zero_shot = (zero_shot or zero_shot_of(scorer)) if with_zero_shot else None
     scored = baseline_scores(frame, train, zero_shot) if baselines else {}
     evaluation = compare(frame, model, scored, data_file, text_alone)
-    report(1.0, "done")
+    report(EVALUATION_STEPS, EVALUATION_STEPS, "done")
     return evaluation
 
 

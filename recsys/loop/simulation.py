@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.cli import say
+from recsys.data.atomic_files import write_text_atomic
 from recsys.data.contract import CLICKED, GROUP, read_clicks, require_ranked_groups
 from recsys.data.file_checks import check_not_an_input
 from recsys.errors import UserError
@@ -30,7 +31,6 @@ from recsys.feedback.interleave import (
     sessions_to_decision,
     team_draft,
 )
-from recsys.model.artifact import write_text_atomic
 from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
 
 logger = logging.getLogger(__name__)

@@ -26,6 +26,7 @@ from transformers import AutoModel, AutoModelForSequenceClassification, AutoToke
 from recsys.model.artifact import ARCHITECTURES, BI, CROSS, ModelMetadata, resolve_model_path
 from recsys.model.checks import check_model_folder, check_vocabulary
 from recsys.model.relevance_model import (
+    SCORING,
     Batch,
     Pair,
     Progress,
@@ -198,7 +199,7 @@ logits = model.predict([("nba playoffs | lakers trade", "warriors win game 7"),
             out[index] = self(**batch).float().numpy()
             done += len(index)
             if progress is not None:
-                progress(done, len(pairs))
+                progress(done, len(pairs), SCORING)
         return out
 
     def save(self, output_dir: str | Path, metadata: ModelMetadata) -> None:

@@ -30,13 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from recsys.data.atomic_files import write_text_atomic
 from recsys.errors import UserError
 from recsys.model.calibration import Calibration
 
@@ -214,19 +213,6 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelFolderError(path, f"not valid JSON ({err})") from None
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write aside, flush to disk, then rename into place: a reader (or a kill) never leaves half a file.
-
-    The partial file is named by process and thread, so that two writers of one path never share it.
-    """
-    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
 
 
 def is_hub_id(name: str | None) -> bool:

@@ -16,6 +16,7 @@ import shutil
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from recsys.data.atomic_files import write_text_atomic
 from recsys.model.artifact import (
     COMMIT_DIR,
     COMMIT_MANIFEST,
@@ -24,7 +25,6 @@ from recsys.model.artifact import (
     TRAINING_METRICS_FILE,
     ModelFolderError,
     read_json,
-    write_text_atomic,
 )
 
 

@@ -20,7 +20,9 @@ from recsys.model.config_checks import pickle_allowed
 
 Pair = tuple[str, str]
 Batch = dict[str, torch.Tensor]
-Progress = Callable[[int, int], None]  # (pairs done, pairs in all)
+# The one progress report, of scoring and of evaluating alike: (steps done, steps in all, what is being done).
+Progress = Callable[[int, int, str], None]
+SCORING = "scoring"  # what a model's progress says while it scores pairs (steps: pairs)
 
 
 def length_sorted_batches(texts: Sequence[str], batch_size: int) -> Iterator[list[int]]:

@@ -255,7 +255,7 @@ def build_model_card(
             f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
             f"clicked or not); model selected on {_selected_on(training)}"
         )
-        in_batch = training.get("in_batch_negatives") and training.get("loss") == "listwise"
+        in_batch = training.get("in_batch_negatives")  # as the run trained: only where the loss and model use them
         objective = (
             f"{training.get('loss', '?')} loss{' with in-batch negatives' if in_batch else ''}, best after "
             f"{training.get('best_step', '?')} steps of {training.get('batch_size', '?')}, learning rate "

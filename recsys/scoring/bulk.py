@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
-from recsys.data.contract import validate_pairs
+from recsys.data.contract import PROBABILITY, SCORE, validate_pairs
 from recsys.data.file_checks import check_not_an_input
 from recsys.data.limits import describe_rows
 from recsys.data.table_writer import written_atomically
@@ -47,7 +47,6 @@ from recsys.scoring.scorer import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
-SCORE, PROBABILITY = "score", "probability"  # the columns added to each row
 CHUNK_ROWS = 10_000  # rows read, checked and scored at a time: memory stays bounded, N processes share the work
 
 KeepChunk = Callable[[pd.DataFrame, int], None]  # (a scored chunk, its number in the file from 0)
@@ -120,14 +119,14 @@ def score_chunk(
     pairs = checked_chunk(chunk, source, rows_before)
     counted = 0
 
-    def count(done: int, total: int) -> None:  # the scorer's report: pairs done of this chunk's
+    def count(done: int, total: int, what: str = "") -> None:  # the scorer's report: pairs done of this chunk's
         nonlocal counted
         if progress is not None:
             progress.update(done - counted)
         counted = done
 
     scores, probabilities = scorer.score_frame(pairs, progress=count)
-    count(len(pairs), len(pairs))
+    count(len(pairs), len(pairs))  # all of them, reported or not (an empty chunk)
     return pairs.assign(**{SCORE: scores, PROBABILITY: probabilities})
 
 

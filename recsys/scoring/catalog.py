@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from recsys.cli import run_cli, say
 from recsys.data.candidates import read_candidates
-from recsys.data.contract import ITEM, ITEM_ID, RANK
+from recsys.data.contract import CLICK_PROBABILITY, ITEM, ITEM_ID, RANK, SCORE
 from recsys.data.file_checks import check_not_an_input
 from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import ContractError
@@ -244,8 +244,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Catalog | pd.DataFrame:
     args = build_parser().parse_args(argv)
-    from recsys.scoring.ranking import PROBABILITY, SCORE  # imported here: --help loads no torch
-
     if args.command == "build":
         out = args.out or args.items.with_name(f"{args.items.stem}-index")
         refuse_writing_over_inputs(out, args.items, resolve_model_path(args.model))
@@ -261,7 +259,7 @@ def main(argv: list[str] | None = None) -> Catalog | pd.DataFrame:
         return catalog
     model = args.model or CatalogInfo.load(args.catalog).model or None
     ranked = Catalog.load(args.catalog, load_scorer(model), args.model).rank(args.context, args.top_k)
-    say(ranked[[RANK, ITEM_ID, ITEM, SCORE, PROBABILITY]].to_string(index=False))
+    say(ranked[[RANK, ITEM_ID, ITEM, SCORE, CLICK_PROBABILITY]].to_string(index=False))
     return ranked
 
 

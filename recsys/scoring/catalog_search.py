@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from recsys.data.atomic_files import write_text_atomic
 from recsys.data.candidates import validate_candidates
 from recsys.errors import ContractError, UserError
-from recsys.model.artifact import write_text_atomic
 from recsys.scoring.catalog_info import (
     APPROXIMATE,
     CATALOG_FILE,

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.model.artifact import METADATA_FILE, WEIGHTS_PATTERN, ModelFolderError, read_json, write_text_atomic
+from recsys.data.atomic_files import write_text_atomic
+from recsys.model.artifact import METADATA_FILE, WEIGHTS_PATTERN, ModelFolderError, read_json
 
 ONNX_DIR = "onnx"  # sentence-transformers' folder for a model's ONNX files
 FP32, INT8 = "fp32", "int8"

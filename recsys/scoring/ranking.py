@@ -23,21 +23,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import ITEM, ITEM_ID, RANK, fill_item_ids
+from recsys.data.contract import CLICK_PROBABILITY, CORPUS_ID, ITEM, ITEM_ID, RANK, SCORE, fill_item_ids
 from recsys.data.limits import bad_rows, describe_rows
 from recsys.errors import ContractError
 from recsys.model.relevance_model import Progress
 from recsys.scoring.scorer import Scorer, rank_scores
 
-SCORE = "score"
-PROBABILITY = "click_probability"
 MODEL_SCORE = "model_score"
 # The parts of a model's score that has learned item priors (recsys.model.priors): score = text + weights x priors.
 TEXT_SCORE, PRIOR, VIEWS = "text_score", "prior_click_rate", "views_in_log"
 # The same two parts as percentiles within the list (0–100, higher: more): how well an item matches the context,
 # and how much the model's score gains from the item's popularity in its training log.
 MATCH, POPULARITY = "match_to_context", "popularity_in_log"
-RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, PROBABILITY)
+RANKED_COLUMNS = (RANK, ITEM_ID, ITEM, SCORE, CLICK_PROBABILITY)
 # A column of the candidate list that clashes with a column the ranking adds keeps its values under this prefix.
 CLASH_PREFIX = "input_"
 # A weight of 1 gives a feature as much say as the model; far beyond this, sums of z-scores overflow to inf.
@@ -61,8 +59,8 @@ def zscore(values: np.ndarray) -> np.ndarray:
     return np.zeros_like(values) if std == 0 else (values - values.mean()) / std
 
 
-def feature_values(candidates: pd.DataFrame, column: str) -> np.ndarray:
-    """A feature column as floats, or a ContractError naming the rows that are not numbers."""
+def _check_feature(candidates: pd.DataFrame, column: str) -> None:
+    """Refuse a column to blend that the list lacks, or whose rows are not all finite numbers (naming them)."""
     if column not in candidates.columns:
         raise ContractError(
             "the candidate list",
@@ -77,7 +75,6 @@ def feature_values(candidates: pd.DataFrame, column: str) -> np.ndarray:
             "the candidate list", f"column {column!r} is not a number at row(s) {describe_rows(rows)}",
             "fill in numbers or give it weight 0", column=column, rows=rows,
         )  # fmt: skip
-    return values.to_numpy(dtype=np.float64)
 
 
 def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
@@ -97,10 +94,10 @@ def check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def blend_scores(model_scores: np.ndarray, candidates: pd.DataFrame, weights: Mapping[str, float]) -> np.ndarray:
-    """final = z(model score) + Σ weight · z(feature); features with weight 0 are left out."""
+    """final = z(model score) + Σ weight · z(feature), for weights and columns that :func:`check_candidates` passed."""
     final = zscore(model_scores)
-    for column, weight in check_weights(weights).items():
-        final = final + weight * zscore(feature_values(candidates, column))
+    for column, weight in weights.items():
+        final = final + weight * zscore(pd.to_numeric(candidates[column]).to_numpy(dtype=np.float64))
     return final
 
 
@@ -111,13 +108,15 @@ def _added_columns(scorer: Scorer, weights: Mapping[str, float]) -> list[str]:
 
 
 def _kept_columns(candidates: pd.DataFrame, added: list[str]) -> dict[str, str]:
-    """The candidate list's other columns and their names in the ranked table: a clash gets CLASH_PREFIX.
+    """The candidate list's other columns and their names in the ranked table: a clash gets CLASH_PREFIX."""
+    return {c: CLASH_PREFIX + c if c in added else c for c in candidates.columns if c not in (ITEM, ITEM_ID)}
 
-    Refused where a prefixed name is taken too (a ``rank`` and an ``input_rank`` column), since the
-    table would then hold two columns of one name.
-    """
-    renamed = {c: CLASH_PREFIX + c for c in candidates.columns if c in added}
-    for column, name in renamed.items():
+
+def _refuse_clashes(candidates: pd.DataFrame, added: list[str]) -> None:
+    """Refuse a list whose prefixed name of a clashing column is taken too (a ``rank`` and an ``input_rank``
+    column), since the ranked table would then hold two columns of one name."""
+    for column in (c for c in candidates.columns if c in added):
+        name = CLASH_PREFIX + column
         if name in candidates.columns:
             raise ContractError(
                 "the candidate list",
@@ -126,18 +125,20 @@ def _kept_columns(candidates: pd.DataFrame, added: list[str]) -> dict[str, str]:
                 f"rename or drop one of {column!r} and {name!r}",
                 column=name,
             )
-    return {c: renamed.get(c, c) for c in candidates.columns if c not in (ITEM, ITEM_ID)}
 
 
 def check_candidates(
     scorer: Scorer, candidates: pd.DataFrame, weights: Mapping[str, float] | None = None
 ) -> dict[str, float]:
-    """The checked non-zero weights, before any model runs: a list whose columns would clash in the ranked
-    table, or whose blended columns are not numbers, is refused."""
+    """The one check of a candidate list and its weights, before any model runs: the checked non-zero weights.
+
+    A weight out of range, a list whose columns would clash in the ranked table, or a blended column that is
+    not numbers, is refused. What passes is what :func:`ranked_table` and :func:`blend_scores` take as it is.
+    """
     weights = check_weights(weights or {})
-    _kept_columns(candidates, _added_columns(scorer, weights))
+    _refuse_clashes(candidates, _added_columns(scorer, weights))
     for column in weights:
-        feature_values(candidates, column)
+        _check_feature(candidates, column)
     return weights
 
 
@@ -181,10 +182,12 @@ def ranked_table(
 ) -> pd.DataFrame:
     """The ranked table of candidates from their text logits (one per row), as :func:`rank_candidates` returns it.
 
-    Indexed by each item's row label in ``candidates`` (``input_row``), so that two rankings of one list, or a
-    ranking and its catalog (``recsys.scoring.catalog``), can be matched.
+    ``candidates`` and ``weights`` are as :func:`check_candidates` passed them (a catalog's items were checked when
+    it was built or loaded): nothing is checked again here. Indexed by each item's row label in ``candidates``
+    (``input_row``), so that two rankings of one list, or a ranking and its catalog (``recsys.scoring.catalog``),
+    can be matched.
     """
-    weights = check_weights(weights or {})
+    weights = weights or {}
     kept = _kept_columns(candidates, _added_columns(scorer, weights))
     items = candidates[ITEM].astype(str).tolist()
     ids = fill_item_ids(candidates)
@@ -193,7 +196,7 @@ def ranked_table(
     model_scores = scorer.final_scores(text_scores, keyed)
     ranked_by = np.asarray(text_scores, dtype=np.float64) if match_only else model_scores
     final = blend_scores(ranked_by, candidates, weights) if weights else ranked_by
-    order = [record["corpus_id"] for record in rank_scores(items, final, top_k)]
+    order = [record[CORPUS_ID] for record in rank_scores(items, final, top_k)]
 
     parts = {MATCH: percentiles(text_scores)[order]}
     if scorer.priors is not None:
@@ -208,7 +211,7 @@ def ranked_table(
             ITEM_ID: ids.to_numpy()[order],
             ITEM: np.asarray(items, dtype=object)[order],
             SCORE: final[order],
-            PROBABILITY: scorer.probabilities(model_scores)[order],
+            CLICK_PROBABILITY: scorer.probabilities(model_scores)[order],
             **({MODEL_SCORE: ranked_by[order]} if weights else {}),
             **parts,
         },

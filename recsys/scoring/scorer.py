@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import ITEM, QUERY
+from recsys.data.contract import CORPUS_ID, ITEM, PROBABILITY, QUERY, RANK, SCORE
 from recsys.errors import UserError
 from recsys.model.artifact import (
     DEFAULT_MODEL,
@@ -90,6 +90,8 @@ class Scorer:
             return np.zeros(0, dtype=np.float32)
         if self.encoder is None:
             return self.model.score_pairs(self.tokenizer, pairs, self.metadata.max_length, batch_size, progress)
+        from recsys.model.relevance_model import SCORING  # imported here: --help loads no torch
+
         texts = [q for q, _ in pairs] + [i for _, i in pairs]
         total, done = len(set(texts)), 0
 
@@ -97,11 +99,11 @@ class Scorer:
             nonlocal done
             done += count
             if progress is not None:
-                progress(round(len(pairs) * done / total), len(pairs))
+                progress(round(len(pairs) * done / total), len(pairs), SCORING)
 
         vectors = self.embed(texts, advance)
         if progress is not None and done < total:  # cached texts were not encoded: the list is done all the same
-            progress(len(pairs), len(pairs))
+            progress(len(pairs), len(pairs), SCORING)
         return self.logits(vectors[: len(pairs)], vectors[len(pairs) :])
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
@@ -166,7 +168,7 @@ class Scorer:
         scores = self.score(query, items)
         records = rank_scores(items, scores, top_k)
         probabilities = self.probabilities(scores)
-        return [{**record, "probability": float(probabilities[record["corpus_id"]])} for record in records]
+        return [{**record, PROBABILITY: float(probabilities[record[CORPUS_ID]])} for record in records]
 
 
 def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = None) -> list[dict[str, Any]]:
@@ -177,7 +179,7 @@ def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = No
     if top_k is not None:
         order = order[: max(int(top_k), 0)]
     return [
-        {"rank": rank, "corpus_id": int(i), "item": items[i], "score": float(scores[i])}
+        {RANK: rank, CORPUS_ID: int(i), ITEM: items[i], SCORE: float(scores[i])}
         for rank, i in enumerate(order, start=1)
     ]
 

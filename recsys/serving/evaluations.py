@@ -8,13 +8,17 @@ import copy
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from recsys.data.contract import read_clicks, validate_clicks
 from recsys.data.tables import read_table
 from recsys.defaults import HELD_OUT_FILES, VALID_FILE
-from recsys.evaluation.evaluator import Evaluation, Progress, evaluate
+from recsys.evaluation.evaluator import Evaluation, evaluate
 from recsys.scoring.scorer import Scorer
 from recsys.serving.service import InputError, ServedModels
+
+if TYPE_CHECKING:
+    from recsys.model.relevance_model import Progress
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ its columns, its items) or pasted lines, and a table of feature weights. Each re
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from numbers import Number
 from pathlib import Path
@@ -13,11 +12,13 @@ from pathlib import Path
 import pandas as pd
 
 from recsys.data.candidates import pasted_candidates, read_candidate_table, read_candidates, validate_candidates
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, numeric_columns
+from recsys.data.contract import CLICKED, ITEM, numeric_columns
 from recsys.data.limits import ROWS, TooLarge
 from recsys.errors import ContractError
-from recsys.serving.service import InputError
+from recsys.serving.service import OWN_COLUMNS, InputError, check_extra_columns, too_many_columns
 from recsys.serving.settings import Limits
+
+DROP_COLUMNS = "Drop the columns you don't need and upload it again."  # how to fix an upload with too many columns
 
 
 def check_text(text: str | None, what: str, limits: Limits) -> str:
@@ -60,9 +61,8 @@ def read_candidate_input(
 ) -> tuple[pd.DataFrame, str]:
     """The candidate list from an uploaded file or pasted lines (exactly one), checked, and where it came from.
 
-    A file is read within :func:`upload_limits`: reading stops at the first item or column past them. The ranked
-    table keeps item, item_id and clicked (as its real clicks) in columns of their own, and at most
-    ``max_extra_columns`` more.
+    A file is read within :func:`upload_limits`: reading stops at the first item or column past them. Its columns
+    are then held to what a ranked table keeps (:func:`~recsys.serving.service.check_extra_columns`).
     """
     path, pasted = (Path(file) if file else None), (pasted or "").strip()
     if path is not None and pasted:
@@ -87,14 +87,7 @@ def read_candidate_input(
         if err.missing != (column,):
             raise
         raise replace(err, fix=f"{err.fix}, or choose the column that holds the item text") from err
-    own = [c for c in (ITEM, ITEM_ID, CLICKED) if c in candidates.columns]
-    extra = [c for c in candidates.columns if c not in own]
-    if len(extra) > limits.max_extra_columns:
-        besides = "item, item_id and clicked" if CLICKED in own else "item and item_id"
-        raise InputError(
-            f"{path.name} has {len(extra)} columns besides {besides}; the ranked table keeps at most "
-            f"{limits.max_extra_columns}. Drop the columns you don't need and upload it again."
-        )
+    check_extra_columns(candidates.columns, path.name, limits, DROP_COLUMNS)
     return candidates, path.name
 
 
@@ -118,24 +111,24 @@ def inspect_candidate_file(path: Path, limits: Limits) -> tuple[list[str], str |
 
 
 def upload_limits(limits: Limits) -> dict[str, int]:
-    """What an uploaded candidate file is read within: ``max_items`` rows, and the columns of a ranked table (item,
-    item_id, clicked and ``max_extra_columns`` more); :func:`~recsys.data.candidates.read_candidate_table`'s
-    keywords."""
-    return {"max_items": limits.max_items, "max_columns": len((ITEM, ITEM_ID, CLICKED)) + limits.max_extra_columns}
+    """What an uploaded candidate file is read within: ``max_items`` rows, and the columns of a ranked table
+    (:data:`~recsys.serving.service.OWN_COLUMNS` and ``max_extra_columns`` more);
+    :func:`~recsys.data.candidates.read_candidate_table`'s keywords."""
+    return {"max_items": limits.max_items, "max_columns": len(OWN_COLUMNS) + limits.max_extra_columns}
 
 
 def _too_wide(err: TooLarge, name: str, limits: Limits) -> InputError:
-    """A file with more columns than :func:`upload_limits`, in the words of the check after reading."""
-    return InputError(
-        f"{name} has {'' if err.exact else 'at least '}{err.size} columns; the ranked table keeps item, item_id, "
-        f"clicked and at most {limits.max_extra_columns} more. Drop the columns you don't need and upload it again."
-    )
+    """A file with more columns than :func:`upload_limits`, refused as after reading: at least so many besides
+    the own columns, since the reader does not say which of those the file has."""
+    return too_many_columns(name, err.size - len(OWN_COLUMNS), limits, DROP_COLUMNS, exact=False)
 
 
 def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
     """Feature weights from a (feature, weight) table; blank rows and zero weights are left out.
 
-    A feature is named once; a cell that holds a list or an object (as a script may send) is refused.
+    A feature is named once; a cell that holds a list or an object (as a script may send), or a weight that is not
+    a number, is refused. What range a weight may take is the ranking's rule
+    (:func:`~recsys.scoring.ranking.check_weights`), checked once when the list is ranked.
     """
     weights: dict[str, float] = {}
     if table is None or table.empty:
@@ -160,8 +153,6 @@ def blend_weights(table: pd.DataFrame | None) -> dict[str, float]:
             value = float(weight)
         except ValueError:
             raise InputError(f"The weight of {feature!r} is {weight!r}; give a number such as 0.5 or -1") from None
-        if not math.isfinite(value):
-            raise InputError(f"The weight of {feature!r} must be a finite number")
         if value:
             weights[feature] = value
     return weights

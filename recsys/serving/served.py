@@ -19,16 +19,19 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recsys.cli import run_cli
 from recsys.defaults import BUNDLED_LOGS, BundledLog
 from recsys.errors import UserError
-from recsys.evaluation.evaluator import Evaluation, Progress
+from recsys.evaluation.evaluator import Evaluation
 from recsys.model.artifact import is_model_folder
 from recsys.serving.evaluations import Evaluations
 from recsys.serving.service import ServedModels, load_served_models
 from recsys.serving.settings import AppConfig
+
+if TYPE_CHECKING:
+    from recsys.model.relevance_model import Progress
 
 logger = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
-from recsys.data.contract import ITEM, ITEM_ID
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID
 from recsys.defaults import Env, how_to_train
 from recsys.errors import UserError
 from recsys.loop.versions import served_version
@@ -42,6 +42,28 @@ RELOAD_CHECK_SECONDS = 5.0
 
 class InputError(UserError):
     """A request that breaks a limit or leaves something out; the message says what to change."""
+
+
+# A ranked table shows the item, its id and its real clicks in columns of their own, and keeps at most
+# Limits.max_extra_columns others: what an upload or a catalog may bring beside these.
+OWN_COLUMNS = (ITEM, ITEM_ID, CLICKED)
+
+
+def too_many_columns(source: str, extra: int, limits: Limits, fix: str, exact: bool = True) -> InputError:
+    """The one refusal of a table with more columns than a ranked table keeps beside :data:`OWN_COLUMNS`;
+    ``exact`` false: it has at least ``extra`` of them (its reader stopped counting)."""
+    own = ", ".join(OWN_COLUMNS[:-1]) + f" and {OWN_COLUMNS[-1]}"
+    return InputError(
+        f"{source} has {'' if exact else 'at least '}{extra} columns besides {own}; the ranked table keeps at most "
+        f"{limits.max_extra_columns}. {fix}"
+    )
+
+
+def check_extra_columns(columns: Iterable[str], source: str, limits: Limits, fix: str) -> None:
+    """Refuse a table whose columns besides :data:`OWN_COLUMNS` are more than ``limits.max_extra_columns``."""
+    extra = [c for c in columns if c not in OWN_COLUMNS]
+    if len(extra) > limits.max_extra_columns:
+        raise too_many_columns(source, len(extra), limits, fix)
 
 
 @dataclass
@@ -189,12 +211,8 @@ def load_catalog(folder: str | Path, models: ServedModels, limits: Limits) -> Ca
     """The catalog in ``folder`` for the served model; one built with another model is refused with the command
     that rebuilds it, and one with more columns than a ranked table keeps, with the limit."""
     catalog = Catalog.load(folder, models.scorer, models.model_dir or models.metadata.base_model)
-    extra = [c for c in catalog.items.columns if c not in (ITEM, ITEM_ID)]
-    if len(extra) > limits.max_extra_columns:
-        raise UserError(
-            f"{folder}: the catalog has {len(extra)} columns besides item and item_id; the ranked table keeps at "
-            f"most {limits.max_extra_columns}. Rebuild it from a file without the columns you don't need."
-        )
+    fix = "Rebuild it from a file without the columns you don't need."
+    check_extra_columns(catalog.items.columns, f"{folder}: the catalog", limits, fix)
     logger.info("loaded the catalog %s: %d items, %s search", folder, len(catalog), catalog.info.kind)
     return catalog
 

@@ -61,7 +61,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from gradio_client import Client, handle_file
 
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, QUERY, RANK, read_clicks
 from recsys.defaults import DB_FILE, ROOT, Env
 from recsys.model.artifact import TRAINING_METRICS_FILE
 from recsys.serving.settings import AppConfig, Limits
@@ -76,7 +76,7 @@ MAX_SLOWDOWN = 2.0  # the ranking clients' p95 beside the bombs, at most this ma
 # Per endpoint: the inputs the load needs, and every input it knows how to fill (others must have a default).
 ENDPOINT_INPUTS = {
     "/rank": ({"context", "pasted"}, {"context", "file", "pasted", "item_column", "weights", "top_k"}),
-    "/feedback": ({"context", "table"}, {"context", "table"}),
+    "/feedback": ({"marks"}, {"marks"}),
 }
 
 Row = tuple[int, str, str, int]  # a list's row as stored: position, item_id, item, clicked
@@ -177,8 +177,8 @@ class Api:
         }
         return {name: values[name] for name in self.rank_inputs}
 
-    def feedback_arguments(self, context: str, table: dict) -> dict:
-        return {name: {"context": context, "table": table}[name] for name in self.feedback_inputs}
+    def feedback_arguments(self, marks: list[bool]) -> dict:
+        return {name: {"marks": marks}[name] for name in self.feedback_inputs}
 
 
 # -- the app under test ---------------------------------------------------------------------------------------
@@ -378,12 +378,12 @@ class Load:
             try:
                 outputs = self._call(client, step, self.api.rank_arguments(request))
                 step = "marking the ranked table"
-                table = outputs[self.api.rank_table]
-                sent = Feedback(request, mark(table, rng))
+                rows, marks = mark(outputs[self.api.rank_table], rng)
+                sent = Feedback(request, rows)
                 with self.phase.lock:
                     self.phase.feedback.append(sent)
                 step = "/feedback"
-                self._call(client, step, self.api.feedback_arguments(request.context, table))
+                self._call(client, step, self.api.feedback_arguments(marks))
                 with self.phase.lock:  # the app answered: it must have stored the marks
                     sent.acknowledged = True
             except Killed:
@@ -415,17 +415,17 @@ class Load:
         return result if isinstance(result, tuple) else (result,)
 
 
-def mark(table: dict, rng: random.Random) -> tuple[Row, ...]:
-    """Tick one to three rows of a ranked table in place, as a user does; returns the rows as they should be stored."""
+def mark(table: dict, rng: random.Random) -> tuple[tuple[Row, ...], list[bool]]:
+    """Tick one to three rows of a ranked table, as a user does; returns the rows as they should be stored, and the
+    marks that /feedback takes: one per item, in ranked order."""
     headers = table["headers"]
-    at = {name: headers.index(name) for name in (MARK, RANK, ITEM_ID, ITEM)}
-    data = table["data"]
+    at = {name: headers.index(name) for name in (RANK, ITEM_ID, ITEM)}
+    data = sorted(table["data"], key=lambda row: int(row[at[RANK]]))
     marked = set(rng.sample(range(len(data)), rng.randint(1, min(MAX_MARKS, len(data)))))
-    for i, row in enumerate(data):
-        row[at[MARK]] = i in marked
-    return tuple(
+    rows = tuple(
         (int(row[at[RANK]]), str(row[at[ITEM_ID]]), str(row[at[ITEM]]), int(i in marked)) for i, row in enumerate(data)
     )
+    return rows, [i in marked for i in range(len(data))]
 
 
 # -- upload bombs ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ Configuration, from the environment (defaults in brackets; ``recsys.defaults`` h
     CLICKTUNE_ALLOW_PICKLE  1: load a folder's pytorch_model.bin (a pickle, which can run code when loaded) where
                      it has no model.safetensors [0: such a folder is refused]
 
-The layout is ``app_layout``; this file parses ``--help`` and serves, importing Gradio and the models only
+The layout is ``clicktune_app``; this file parses ``--help`` and serves, importing Gradio and the models only
 then, so that ``--help`` answers at once.
 """
 
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(argv: list[str] | None = None) -> None:
     """Serve the app with the settings of the environment; a bad setting or model folder ends in one line."""
     build_parser().parse_args(argv)
-    from app_layout import create_app, launch_options  # imported here, with Gradio and torch: --help loads neither
+    # Imported here, with Gradio and torch: --help loads neither.
+    from clicktune_app.layout import create_app, launch_options
     from recsys.serving.settings import AppConfig
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio polls its own server at start

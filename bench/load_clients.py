@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.served_app import Api, App
-from recsys.data.contract import ITEM, ITEM_ID, MARK, QUERY, RANK, read_clicks
+from recsys.data.contract import ITEM, ITEM_ID, QUERY, RANK, read_clicks
 from recsys.defaults import ROOT
 
 if TYPE_CHECKING:
@@ -71,17 +71,17 @@ def plan_requests(phases: list[tuple[int, int]], items: int, seed: int) -> list[
     return plans
 
 
-def mark(table: dict, rng: random.Random) -> tuple[Row, ...]:
-    """Tick one to three rows of a ranked table in place, as a user does; returns the rows as they should be stored."""
+def mark(table: dict, rng: random.Random) -> tuple[tuple[Row, ...], list[bool]]:
+    """Tick one to three rows of a ranked table, as a user does; returns the rows as they should be stored, and the
+    marks that /feedback takes: one per item, in ranked order."""
     headers = table["headers"]
-    at = {name: headers.index(name) for name in (MARK, RANK, ITEM_ID, ITEM)}
-    data = table["data"]
+    at = {name: headers.index(name) for name in (RANK, ITEM_ID, ITEM)}
+    data = sorted(table["data"], key=lambda row: int(row[at[RANK]]))
     marked = set(rng.sample(range(len(data)), rng.randint(1, min(MAX_MARKS, len(data)))))
-    for i, row in enumerate(data):
-        row[at[MARK]] = i in marked
-    return tuple(
+    rows = tuple(
         (int(row[at[RANK]]), str(row[at[ITEM_ID]]), str(row[at[ITEM]]), int(i in marked)) for i, row in enumerate(data)
     )
+    return rows, [i in marked for i in range(len(data))]
 
 
 @dataclass
@@ -183,12 +183,12 @@ class Load:
                 arguments = self.api.rank_arguments(request.context, request.items, top_k=len(request.items))
                 outputs = self._call(client, step, arguments)
                 step = "marking the ranked table"
-                table = outputs[self.api.rank_table]
-                sent = Feedback(request, mark(table, rng))
+                rows, marks = mark(outputs[self.api.rank_table], rng)
+                sent = Feedback(request, rows)
                 with self.phase.lock:
                     self.phase.feedback.append(sent)
                 step = "/feedback"
-                self._call(client, step, self.api.feedback_arguments(request.context, table))
+                self._call(client, step, self.api.feedback_arguments(marks))
                 with self.phase.lock:  # the app answered: it must have stored the marks
                     sent.acknowledged = True
             except Killed:

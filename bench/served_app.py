@@ -30,7 +30,7 @@ EMPTY_WEIGHTS = {"headers": ["feature", "weight"], "data": []}  # Gradio refuses
 # Per endpoint: the inputs the benchmarks need, and every input they know how to fill (others must have a default).
 ENDPOINT_INPUTS = {
     "/rank": ({"context", "pasted"}, {"context", "file", "pasted", "item_column", "weights", "top_k"}),
-    "/feedback": ({"context", "table"}, {"context", "table"}),
+    "/feedback": ({"marks"}, {"marks"}),
 }
 
 
@@ -186,8 +186,8 @@ class Api:
         }
         return {name: values[name] for name in self.rank_inputs}
 
-    def feedback_arguments(self, context: str, table: dict) -> dict:
-        return {name: {"context": context, "table": table}[name] for name in self.feedback_inputs}
+    def feedback_arguments(self, marks: list[bool]) -> dict:
+        return {name: {"marks": marks}[name] for name in self.feedback_inputs}
 
 
 def endpoint_inputs(endpoints: dict, endpoint: str) -> tuple[str, ...]:

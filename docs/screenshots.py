@@ -26,7 +26,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # app.py sits at the repository root
 
-from app_layout import create_app, launch_options  # noqa: E402
+from clicktune_app.layout import create_app, launch_options  # noqa: E402
 from recsys.defaults import FEEDBACK_DIR, MOVIELENS  # noqa: E402
 from recsys.model.artifact import is_model_folder  # noqa: E402
 from recsys.serving.evaluations import EVALUATIONS_FOLDER  # noqa: E402

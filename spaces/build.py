@@ -5,9 +5,10 @@
     python spaces/build.py --hub-model-id OWNER/MODEL --space-id OWNER/NAME
 
 The Space folder holds README.md (the Spaces front matter: sdk gradio at the version installed
-here, which is the one requirements.txt pins), app.py, app_layout.py, app_handlers.py and the recsys package
-copied from the repository, the data files app.py shows (data/examples, the Bing News held-out and training
-splits with their licence), requirements.txt (the repository's pins for what those files import),
+here, which is the one requirements.txt pins), app.py with the clicktune_app and recsys packages
+copied from the repository, the data files app.py shows (data/examples, the Bing News held-out and
+training splits with their licence; spaces/space_files.py lists them), requirements.txt (the
+repository's pins for what those files import),
 and either the model's published files under models/clicktune/ (app.py's default MODEL_DIR) or,
 with --hub-model-id, no model: the Space then loads that Hub model at start (the Space variable
 MODEL_DIR names it).
@@ -35,7 +36,6 @@ import logging
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,10 +49,11 @@ from huggingface_hub import get_token as stored_token  # noqa: E402
 from pins import imported_modules, read_pins, requirements_for  # noqa: E402
 from runtime import wait_for_space  # noqa: E402
 from space_card import space_card  # noqa: E402
+from space_files import APP_FILE, DATA_FILES, PACKAGES, check_app_file, copy_app, copy_data  # noqa: E402
 
 from recsys.cli import run_cli, say  # noqa: E402
 from recsys.data.file_checks import check_not_an_input_folder  # noqa: E402
-from recsys.defaults import BUNDLED_FOLDER, CURVE_FILES, EXAMPLES_FOLDER, HELD_OUT_FILES, MODEL_FOLDER, TRAIN_FILE, Env  # noqa: E402
+from recsys.defaults import MODEL_FOLDER, Env  # noqa: E402
 from recsys.errors import UserError  # noqa: E402
 from recsys.model.artifact import ModelMetadata, is_hub_id, public_name  # noqa: E402
 from recsys.model.checks import check_model_folder  # noqa: E402
@@ -61,31 +62,16 @@ from recsys.publish.upload_plan import list_files, plan_folder, published_files,
 
 logger = logging.getLogger("spaces.build")
 
-APP_FILE = "app.py"  # the Space's app_file
 # Written first into every build: only a folder holding it may be replaced by the next build. A hidden
 # file, so that the upload plan leaves it home.
 BUILD_MARKER = ".clicktune-space-build"
-APP_MODULES = (APP_FILE, "app_layout.py", "app_handlers.py")
-PACKAGES = ("recsys",)  # copied whole, without caches
-# What the app reads by default (recsys.defaults), at the same paths relative to app.py: its examples (one
-# folder per click log), its held-out and training click logs; the model goes to MODEL_FOLDER, its default MODEL_DIR.
-DATA_FILES = (
-    *(f"{EXAMPLES_FOLDER}/*/*{suffix}" for suffix in (".json", ".csv", ".tsv", ".jsonl")),
-    *(f"{BUNDLED_FOLDER}/{path.name}" for path in (*HELD_OUT_FILES, TRAIN_FILE)),
-    f"{BUNDLED_FOLDER}/raw/LICENSE",  # the sample's MIT licence travels with it
-    f"{BUNDLED_FOLDER}/raw/PROVENANCE.md",
-    # The MovieLens examples are a transformation of ml-latest-small, whose licence must travel with them.
-    "data/movielens/raw/README.txt",
-    "data/movielens/raw/PROVENANCE.md",
-    *CURVE_FILES,  # the Model tab's learning curve, where `make curve` drew it
-)
 MODEL_VARIABLE = Env.MODEL_DIR
 # app.py serves on HOST, 127.0.0.1 by default; a Space must listen on every interface.
 SPACE_VARIABLES = {Env.HOST: "0.0.0.0"}
 REQUIREMENTS_FILE = "requirements.txt"
 SPACE_FILES = (
     "README.md",
-    *APP_MODULES,
+    APP_FILE,
     REQUIREMENTS_FILE,
     *(f"{p}/*.py" for p in PACKAGES),
     f"{MODEL_FOLDER}/*",
@@ -116,34 +102,6 @@ def copy_model(model_dir: Path, target: Path, max_mb: float = MAX_MODEL_MB) -> l
         else:
             shutil.copy2(content, target / path)
     return list(plan.upload)
-
-
-def _is_link(repo: Path, source: Path) -> bool:
-    """Whether ``source``, or a folder between the repository and it, is a link."""
-    relative = source.relative_to(repo)
-    return any((repo / path).is_symlink() for path in (relative, *relative.parents[:-1]))
-
-
-def _leave_out_link(repo: Path, source: Path) -> bool:
-    """Whether to leave ``source`` out of the Space as a link, saying so: a link is never followed into it."""
-    if not _is_link(repo, source):
-        return False
-    logger.warning("%s: left out of the Space: a link, which the build never follows", source.relative_to(repo))
-    return True
-
-
-def copy_data(repo: Path, out: Path) -> list[str]:
-    """Copy the repository's files that match ``DATA_FILES`` into ``out``, keeping their paths; links left out."""
-    copied = []
-    for pattern in DATA_FILES:
-        for source in sorted(repo.glob(pattern)):
-            if _leave_out_link(repo, source) or not source.is_file():
-                continue
-            target = out / source.relative_to(repo)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-            copied.append(source.relative_to(repo).as_posix())
-    return copied
 
 
 def _prepare(out: Path, repo: Path, model_dir: Path | None) -> None:
@@ -192,22 +150,15 @@ def build_space(
         raise UserError("give the model as exactly one of --model-dir DIR (bundled) or --hub-model-id OWNER/NAME")
     if hub_model_id is not None and not is_hub_id(hub_model_id):
         raise UserError(f"--hub-model-id {hub_model_id!r}: give OWNER/NAME, e.g. my-team/clicktune-news")
-    if not (repo / APP_FILE).is_file():
-        raise FileNotFoundError(f"{repo / APP_FILE} not found: the Space serves the repository's app")
+    check_app_file(repo)
     out = Path(out)
-    for module in APP_MODULES:
-        if _is_link(repo, repo / module):
-            raise UserError(f"{repo / module} is a link, which the build never follows; put the file itself there")
     # Before anything is written:
     metadata = check_model_folder(model_dir) if model_dir is not None else None
     if model_dir is not None:
         refuse_links(model_dir, plan_folder(model_dir))
     _prepare(out, repo, None if model_dir is None else Path(model_dir))
 
-    for module in APP_MODULES:
-        shutil.copy2(repo / module, out / module)
-    for package in PACKAGES:
-        shutil.copytree(repo / package, out / package, ignore=_package_files(repo))
+    copy_app(repo, out)
     copy_data(repo, out)
     if model_dir is not None:
         copy_model(Path(model_dir), out / MODEL_FOLDER, max_model_mb)
@@ -233,19 +184,6 @@ def build_space(
         refuse_token_leaks(out, list_files(out), token)
     logger.info("built the Space in %s", out)
     return out
-
-
-def _package_files(repo: Path) -> Callable[[str, list[str]], set[str]]:
-    """``copytree``'s ``ignore``: a package without caches, and without links (each named in a warning)."""
-    caches = shutil.ignore_patterns("__pycache__", "*.pyc")
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        left_out = set(caches(folder, names))
-        return left_out | {
-            name for name in names if name not in left_out and _leave_out_link(repo, Path(folder) / name)
-        }
-
-    return ignore
 
 
 def check_no_spaces_module(folder: Path) -> None:

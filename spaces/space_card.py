@@ -18,12 +18,12 @@ Rank candidate items for a context (a query, or a short text of a user's interes
 text-relevance model fine-tuned on click logs by ClickTune.
 
 - **Model:** {{ model }}
-- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `app_handlers.py` and
+- **Built by** `python spaces/build.py` in the ClickTune repository: `app.py`, `clicktune_app/` and
   `recsys/` are copies of the repository's files.
 - **Space variables**, set by that command: {{ variables }}.
-- **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py` and
-  `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the Space does not
-  download CUDA wheels it cannot use on CPU hardware.
+- **requirements.txt** pins, from the repository's `requirements.txt`, the packages that `app.py`,
+  `clicktune_app/` and `recsys/` import. torch comes from the PyTorch CPU index (`--extra-index-url`), so the
+  Space does not download CUDA wheels it cannot use on CPU hardware.
 - **Data:** the examples, and the held-out and training splits that the Model tab evaluates with, of a
   Bing News click sample (MIT licence, see `data/bing_news/raw/LICENSE`); examples drawn from MovieLens
   ml-latest-small (GroupLens: research use only, no commercial use; see `data/movielens/raw/README.txt`).

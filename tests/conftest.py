@@ -191,7 +191,7 @@ def launch_app(free_port: Callable[[], int]) -> Callable:
     def launch(models, data_dir: Path, limits):
         from gradio_client import Client
 
-        from app_layout import build_demo, launch_options
+        from clicktune_app.layout import build_demo, launch_options
         from recsys.serving.settings import AppConfig
 
         demo = build_demo(models, data_dir, limits=limits, eval_file=None, train_file=None)

@@ -21,19 +21,21 @@ import pytest
 from gradio_client import Client, handle_file
 from matplotlib.figure import Figure
 
-from app_handlers import RANK_HEADERS, REAL_CLICK, Handlers, bar, user_errors
-from app_layout import build_demo, create_app, launch_options
+from clicktune_app.display import RANK_HEADERS, REAL_CLICK, bar
+from clicktune_app.handler_base import user_errors
+from clicktune_app.handlers import Handlers
+from clicktune_app.layout import build_demo, create_app, launch_options
 from recsys.data.candidates import validate_candidates
 from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, read_clicks
 from recsys.defaults import BING_NEWS, ROOT, BundledLog
 from recsys.errors import ContractError, UserError
-from recsys.feedback.store import FeedbackStore
+from recsys.feedback.store import FeedbackStore, retrain_commands
 from recsys.model.artifact import ModelMetadata
 from recsys.scoring.catalog import build_index
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
 from recsys.serving.evaluations import Evaluations
-from recsys.serving.served import prepare, serve_log
+from recsys.serving.served import log_of, prepare, retrain_from, serve_log
 from recsys.serving.service import InputError, ServedModels
 from recsys.serving.settings import AppConfig, Limits
 
@@ -121,6 +123,9 @@ def test_inspect_upload_offers_text_columns_and_numeric_features(handlers: Handl
     column, weights = handlers.inspect_upload(write(tmp_path / "shop.csv", "title,price\nred shoes,30\n"))
     assert column["value"] is None and column["choices"] == ["title"]
     assert handlers.inspect_upload(None)[0]["value"] == ITEM
+    # A .txt file is one item a line, as recsys.data.candidates reads it: its text is the item, with nothing to blend.
+    column, weights = handlers.inspect_upload(write(tmp_path / "items.txt", "red shoes\n30\n"))
+    assert (column["value"], column["choices"]) == (ITEM, [ITEM]) and weights.empty
 
 
 def test_user_errors_become_gradio_errors_and_bugs_stay_bugs() -> None:
@@ -230,8 +235,7 @@ def test_the_app_loads_its_catalog_at_start_and_refuses_a_stale_one(
 
 def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
     table, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 6)
-    table[MARK] = [True, False, True, False, False, False]
-    status, saved = handlers.feedback(CONTEXT, table, ranked_list)
+    status, saved = handlers.feedback([True, False, True, False, False, False], ranked_list)
     assert "Saved 2 of 6 items as clicked" in status
     rows = handlers.store.read()
     assert rows["item"].tolist() == table[ITEM].tolist()
@@ -240,8 +244,7 @@ def test_feedback_saves_the_marked_list(handlers: Handlers) -> None:
     assert set(rows["context"]) == {CONTEXT} and set(rows["model_version"]) == {handlers.models.version}
     assert f"model `{handlers.models.version}`" in status
     # Saving the same list again corrects its marks rather than adding a second list.
-    table[MARK] = [False, True, False, False, False, False]
-    handlers.feedback(CONTEXT, table, saved)
+    handlers.feedback([False, True, False, False, False, False], saved)
     assert handlers.store.summary() == {"lists": 1, "rows": 6, "clicks": 1}
     # Visitors see counts only, and cannot export, unless the operator allows browsing.
     overview, recent = handlers.feedback_overview()
@@ -259,22 +262,27 @@ def test_feedback_refuses_what_it_cannot_store(handlers: Handlers) -> None:
     handlers.feedback_browsing = True
     with pytest.raises(gr.Error, match="no feedback is stored yet"):
         handlers.export_feedback()
-    table, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 3)
+    _, _, _, ranked_list = handlers.rank(CONTEXT, CSV, "", "item", None, 3)
     with pytest.raises(gr.Error, match="no item is marked; mark the items you would click"):
-        handlers.feedback(CONTEXT, table, ranked_list)
-    table[MARK] = True
-    with pytest.raises(gr.Error, match="context changed since this list was ranked"):
-        handlers.feedback("another context", table, ranked_list)
-    with pytest.raises(gr.Error, match="Enter the context"):
-        handlers.feedback(" ", table, ranked_list)
+        handlers.feedback([False, False, False], ranked_list)
     with pytest.raises(gr.Error, match="Rank a list first"):
-        handlers.feedback(CONTEXT, table, None)  # no list ranked in this session: a forged call
-    with pytest.raises(gr.Error, match=r"column 'rank' must be a 1-based whole number at row\(s\) 2"):
-        handlers.feedback(CONTEXT, table.assign(rank=[1, 2.5, 3]), ranked_list)
-    invented = pd.DataFrame({MARK: [True] * 3, "rank": [1, 2, 3], ITEM: ["x", "y", "z"]})
-    with pytest.raises(gr.Error, match="does not match the 3 items this list was ranked with"):
-        handlers.feedback(CONTEXT, invented, ranked_list)
+        handlers.feedback([True, True, True], None)  # no list ranked in this session: a forged call
+    with pytest.raises(gr.Error, match=r"the ranked list: column 'mark' .*row\(s\) 2"):
+        handlers.feedback([True, "maybe", False], ranked_list)
+    for marks in ([True, False], [True] * 4, None, "true, false, false", {"1": True}):
+        with pytest.raises(gr.Error, match="marks do not match the 3 items this list was ranked with"):
+            handlers.feedback(marks, ranked_list)
     assert handlers.store.summary()["rows"] == 0
+
+
+def test_the_feedback_tab_shows_the_retrain_commands_for_the_served_model(
+    scorer: Scorer, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    models = ServedModels(scorer, model_dir=str(tiny_model_dir))
+    demo = build_demo(models, tmp_path, limits=LIMITS, eval_file=None, train_file=None)
+    [text] = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and "finetune.train" in str(b.value)]
+    assert retrain_commands(retrain_from(models, log_of(models))) in text
+    assert f"--model-name-or-path {models.base_model_name} " in text  # a zero-shot model: retraining starts at its base
 
 
 # -- classify, compare, model ----------------------------------------------------------------------------------
@@ -474,8 +482,7 @@ def test_api_endpoints(served: tuple) -> None:
     assert [row[1] for row in table["data"]] == [1, 2, 3, 4]
     assert pd.read_csv(download)[ITEM].tolist() == [row[2] for row in table["data"]]
 
-    table["data"][1][0] = True  # mark the second item, as a user ticks it
-    status = client.predict(context=CONTEXT, table=table, api_name="/feedback")
+    status = client.predict(marks=[False, True, False, False], api_name="/feedback")  # the second item marked
     assert "Saved 1 of 4 items as clicked" in status
     clicks = FeedbackStore(data_dir).read()
     assert clicks["clicked"].tolist() == [0, 1, 0, 0]
@@ -500,8 +507,7 @@ def test_api_ranks_the_catalog_and_takes_feedback_on_it(
     assert [row[2] for row in table["data"]] == whole[ITEM].tolist()
     assert f"Ranked the catalog's {len(catalog_items)} items" in status
     assert pd.read_csv(download)[ITEM].tolist() == [row[2] for row in table["data"]]
-    table["data"][0][0] = True
-    assert "Saved 1 of 4 items as clicked" in client.predict(context=CONTEXT, table=table, api_name="/feedback")
+    assert "Saved 1 of 4 items as clicked" in client.predict(marks=[True, False, False, False], api_name="/feedback")
     with pytest.raises(Exception, match="Enter the context"):
         client.predict(context="", top_k=4, api_name="/rank_catalog")
 
@@ -523,17 +529,12 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
 def test_api_feedback_only_marks_the_list_this_session_ranked(served: tuple) -> None:
     client, data_dir = served
     before = FeedbackStore(data_dir).summary()
-    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", "", 1.0, 0.9, "x1"]] * 3}
     fresh = Client(client.src, verbose=False)  # a new session, which ranked nothing
     with pytest.raises(Exception, match="Rank a list first"):
-        fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")
-    table, _, _ = fresh.predict(
-        context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=3, api_name="/rank"
-    )
-    table["data"][0][2] = "a different item"  # rows that this session was not shown
-    table["data"][0][0] = True
-    with pytest.raises(Exception, match="does not match the 3 items this list was ranked with"):
-        fresh.predict(context=CONTEXT, table=table, api_name="/feedback")
+        fresh.predict(marks=[True, False, False], api_name="/feedback")
+    fresh.predict(context=CONTEXT, file=handle_file(CSV), pasted="", item_column="item", top_k=3, api_name="/rank")
+    with pytest.raises(Exception, match="marks do not match the 3 items this list was ranked with"):
+        fresh.predict(marks=[True, False, False, False], api_name="/feedback")  # one more than this session was shown
     assert FeedbackStore(data_dir).summary() == before
 
 

@@ -13,9 +13,8 @@ SOURCES = sorted(
     [
         *REPO.glob("recsys/**/*.py"),
         *REPO.glob("finetune/*.py"),
+        *REPO.glob("clicktune_app/*.py"),
         REPO / "app.py",
-        REPO / "app_layout.py",
-        REPO / "app_handlers.py",
     ]
 )
 # The top of recsys/ holds what every wing may use; each wing may import itself, the top and the wings listed here.
@@ -62,7 +61,8 @@ def wing(module: str) -> str | None:
 
 
 def test_the_graph_sees_every_layer() -> None:
-    assert {"recsys.data.contract", "finetune.train", "app", "app_handlers", "recsys.loop.__main__"} <= set(GRAPH)
+    layers = {"recsys.data.contract", "finetune.train", "app", "clicktune_app.handlers", "recsys.loop.__main__"}
+    assert layers <= set(GRAPH)
     assert "recsys.data.contract" in MODULES["recsys.scoring.scorer"]  # the parser sees real imports
     assert "recsys.scoring.onnx_runtime" in MODULES["recsys.scoring.scorer"]  # and lazy ones
 
@@ -71,7 +71,7 @@ def test_recsys_is_its_top_and_its_wings() -> None:
     library = {module for module in GRAPH if module.startswith("recsys.") and module not in PACKAGES}
     assert {module for module in library if wing(module) is None} == TOP
     assert {wing(module) for module in library} - {None} == set(WINGS)
-    assert {f"recsys.{name}" for name in WINGS} | {"recsys"} == PACKAGES - {"finetune"}
+    assert {f"recsys.{name}" for name in WINGS} | {"recsys"} == PACKAGES - {"finetune", "clicktune_app"}
 
 
 @pytest.mark.parametrize("package", sorted(PACKAGES))
@@ -81,7 +81,7 @@ def test_a_package_re_exports_nothing(package: str) -> None:
 
 @pytest.mark.parametrize("module", [m for m in GRAPH if m.startswith("recsys")])
 def test_the_library_knows_neither_training_nor_the_front_end(module: str) -> None:
-    forbidden = {"finetune", "app", "app_layout", "app_handlers", "gradio", "accelerate"}
+    forbidden = {"finetune", "app", "clicktune_app", "gradio", "accelerate"}
     assert not {name.split(".")[0] for name in GRAPH[module]} & forbidden
 
 
@@ -95,7 +95,7 @@ def test_each_wing_imports_only_the_wings_below_it(module: str) -> None:
 
 @pytest.mark.parametrize("module", [m for m in GRAPH if m.startswith("finetune")])
 def test_training_never_imports_the_front_end(module: str) -> None:
-    assert not {name.split(".")[0] for name in GRAPH[module]} & {"app", "app_layout", "app_handlers", "gradio"}
+    assert not {name.split(".")[0] for name in GRAPH[module]} & {"app", "clicktune_app", "gradio"}
 
 
 def test_no_import_cycles() -> None:

@@ -26,9 +26,9 @@ import pandas as pd
 import pytest
 from gradio_client import Client, handle_file
 
-from app_handlers import RANK_HEADERS, Handlers
+from clicktune_app.handlers import Handlers
 from recsys.data.candidates import read_candidates
-from recsys.data.contract import CLICKED, ITEM, MARK, QUERY, read_clicks
+from recsys.data.contract import CLICKED, ITEM, QUERY, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore
 from recsys.scoring.scorer import Scorer, load_scorer
@@ -732,54 +732,44 @@ def test_classify_requests(context: str, item: str, error: str, handlers: Handle
 RANKED_ITEMS = text("item", quoted(FORMULAS[0]), quoted("red\rshoes"), "blue hat")
 
 
-def tampered(table: pd.DataFrame, how: str) -> pd.DataFrame:
-    """The ranked table as a client might send it back: marked, then changed in one way."""
-    table = table.copy()
-    table[MARK] = [True] + [False] * (len(table) - 1)
-    if how == "invented-items":
-        table[ITEM] = [f"invented {i}" for i in range(len(table))]
-    elif how == "huge-rank":
-        table["rank"] = [1e30, *table["rank"].iloc[1:]]
-    elif how == "extra-rows":
-        table = pd.concat([table, table], ignore_index=True)
-    elif how == "nothing-marked":
-        table[MARK] = False
-    elif how == "mark-maybe":
-        table[MARK] = ["maybe"] + [False] * (len(table) - 1)
-    elif how == "empty":
-        table = table.iloc[0:0]
-    return table
-
-
+# What a client might send as the marks of the 3 items it was shown; only the first item marked is what a user sends.
+MARKS = {
+    "": [True, False, False],
+    "too-few": [True, False],
+    "too-many": [True, False, False, True],
+    "none": None,
+    "empty": [],
+    "text": "true, false, false",
+    "object": {"1": True},
+    "nothing-marked": [False, False, False],
+    "mark-maybe": ["maybe", False, False],
+    "mark-list": [[1], False, False],
+}
+NOT_THIS_LIST = r"marks do not match the 3 items this list was ranked with: rank again"
 FEEDBACK_CASES = [
-    ("invented-items", r"does not match the 3 items this list was ranked with: rank again"),
-    ("huge-rank", r"column 'rank' must be a 1-based whole number at row\(s\) 1"),
-    ("extra-rows", r"does not match the 3 items this list was ranked with"),
+    *((how, NOT_THIS_LIST) for how in ("too-few", "too-many", "none", "empty", "text", "object")),
     ("nothing-marked", r"no item is marked; mark the items you would click"),
     ("mark-maybe", r"column 'mark' must be 0 or 1 .*'maybe'"),
-    ("empty", r"The ranked table is empty"),
+    ("mark-list", r"column 'mark' must be 0 or 1"),
 ]
 
 
 @pytest.mark.parametrize(("how", "error"), FEEDBACK_CASES, ids=[how for how, _ in FEEDBACK_CASES])
-def test_feedback_handler_refuses_a_table_that_is_not_the_ranked_list(
+def test_feedback_handler_refuses_marks_that_are_not_the_ranked_lists(
     how: str, error: str, handlers: Handlers, tmp_path: Path
 ) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes(RANKED_ITEMS)
-    table, _, _, ranked = handlers.rank(CONTEXT, str(path), "", ITEM, None, None)
+    _, _, _, ranked = handlers.rank(CONTEXT, str(path), "", ITEM, None, None)
     before = handlers.store.summary()
     with pytest.raises(gr.Error, match=error):
-        handlers.feedback(CONTEXT, tampered(table, how), ranked)
+        handlers.feedback(MARKS[how], ranked)
     assert handlers.store.summary() == before
 
 
-def test_feedback_handler_refuses_marks_without_a_ranked_list_or_with_another_context(handlers: Handlers) -> None:
-    table, _, _, ranked = handlers.rank(CONTEXT, None, "red shoes\nblue hat", ITEM, None, None)
+def test_feedback_handler_refuses_marks_without_a_ranked_list(handlers: Handlers) -> None:
     with pytest.raises(gr.Error, match="Rank a list first"):
-        handlers.feedback(CONTEXT, tampered(table, ""), None)
-    with pytest.raises(gr.Error, match="The context changed since this list was ranked"):
-        handlers.feedback("another context", tampered(table, ""), ranked)
+        handlers.feedback(MARKS[""], None)
 
 
 def test_feedback_on_formulas_and_carriage_returns_exports_exactly_for_training(
@@ -788,7 +778,7 @@ def test_feedback_on_formulas_and_carriage_returns_exports_exactly_for_training(
     path = tmp_path / "items.csv"
     path.write_bytes(RANKED_ITEMS)
     table, _, _, ranked = handlers.rank(CONTEXT, str(path), "", ITEM, None, None)
-    status, _ = handlers.feedback(CONTEXT, tampered(table, ""), ranked)
+    status, _ = handlers.feedback(MARKS[""], ranked)
     assert "Saved 1 of 3 items as clicked" in status
     handlers.store.export(tmp_path / "clicks.csv")
     exported = read_clicks(tmp_path / "clicks.csv")  # read back as training reads it
@@ -797,33 +787,28 @@ def test_feedback_on_formulas_and_carriage_returns_exports_exactly_for_training(
     assert sorted(this_list[ITEM]) == sorted([FORMULAS[0], "red\rshoes", "blue hat"])
 
 
-def api_table(table: dict, how: str) -> dict:
-    frame = tampered(pd.DataFrame(table["data"], columns=table["headers"]), how)
-    return {"headers": list(frame.columns), "data": frame.astype(object).values.tolist()}
-
-
 @pytest.mark.parametrize(("how", "error"), FEEDBACK_CASES, ids=[how for how, _ in FEEDBACK_CASES])
-def test_feedback_api_refuses_a_table_that_is_not_the_ranked_list(
+def test_feedback_api_refuses_marks_that_are_not_the_ranked_lists(
     how: str, error: str, served: tuple, tmp_path: Path
 ) -> None:
     client, data_dir = served
     path = tmp_path / "items.csv"
     path.write_bytes(RANKED_ITEMS)
-    table, _, _ = api_rank(client, path, item_column=ITEM)
+    api_rank(client, path, item_column=ITEM)
     before = FeedbackStore(data_dir).summary()
     with pytest.raises(Exception, match=error):
-        client.predict(context=CONTEXT, table=api_table(table, how), api_name="/feedback")
+        client.predict(marks=MARKS[how], api_name="/feedback")
     assert FeedbackStore(data_dir).summary() == before
     still_answers(client)
 
 
 def test_feedback_api_from_a_session_that_ranked_nothing_is_refused(served: tuple) -> None:
     client, data_dir = served
-    forged = {"headers": RANK_HEADERS, "data": [[True, 1, "an invented item", "", "", "", 1.0, 0.9, "x1"]] * 20_000}
+    before = FeedbackStore(data_dir).summary()
     fresh = Client(client.src, verbose=False)
     with pytest.raises(Exception, match="Rank a list first"):
-        fresh.predict(context=CONTEXT, table=forged, api_name="/feedback")
-    assert "an invented item" not in set(FeedbackStore(data_dir).read()[ITEM])
+        fresh.predict(marks=[True] * 20_000, api_name="/feedback")
+    assert FeedbackStore(data_dir).summary() == before
     still_answers(client)
 
 
@@ -831,8 +816,8 @@ def test_the_api_takes_feedback_after_all_of_the_above(served: tuple, tmp_path: 
     client, data_dir = served
     path = tmp_path / "items.csv"
     path.write_bytes(RANKED_ITEMS)
-    table, _, _ = api_rank(client, path, item_column=ITEM)
-    status = client.predict(context=CONTEXT, table=api_table(table, ""), api_name="/feedback")
+    api_rank(client, path, item_column=ITEM)
+    status = client.predict(marks=MARKS[""], api_name="/feedback")
     assert "Saved 1 of 3 items as clicked" in status
     store = FeedbackStore(data_dir)
     assert store.summary() == {"lists": 1, "rows": 3, "clicks": 1}  # every refusal above stored nothing

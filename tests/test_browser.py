@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from app_handlers import RANK_HEADERS, REAL_CLICK
-from app_layout import build_demo, launch_options
+from clicktune_app.display import RANK_HEADERS, REAL_CLICK
+from clicktune_app.layout import build_demo, launch_options
 from recsys.data.contract import ITEM, ITEM_ID
 from recsys.defaults import BING_NEWS
 from recsys.feedback.store import FeedbackStore
@@ -111,8 +111,12 @@ def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path
     # Mark the first and third items as clicked, as a stakeholder ticks them.
     for index in (0, 2):
         page.locator("#ranked [role=row]").nth(index + 1).locator("input[type=checkbox]").check()
+    posted: list[str] = []
+    page.on("request", lambda request: posted.append(request.post_data or "") if request.method == "POST" else None)
     page.locator("#save-feedback").click()
     expect(page.locator("#feedback-status")).to_contain_text("Saved 2 of 10 items as clicked")
+    # Only the marks travel back, read from the table in the browser: none of the table's columns.
+    assert posted and not [body for body in posted if "click_probability" in body]
     stored = FeedbackStore(app[1]).read()
     assert stored["item"].tolist() == [row[item] for row in rows]
     assert stored.loc[stored["clicked"] == 1, "position"].tolist() == [1, 3]

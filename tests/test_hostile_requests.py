@@ -76,12 +76,14 @@ def test_a_weights_table_that_is_no_table_of_numbers_is_refused_in_words(
     refused(served, message, file=handle_file(items), weights=weights, top_k=3, **RANK)
 
 
-def test_feedback_without_a_table_is_refused_in_words_and_the_app_answers_after(client: tuple, items: str) -> None:
+def test_feedback_without_marks_is_refused_in_words_and_the_app_answers_after(client: tuple, items: str) -> None:
     served, _ = client
-    refused(served, "Rank a list first", context="nba playoffs", table=None, api_name="/feedback")
-    refused(served, r"A table must be \{'headers'", context="nba playoffs", table=[[True]], api_name="/feedback")
+    fresh = Client(served.src, verbose=False)  # a session that ranked nothing
+    refused(fresh, "Rank a list first", marks=None, api_name="/feedback")
     table, _, _ = served.predict(file=handle_file(items), top_k=3, **RANK)
     assert len(table["data"]) == 3
+    for marks in (None, "true", {"headers": ["mark"], "data": [[True]]}, [[True, False, False]]):
+        refused(served, "marks do not match the 3 items this list was ranked with", marks=marks, api_name="/feedback")
 
 
 def test_a_blend_of_a_feature_near_the_float_limit_ranks_by_it(client: tuple, tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ import torch
 from gradio_client import handle_file
 from test_app import CONTEXT, CSV, LIMITS  # a held-out user's list, within the limits the app tests use
 
-from app_handlers import RANK_HEADERS, Handlers
-from app_layout import build_demo, create_app
+from clicktune_app.display import RANK_HEADERS
+from clicktune_app.handlers import Handlers
+from clicktune_app.layout import build_demo, create_app
 from recsys.data.candidates import read_candidates
-from recsys.data.contract import ITEM, ITEM_ID, MARK, POSITION
+from recsys.data.contract import ITEM, ITEM_ID, POSITION
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
 from recsys.feedback.ranked_lists import Interleaving
@@ -65,8 +66,9 @@ def rankings(models: ServedModels) -> tuple[list[str], list[str]]:
     )
 
 
-def marked(table: pd.DataFrame, positions: set[int]) -> pd.DataFrame:
-    return table.assign(**{MARK: [n in positions for n in range(1, len(table) + 1)]})
+def marked(table: pd.DataFrame, positions: set[int]) -> list[bool]:
+    """The marks of the ranked table with the items at ``positions`` ticked, as the page sends them."""
+    return [n in positions for n in range(1, len(table) + 1)]
 
 
 def positions_of(teams: tuple[str, ...], team: str) -> set[int]:
@@ -110,7 +112,7 @@ def test_an_interleaved_list_shows_both_rankings_blind_and_is_drawn_again_from_i
 def test_saving_marks_stores_each_items_team_and_position(models: ServedModels, tmp_path: Path) -> None:
     handlers = make_handlers(models, tmp_path)
     table, _, _, ranked = handlers.rank(CONTEXT, CSV, "", "item", None, 6, False, True)
-    status, _ = handlers.feedback(CONTEXT, marked(table, {1, 3}), ranked)
+    status, _ = handlers.feedback(marked(table, {1, 3}), ranked)
     assert "Saved 2 of 6 items as clicked (an interleaved list" in status
     assert CHALLENGER_VERSION not in status and "won" not in status  # saving does not unblind the list
     rows = handlers.store.read()
@@ -131,10 +133,10 @@ def test_saving_marks_credits_the_model_whose_items_were_marked(
     teams = ranked.interleaving.teams
     # A wrong mark first: saving again replaces the list's marks, and its outcome with them.
     other = CHAMPION if marked_teams == (CHALLENGER,) else CHALLENGER
-    handlers.feedback(CONTEXT, marked(table, {min(positions_of(teams, other))}), ranked)
+    handlers.feedback(marked(table, {min(positions_of(teams, other))}), ranked)
     # One mark on each marked team's first item (a tie marks one of each).
     chosen = {min(positions_of(teams, team)) for team in marked_teams}
-    handlers.feedback(CONTEXT, marked(table, chosen), ranked)
+    handlers.feedback(marked(table, chosen), ranked)
     assert handlers.store.comparison(CHAMPION_VERSION, CHALLENGER_VERSION) == Comparison(wins, losses, ties)
     assert handlers.store.summary() == {"lists": 1, "rows": len(table), "clicks": len(chosen)}
 
@@ -235,8 +237,8 @@ def test_the_api_ranks_interleaved_and_saves_the_teams(
             api_name="/rank",
         )  # fmt: skip
         assert "interleaved the two rankings" in status and len(table["data"]) == 5
-        table["data"][0][0] = True
-        assert "Saved 1 of 5 items as clicked" in client.predict(context=CONTEXT, table=table, api_name="/feedback")
+        marks = [True, False, False, False, False]
+        assert "Saved 1 of 5 items as clicked" in client.predict(marks=marks, api_name="/feedback")
     rows = FeedbackStore(tmp_path).read()
     assert rows["position"].tolist() == [1, 2, 3, 4, 5] and rows["team"].notna().all()
     credited = {CHAMPION: Comparison(0, 1, 0), CHALLENGER: Comparison(1, 0, 0), SHARED: Comparison(0, 0, 1)}
@@ -282,8 +284,7 @@ def test_the_app_serves_a_promoted_model_without_a_restart(
     assert handlers.evaluations.models is handlers.models  # evaluations are cached for the model now served
 
     # A list is stored with the model that ranked it, though the served model changed before its marks were saved.
-    table = pd.DataFrame({MARK: [True, False, False], "rank": [1, 2, 3], ITEM: list(ranked_before.items)})
-    handlers.feedback(CONTEXT, table.assign(**{ITEM_ID: list(ranked_before.item_ids)}), ranked_before)
+    handlers.feedback([True, False, False], ranked_before)
     assert set(handlers.store.read()["model_version"]) == {f"clicktune@{old}"}
     assert ranked_after.version == f"clicktune@{new}"
 

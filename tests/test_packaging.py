@@ -45,7 +45,7 @@ def test_the_wheel_holds_the_package_and_building_it_leaves_the_checkout_as_it_w
     assert after == before
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.startswith("clicktune-")}
-    assert tops == {"recsys", "finetune", "app.py", "app_layout.py", "app_handlers.py"}
+    assert tops == {"recsys", "finetune", "app.py", "clicktune_app"}
     assert {name for name in _tracked(REPO) if name.startswith("recsys/")} <= set(names)  # its wings too
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "clicktune-app = app:main" in entry_points and "clicktune-train = finetune.train:cli" in entry_points
@@ -57,10 +57,10 @@ def test_the_wheel_holds_the_package_and_building_it_leaves_the_checkout_as_it_w
 # The installed app's page in an empty folder: its markdown, and the labels of its examples and dropdowns.
 PAGE = """
 import json
-import app_layout
+from clicktune_app.layout import create_app
 from recsys.serving.settings import AppConfig
 
-config = app_layout.create_app(AppConfig.from_env()).get_config_file()
+config = create_app(AppConfig.from_env()).get_config_file()
 shown = [
     (c["type"], c["props"].get("label"), str(c["props"].get("value", "")))
     for c in config["components"] if c["type"] in ("markdown", "dataset")

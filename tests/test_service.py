@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from recsys.data.contract import ITEM, ITEM_ID, MARK, RANK
-from recsys.defaults import EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
+from recsys.defaults import BUNDLED_LOGS, EXAMPLES_DIR, FEEDBACK_DIR, HELD_OUT_FILES, HOST, PORT, TRAIN_FILE, VALID_FILE
 from recsys.errors import ContractError, UserError
 from recsys.feedback.ranked_lists import RankedList
 from recsys.feedback.store import FeedbackStore
@@ -23,6 +23,7 @@ from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer, load_scorer
 from recsys.serving.evaluations import Evaluations, own_tokenizer
 from recsys.serving.inputs import blend_weights, check_text, check_top_k, inspect_candidate_file, read_candidate_input
+from recsys.serving.served import retrain_from
 from recsys.serving.service import InputError, ServedModels, load_catalog, load_served_models, rank_catalog
 from recsys.serving.settings import AppConfig, Limits
 from recsys.serving.shown_lists import ranked_list, save_marks
@@ -138,7 +139,7 @@ def test_a_folder_that_was_not_fine_tuned_is_served_zero_shot(tiny_model_dir: Pa
     assert not models.metadata.fine_tuned
     assert "was not fine-tuned" in models.note and "zero-shot" in models.note
     assert models.version == f"{tiny_model_dir.name} (zero-shot)"
-    assert models.retrain_from == models.metadata.base_model  # nothing fine-tuned to start from
+    assert retrain_from(models, BUNDLED_LOGS[0]) == models.base_model_name  # nothing fine-tuned to start from
 
 
 def test_a_fine_tuned_folder_is_served_with_its_base_model(trained_model_dir: Path, tiny_model_dir: Path) -> None:
@@ -148,7 +149,7 @@ def test_a_fine_tuned_folder_is_served_with_its_base_model(trained_model_dir: Pa
     assert models.base is not None and not models.base.metadata.fine_tuned
     assert models.base.metadata.base_model == str(tiny_model_dir)  # the base that its metadata names
     assert re.fullmatch(rf"{trained_model_dir.name}@[0-9a-f]{{8}}", models.version)
-    assert models.retrain_from == str(trained_model_dir)  # the next round starts from the served model
+    assert retrain_from(models, BUNDLED_LOGS[0]) == "$MODEL_DIR"  # the served model, never this machine's path
     pairs = [("microsoft surface", "microsoft surface studio first look")]
     assert models.scorer.predict_proba(pairs).shape == models.base.predict_proba(pairs).shape == (1,)
 
@@ -164,7 +165,7 @@ def test_without_a_model_folder_the_zero_shot_minilm_is_served_and_said_so(tmp_p
     models = load_served_models(tmp_path / "no-model-here")
     assert not models.metadata.fine_tuned and models.base is None and models.model_dir is None  # no folder, no card
     assert "zero-shot" in models.note and "make demo" in models.note and DEFAULT_MODEL in models.note
-    assert models.metadata.base_model == DEFAULT_MODEL == models.retrain_from
+    assert models.metadata.base_model == DEFAULT_MODEL == retrain_from(models, BUNDLED_LOGS[0])
     assert models.version == "all-MiniLM-L6-v2 (zero-shot)"
     candidates = pd.DataFrame({ITEM: ["new iphone price", "lakers win nba game"]})
     ranked = rank_candidates(models.scorer, "nba playoffs lakers", candidates)
@@ -409,13 +410,13 @@ def ranked_table(marks: list[bool]) -> pd.DataFrame:
 
 
 def shown(n: int, context: str = "nba playoffs") -> RankedList:
-    """The server's record of a list of ``n`` items ranked for ``context``, as the Rank handler keeps it."""
-    return ranked_list(context, ranked_table([False] * n))
+    """The server's record of a list of ``n`` items ranked for ``context`` by model v1, as the Rank handler keeps it."""
+    return ranked_list(context, ranked_table([False] * n), "v1")
 
 
 def test_save_marks_stores_the_list_and_saving_it_again_replaces_its_marks(tmp_path: Path) -> None:
     store, ranked = FeedbackStore(tmp_path), shown(3)
-    assert save_marks(store, "v1", "nba playoffs", ranked_table([True, False, True]), ranked) == ranked.list_id
+    assert save_marks(store, [True, False, True], ranked) == ranked.list_id
     rows = store.read()
     assert rows[[ITEM, ITEM_ID, "position", "clicked"]].values.tolist() == [
         ["item 0", "id0", 1, 1],
@@ -423,44 +424,28 @@ def test_save_marks_stores_the_list_and_saving_it_again_replaces_its_marks(tmp_p
         ["item 2", "id2", 3, 1],
     ]
     assert set(rows["context"]) == {"nba playoffs"} and set(rows["model_version"]) == {"v1"}
-    save_marks(store, "v1", "nba playoffs", ranked_table([False, True, False]), ranked)
+    save_marks(store, [False, True, False], ranked)
     assert store.summary() == {"lists": 1, "rows": 3, "clicks": 1}
-    # The table sorted in the browser (by score, say) is still the same list.
-    resorted = ranked_table([True, True, False]).iloc[[2, 0, 1]]
-    save_marks(store, "v1", "nba playoffs", resorted, ranked)
-    assert store.read()["clicked"].tolist() == [1, 1, 0]
+    assert store.read()["clicked"].tolist() == [0, 1, 0]
 
 
 def test_save_marks_needs_the_list_this_session_ranked(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     with pytest.raises(InputError, match="Rank a list first"):
-        save_marks(store, "v1", "nba playoffs", ranked_table([True]), None)  # a forged call without a ranking
-    with pytest.raises(UserError, match="context changed since this list was ranked: rank again"):
-        save_marks(store, "v1", "another context", ranked_table([True]), shown(1))
-    forged = [
-        ranked_table([True] * 4),  # more rows than were shown
-        ranked_table([True, False]),  # fewer
-        ranked_table([True, False, False]).assign(item=["item 0", "invented", "item 2"]),  # other items
-        ranked_table([True, False, False]).assign(item_id=["id0", "id9", "id2"]),
-        ranked_table([True, False, False]).assign(rank=[1, 3, 2]),  # the order changed
-    ]
-    for table in forged:
-        with pytest.raises(UserError, match="does not match the 3 items this list was ranked with: rank again"):
-            save_marks(store, "v1", "nba playoffs", table, shown(3))
+        save_marks(store, [True], None)  # a forged call without a ranking
+    for marks in ([True] * 4, [True, False], [], None, "true", {"0": True}):  # more, fewer, none, no list of marks
+        with pytest.raises(UserError, match="marks do not match the 3 items this list was ranked with: rank again"):
+            save_marks(store, marks, shown(3))
     assert store.summary()["rows"] == 0
 
 
-def test_save_marks_refuses_a_list_without_marks_or_items(tmp_path: Path) -> None:
+def test_save_marks_refuses_a_list_without_marks(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path)
     with pytest.raises(ContractError, match="the ranked list: no item is marked; mark the items you would click"):
-        save_marks(store, "v1", "nba playoffs", ranked_table([False, False]), shown(2))
-    with pytest.raises(InputError, match="The ranked table is empty"):
-        save_marks(store, "v1", "nba playoffs", None, shown(2))
-    with pytest.raises(ContractError, match=r"column 'rank' must be a 1-based whole number at row\(s\) 2") as err:
-        save_marks(store, "v1", "nba playoffs", ranked_table([True, False, False]).assign(rank=[1, 2.5, 3]), shown(3))
-    assert (err.value.column, err.value.rows) == (RANK, (2,))
-    with pytest.raises(ContractError, match=r"missing required column\(s\) mark"):
-        save_marks(store, "v1", "nba playoffs", ranked_table([True]).drop(columns=MARK), shown(1))
+        save_marks(store, [False, False], shown(2))
+    with pytest.raises(ContractError, match=r"column 'mark' must be 0 or 1 .*'maybe'") as err:
+        save_marks(store, [True, "maybe", False], shown(3))
+    assert err.value.column == MARK
     assert store.summary()["rows"] == 0
 
 

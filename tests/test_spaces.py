@@ -112,7 +112,7 @@ def test_requirements_cover_everything_the_bundle_imports(space_dir):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
-    local = {"app", "app_layout", "app_handlers", "recsys"}
+    local = {"app", "clicktune_app", "recsys"}
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in local | {"__future__"}}
     assert {"gradio", "torch", "transformers", "pandas", "huggingface_hub"} <= third_party
 
@@ -142,9 +142,8 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
     assert {
         "README.md",
         "app.py",
-        "app_layout.py",
-        "app_handlers.py",
         "requirements.txt",
+        "clicktune_app/layout.py",
         "recsys/__init__.py",
         "recsys/model/architectures.py",
     } <= files
@@ -157,11 +156,10 @@ def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(spac
     assert {"model.safetensors", "clicktune.json", "tokenizer.json"} <= model
     assert not [path for path in model if path.startswith(("checkpoints/", "runs/", "feedback-data/", "."))]
     assert not [path for path in files if "__pycache__" in path]
-    # Python comes from app.py, app_layout.py, app_handlers.py and recsys/ only (not data/examples/make_examples.py,
-    # spaces/pins.py).
-    assert {path for path in files if path.endswith(".py")} == {"app.py", "app_layout.py", "app_handlers.py"} | {
-        p.relative_to(REPO).as_posix() for p in (REPO / "recsys").rglob("*.py")
-    }
+    # Python comes from app.py, clicktune_app/ and recsys/ only (not data/examples/make_examples.py, spaces/pins.py).
+    packages = [path for name in ("clicktune_app", "recsys") for path in (REPO / name).rglob("*.py")]
+    packages = [path.relative_to(REPO).as_posix() for path in packages]
+    assert {path for path in files if path.endswith(".py")} == {"app.py", *packages}
     # The Space upload plan takes all of it but the build's marker, and nothing a run of the app (or a careless
     # hand) leaves beside it.
     assert build.BUILD_MARKER in files
@@ -266,7 +264,7 @@ def test_a_linked_file_of_the_model_is_refused_not_bundled(tmp_path, trained_mod
 
 def test_a_link_among_the_repositorys_files_is_left_out_and_named(tmp_path, trained_model_dir, caplog):
     repo = tmp_path / "repo"
-    for name in ("app.py", "app_layout.py", "app_handlers.py", "requirements.txt"):
+    for name in ("app.py", "requirements.txt", "clicktune_app/__init__.py"):
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_bytes((REPO / name).read_bytes())
     (repo / "recsys").mkdir()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import shlex
 import shutil
 import sqlite3
 import threading
@@ -28,11 +30,18 @@ from recsys.data.contract import (
     read_clicks,
     validate_marks,
 )
-from recsys.defaults import DB_FILE, EXAMPLES_DIR
+from recsys.defaults import DB_FILE, EXAMPLES_DIR, ROOT
 from recsys.errors import ContractError, UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
 from recsys.feedback.ranked_lists import Interleaving
-from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, main
+from recsys.feedback.store import (
+    MODEL_VERSION,
+    SCHEMA_VERSION,
+    FeedbackStore,
+    main,
+    retrain_commands,
+    train_command,
+)
 from recsys.model.artifact import model_version
 from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import load_scorer
@@ -76,12 +85,10 @@ def test_recording_a_list_again_replaces_its_marks(tmp_path: Path) -> None:
     assert store.summary(other) == {"lists": 1, "rows": 2, "clicks": 1}
 
 
-def test_store_refuses_empty_feedback(tmp_path: Path) -> None:
+def test_an_empty_store_is_not_exported(tmp_path: Path) -> None:
+    # A list without items or without a context never reaches the store: validate_marks and the ranking's check of
+    # the context refuse them first (test_contract.py, test_service.py).
     store = FeedbackStore(tmp_path)
-    with pytest.raises(ValueError, match="needs the items"):
-        store.record("ctx", shown([], set()), "v1")
-    with pytest.raises(ValueError, match="needs the context"):
-        store.record("  ", shown(["a"], {1}), "v1")
     with pytest.raises(ValueError, match=r"no feedback is stored yet; mark some items"):
         store.export(tmp_path / "out.csv")
 
@@ -129,7 +136,9 @@ def test_export_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         main(["export", "--out", str(out), "--data-dir", str(tmp_path / "nowhere")])
 
 
-def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_accelerate: None) -> None:
+def test_marks_export_and_retrain(
+    tmp_path: Path, tiny_model_dir: Path, reset_accelerate: None, caplog: pytest.LogCaptureFixture
+) -> None:
     """Deploy, collect feedback, iterate: marks on ranked lists → export → a training run that reads the export."""
     from finetune.train import main as train
 
@@ -146,28 +155,27 @@ def test_marks_export_and_retrain(tmp_path: Path, tiny_model_dir: Path, reset_ac
         marked = ranked.assign(**{MARK: ranked.index.isin(overlap.nlargest(2).index)})
         store.record(example["context"], validate_marks(marked), version)
     assert store.summary() == {"lists": 3, "rows": 18, "clicks": 6}
-    export = tmp_path / "feedback.csv"
-    main(["export", "--out", str(export), "--data-dir", str(tmp_path / "feedback")])
-
-    output = tmp_path / "retrained"
-    summary = train(
-        [
-            "--train-file", str(export),
-            "--eval-file", str(export),
-            "--model-name-or-path", str(tiny_model_dir),
-            "--output-dir", str(output),
-            "--max-steps", "2",
-            "--batch-size", "2",
-            "--max-length", "32",
-            "--report-to", "none",
-        ]
-    )  # fmt: skip
+    export, output = tmp_path / "feedback.csv", tmp_path / "retrained"
+    # The two commands the app's Feedback tab shows, run as they read.
+    commands = retrain_commands(str(tiny_model_dir), export, tmp_path / "feedback", output).splitlines()
+    exporting, training = (shlex.split(command) for command in commands)
+    assert exporting[:3] == ["python", "-m", "recsys.feedback.store"]
+    with caplog.at_level(logging.INFO, logger="recsys.feedback.store"):
+        main(exporting[3:])
+    assert train_command(export, "$MODEL_DIR") in caplog.text  # the export names the command that trains on it
+    assert training[:3] == ["python", "-m", "finetune.train"]
+    short = ["--eval-file", str(export), "--max-steps", "2", "--batch-size", "2", "--max-length", "32"]
+    summary = train([*training[3:], *short, "--report-to", "none"])
     assert summary["steps"] == 2
     assert summary["config"]["train_file"] == str(export)
     retrained = load_scorer(str(output))
     assert retrained.metadata.fine_tuned
     assert retrained.metadata.training["train_rows"] == len(read_clicks(export))
     assert model_version(output, retrained.metadata) != version  # the next round of feedback is told apart
+
+
+def test_the_docs_show_the_retrain_commands_as_they_are_built() -> None:
+    assert retrain_commands("models/clicktune") in (ROOT / "docs" / "app.md").read_text(encoding="utf-8")
 
 
 def test_the_training_export_round_trips_every_item_exactly(tmp_path: Path) -> None:

@@ -5,11 +5,12 @@ checked against what was shown before ``recsys.feedback.store`` stores them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from recsys.data.contract import CLICKED, ITEM, ITEM_ID, POSITION, validate_marks
+from recsys.data.contract import CLICKED, ITEM, ITEM_ID, MARK, POSITION, RANK, validate_marks
 from recsys.errors import UserError
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Shown, credit
 
@@ -52,18 +53,17 @@ class RankedList:
     version: str = ""  # the model that ranked it; of an interleaved list, the champion
     interleaving: Interleaving | None = None  # where two models' rankings were interleaved into it
 
-    def marked(self, table: pd.DataFrame, context: str) -> pd.DataFrame:
-        """The shown items with the marks of ``table`` (the ranked table sent back with its ``mark`` column).
+    def marked(self, marks: Sequence[object] | None) -> pd.DataFrame:
+        """The shown items with ``marks``: one per item, in ranked order (true: the user would click it), read as the
+        contract reads a ranked list's ``mark`` column (:func:`~recsys.data.contract.validate_marks`).
 
-        Refused where the context or the table's items differ from what was ranked: the marks must be
-        on this list, in the order it was shown.
+        Refused where the marks are not one per item of this list: the items, their ids and positions come from
+        here, never from the request.
         """
-        if context != self.context:
-            raise UserError("The context changed since this list was ranked: rank again before saving feedback.")
-        marks = validate_marks(table).sort_values(POSITION, kind="stable")  # as shown, however the view was sorted
-        if marks[ITEM_ID].tolist() != list(self.item_ids) or marks[ITEM].tolist() != list(self.items):
+        if not isinstance(marks, list | tuple) or len(marks) != len(self.items):
             raise UserError(
-                f"The table does not match the {len(self.items)} items this list was ranked with: rank again, "
-                "then change only the mark column"
+                f"The marks do not match the {len(self.items)} items this list was ranked with: rank again, then send "
+                "one mark (true or false) per item, in ranked order"
             )
-        return marks.assign(**{POSITION: range(1, len(self.items) + 1)})
+        table = {MARK: list(marks), RANK: range(1, len(self.items) + 1), ITEM: self.items, ITEM_ID: self.item_ids}
+        return validate_marks(pd.DataFrame(table))

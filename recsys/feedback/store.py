@@ -6,10 +6,8 @@ shown, with its context, item, displayed position, whether it was marked, the mo
 that ranked it and the time. The unmarked items are the non-clicks that training needs beside
 the clicks. A list that interleaves two models (``recsys.feedback.interleave``) stores, in the same transaction, the
 team that contributed each item and, in the ``interleaved`` table, the two versions and the list's outcome: which model
-its marks credit. Export writes the rows as a click log (see :mod:`recsys.data.contract`), one group per list::
-
-    python -m recsys.feedback.store export --out clicks.csv [--data-dir DIR]
-    python -m finetune.train --train-file clicks.csv ...
+its marks credit. Export writes the rows as a click log (see :mod:`recsys.data.contract`), one group per list, which
+``finetune.train`` fine-tunes on: :func:`retrain_commands` writes the two commands, as the app and the docs show them.
 """
 
 from __future__ import annotations
@@ -72,6 +70,26 @@ INTERLEAVED = (  # version 2: one row per interleaved list with feedback, writte
     "CREATE INDEX IF NOT EXISTS interleaved_pair ON interleaved (champion_version, challenger_version)",
 )
 EXPORT_COLUMNS = (GROUP, QUERY, ITEM, CLICKED, ITEM_ID, POSITION, TIMESTAMP, MODEL_VERSION)
+NEXT_MODEL_DIR = "models/clicktune-next"  # where the retrain commands write the next model
+
+
+def train_command(click_log: str | Path, start_from: str, output_dir: str | Path = NEXT_MODEL_DIR) -> str:
+    """The command that fine-tunes ``start_from`` (a model folder, a Hub id or a variable naming one) on an exported
+    click log."""
+    flags = f"--train-file {click_log} --model-name-or-path {start_from} --output-dir {output_dir}"
+    return f"python -m finetune.train {flags}"
+
+
+def retrain_commands(
+    start_from: str,
+    click_log: str | Path = "clicks.csv",
+    data_dir: str | Path = f"${Env.FEEDBACK_DIR}",
+    output_dir: str | Path = NEXT_MODEL_DIR,
+) -> str:
+    """The commands, one a line, that export the feedback in ``data_dir`` as a click log and fine-tune ``start_from``
+    on it into ``output_dir``."""
+    export = f"python -m recsys.feedback.store export --out {click_log} --data-dir {data_dir}"
+    return f"{export}\n{train_command(click_log, start_from, output_dir)}"
 
 
 class Mirror(Protocol):
@@ -147,14 +165,11 @@ class FeedbackStore:
     ) -> str:
         """Store the feedback on one list and return its id; recording a list id again replaces its marks.
 
-        ``shown`` is a marked list as ``recsys.data.contract.validate_marks`` returns it: ``item``,
+        ``context`` is the list's, checked when it was ranked; ``shown`` is a marked list as
+        ``recsys.data.contract.validate_marks`` returns it (checked there, at least one item marked): ``item``,
         ``item_id``, ``position`` and ``clicked`` for every item shown. With ``interleaving`` (``version`` is then
         the champion's), each item's team and the list's outcome are stored in the same transaction.
         """
-        if not context.strip():
-            raise ValueError("feedback needs the context the list was ranked for")
-        if shown.empty:
-            raise ValueError("feedback needs the items of the ranked list")
         list_id = list_id or uuid.uuid4().hex
         now = datetime.now(UTC).isoformat(timespec="seconds")
         teams = {s.position: s.team for s in interleaving.shown(shown)} if interleaving else {}
@@ -301,7 +316,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         parser.error(f"no feedback database at {database}; pass the app's FEEDBACK_DIR as --data-dir")
     journal = [database.with_name(database.name + suffix) for suffix in ("-wal", "-shm")]  # SQLite's WAL files
     check_not_an_input(args.out, [database, *journal], "write the click log to another file")
-    return FeedbackStore(args.data_dir).export(args.out)
+    clicks = FeedbackStore(args.data_dir).export(args.out)
+    logger.info("fine-tune the served model on it: %s", train_command(args.out, f"${Env.MODEL_DIR}"))
+    return clicks
 
 
 def cli() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsys.cli import run_cli
-from recsys.defaults import BUNDLED_LOGS, BundledLog
+from recsys.defaults import BUNDLED_LOGS, BundledLog, Env
 from recsys.errors import UserError
 from recsys.evaluation.evaluator import Evaluation
 from recsys.model.artifact import is_model_folder
@@ -74,6 +74,16 @@ def log_of(models: ServedModels) -> BundledLog:
         if trained_on and Path(trained_on).resolve().parent == log.data.resolve():
             return log
     return BUNDLED_LOGS[0]
+
+
+def retrain_from(models: ServedModels, log: BundledLog) -> str:
+    """Where retraining on the feedback starts, named as the operator knows it (never by this machine's path): the
+    bundled log's model folder, $MODEL_DIR for another fine-tuned model, else the base model."""
+    if not models.metadata.fine_tuned:
+        return models.base_model_name
+    if models.model_dir is not None and Path(models.model_dir).resolve() == log.model_dir.resolve():
+        return log.model_folder
+    return f"${Env.MODEL_DIR}"
 
 
 def serve_log(

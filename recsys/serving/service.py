@@ -95,11 +95,6 @@ class ServedModels:
         base = self.metadata.base_model
         return Path(base).name if Path(base).is_absolute() or Path(base).exists() else base
 
-    @property
-    def retrain_from(self) -> str:
-        """Where retraining starts: the served model where it was fine-tuned, else its base."""
-        return self.model_dir if self.metadata.fine_tuned and self.model_dir else self.metadata.base_model
-
 
 def _local(model_dir: str | Path, setting: str) -> str | Path:
     """A model folder on this machine: a local path as it is, a Hub id downloaded once; ``setting`` names the

@@ -42,17 +42,14 @@ def interleave(
     return team_draft(list(champion), list(challenger), np.random.default_rng(int(list_id, 16)), k)
 
 
-def save_marks(
-    store: FeedbackStore, version: str, context: str, table: pd.DataFrame | None, ranked: RankedList | None
-) -> str:
-    """Store the marks of ``table`` on the list this session ranked (``ranked``); returns the list's id.
+def save_marks(store: FeedbackStore, marks: Sequence[object] | None, ranked: RankedList | None) -> str:
+    """Store ``marks`` (one per item, in ranked order) on the list this session ranked (``ranked``), with the context
+    it was ranked for and the model that ranked it; returns the list's id.
 
-    Saving a list again replaces its marks; a table that is not that list is refused. An interleaved list is stored
-    with each item's team and the outcome its marks give, in the same transaction.
+    Saving a list again replaces its marks; marks that are not one per item of that list are refused. An interleaved
+    list is stored with each item's team and the outcome its marks give, in the same transaction.
     """
     if ranked is None:
         raise InputError("Rank a list first; then tick the items you would click and save.")
-    if table is None or table.empty:
-        raise InputError("The ranked table is empty: rank a list, then tick the items you would click and save.")
-    marked = ranked.marked(table, context)
-    return store.record(context, marked, version, list_id=ranked.list_id, interleaving=ranked.interleaving)
+    marked, interleaving = ranked.marked(marks), ranked.interleaving
+    return store.record(ranked.context, marked, ranked.version, list_id=ranked.list_id, interleaving=interleaving)

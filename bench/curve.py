@@ -63,7 +63,7 @@ from recsys.data.contract import CLICKED, GROUP, read_clicks
 from recsys.defaults import ROOT
 from recsys.evaluation.evaluator import baseline_scores, compare
 from recsys.model.artifact import METADATA_FILE, TRAINING_METRICS_FILE
-from recsys.scoring.scorer import load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)  # Bing News'

@@ -187,7 +187,7 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
     """Texts/s and fraction of the matmul limit: ClickTune's encoders against sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
     from recsys.scoring.vectors import TorchEncoder
 
     scorer = load_scorer(str(model_dir))
@@ -246,7 +246,7 @@ def cross_encoders(report: Report, texts: list[str], contexts: list[str], limit:
 
     from recsys.model.architectures import load_model, save_model
     from recsys.model.artifact import CROSS, ModelMetadata
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     length = 128
     pairs = [(contexts[n % len(contexts)], text) for n, text in enumerate(texts)]
@@ -522,7 +522,7 @@ def in_child(function: Callable, *arguments) -> dict:
 def text_auc(model_dir: str) -> float:
     """Group AUC of a model's text logits on the validation users (no priors, no calibration needed)."""
     from recsys.evaluation.metrics import evaluate_scores
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     frame = read_clicks(DATA / "valid.csv")
     logits = load_scorer(model_dir).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))
@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> None:
     report = Report()
     report.figures["machine"] = machine()
 
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     limit = matmul_rate()
     report.figures["matmul_gflops"] = limit / 1e9

@@ -34,8 +34,8 @@ from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED, Comparison
 from recsys.feedback.ranked_lists import Interleaving
 from recsys.feedback.store import MODEL_VERSION, SCHEMA_VERSION, FeedbackStore, main
 from recsys.model.artifact import model_version
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import rank_candidates
-from recsys.scoring.scorer import load_scorer
 
 
 def shown(items: list[str], clicked: set[int]) -> pd.DataFrame:

@@ -31,7 +31,8 @@ from recsys.feedback.interleave import (
     team_draft,
 )
 from recsys.model.artifact import write_text_atomic
-from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
+from recsys.scoring.scorer import Scorer
 
 logger = logging.getLogger(__name__)
 

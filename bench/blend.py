@@ -40,7 +40,8 @@ from bench.common import DATASETS
 from recsys.data.contract import GROUP, ITEM, QUERY, read_clicks
 from recsys.evaluation.metrics import group_metrics, paired_difference
 from recsys.model.priors import TEXT, Blend, ItemPriors
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.scorer import Scorer
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"bing_news": Path("models/clicktune"), "movielens": Path("models/clicktune-movielens")}

@@ -13,7 +13,7 @@ from recsys.defaults import ROOT
 from recsys.evaluation.evaluator import baseline_scores
 from recsys.evaluation.metrics import evaluate_scores
 from recsys.model.priors import Blend, ItemPriors
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 DATA = ROOT / "data"
 

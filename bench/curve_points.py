@@ -19,7 +19,7 @@ from finetune.train import main as train
 from recsys.data.contract import CLICKED, read_clicks
 from recsys.evaluation.evaluator import baseline_scores, compare
 from recsys.model.artifact import METADATA_FILE, TRAINING_METRICS_FILE
-from recsys.scoring.scorer import load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
 
 SEEDS = (42, 43, 44)  # bench.results' seeds: its models are the whole-pool points (--full-models)
 TIME_BUDGET = 30.0  # minutes per training run: finetune.config's default

@@ -31,7 +31,8 @@ from bench.results import SEEDS
 from recsys.data.contract import GROUP, ITEM, QUERY, read_clicks
 from recsys.evaluation.baselines import tfidf_baseline
 from recsys.evaluation.metrics import group_metrics, paired_difference
-from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
+from recsys.scoring.scorer import Scorer
 
 HERE = Path(__file__).resolve().parent
 

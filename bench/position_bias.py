@@ -92,7 +92,7 @@ def train_arm(flags: list[str], output_dir: Path) -> dict:
 
 
 def score(model_dir: Path, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     return load_scorer(str(model_dir)).score_frame(frame)
 
@@ -107,7 +107,7 @@ def subsample(frame: pd.DataFrame, groups: int) -> pd.DataFrame:
 def logging_scores(args: argparse.Namespace, train: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     if args.logging == "random":
         return rng.random(len(train))
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     return load_scorer(args.model_name_or_path or None, log=train).score_frame(train)[0]
 

@@ -29,7 +29,7 @@ from bench.common import DATASETS, write_report
 from recsys.data.contract import CLICKED, read_clicks
 from recsys.feedback.interleave import CLICK_MODELS, Comparison, sessions_to_decision
 from recsys.loop.simulation import draw_sessions, replay
-from recsys.scoring.scorer import load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
 
 HERE = Path(__file__).resolve().parent
 HELD_OUT = {"bing_news": ("test_later", "test_users"), "movielens": ("test",)}

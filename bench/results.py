@@ -28,7 +28,7 @@ from recsys.data.contract import read_clicks
 from recsys.evaluation.evaluator import baseline_scores, compare
 from recsys.evaluation.metrics import RANKING_METRICS
 from recsys.model.artifact import TRAINING_METRICS_FILE
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (42, 43, 44)

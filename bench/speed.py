@@ -92,7 +92,7 @@ def flop_floor(scorer, limit: float) -> Callable[[list[str], str], float]:
 
 def measure(report: Report, args: argparse.Namespace, texts: list[str], contexts: list[str], limit: float) -> None:
     """Every part after the matmul limit, in the report's order; --quick makes each small."""
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     quick = args.quick
     encoders(report, args.model, texts[: 200 if quick else args.texts], limit, 1 if quick else args.repeats)

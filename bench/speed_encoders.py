@@ -19,7 +19,7 @@ def encoders(report: Report, model_dir: Path, texts: list[str], limit: float, re
     """Texts/s and fraction of the matmul limit: ClickTune's encoders against sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
     from recsys.scoring.vectors import TorchEncoder
 
     scorer = load_scorer(str(model_dir))
@@ -87,7 +87,7 @@ def cross_encoders(report: Report, texts: list[str], contexts: list[str], limit:
 
     from recsys.model.architectures import load_model, save_model
     from recsys.model.artifact import CROSS, ModelMetadata
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     length = 128
     pairs = [(contexts[n % len(contexts)], text) for n, text in enumerate(texts)]

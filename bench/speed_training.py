@@ -91,7 +91,7 @@ def in_child(function: Callable, *arguments) -> dict:
 def text_auc(model_dir: str) -> float:
     """Group AUC of a model's text logits on the validation users (no priors, no calibration needed)."""
     from recsys.evaluation.metrics import evaluate_scores
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     frame = read_clicks(DATA / "valid.csv")
     logits = load_scorer(model_dir).score_pairs(list(zip(frame[QUERY], frame[ITEM], strict=True)))

@@ -130,7 +130,7 @@ def create_app(config: AppConfig) -> gr.Blocks:
         first = logs[0]
         first.models = replace(first.models, catalog=load_catalog(config.catalog_dir, first.models, config.limits))
     if config.challenger_dir:  # interleaved with the first log's model in its Rank tab
-        logs[0].models = replace(logs[0].models, challenger=load_challenger(config.challenger_dir))
+        logs[0].models = replace(logs[0].models, challenger=load_challenger(config.challenger_dir, config.onnx))
     prepare_in_background(logs)  # the held-out verdicts `make demo` did not compute before
     return build_demo(
         logs,

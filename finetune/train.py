@@ -39,7 +39,7 @@ from recsys.model.calibration import Calibration
 from recsys.model.commits import begin_commit, commit
 from recsys.model.priors import Blend
 from recsys.publish.card import write_model_card
-from recsys.scoring.scorer import check_model_name
+from recsys.scoring.loading import check_model_name
 
 if TYPE_CHECKING:
     import torch

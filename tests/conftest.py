@@ -210,7 +210,7 @@ def launch_app(free_port: Callable[[], int]) -> Callable:
 
 @pytest.fixture(scope="session")
 def bi_scorer(tiny_model_dir: Path):
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     return load_scorer(str(tiny_model_dir))
 
@@ -245,7 +245,7 @@ def cross_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="session")
 def cross_scorer(cross_dir: Path):
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     return load_scorer(str(cross_dir))
 

@@ -32,8 +32,9 @@ from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore, retrain_commands
 from recsys.model.artifact import ModelMetadata
 from recsys.scoring.catalog import build_index
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import rank_candidates
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer
 from recsys.serving.evaluations import Evaluations
 from recsys.serving.served import log_of, prepare, retrain_from, serve_log
 from recsys.serving.service import InputError, ServedModels

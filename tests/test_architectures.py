@@ -25,7 +25,9 @@ from recsys.model.artifact import (
     ModelMetadata,
 )
 from recsys.model.relevance_model import RelevanceModel
-from recsys.scoring.scorer import Scorer, load_scorer, rank_scores
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.ranking import ranked_order
+from recsys.scoring.scorer import Scorer
 
 HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))
 QUERY, ITEMS = HEADLINES["query"], HEADLINES["items"]  # a query, the one relevant headline first, then others
@@ -246,4 +248,4 @@ def test_a_saved_cross_encoder_loads_with_sentence_transformers_cross_encoder(
         loaded.predict(pairs, activation_fn=torch.nn.Sigmoid()), 1 / (1 + np.exp(-logits)), atol=1e-5
     )
     ranked = loaded.rank(QUERY, ITEMS)
-    assert [r["corpus_id"] for r in ranked] == [r["corpus_id"] for r in rank_scores(ITEMS, logits[: len(ITEMS)])]
+    assert [r["corpus_id"] for r in ranked] == ranked_order(logits[: len(ITEMS)]).tolist()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from recsys.errors import UserError
 from recsys.model.artifact import (
-    BI,
     COMMIT_DIR,
     COMMIT_MANIFEST,
     CROSS,
@@ -21,6 +22,7 @@ from recsys.model.artifact import (
     METADATA_FILE,
     ModelFolderError,
     ModelMetadata,
+    content_digest,
     is_hub_id,
     is_model_folder,
     local_model_dir,
@@ -126,23 +128,6 @@ def test_metadata_calibration_is_its_a_and_b() -> None:
     assert ModelMetadata(calibration_a=2.0, calibration_b=-0.5).calibration == Calibration(2.0, -0.5)
 
 
-def test_metadata_of_a_base_model_folder_is_a_zero_shot_bi_encoder(tiny_model_dir: Path) -> None:
-    metadata = ModelMetadata.of(str(tiny_model_dir))
-    assert metadata == ModelMetadata(base_model=str(tiny_model_dir))
-    assert metadata.architecture == BI and not metadata.fine_tuned
-
-
-def test_metadata_of_the_default_model_and_of_a_hub_id() -> None:
-    assert ModelMetadata.of(None) == ModelMetadata(base_model=DEFAULT_MODEL)
-    assert ModelMetadata.of("me/some-base") == ModelMetadata(base_model="me/some-base")
-
-
-def test_metadata_of_a_saved_folder_is_what_it_saved(tmp_path: Path) -> None:
-    saved = ModelMetadata(architecture=CROSS, base_model="me/base", fine_tuned=True, threshold=0.3)
-    saved.save(tmp_path)
-    assert ModelMetadata.of(str(tmp_path)) == saved
-
-
 # Version
 
 
@@ -151,22 +136,42 @@ def test_model_version_of_a_fine_tuned_model_is_its_folder_and_a_digest_of_its_m
     folder.mkdir()
     metadata = ModelMetadata(base_model="me/base", fine_tuned=True, threshold=0.4)
     metadata.save(folder)
-    version = model_version(folder, metadata)
-    assert re.fullmatch(r"clicktune@[0-9a-f]{8}", version)
-    assert model_version(folder, metadata) == version  # the same file, the same version
+    version = model_version(folder, ModelMetadata.load(folder))
+    # The sha256 of the file's bytes: what the served versions' folders and the feedback rows are named by.
+    assert version == f"clicktune@{hashlib.sha256((folder / METADATA_FILE).read_bytes()).hexdigest()[:8]}"
+    assert model_version(folder, ModelMetadata.load(folder)) == version  # the same file, the same version
 
     metadata.threshold = 0.6  # a new training run writes a new clicktune.json
     metadata.save(folder)
-    assert model_version(folder, metadata) != version
-    assert model_version(folder, metadata).startswith("clicktune@")
+    assert model_version(folder, ModelMetadata.load(folder)) != version
+    assert model_version(folder, ModelMetadata.load(folder)).startswith("clicktune@")
+    assert "sha256" not in json.loads((folder / METADATA_FILE).read_text())  # the digest is never saved
 
 
 def test_model_version_of_a_base_model_says_zero_shot(tmp_path: Path, tiny_model_dir: Path) -> None:
     base = ModelMetadata(base_model=str(tiny_model_dir))
     assert model_version(None, ModelMetadata()) == "all-MiniLM-L6-v2 (zero-shot)"
     assert model_version(tiny_model_dir, base) == f"{tiny_model_dir.name} (zero-shot)"
-    # Fine-tuned metadata without its clicktune.json on disk has nothing to digest.
-    assert model_version(tmp_path, ModelMetadata(base_model="me/base", fine_tuned=True)) == "base (zero-shot)"
+    # Fine-tuned metadata that was not read from a clicktune.json, or was changed since, has nothing to digest.
+    fine_tuned = ModelMetadata(base_model="me/base", fine_tuned=True)
+    fine_tuned.save(tmp_path)
+    assert model_version(tmp_path, fine_tuned) == "base (zero-shot)"
+    assert model_version(tmp_path, replace(ModelMetadata.load(tmp_path), threshold=0.3)) == "base (zero-shot)"
+
+
+def test_content_digest_is_the_sha256_of_each_files_name_and_sha256(tmp_path: Path) -> None:
+    """The digest that onnx/agreement.json has recorded of a model and of each export, so old reports still match."""
+    (tmp_path / "a.onnx").write_bytes(b"first")
+    (tmp_path / "b.json").write_bytes(b"second")
+    lines = "".join(
+        f"{name} {hashlib.sha256(data).hexdigest()}\n" for name, data in (("a.onnx", b"first"), ("b.json", b"second"))
+    )
+    assert content_digest([tmp_path / "a.onnx", tmp_path / "b.json"]) == hashlib.sha256(lines.encode()).hexdigest()
+    assert content_digest([tmp_path / "b.json", tmp_path / "a.onnx"]) != content_digest(
+        [tmp_path / "a.onnx", tmp_path / "b.json"]
+    )
+    os.utime(tmp_path / "a.onnx", (0, 0))  # a copy's or a touch's time: the same content, the same digest
+    assert content_digest([tmp_path / "a.onnx", tmp_path / "b.json"]) == hashlib.sha256(lines.encode()).hexdigest()
 
 
 # Damaged folders: refused before use, with one message that names the file and the fix
@@ -248,7 +253,7 @@ DAMAGE = {
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_folder_is_refused_naming_the_file(damage: str, trained_model_dir: Path) -> None:
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     harm, message = DAMAGE[damage]
     harm(trained_model_dir)
@@ -266,7 +271,7 @@ def test_a_saved_cross_encoder_labelled_bi_is_refused(trained_model_dir: Path) -
 
 
 def test_a_head_that_the_weights_lack_is_never_served_at_random(trained_model_dir: Path) -> None:
-    from recsys.scoring.scorer import load_scorer
+    from recsys.scoring.loading import load_scorer
 
     # config.json and clicktune.json both say cross-encoder, but the weights are the plain encoder's.
     _set_metadata(trained_model_dir, architecture=CROSS)

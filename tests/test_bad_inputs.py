@@ -31,7 +31,8 @@ from recsys.data.candidates import read_candidates
 from recsys.data.contract import CLICKED, ITEM, QUERY, read_clicks
 from recsys.errors import ContractError, UserError
 from recsys.feedback.store import FeedbackStore
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.scorer import Scorer
 from recsys.serving.evaluations import Evaluations
 from recsys.serving.inputs import read_candidate_input
 from recsys.serving.service import ServedModels

@@ -17,7 +17,7 @@ from recsys.evaluation.baselines import (
     tfidf_baseline,
     zero_shot_baseline,
 )
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 
 def click_log(rows: list[tuple[str, str, int]], **extra: list) -> pd.DataFrame:

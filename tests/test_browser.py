@@ -20,7 +20,7 @@ from clicktune_app.layout import build_demo, launch_options
 from recsys.data.contract import ITEM, ITEM_ID
 from recsys.defaults import BING_NEWS
 from recsys.feedback.store import FeedbackStore
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 from recsys.serving.service import ServedModels
 from recsys.serving.settings import AppConfig, Limits
 

@@ -17,7 +17,7 @@ from recsys.evaluation.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metr
 from recsys.model.architectures import CrossEncoder
 from recsys.model.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
 from recsys.publish.card import NO_HUB_DATASET, build_model_card, metric_type, write_model_card
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 
 from finetune.train import main
 from recsys.model.artifact import CHECKPOINTS_DIR, TRAINING_METRICS_FILE
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 FSDP_CONFIG = REPO / "finetune" / "accelerate_configs" / "fsdp.yaml"

@@ -24,9 +24,10 @@ from recsys.evaluation.metrics import (
     paired_difference,
 )
 from recsys.model.architectures import load_model, save_model
-from recsys.model.artifact import BI, ModelMetadata
+from recsys.model.artifact import BI, ModelMetadata, model_digest
 from recsys.model.priors import ItemPriors
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.scorer import Scorer
 
 BASELINES = {"random", "popularity", "tfidf", "bm25", "zero_shot"}
 CLI_BASELINES = BASELINES - {"zero_shot"}  # the command line on a zero-shot model: it is its own zero-shot
@@ -74,13 +75,14 @@ def report(
     return main([*argv, "--json", str(out)]), out
 
 
-def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_path: Path) -> None:
+def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_path: Path, tiny_model_dir: Path) -> None:
     result, out = report
     written = json.loads(out.read_text(encoding="utf-8"))
-    assert set(written) == {*METRIC_KEYS, "ci", "baselines"}
+    assert set(written) == {*METRIC_KEYS, "ci", "baselines", "model_sha256"}
+    assert written["model_sha256"] == model_digest(tiny_model_dir)  # which model folder this evaluation is of
     assert set(written["baselines"]) == CLI_BASELINES
     rows, groups = len(read_clicks(clicks_path)), rankable_groups(clicks_path)
-    assert_metrics({k: v for k, v in written.items() if k != "baselines"}, rows, groups)
+    assert_metrics({k: v for k, v in written.items() if k not in ("baselines", "model_sha256")}, rows, groups)
     for name in CLI_BASELINES:
         baseline = dict(written["baselines"][name])
         paired = baseline.pop("model_minus_baseline")

@@ -28,7 +28,7 @@ from recsys.scoring.catalog import build_index
 from recsys.scoring.catalog import main as index_main
 from recsys.scoring.catalog_info import CATALOG_FILE, INDEX_FILE, ITEMS_FILE
 from recsys.scoring.catalog_search import Catalog
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import pytest
 from gradio_client import Client, handle_file
 
 from recsys.defaults import ROOT
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 from recsys.serving.service import ServedModels
 from recsys.serving.settings import Limits
 

@@ -16,7 +16,14 @@ from huggingface_hub.utils import filter_repo_objects
 from recsys.errors import UserError
 from recsys.evaluation.evaluator import Evaluation
 from recsys.evaluation.metrics import RANKING_METRICS
-from recsys.model.artifact import DEFAULT_MODEL, EVALUATION_FILE, METADATA_FILE, PUBLISHED_FILES, ModelMetadata
+from recsys.model.artifact import (
+    DEFAULT_MODEL,
+    EVALUATION_FILE,
+    METADATA_FILE,
+    PUBLISHED_FILES,
+    ModelMetadata,
+    model_digest,
+)
 from recsys.publish.card import build_model_card
 from recsys.publish.hub import main, push_model, write_evaluation
 from recsys.publish.upload_plan import LINK, NOT_PUBLISHED, list_files, plan_folder, plan_upload
@@ -249,18 +256,26 @@ def test_write_evaluation_saves_what_it_returns(trained_model_dir, clicks_path):
     assert Evaluation.load(trained_model_dir / EVALUATION_FILE).model == evaluation.model
 
 
-def test_push_model_re_evaluates_when_the_model_is_newer_than_its_evaluation(
+def test_push_model_re_evaluates_where_the_evaluation_is_of_another_model(
     trained_model_dir, hf_token, recording_hf_api
 ):
     import os
 
     push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
     evaluation = trained_model_dir / EVALUATION_FILE
-    stale = evaluation.stat().st_mtime - 60
-    os.utime(evaluation, (stale, stale))  # a model trained since: clicktune.json is newer
-    assert (trained_model_dir / METADATA_FILE).stat().st_mtime > stale
+    assert json.loads(evaluation.read_text())["model_sha256"] == model_digest(trained_model_dir)
+    written = evaluation.stat().st_mtime_ns
+    newer = evaluation.stat().st_mtime + 60
+    os.utime(trained_model_dir / METADATA_FILE, (newer, newer))  # touched or copied: the same model
     push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
-    assert evaluation.stat().st_mtime > stale
+    assert evaluation.stat().st_mtime_ns == written
+
+    metadata = ModelMetadata.load(trained_model_dir)
+    metadata.threshold = 0.25  # a model trained since: another clicktune.json
+    metadata.save(trained_model_dir)
+    push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
+    assert json.loads(evaluation.read_text())["model_sha256"] == model_digest(trained_model_dir)
+    assert evaluation.stat().st_mtime_ns != written
 
 
 def test_push_model_evaluates_on_a_given_file_as_held_out(trained_model_dir, hf_token, recording_hf_api, clicks_path):

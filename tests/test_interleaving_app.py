@@ -30,8 +30,9 @@ from recsys.feedback.store import FeedbackStore
 from recsys.loop.promotion import promote
 from recsys.loop.versions import served_version
 from recsys.model.artifact import ModelMetadata
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import rank_candidates
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer
 from recsys.serving.evaluations import Evaluations
 from recsys.serving.service import LiveModels, ServedModels, load_challenger, load_served_models
 from recsys.serving.settings import AppConfig

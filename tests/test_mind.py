@@ -13,7 +13,8 @@ import pytest
 from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY, TIMESTAMP, read_clicks
 from recsys.data.mind import USER, build_parser, convert, main
 from recsys.errors import ContractError, UserError
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.ranking import rank_candidates
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -209,5 +210,5 @@ def test_a_converted_log_trains(mind_from_clicks: tuple[Path, Path], tiny_model_
     )  # fmt: skip
     assert summary["steps"] == 2
     scorer = load_scorer(str(tmp_path / "model"))
-    ranked = scorer.rank(clicks[QUERY].iloc[0], clicks[ITEM].head(3).tolist())
-    assert scorer.metadata.fine_tuned and [r["rank"] for r in ranked] == [1, 2, 3]
+    ranked = rank_candidates(scorer, clicks[QUERY].iloc[0], clicks[[ITEM]].head(3))
+    assert scorer.metadata.fine_tuned and ranked["rank"].tolist() == [1, 2, 3]

@@ -18,7 +18,8 @@ import pytest
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
 from recsys.model.architectures import load_model
-from recsys.model.artifact import BI, ModelFolderError, ModelMetadata, resolve_model_path
+from recsys.model.artifact import BI, ModelFolderError, ModelMetadata, content_digest, model_digest, resolve_model_path
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.onnx_agreement import (
     AGREEMENT_FILE,
     FP32,
@@ -29,13 +30,12 @@ from recsys.scoring.onnx_agreement import (
     AgreementReport,
     CheckedExport,
     agreement,
-    model_digest,
-    sha256,
 )
 from recsys.scoring.onnx_export import cli, default_data, export, main
-from recsys.scoring.onnx_runtime import OnnxEncoder, serving_encoder
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.onnx_runtime import OnnxEncoder, onnx_precisions, serving_encoder
 from recsys.scoring.vectors import TorchEncoder
+from recsys.serving.service import load_served_models
+from recsys.serving.settings import AppConfig
 
 MAX_LENGTH = 32
 
@@ -131,7 +131,7 @@ def write_report(folder: Path, passed: dict[str, bool]) -> None:
     good, bad = Agreement(1.0, 1.0, groups=12, rows=141), Agreement(0.9, 0.5, groups=12, rows=141)
     exports = tuple(
         CheckedExport(
-            p, f"{ONNX_DIR}/{ONNX_FILES[p]}", sha256([folder / ONNX_DIR / ONNX_FILES[p]]), good if ok else bad
+            p, f"{ONNX_DIR}/{ONNX_FILES[p]}", content_digest([folder / ONNX_DIR / ONNX_FILES[p]]), good if ok else bad
         )
         for p, ok in passed.items()
     )
@@ -154,8 +154,8 @@ def test_serving_picks_int8_then_fp32_where_they_passed(
     folder: Path, passed: dict[str, bool], setting: str | None, served: str | None
 ) -> None:
     write_report(folder, passed)
-    env = {} if setting is None else {Env.ONNX: setting}
-    encoder = serving_encoder(folder, ModelMetadata.load(folder), env=env)
+    precisions = onnx_precisions("" if setting is None else setting)  # unset: either export
+    encoder = serving_encoder(folder, ModelMetadata.load(folder), precisions=precisions)
     assert (encoder.name if encoder else None) == served
 
 
@@ -164,40 +164,40 @@ def test_a_retrained_model_or_a_changed_file_is_not_served_on_an_old_check(
 ) -> None:
     write_report(folder, {FP32: True, INT8: True})
     metadata = ModelMetadata.load(folder)
-    assert serving_encoder(folder, replace(metadata, max_length=MAX_LENGTH + 1), env={}) is None
+    assert serving_encoder(folder, replace(metadata, max_length=MAX_LENGTH + 1)) is None
     shutil.copy(folder / ONNX_DIR / ONNX_FILES[FP32], folder / ONNX_DIR / ONNX_FILES[INT8])
-    assert serving_encoder(folder, metadata, env={}).name == "onnx fp32"  # int8's file is not the one checked
+    assert serving_encoder(folder, metadata).name == "onnx fp32"  # int8's file is not the one checked
     assert "changed since its check" in caplog.text
     replace(metadata, threshold=0.4).save(folder)  # as a training run rewrites clicktune.json
-    assert serving_encoder(folder, ModelMetadata.load(folder), env={}) is None
+    assert serving_encoder(folder, ModelMetadata.load(folder)) is None
     assert "not on this model (retrained since?)" in caplog.text and "export --model" in caplog.text
 
 
 def test_serving_without_a_check_or_a_folder_serves_pytorch(folder: Path, cross_dir: Path) -> None:
     metadata = ModelMetadata.load(folder)
-    assert serving_encoder(folder.parent / "elsewhere", metadata, env={}) is None
-    assert serving_encoder("sentence-transformers/all-MiniLM-L6-v2", ModelMetadata(), env={}) is None
-    assert serving_encoder(cross_dir, ModelMetadata.load(cross_dir), env={}) is None
+    assert serving_encoder(folder.parent / "elsewhere", metadata) is None
+    assert serving_encoder("sentence-transformers/all-MiniLM-L6-v2", ModelMetadata()) is None
+    assert serving_encoder(cross_dir, ModelMetadata.load(cross_dir)) is None
     (folder / ONNX_DIR / AGREEMENT_FILE).unlink()
-    assert serving_encoder(folder, metadata, env={}) is None
+    assert serving_encoder(folder, metadata) is None
 
 
 def test_bad_input_is_refused_naming_the_fix(folder: Path, cross_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such folder; ONNX files are written into a local model folder"):
         export(tmp_path / "missing")
-    with pytest.raises(UserError, match=r"cross-encoder is not exported to ONNX.*serve this model with PyTorch"):
+    with pytest.raises(UserError, match=r"an ONNX export needs a bi-encoder.*this model is a cross-encoder"):
         export(cross_dir)
     with pytest.raises(
         UserError, match=r"no such ONNX file; write it with `python -m recsys.scoring.onnx_export export"
     ):
         OnnxEncoder(folder, "model_fp16.onnx", MAX_LENGTH)
     with pytest.raises(UserError, match=f"{Env.ONNX}='yes please' must be 1"):
-        serving_encoder(folder, ModelMetadata.load(folder), env={Env.ONNX: "yes please"})
+        AppConfig.from_env({Env.ONNX: "yes please"})
     (folder / ONNX_DIR / AGREEMENT_FILE).write_text('{"exports": []}')
     with pytest.raises(
         ModelFolderError, match=r"not an agreement report.*run `python -m recsys.scoring.onnx_export export"
     ):
-        serving_encoder(folder, ModelMetadata.load(folder), env={})
+        serving_encoder(folder, ModelMetadata.load(folder))
 
 
 def test_the_check_runs_on_trainings_eval_file_where_it_is_here(clicks_path: Path, tmp_path: Path) -> None:
@@ -212,7 +212,7 @@ def test_the_command_line_ends_a_bad_folder_in_one_line(
     with pytest.raises(SystemExit) as exit_:
         cli()
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.startswith(f"error: {cross_dir}: a cross-encoder is not exported")
+    assert capsys.readouterr().err.startswith(f"error: {cross_dir}: an ONNX export needs a bi-encoder")
 
 
 @pytest.mark.slow
@@ -228,16 +228,15 @@ def test_minilm_exports_fp32_that_matches_and_int8_that_stays_close(tmp_path: Pa
     assert (int8 * reference).sum(axis=1).min() > 0.98
 
 
-def test_load_scorer_serves_the_checked_export_and_scores_as_pytorch(
-    folder: Path, texts: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_load_scorer_serves_the_checked_export_and_scores_as_pytorch(folder: Path, texts: list[str]) -> None:
     pairs = [(texts[0], text) for text in texts[1:30]]
     write_report(folder, {INT8: False, FP32: True})
     served = load_scorer(str(folder))
     assert served.encoder.name == "onnx fp32"
-    monkeypatch.setenv(Env.ONNX, "0")
-    plain = load_scorer(str(folder))
+    plain = load_scorer(str(folder), onnx=AppConfig.from_env({Env.ONNX: "0"}).onnx)  # as the app reads it
     assert plain.encoder.name == "torch fp32"
+    assert load_served_models(folder, AppConfig.from_env({Env.ONNX: "0"}).onnx).scorer.encoder.name == "torch fp32"
+    assert load_served_models(folder, AppConfig.from_env({}).onnx).scorer.encoder.name == "onnx fp32"
     np.testing.assert_allclose(served.score_pairs(pairs), plain.score_pairs(pairs), atol=1e-4)
 
 
@@ -261,20 +260,20 @@ def test_a_report_that_names_a_file_other_than_the_folders_exports_is_refused(
     shutil.copy(folder / ONNX_DIR / ONNX_FILES[FP32], outside)
     write_report(folder, {FP32: True, INT8: True})
     named = named.format(outside=outside)
-    rewrite_exports(folder, file=named, sha256=sha256([outside]))  # the first export is fp32's
+    rewrite_exports(folder, file=named, sha256=content_digest([outside]))  # the first export is fp32's
     expected = (
         rf"its 'fp32' export names {re.escape(repr(named))}, which is not one of the model folder's own ONNX files "
         r".*; nothing it names was read; run `python -m"
     )
     with pytest.raises(ModelFolderError, match=expected):
-        serving_encoder(folder, ModelMetadata.load(folder), env={})
+        serving_encoder(folder, ModelMetadata.load(folder))
 
 
 def test_a_report_of_an_unknown_precision_is_refused(folder: Path) -> None:
     write_report(folder, {FP32: True, INT8: True})
     rewrite_exports(folder, precision="fp16", file="onnx/model_fp16.onnx")
     with pytest.raises(ModelFolderError, match=r"its 'fp16' export names 'onnx/model_fp16\.onnx', which is not one"):
-        serving_encoder(folder, ModelMetadata.load(folder), env={})
+        serving_encoder(folder, ModelMetadata.load(folder))
 
 
 @pytest.mark.parametrize("linked", ["export", "onnx folder", "report"])
@@ -295,7 +294,7 @@ def test_no_link_in_the_onnx_folder_is_followed(folder: Path, tmp_path: Path, li
         (folder / ONNX_DIR / AGREEMENT_FILE).symlink_to(elsewhere / AGREEMENT_FILE)
         message = r"onnx/agreement\.json: is a link"
     with pytest.raises(ModelFolderError, match=message):
-        serving_encoder(folder, ModelMetadata.load(folder), env={})
+        serving_encoder(folder, ModelMetadata.load(folder))
     with pytest.raises(ModelFolderError, match=message):  # the app and the evaluator refuse it at load
         load_scorer(str(folder))
 
@@ -311,4 +310,4 @@ def test_a_report_value_of_another_type_is_refused_naming_it(folder: Path, value
     with pytest.raises(
         ModelFolderError, match=rf"not an agreement report \(its {re.escape(named)}, not what ClickTune"
     ):
-        serving_encoder(folder, ModelMetadata.load(folder), env={})
+        serving_encoder(folder, ModelMetadata.load(folder))

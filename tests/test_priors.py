@@ -14,6 +14,7 @@ from recsys.data.contract import CLICK_PROBABILITY, SCORE, item_ids
 from recsys.evaluation.baselines import popularity_baseline
 from recsys.model.artifact import METADATA_FILE, PRIORS_FILE
 from recsys.model.priors import Blend, ItemPriors
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import (
     MATCH,
     POPULARITY,
@@ -23,7 +24,6 @@ from recsys.scoring.ranking import (
     percentiles,
     rank_candidates,
 )
-from recsys.scoring.scorer import load_scorer
 
 
 def log(rows: list[tuple[str, str, int]], with_ids: bool = True) -> pd.DataFrame:
@@ -213,7 +213,8 @@ def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_i
     np.testing.assert_allclose(
         scorer.predict_proba([(query, item) for item in items]), scorer.probabilities(final), rtol=1e-5
     )
-    np.testing.assert_allclose([r["score"] for r in scorer.rank(query, items)], sorted(final, reverse=True), rtol=1e-5)
+    ranked = rank_candidates(scorer, query, pd.DataFrame({"item": items}))
+    np.testing.assert_allclose(ranked[SCORE], sorted(final, reverse=True), rtol=1e-5)
 
     (out / PRIORS_FILE).unlink()
     with pytest.raises(ValueError, match=r"item_priors\.csv is missing"):

@@ -14,6 +14,7 @@ import pytest
 
 from recsys.data.contract import CLICK_PROBABILITY, ITEM, ITEM_ID, RANK, SCORE, item_ids, numeric_columns
 from recsys.errors import ContractError
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import (
     MATCH,
     MAX_WEIGHT,
@@ -23,9 +24,10 @@ from recsys.scoring.ranking import (
     compare_rankings,
     percentiles,
     rank_candidates,
+    ranked_order,
     zscore,
 )
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer
 
 CONTEXT = "microsoft surface studio | apple macbook pro deals"
 ITEMS = [
@@ -74,6 +76,28 @@ def test_blend_is_zscored_model_score_plus_weighted_zscored_features(candidates:
     blended = blend_scores(model, candidates, {"popularity": 0.7})
     assert np.allclose(blended, zscore(model) + 0.7 * zscore(popularity))
     assert np.allclose(blend_scores(model, candidates, {"popularity": 0.0}), zscore(model))
+
+
+def test_ranked_order_is_a_stable_sort_high_to_low_cut_to_top_k() -> None:
+    assert ranked_order(np.array([1.0, 2.0, 1.0, 2.0, 1.0])).tolist() == [1, 3, 0, 2, 4]
+    scores = np.array([0.1, 0.3, 0.2])
+    assert ranked_order(scores, top_k=2).tolist() == [1, 2]
+    assert ranked_order(scores, top_k=10).tolist() == [1, 2, 0]
+    assert ranked_order(scores, top_k=0).tolist() == ranked_order(scores, top_k=-1).tolist() == []
+    assert ranked_order(np.array([])).tolist() == []
+
+
+@pytest.mark.parametrize("architecture", ["bi", "cross"])
+def test_both_architectures_rank_into_one_table(architecture: str, request: pytest.FixtureRequest) -> None:
+    scorer = request.getfixturevalue(f"{architecture}_scorer")
+    ranked = rank_candidates(scorer, CONTEXT, pd.DataFrame({ITEM: ITEMS}))
+    assert list(ranked.columns) == [*RANKED_COLUMNS, MATCH]
+    assert ranked[RANK].tolist() == list(range(1, len(ITEMS) + 1))
+    assert ranked[SCORE].is_monotonic_decreasing
+    np.testing.assert_allclose(ranked[SCORE], scorer.score(CONTEXT, ITEMS)[ranked.index], rtol=1e-6)
+    np.testing.assert_allclose(ranked[CLICK_PROBABILITY], scorer.probabilities(ranked[SCORE].to_numpy()), rtol=1e-12)
+    top = rank_candidates(scorer, CONTEXT, pd.DataFrame({ITEM: ITEMS}), top_k=2)
+    assert top.index.tolist() == ranked.index[:2].tolist()  # top_k is a prefix of the whole ranking
 
 
 def test_a_large_feature_weight_orders_the_list_by_that_feature(scorer: Scorer, candidates: pd.DataFrame) -> None:

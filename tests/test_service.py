@@ -19,8 +19,9 @@ from recsys.feedback.ranked_lists import RankedList
 from recsys.feedback.store import FeedbackStore
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.scoring.catalog import build_index
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import rank_candidates
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer
 from recsys.serving.evaluations import Evaluations, own_tokenizer
 from recsys.serving.inputs import blend_weights, check_text, check_top_k, inspect_candidate_file, read_candidate_input
 from recsys.serving.served import retrain_from

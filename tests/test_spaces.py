@@ -27,7 +27,7 @@ from huggingface_hub.utils import filter_repo_objects
 from recsys.errors import UserError
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.publish.upload_plan import list_files, plan_folder, plan_upload
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "hf_SpaceTestTokenThatMustNeverBeWritten42"
@@ -460,6 +460,10 @@ def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trai
     # and it orders the items as the same folder does when loaded here.
     digest = hashlib.sha256((out / build.MODEL_FOLDER / "clicktune.json").read_bytes()).hexdigest()[:8]
     assert f"Model: `clicktune@{digest}`" in status
-    expected = load_scorer(str(out / build.MODEL_FOLDER)).rank(context, items)
-    assert [row["item"] for row in rows] == [record["item"] for record in expected]
+    import pandas as pd
+
+    from recsys.scoring.ranking import rank_candidates
+
+    expected = rank_candidates(load_scorer(str(out / build.MODEL_FOLDER)), context, pd.DataFrame({"item": items}))
+    assert [row["item"] for row in rows] == expected["item"].tolist()
     assert Path(download).name == "ranked.csv"

@@ -43,8 +43,8 @@ from recsys.feedback.store import (
     train_command,
 )
 from recsys.model.artifact import model_version
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import rank_candidates
-from recsys.scoring.scorer import load_scorer
 
 
 def shown(items: list[str], clicked: set[int]) -> pd.DataFrame:

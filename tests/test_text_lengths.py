@@ -17,7 +17,7 @@ from recsys.defaults import TRAIN_FILE
 from recsys.evaluation.evaluator import main as evaluate_main
 from recsys.model.artifact import BI, CROSS, DEFAULT_MODEL, METADATA_FILE, resolve_model_path
 from recsys.model.text_lengths import CAP, choose_max_length
-from recsys.scoring.scorer import load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
 from recsys.serving.service import load_served_models
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
@@ -114,6 +114,6 @@ def test_a_base_model_evaluated_alone_reads_the_length_training_would_choose(
     chosen = choose_max_length(read_clicks(clicks_path), AutoTokenizer.from_pretrained(tiny_model_dir), BI)
     assert load_scorer(str(tiny_model_dir), log=read_clicks(clicks_path)).encoder.max_length == chosen.max_length
     assert load_scorer(str(tiny_model_dir)).metadata.max_length == 128  # no log, no model's length: the default
-    with caplog.at_level("INFO", logger="recsys.scoring.scorer"):
+    with caplog.at_level("INFO", logger="recsys.scoring.loading"):
         evaluate_main(["--model", str(tiny_model_dir), "--data", str(clicks_path), "--no-baselines"])
     assert f"(texts up to {chosen.max_length} tokens)" in caplog.text

@@ -35,7 +35,8 @@ from recsys.model.artifact import (
 )
 from recsys.model.checks import check_model_folder
 from recsys.publish.upload_plan import list_files, plan_upload, published_files
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.ranking import rank_candidates
 
 pytestmark = pytest.mark.usefixtures("reset_accelerate")
 
@@ -127,8 +128,8 @@ def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: 
     assert scorer.metadata.max_length == 32
     assert 0 < scorer.metadata.threshold < 1
     assert scorer.metadata.calibration_a > 0
-    ranked = scorer.rank("microsoft windows", ["microsoft gets unexpected bump windows revenue", "tautog bite"])
-    assert [r["rank"] for r in ranked] == [1, 2]
+    items = pd.DataFrame({"item": ["microsoft gets unexpected bump windows revenue", "tautog bite"]})
+    assert rank_candidates(scorer, "microsoft windows", items)["rank"].tolist() == [1, 2]
 
 
 def test_in_batch_negatives_change_what_training_learns(train, tmp_path: Path) -> None:

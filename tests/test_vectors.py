@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from recsys.errors import UserError
 from recsys.scoring.scorer import Scorer
 from recsys.scoring.vectors import TorchEncoder, VectorCache
 
@@ -86,5 +87,5 @@ def test_threads_sharing_one_cache_get_the_same_vectors(counted) -> None:
 
 def test_a_cross_encoder_has_no_text_vectors(cross_scorer: Scorer) -> None:
     assert cross_scorer.encoder is None
-    with pytest.raises(TypeError, match="no text vectors"):
+    with pytest.raises(UserError, match=r"\(zero-shot\): text vectors needs a bi-encoder"):
         cross_scorer.embed(["a"])

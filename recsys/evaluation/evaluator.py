@@ -9,7 +9,9 @@ advantage on each ranking metric as ``[difference, low, high]`` (paired bootstra
 Published model folders add ``data_file`` and ``data_split`` (``validation`` for the file that
 training selected the model on). A model that blends item priors into its score adds ``text_alone``:
 the same metrics for its text logits alone, with ``text_minus_baseline`` (their paired advantage over
-each baseline) and ``model_minus_text_alone`` (the final score's over them: what the priors add).
+each baseline) and ``model_minus_text_alone`` (the final score's over them: what the priors add). The evaluation
+of a model folder adds ``model_sha256``, the folder's ``recsys.model.artifact.model_digest``: an ``evaluation.json``
+is of the model whose digest it records.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ from recsys.evaluation.baselines import (
     zero_shot_baseline,
 )
 from recsys.evaluation.metrics import RANKING_METRICS, Difference, Metrics, evaluate_scores, paired_difference
-from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+from recsys.model.artifact import model_digest, resolve_model_path
+from recsys.scoring.loading import load_scorer, zero_shot_of
+from recsys.scoring.scorer import Scorer
 
 if TYPE_CHECKING:
     from recsys.model.relevance_model import Progress
@@ -98,6 +102,9 @@ class Evaluation:
     scores: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     text_alone: TextAloneResult | None = None  # where the model blends item priors into its score
+    # recsys.model.artifact.model_digest of the model folder evaluated ("": unknown): a folder's evaluation.json is
+    # current while the folder's digest is this one.
+    model_sha256: str = ""
 
     def to_json(self, per_row: bool = False) -> dict[str, Any]:
         """The ``--json`` form (module docstring); ``per_row`` adds the labels, scores and probabilities."""
@@ -110,6 +117,8 @@ class Evaluation:
             data["data_split"] = self.data_split
         if self.text_alone is not None:
             data["text_alone"] = self.text_alone.to_dict()
+        if self.model_sha256:
+            data["model_sha256"] = self.model_sha256
         if per_row and self.labels is not None:
             data["per_row"] = {k: getattr(self, k).tolist() for k in ("labels", "scores", "probabilities")}
         return data
@@ -130,6 +139,7 @@ class Evaluation:
             data.get("data_split"),
             **arrays,
             text_alone=text_alone,
+            model_sha256=data.get("model_sha256", ""),
         )
 
     def save(self, path: str | Path, per_row: bool = False) -> None:
@@ -329,6 +339,8 @@ def main(argv: list[str] | None = None) -> Evaluation:
     evaluation = evaluate(scorer, frame, train, baselines=not args.no_baselines, with_zero_shot=fine_tuned)
     say(format_table(evaluation, MODEL_ROW if fine_tuned else ZERO_SHOT_ROW))
     if args.json:
+        path = resolve_model_path(args.model)
+        evaluation.model_sha256 = model_digest(path) if Path(path).is_dir() else ""
         evaluation.save(args.json)
     return evaluation
 

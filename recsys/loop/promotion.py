@@ -21,7 +21,7 @@ from recsys.evaluation.baselines import Scored
 from recsys.evaluation.evaluator import compare, score_model
 from recsys.evaluation.metrics import Difference
 from recsys.loop.versions import KEPT, PROMOTED, Event, History, Version, served_version, utc_now
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from recsys.feedback.interleave import (
     sessions_to_decision,
     team_draft,
 )
-from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
+from recsys.scoring.scorer import Scorer
 
 logger = logging.getLogger(__name__)
 

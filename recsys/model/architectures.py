@@ -226,10 +226,18 @@ def model_class(architecture: str) -> type[RelevanceModel]:
 
 def load_model(architecture: str, name_or_path: str | None) -> tuple[RelevanceModel, PreTrainedTokenizerBase]:
     """A trainable model of ``architecture`` and its tokenizer, from a base model or a saved folder (checked first)."""
-    cls = model_class(architecture)
     path = resolve_model_path(name_or_path)
+    saved = check_model_folder(path) if Path(path).is_dir() else None  # a damaged folder is refused before it loads
+    return load_checked_model(architecture, path, saved)
+
+
+def load_checked_model(
+    architecture: str, path: str, saved: ModelMetadata | None
+) -> tuple[RelevanceModel, PreTrainedTokenizerBase]:
+    """:func:`load_model` of a resolved ``path`` that, where it is a folder, :func:`check_model_folder` has passed
+    (``saved``: what it returned), so that a caller loads the metadata that the check read."""
+    cls = model_class(architecture)
     local = Path(path).is_dir()
-    saved = check_model_folder(path) if local else None  # a damaged folder is refused before it loads
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = cls.from_pretrained(path, saved)
     if local:  # a sentencepiece tokenizer is only counted once loaded

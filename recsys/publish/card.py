@@ -36,6 +36,12 @@ THRESHOLD_CRITERIA = {
     "youden_j": "maximise Youden's J (true-positive rate − false-positive rate; 0 for calling every row clicked)",
 }
 
+# How the card's code loads the model and ranks with it (ClickTune's own API).
+CLICKTUNE_IMPORTS = (
+    "import pandas as pd\n"
+    "from recsys.scoring.loading import load_scorer  # ClickTune\n"
+    "from recsys.scoring.ranking import rank_candidates\n"
+)
 TEMPLATE = """---
 {{ card_data }}
 ---
@@ -71,7 +77,8 @@ With ClickTune, which adds the item priors and applies the calibration and thres
 
 ```python
 {{ load_code }}
-scorer.rank("nba playoffs | lakers trade", ["warriors win game 7", "new iphone released"])
+items = pd.DataFrame({"item": ["warriors win game 7", "new iphone released"]})
+rank_candidates(scorer, "nba playoffs | lakers trade", items)  # the ranked table: rank, score, click_probability
 ```
 
 With sentence-transformers, for the text score alone:
@@ -272,12 +279,11 @@ def build_model_card(
     )
     if repo_id:
         load_code = (
-            "from huggingface_hub import snapshot_download\n"
-            "from recsys.scoring.scorer import load_scorer  # ClickTune\n\n"
+            f"from huggingface_hub import snapshot_download\n{CLICKTUNE_IMPORTS}\n"
             f'scorer = load_scorer(snapshot_download("{repo_id}"))'
         )
     else:
-        load_code = f'from recsys.scoring.scorer import load_scorer  # ClickTune\n\nscorer = load_scorer("{folder}")'
+        load_code = f'{CLICKTUNE_IMPORTS}\nscorer = load_scorer("{folder}")'
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE,

@@ -36,11 +36,11 @@ from recsys.cli import run_cli, say
 from recsys.data.contract import read_clicks
 from recsys.errors import UserError
 from recsys.evaluation.evaluator import Evaluation, evaluate
-from recsys.model.artifact import EVALUATION_FILE, METADATA_FILE, ModelMetadata, is_hub_id
+from recsys.model.artifact import EVALUATION_FILE, ModelMetadata, is_hub_id, model_digest
 from recsys.model.checks import check_model_folder
 from recsys.publish.card import write_model_card
 from recsys.publish.upload_plan import plan_folder, published_files, refuse_links
-from recsys.scoring.scorer import load_scorer
+from recsys.scoring.loading import load_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,9 @@ def refuse_token_leaks(folder: str | Path, paths: Iterable[str], token: str) -> 
 
 
 def _evaluation_is_current(model_dir: Path) -> bool:
-    evaluation, metadata = model_dir / EVALUATION_FILE, model_dir / METADATA_FILE
-    return evaluation.is_file() and (not metadata.is_file() or evaluation.stat().st_mtime >= metadata.stat().st_mtime)
+    """``evaluation.json`` is of the model in the folder now: it records the folder's ``model_digest``."""
+    evaluation = Evaluation.load(model_dir / EVALUATION_FILE)
+    return evaluation is not None and evaluation.model_sha256 == model_digest(model_dir)
 
 
 def write_evaluation(
@@ -86,7 +87,7 @@ def write_evaluation(
     logger.info("evaluating %s against the baselines on %s", model_dir, eval_file)
     train = read_clicks(train_file) if train_file else None
     evaluation = evaluate(load_scorer(str(model_dir)), read_clicks(eval_file), train, data_file=Path(eval_file).name)
-    evaluation.data_split = split
+    evaluation.data_split, evaluation.model_sha256 = split, model_digest(model_dir)
     evaluation.save(model_dir / EVALUATION_FILE)
     return evaluation
 
@@ -95,7 +96,7 @@ def refresh_evaluation(
     model_dir: Path, eval_file: str | Path | None = None, train_file: str | Path | None = None
 ) -> None:
     """Write ``evaluation.json`` on ``eval_file``, or, where none is given, on training's eval file when the
-    saved one is missing or older than ``clicktune.json`` (a model trained since)."""
+    saved one is missing or of another model (it records another ``model_digest``: a model trained since)."""
     split = None
     if eval_file is None:
         if _evaluation_is_current(model_dir):
@@ -104,7 +105,7 @@ def refresh_evaluation(
         eval_file, train_file = training.get("eval_file"), training.get("train_file")
         if not eval_file or not Path(eval_file).is_file():
             logger.warning(
-                "%s: evaluation.json is missing or older than the model, and training's eval file %s is not here; "
+                "%s: evaluation.json is missing or of another model, and training's eval file %s is not here; "
                 "give --eval-file to evaluate against the baselines",
                 model_dir,
                 eval_file,
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-file",
         type=Path,
         help="evaluate against the baselines on this click log first, e.g. a held-out split (default: keep "
-        "evaluation.json, or where it is missing or older than the model, evaluate on the eval file training used, "
+        "evaluation.json, or where it is missing or of another model, evaluate on the eval file training used, "
         "labelled validation)",
     )
     push.add_argument(

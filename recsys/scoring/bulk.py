@@ -42,8 +42,9 @@ from recsys.data.limits import describe_rows
 from recsys.data.table_writer import written_atomically
 from recsys.data.tables import TABULAR_SUFFIXES, read_table_chunks
 from recsys.errors import ContractError, UserError
+from recsys.scoring.loading import load_scorer
 from recsys.scoring.processes import Processes, joined_processes
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.scorer import Scorer
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def score_file(
     processes: Processes | None = None,
 ) -> ScoredFile:
     """Score every row of ``data`` into ``out``, ``chunk_size`` rows at a time, with a scorer or the model that
-    :func:`~recsys.scoring.scorer.load_scorer` loads by that name (after the files are checked); with several
+    :func:`~recsys.scoring.loading.load_scorer` loads by that name (after the files are checked); with several
     ``processes``, each scores its share and process 0 merges the shares (module docstring)."""
     processes = processes or Processes()
     if chunk_size < 1:

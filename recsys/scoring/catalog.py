@@ -51,8 +51,11 @@ from recsys.defaults import DB_FILE, FEEDBACK_DIR, Env
 from recsys.errors import ContractError
 from recsys.model.artifact import resolve_model_path
 from recsys.scoring.catalog_info import APPROXIMATE, CATALOG_FILES, EF_SEARCH_STEPS, EXACT, CatalogInfo
-from recsys.scoring.catalog_search import TOP_K, Catalog, require_bi_encoder
-from recsys.scoring.scorer import Scorer, load_scorer
+from recsys.scoring.catalog_search import TOP_K, Catalog
+from recsys.scoring.loading import load_scorer
+from recsys.scoring.onnx_agreement import FP32
+from recsys.scoring.onnx_runtime import onnx_precisions
+from recsys.scoring.scorer import Scorer, require_bi_encoder
 
 if TYPE_CHECKING:
     import faiss
@@ -105,7 +108,7 @@ def build_index(
 
     from recsys.scoring.ranking import check_candidates
 
-    require_bi_encoder(scorer)
+    require_bi_encoder(scorer.model.architecture, scorer.version, "a catalog index")
     source = items_file or "the catalog"
     if items.empty:
         raise ContractError(source, "no items", "give a catalog with at least one item")
@@ -239,18 +242,33 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--context", required=True, help="a query, or a user's recent titles joined by ' | '")
     query.add_argument("--top-k", type=int, default=10, help="how many items to show (default: 10)")
     query.add_argument("--model", help="the model to rank with (default: the one the catalog was built with)")
+    for command in (build, query):
+        command.add_argument(
+            "--onnx",
+            choices=("1", FP32, "0"),
+            default="1",
+            help="encode with the model folder's checked ONNX export, as the app's CLICKTUNE_ONNX: 1, the int8 or "
+            "fp32 export that passed its check; fp32, that one only; 0, PyTorch. A catalog belongs to its encoder: "
+            "build it with the app's setting (default: 1)",
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> Catalog | pd.DataFrame:
     args = build_parser().parse_args(argv)
+    onnx = onnx_precisions(args.onnx)
+
     if args.command == "build":
         out = args.out or args.items.with_name(f"{args.items.stem}-index")
         refuse_writing_over_inputs(out, args.items, resolve_model_path(args.model))
         items = read_candidates(args.items, args.item_column)
         model = str(Path(args.model).resolve()) if args.model and Path(args.model).is_dir() else args.model or ""
         catalog = build_index(
-            load_scorer(args.model), items, exact_limit=args.exact_limit, items_file=str(args.items), model=model
+            load_scorer(args.model, onnx=onnx),
+            items,
+            exact_limit=args.exact_limit,
+            items_file=str(args.items),
+            model=model,
         )
         folder = catalog.save(out)
         info = catalog.info
@@ -258,7 +276,7 @@ def main(argv: list[str] | None = None) -> Catalog | pd.DataFrame:
         say(f"indexed {info.count} items for {info.model_version}, {search}, in {folder}")
         return catalog
     model = args.model or CatalogInfo.load(args.catalog).model or None
-    ranked = Catalog.load(args.catalog, load_scorer(model), args.model).rank(args.context, args.top_k)
+    ranked = Catalog.load(args.catalog, load_scorer(model, onnx=onnx), args.model).rank(args.context, args.top_k)
     say(ranked[[RANK, ITEM_ID, ITEM, SCORE, CLICK_PROBABILITY]].to_string(index=False))
     return ranked
 

@@ -26,7 +26,7 @@ from recsys.scoring.catalog_info import (
     rebuild_command,
     require_own_file,
 )
-from recsys.scoring.scorer import Scorer
+from recsys.scoring.scorer import Scorer, require_bi_encoder
 from recsys.scoring.vectors import vectors_of
 
 if TYPE_CHECKING:
@@ -34,15 +34,6 @@ if TYPE_CHECKING:
 
 
 TOP_K = 100  # what a catalog ranking returns by default, and the depth its recall is measured at
-
-
-def require_bi_encoder(scorer: Scorer) -> None:
-    if scorer.encoder is None:
-        raise UserError(
-            f"a catalog index needs a bi-encoder, which encodes items apart from the context; this model is a "
-            f"{scorer.model.title}, which reads each (context, item) pair together, so its catalog cannot be "
-            "encoded ahead of the context. Serve a bi-encoder to rank against a catalog, or rank lists instead"
-        )
 
 
 @dataclass
@@ -111,7 +102,7 @@ class Catalog:
 
         from recsys.scoring.ranking import check_candidates
 
-        require_bi_encoder(scorer)
+        require_bi_encoder(scorer.model.architecture, scorer.version, "a catalog index")
         info = CatalogInfo.load(folder)
         rebuild = rebuild_command(model or info.model or "MODEL_DIR", info.items_file, folder)
         built, served = vectors_of(info.model_version, info.encoder), scorer.vector_version

@@ -5,13 +5,13 @@ The ONNX files of a bi-encoder folder are its ``onnx/`` folder's (sentence-trans
 PyTorch model and of an export on a click log: the Spearman correlation over all rows, and the share of groups whose
 top 10 holds the same items in the same order. An export passes at a Spearman of at least 0.99 with the top 10
 unchanged in at least 95% of groups. :class:`AgreementReport` records the result for this model (a digest of
-``clicktune.json`` and the weights, :func:`model_digest`) and these files (their digests), so that a retrained model
-or a new export is not served on an old check; it is read back strictly, naming only the folder's own files.
+``clicktune.json`` and the weights, ``recsys.model.artifact.model_digest``) and these files (their
+``recsys.model.artifact.content_digest``), so that a retrained model or a new export is not served on an old check;
+it is read back strictly, naming only the folder's own files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data.atomic_files import write_text_atomic
-from recsys.model.artifact import METADATA_FILE, WEIGHTS_PATTERN, ModelFolderError, read_json
+from recsys.model.artifact import ModelFolderError, read_json
 
 ONNX_DIR = "onnx"  # sentence-transformers' folder for a model's ONNX files
 FP32, INT8 = "fp32", "int8"
@@ -59,7 +59,8 @@ class Agreement:
 
 
 def top_items(scores: np.ndarray, top: int = TOP) -> np.ndarray:
-    """The positions of the ``top`` highest scores, high to low; ties in input order, as ``rank_scores`` ranks."""
+    """The positions of the ``top`` highest scores, high to low; ties in input order, as ``recsys.scoring.ranking``
+    ranks."""
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:top]
 
 
@@ -95,7 +96,7 @@ class CheckedExport:
 
     precision: str
     file: str  # relative to the model folder
-    sha256: str  # agreement.json vouches for these bytes only
+    sha256: str  # the file's content_digest (recsys.model.artifact): agreement.json vouches for these bytes only
     agreement: Agreement
 
 
@@ -104,7 +105,7 @@ class AgreementReport:
     """``onnx/agreement.json``: which exports of which model rank a click log as the model does."""
 
     model_version: str
-    model_sha256: str  # of clicktune.json and the weights (:func:`model_digest`)
+    model_sha256: str  # of clicktune.json and the weights (recsys.model.artifact.model_digest)
     max_length: int
     data_file: str
     exports: tuple[CheckedExport, ...]
@@ -216,19 +217,3 @@ def _require_own_file(model_dir: Path, report: Path, export_: CheckedExport, aga
             f"ONNX files ({names}, regular files, never links); nothing it names was read",
             again,
         )
-
-
-def sha256(files: Sequence[Path]) -> str:
-    """One digest of the names and contents of ``files``."""
-    digest = hashlib.sha256()
-    for file in files:
-        with file.open("rb") as handle:
-            digest.update(f"{file.name} {hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
-def model_digest(model_dir: str | Path) -> str:
-    """What an export depends on: ``clicktune.json`` (every training run writes a new one) and the weights."""
-    path = Path(model_dir)
-    metadata = [path / METADATA_FILE] if (path / METADATA_FILE).is_file() else []
-    return sha256([*metadata, *sorted(path.glob(WEIGHTS_PATTERN))])

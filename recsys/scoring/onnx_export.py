@@ -13,7 +13,7 @@ convention, and pools itself).
 An export is served only where it ranks as the model does. :func:`check` scores a click log's
 (query, item) pairs with the PyTorch model and with each export, compares their text logits
 (``recsys.scoring.onnx_agreement.agreement``) and writes ``DIR/onnx/agreement.json``, which
-``recsys.scoring.onnx_runtime.serving_encoder`` reads.
+``recsys.scoring.onnx_runtime.serving_encoder`` reads. :func:`load_bi_encoder` checks and loads the folder for both.
 
 Only bi-encoders are exported: a cross-encoder scores each (query, item) pair in a forward pass of its
 own, with no text vectors to serve, and stays on PyTorch.
@@ -28,6 +28,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,7 +36,8 @@ from recsys.cli import run_cli, say
 from recsys.data.contract import GROUP, ITEM, QUERY, read_clicks
 from recsys.defaults import VALID_FILE, Env
 from recsys.errors import UserError
-from recsys.model.artifact import BI, ModelMetadata, model_version
+from recsys.model.artifact import BI, ModelMetadata, content_digest, model_digest, model_version
+from recsys.model.checks import check_model_folder
 from recsys.scoring.onnx_agreement import (
     FP32,
     INT8,
@@ -47,33 +49,37 @@ from recsys.scoring.onnx_agreement import (
     AgreementReport,
     CheckedExport,
     agreement,
-    model_digest,
-    sha256,
 )
 from recsys.scoring.onnx_runtime import ENCODE_BATCH, INPUTS, TOKENS, VECTOR, OnnxEncoder
+from recsys.scoring.scorer import require_bi_encoder
 from recsys.scoring.vectors import TextEncoder, TorchEncoder, VectorCache
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from recsys.model.architectures import BiEncoder
 
 logger = logging.getLogger(__name__)
 
 ONNX_FILE_LIMIT = 2**31  # bytes: protobuf's limit on one .onnx file
 
 
-def require_bi_encoder(model_dir: str | Path) -> ModelMetadata:
-    """The metadata of a local bi-encoder folder (a base model's: the defaults); anything else is refused."""
+def load_bi_encoder(model_dir: str | Path) -> tuple[BiEncoder, PreTrainedTokenizerBase, ModelMetadata]:
+    """A local bi-encoder folder, checked (``recsys.model.checks``) and loaded, and its metadata (a base model's: the
+    defaults); anything else is refused."""
     path = Path(model_dir)
     if not path.is_dir():
         raise UserError(
             f"{path}: no such folder; ONNX files are written into a local model folder: give the folder that "
             "`python -m finetune.train --output-dir` wrote, or a base model's folder"
         )
-    metadata = ModelMetadata.load(path)
-    if metadata is not None and metadata.architecture != BI:
-        raise UserError(
-            f"{path}: a {metadata.architecture}-encoder is not exported to ONNX (only a bi-encoder's text vectors "
-            "are served by ONNX Runtime); serve this model with PyTorch as it is, or train a bi-encoder "
-            "(`python -m finetune.train --architecture bi`) to export"
-        )
-    return metadata or ModelMetadata(base_model=str(path))
+    saved = check_model_folder(path)
+    metadata = saved or ModelMetadata(base_model=str(path))
+    require_bi_encoder(metadata.architecture, str(path), "an ONNX export")
+    from recsys.model.architectures import load_checked_model  # imported here: --help loads no torch
+
+    model, tokenizer = load_checked_model(BI, str(path), saved)
+    return model, tokenizer, metadata
 
 
 class _ErrorsOnly(logging.Filter):
@@ -111,12 +117,11 @@ def export(model_dir: str | Path) -> dict[str, Path]:
     """
     import torch  # imported here, as the model's: --help loads no torch
 
-    from recsys.model.architectures import SentenceEncoder, load_model
+    from recsys.model.architectures import SentenceEncoder
     from recsys.model.relevance_model import tokenize
 
     path = Path(model_dir)
-    metadata = require_bi_encoder(path)
-    model, tokenizer = load_model(BI, str(path))  # checks the folder first
+    model, tokenizer, metadata = load_bi_encoder(path)
     size = sum(p.numel() * p.element_size() for p in model.encoder.parameters())
     if size >= ONNX_FILE_LIMIT:
         raise UserError(
@@ -179,13 +184,10 @@ def check(
     """
     import torch  # imported here, as the model's: --help loads no torch
 
-    from recsys.model.architectures import load_model
-
     path = Path(model_dir)
-    metadata = require_bi_encoder(path)
+    model, tokenizer, metadata = load_bi_encoder(path)
     data_file = Path(data_file) if data_file is not None else default_data(metadata)
     clicks = read_clicks(data_file)
-    model, tokenizer = load_model(BI, str(path))
     texts = [*clicks[QUERY], *clicks[ITEM]]
 
     def text_logits(encoder: TextEncoder) -> np.ndarray:  # each distinct text encoded once, as serving does
@@ -201,7 +203,7 @@ def check(
         result = agreement(reference, text_logits(encoder), clicks[GROUP])
         logger.info("%s: %s", encoder.name, result.summary())
         file = path / ONNX_DIR / name
-        exports.append(CheckedExport(precision, f"{ONNX_DIR}/{name}", sha256([file]), result))
+        exports.append(CheckedExport(precision, f"{ONNX_DIR}/{name}", content_digest([file]), result))
     report = AgreementReport(
         model_version(path, metadata), model_digest(path), metadata.max_length, str(data_file), tuple(exports)
     )

@@ -3,14 +3,14 @@
 :class:`OnnxEncoder` runs an export written by ``recsys.scoring.onnx_export`` (inputs ``input_ids`` and
 ``attention_mask``, output ``sentence_embedding``, the normalised vector). :func:`serving_encoder` picks the export
 that ``onnx/agreement.json`` (``recsys.scoring.onnx_agreement``) passed for this exact model and file, or None to
-serve PyTorch; ``CLICKTUNE_ONNX`` narrows the choice (:func:`onnx_precisions`).
+serve PyTorch, among the precisions it is given; :func:`onnx_precisions` reads them from the value of
+``CLICKTUNE_ONNX``, which ``recsys.serving.settings`` reads.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +18,8 @@ import numpy as np
 from recsys.data.contract import FALSE, TRUE
 from recsys.defaults import Env
 from recsys.errors import UserError
-from recsys.model.artifact import BI, ModelMetadata
-from recsys.scoring.onnx_agreement import (
-    AGREEMENT_FILE,
-    EXPORT_COMMAND,
-    FP32,
-    ONNX_DIR,
-    ONNX_FILES,
-    AgreementReport,
-    model_digest,
-    sha256,
-)
+from recsys.model.artifact import BI, ModelMetadata, content_digest, model_digest
+from recsys.scoring.onnx_agreement import AGREEMENT_FILE, EXPORT_COMMAND, FP32, ONNX_DIR, ONNX_FILES, AgreementReport
 from recsys.scoring.vectors import Advance, TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -37,13 +28,16 @@ INPUTS = ("input_ids", "attention_mask")
 VECTOR, TOKENS = "sentence_embedding", "last_hidden_state"  # the graph's outputs
 
 ENCODE_BATCH = 64  # texts per ONNX Runtime call, as recsys.scoring.scorer's SCORE_BATCH
+# The precisions that may be served unless told otherwise, preferred first: either export, where its check passed.
+ANY_ONNX = tuple(ONNX_FILES)
 
 
-def onnx_precisions(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The precisions that ``CLICKTUNE_ONNX`` lets serving use, preferred first: unset or 1, both; fp32; 0, none."""
-    text = (os.environ if env is None else env).get(Env.ONNX, "").strip().lower()
+def onnx_precisions(value: str) -> tuple[str, ...]:
+    """The precisions that a value of ``CLICKTUNE_ONNX`` lets serving use, preferred first: "" or 1, both; fp32;
+    0, none."""
+    text = value.strip().lower()
     if text in ("", *TRUE):
-        return tuple(ONNX_FILES)
+        return ANY_ONNX
     if text in FALSE:
         return ()
     if text == FP32:
@@ -111,7 +105,7 @@ def serving_encoder(
     model_dir: str | Path,
     metadata: ModelMetadata,
     batch_size: int = ENCODE_BATCH,
-    env: Mapping[str, str] | None = None,
+    precisions: Sequence[str] = ANY_ONNX,
 ) -> TextEncoder | None:
     """The ONNX encoder to serve a model folder's bi-encoder with; None: serve PyTorch.
 
@@ -119,16 +113,15 @@ def serving_encoder(
     ``clicktune.json`` and weights, and its ``max_length``) and this exact file, else the fp32 export on the
     same terms, else None: for a cross-encoder, a Hub id or base model name (no local folder), a folder never
     exported or checked, a check of another version of the model (retrained since: a warning says to export
-    again), a file changed since its check, or ``CLICKTUNE_ONNX=0`` (``fp32`` allows the fp32 export only;
-    ``env`` defaults to the process environment). A damaged ``agreement.json``, or one that names a file other
+    again), a file changed since its check, or no ``precisions`` (the ones that may be served, preferred first:
+    :func:`onnx_precisions`). A damaged ``agreement.json``, or one that names a file other
     than the folder's own exports (a path elsewhere, a link), is refused
     (:class:`~recsys.model.artifact.ModelFolderError`), as the folder's other JSON files are: nothing is served.
 
-    ``recsys.scoring.scorer.load_scorer`` passes the result as ``Scorer(..., encoder=...)`` (None keeps the PyTorch
+    ``recsys.scoring.loading.load_scorer`` passes the result as ``Scorer(..., encoder=...)`` (None keeps the PyTorch
     encoder), whose cached vectors are kept by model version and encoder (``encoder.name``). Costs digests of the
     weights and of the served file (0.15 to 0.3 s for MiniLM) and an ONNX Runtime session.
     """
-    precisions = onnx_precisions(env)
     path = Path(model_dir)
     if not precisions or metadata.architecture != BI or not path.is_dir():
         return None
@@ -156,7 +149,7 @@ def serving_encoder(
         if served is None:
             continue
         file = path / served.file
-        if not file.is_file() or sha256([file]) != served.sha256:
+        if not file.is_file() or content_digest([file]) != served.sha256:
             logger.warning(
                 "%s: changed since its check; export again with `%s`", file, EXPORT_COMMAND.format(model_dir=path)
             )

@@ -23,11 +23,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import CLICK_PROBABILITY, CORPUS_ID, ITEM, ITEM_ID, RANK, SCORE, fill_item_ids
+from recsys.data.contract import CLICK_PROBABILITY, ITEM, ITEM_ID, RANK, SCORE, fill_item_ids
 from recsys.data.limits import bad_rows, describe_rows
 from recsys.errors import ContractError
 from recsys.model.relevance_model import Progress
-from recsys.scoring.scorer import Scorer, rank_scores
+from recsys.scoring.scorer import Scorer
 
 MODEL_SCORE = "model_score"
 # The parts of a model's score that has learned item priors (recsys.model.priors): score = text + weights x priors.
@@ -163,6 +163,13 @@ def rank_candidates(
     return ranked_table(scorer, candidates, text_scores, weights, top_k, match_only=match_only)
 
 
+def ranked_order(scores: np.ndarray, top_k: int | None = None) -> np.ndarray:
+    """The positions of ``scores`` from the highest down, cut to ``top_k``, as sentence-transformers'
+    ``CrossEncoder.rank`` orders them: a stable sort, so equal scores keep input order."""
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    return order if top_k is None else order[: max(int(top_k), 0)]
+
+
 def percentiles(values: np.ndarray) -> np.ndarray:
     """Each value's percentile within the list, 0 (the lowest) to 100 (the highest); ties share their mean rank."""
     if len(values) < 2:
@@ -196,7 +203,7 @@ def ranked_table(
     model_scores = scorer.final_scores(text_scores, keyed)
     ranked_by = np.asarray(text_scores, dtype=np.float64) if match_only else model_scores
     final = blend_scores(ranked_by, candidates, weights) if weights else ranked_by
-    order = [record[CORPUS_ID] for record in rank_scores(items, final, top_k)]
+    order = ranked_order(final, top_k)
 
     parts = {MATCH: percentiles(text_scores)[order]}
     if scorer.priors is not None:

@@ -1,41 +1,30 @@
-"""Serving a saved model: final scores, click probabilities and rankings of (query, item) pairs.
+"""Scoring (query, item) pairs with a model: text logits, final scores and click probabilities.
 
 A model's *text logit* comes from its :class:`~recsys.model.relevance_model.RelevanceModel`; its *final score*
 adds what it learned about the items from its click log (``recsys.model.priors``), and probabilities
-are the calibrated final score (``clicktune.json``'s calibration, fitted on the eval set).
+are the calibrated final score (``clicktune.json``'s calibration, fitted on the eval set). :class:`Scorer` scores;
+:func:`require_bi_encoder` refuses what needs text vectors of a model that has none. ``recsys.scoring.loading`` loads
+a scorer, ``recsys.scoring.ranking`` ranks with one.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from recsys.data.contract import CORPUS_ID, ITEM, PROBABILITY, QUERY, RANK, SCORE
+from recsys.data.contract import ITEM, QUERY
 from recsys.errors import UserError
-from recsys.model.artifact import (
-    DEFAULT_MODEL,
-    PRIORS_FILE,
-    ModelMetadata,
-    is_hub_id,
-    model_version,
-    resolve_model_path,
-)
+from recsys.model.artifact import BI, ModelMetadata, model_version
 from recsys.model.priors import Blend, ItemPriors
-from recsys.model.text_lengths import choose_max_length
-from recsys.scoring.onnx_runtime import serving_encoder
 from recsys.scoring.vectors import TextEncoder, TorchEncoder, VectorCache, vectors_of
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from recsys.model.relevance_model import Pair, Progress, RelevanceModel
-
-logger = logging.getLogger(__name__)
 
 SCORE_BATCH = 64  # texts (bi-encoder) or pairs (cross-encoder) per forward pass
 
@@ -44,12 +33,15 @@ class Scorer:
     """Scores (query, item) pairs with a model, its metadata and its item priors.
 
     ``score_pairs`` gives the text logits; ``final_scores`` adds what the model learned about the
-    items from its click log, and ``score``, ``rank`` and ``predict_proba`` work on that final
-    score, the one that calibration and the threshold were fitted on.
+    items from its click log, and ``score``, ``score_frame`` and ``predict_proba`` work on that final
+    score, the one that calibration and the threshold were fitted on (``recsys.scoring.ranking`` ranks by it).
 
     A bi-encoder (a model that ``embeds_texts``) is scored from one vector per distinct text, computed
     by ``encoder`` (the model itself unless told otherwise, e.g. its ONNX export) and kept in ``cache``
     under ``version``: ranking a seen list for a new context encodes only the context.
+
+    ``priors`` are the item priors that ``metadata.blend`` blends (``recsys.model.checks`` refuses a folder that
+    lacks them); without them the score is the text logit.
     """
 
     def __init__(
@@ -71,11 +63,6 @@ class Scorer:
         if model.embeds_texts:
             self.encoder = encoder or TorchEncoder(model, tokenizer, metadata.max_length, SCORE_BATCH)
             self.cache = cache if cache is not None else VectorCache()
-        if metadata.blend and priors is None:
-            raise ValueError(
-                f"the model blends item priors into its score ({', '.join(metadata.blend)}) but its "
-                f"{PRIORS_FILE} is missing: copy the whole model folder, or retrain"
-            )
         self.priors = priors if metadata.blend else None
         self.blend = Blend(metadata.blend) if self.priors else None
 
@@ -109,7 +96,7 @@ class Scorer:
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Normalised float32 vectors of a bi-encoder's texts, in input order; cached texts are not encoded again."""
         if self.encoder is None:
-            raise TypeError(f"a {self.model.title} scores (query, item) pairs together: it has no text vectors")
+            require_bi_encoder(self.model.architecture, self.version, "text vectors")
         return self.cache.encode(self.vector_version, self.encoder, texts, progress)
 
     @property
@@ -163,84 +150,13 @@ class Scorer:
         logits = self.score_pairs([(query, item) for item in items])
         return self.final_scores(logits, pd.DataFrame({ITEM: list(items)}))
 
-    def rank(self, query: str, items: Sequence[str], top_k: int | None = None) -> list[dict[str, Any]]:
-        """Items ranked by score, high to low; ties keep input order. Records carry rank from 1."""
-        scores = self.score(query, items)
-        records = rank_scores(items, scores, top_k)
-        probabilities = self.probabilities(scores)
-        return [{**record, PROBABILITY: float(probabilities[record[CORPUS_ID]])} for record in records]
 
-
-def rank_scores(items: Sequence[str], scores: np.ndarray, top_k: int | None = None) -> list[dict[str, Any]]:
-    """Ranked records from scores, as sentence-transformers' ``CrossEncoder.rank``: a stable sort, so
-    equal scores stay in input order."""
-    scores = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
-    if top_k is not None:
-        order = order[: max(int(top_k), 0)]
-    return [
-        {RANK: rank, CORPUS_ID: int(i), ITEM: items[i], SCORE: float(scores[i])}
-        for rank, i in enumerate(order, start=1)
-    ]
-
-
-def load_scorer(
-    name_or_path: str | None = None, *, max_length: int | None = None, log: pd.DataFrame | None = None
-) -> Scorer:
-    """Load a saved ClickTune model, or a base model as a zero-shot bi-encoder.
-
-    A saved model reads texts up to the ``max_length`` it was trained with. A base model reads up to
-    ``max_length`` where given (a fine-tuned model's, so that the two compare like for like), else up to the
-    length chosen from ``log``'s texts as training would choose it (``recsys.model.text_lengths``), else 128 tokens.
-
-    A local folder is checked before anything loads (``load_model`` runs
-    ``recsys.model.checks.check_model_folder``): a damaged or unfinished one is refused with a message
-    that names the file and the fix, never served.
-    """
-    from recsys.model.architectures import load_model  # imported here: a command's --help loads no torch
-
-    path = resolve_model_path(name_or_path)
-    check_model_name(path)
-    local = Path(path).is_dir()
-    saved = ModelMetadata.load(path) if local else None  # which architecture to load; the check comes with it
-    metadata = saved or ModelMetadata(base_model=str(name_or_path or DEFAULT_MODEL))
-    model, tokenizer = load_model(metadata.architecture, path)
-    if saved is None and (max_length or log is not None):
-        metadata.max_length = max_length or choose_max_length(log, tokenizer, metadata.architecture).max_length
-    priors = ItemPriors.load(path) if local else None
-    # The folder's ONNX export where it was checked to rank as the model does (recsys.scoring.onnx_runtime), else
-    # PyTorch.
-    encoder = serving_encoder(path, metadata, SCORE_BATCH) if local else None
-    kind = "fine-tuned" if metadata.fine_tuned else "zero-shot"
-    how = f", encoded with {encoder.name}" if encoder else ""
-    logger.info(
-        "loaded %s %s model from %s (texts up to %d tokens)%s",
-        kind,
-        metadata.architecture,
-        path,
-        metadata.max_length,
-        how,
-    )
-    version = model_version(path if local else None, metadata)
-    return Scorer(model, tokenizer, metadata, priors, version=version, encoder=encoder)
-
-
-def check_model_name(name: str) -> None:
-    """Refuse a model name that is neither a folder here nor a Hub id: a mistyped path (``models/clicktun``, whose
-    ``models/`` is a folder here) would otherwise go to the Hub, and end a minute later in a network error."""
-    parts = Path(name).parts
-    if Path(name).is_dir() or len(parts) < 2:  # a bare name: a Hub id of old (bert-base-uncased)
-        return
-    if is_hub_id(name) and not Path(parts[0]).is_dir():
-        return
-    here = Path(name).parent
-    beside = sorted(p.name for p in here.iterdir() if p.is_dir()) if here.is_dir() else []
-    hint = f" ({here} holds {', '.join(beside[:8])})" if beside else ""
-    raise UserError(f"{name}: no such model folder{hint}; give a saved model's folder, or a Hub id as OWNER/NAME")
-
-
-def zero_shot_of(scorer: Scorer) -> Scorer:
-    """The zero-shot base model of a fine-tuned scorer, reading texts as long as the fine-tuned model reads them;
-    a zero-shot scorer is its own."""
-    metadata = scorer.metadata
-    return load_scorer(metadata.base_model, max_length=metadata.max_length) if metadata.fine_tuned else scorer
+def require_bi_encoder(architecture: str, model: str, needs: str) -> None:
+    """Refuse what ``needs`` text vectors (a catalog index, an ONNX export) for a ``model`` that is not a bi-encoder:
+    only a bi-encoder encodes a text apart from the other."""
+    if architecture != BI:
+        raise UserError(
+            f"{model}: {needs} needs a bi-encoder, which encodes each text apart; this model is a "
+            f"{architecture}-encoder, which reads each (context, item) pair together. Rank lists with it, served "
+            "with PyTorch, or train a bi-encoder (`python -m finetune.train --architecture bi`)"
+        )

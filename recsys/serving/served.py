@@ -107,11 +107,11 @@ def load_served_logs(config: AppConfig) -> list[ServedLog]:
     """The logs the app serves, each with its model loaded once (module docstring)."""
     files = (config.data_dir, config.eval_file, config.train_file)
     if config.model_dir is not None:
-        models = load_served_models(config.model_dir)
+        models = load_served_models(config.model_dir, config.onnx)
         return [serve_log(log_of(models), models, *files)]
     trained = [log for log in BUNDLED_LOGS if is_model_folder(log.model_dir)] or [BUNDLED_LOGS[0]]
     return [
-        serve_log(log, load_served_models(log.model_dir), *files, key="" if n == 0 else log.key)
+        serve_log(log, load_served_models(log.model_dir, config.onnx), *files, key="" if n == 0 else log.key)
         for n, log in enumerate(trained)
     ]
 

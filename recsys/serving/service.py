@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,17 +21,21 @@ import pandas as pd
 from recsys.data.contract import CLICKED, ITEM, ITEM_ID
 from recsys.defaults import Env, how_to_train
 from recsys.errors import UserError
-from recsys.loop.versions import served_version
 from recsys.model.artifact import (
     DEFAULT_MODEL,
+    METADATA_FILE,
     ModelMetadata,
+    content_digest,
     is_hub_id,
     is_model_folder,
     local_model_dir,
     model_version,
 )
+from recsys.model.commits import recover_commit
 from recsys.scoring.catalog_search import TOP_K, Catalog
-from recsys.scoring.scorer import Scorer, load_scorer, zero_shot_of
+from recsys.scoring.loading import load_scorer, zero_shot_of
+from recsys.scoring.onnx_runtime import ANY_ONNX
+from recsys.scoring.scorer import Scorer
 from recsys.serving.settings import Limits
 
 logger = logging.getLogger(__name__)
@@ -81,6 +85,10 @@ class ServedModels:
     # recsys.model.artifact.model_version as the model was loaded ("": read it now): the folder may hold another one
     # later.
     version: str = ""
+    # The content_digest of the folder's clicktune.json as the model was loaded ("": none): LiveModels reloads where
+    # the folder's differs.
+    digest: str = ""
+    onnx: tuple[str, ...] = ANY_ONNX  # the ONNX precisions it may be served with (recsys.serving.settings), reloads too
 
     def __post_init__(self) -> None:
         self.version = self.version or model_version(self.model_dir, self.metadata)
@@ -110,32 +118,45 @@ def _local(model_dir: str | Path, setting: str) -> str | Path:
         ) from err
 
 
-def load_served_models(model_dir: str | Path) -> ServedModels:
-    """The served model from a folder or a Hub id (downloaded once); the zero-shot base model where there is none."""
-    model_dir = _local(model_dir, Env.MODEL_DIR)
+def served_digest(folder: str | Path) -> str:
+    """The content_digest of the ``clicktune.json`` that ``folder`` serves now ("": none), after finishing a save that
+    a kill interrupted past its commit point."""
+    recover_commit(folder)
+    metadata = Path(folder) / METADATA_FILE
+    return content_digest([metadata]) if metadata.is_file() else ""
+
+
+def load_served_models(model_dir: str | Path, onnx: Sequence[str] = ANY_ONNX) -> ServedModels:
+    """The served model from a folder or a Hub id (downloaded once); the zero-shot base model where there is none.
+
+    ``onnx``: the precisions of the folder's checked ONNX export that may be served (``AppConfig.onnx``).
+    """
+    model_dir, onnx = _local(model_dir, Env.MODEL_DIR), tuple(onnx)
     if not is_model_folder(model_dir):
         note = (
             f"No trained model in `MODEL_DIR`: this app serves the **zero-shot** base model `{DEFAULT_MODEL}`. "
             + how_to_train()
         )
-        return ServedModels(load_scorer(None), note=note)
-    scorer = load_scorer(str(model_dir))
+        return ServedModels(load_scorer(None, onnx=onnx), note=note, onnx=onnx)
+    digest = served_digest(model_dir)  # before loading: a model promoted meanwhile is loaded at the next look
+    scorer = load_scorer(str(model_dir), onnx=onnx)
     if not scorer.metadata.fine_tuned:
         note = f"`{Path(model_dir).name}` was not fine-tuned: this app serves it **zero-shot**."
-        return ServedModels(scorer, model_dir=str(model_dir), note=note)
-    return ServedModels(scorer, zero_shot_of(scorer), str(model_dir))  # the base model, reading the same length
+        return ServedModels(scorer, model_dir=str(model_dir), note=note, digest=digest, onnx=onnx)
+    base = zero_shot_of(scorer, onnx)  # the base model, reading the same length
+    return ServedModels(scorer, base, str(model_dir), digest=digest, onnx=onnx)
 
 
-def load_challenger(model_dir: str | Path) -> ServedModels:
+def load_challenger(model_dir: str | Path, onnx: Sequence[str] = ANY_ONNX) -> ServedModels:
     """The challenger that ``CHALLENGER_DIR`` names (a model folder or a Hub id), to interleave with the served model;
-    a folder that holds no model is refused."""
+    a folder that holds no model is refused. ``onnx`` as for :func:`load_served_models`."""
     folder = _local(model_dir, Env.CHALLENGER_DIR)
     if not is_model_folder(folder):
         raise UserError(
             f"{Env.CHALLENGER_DIR}={model_dir} holds no model; set it to a folder that "
             "`python -m finetune.train --output-dir` wrote, or unset it to serve one model"
         )
-    challenger = ServedModels(load_scorer(str(folder)), model_dir=str(folder))
+    challenger = ServedModels(load_scorer(str(folder), onnx=onnx), model_dir=str(folder), onnx=tuple(onnx))
     logger.info("loaded the challenger %s", challenger.version)
     return challenger
 
@@ -145,10 +166,10 @@ class LiveModels:
     served folder, without a restart.
 
     :meth:`current` is called once per request, which then uses what it returned throughout: a request is served by
-    the old models or the new ones, never a mix. At most every ``every`` seconds it compares the digest of the
-    folder's ``clicktune.json`` with the loaded model's; where they differ, one request loads the new model (under a
-    lock; the others go on with the old one meanwhile) and swaps it in. The challenger stays; a catalog, built for
-    the old model, is dropped (rebuild it, and restart).
+    the old models or the new ones, never a mix. At most every ``every`` seconds it compares the content digest of the
+    folder's ``clicktune.json`` (:func:`served_digest`) with the loaded model's; where they differ, one request loads
+    the new model (under a lock; the others go on with the old one meanwhile) and swaps it in. The challenger stays;
+    a catalog, built for the old model, is dropped (rebuild it, and restart).
     """
 
     def __init__(
@@ -180,16 +201,18 @@ class LiveModels:
     def _reload_if_new(self, models: ServedModels) -> None:
         folder = models.model_dir
         try:
-            digest = served_version(folder)
+            digest = served_digest(folder)
         except (UserError, OSError, ValueError) as err:  # a folder being written by hand: serve on, look again later
             logger.warning("cannot read which model %s holds now (%s); serving %s", folder, err, models.version)
             return
-        if digest in (models.version.rpartition("@")[2], self._failed):
+        if digest in (models.digest, self._failed):
             return
-        logger.info("%s holds a new model (%s): loading it to replace %s", folder, digest, models.version)
+        logger.info("%s holds a new model (%s): loading it to replace %s", folder, digest[:8], models.version)
         # Whatever goes wrong loading it, requests go on with the model that works; the log keeps the traceback.
         try:
-            loaded = load_served_models(folder)
+            loaded = load_served_models(folder, models.onnx)
+            if not loaded.metadata.fine_tuned:
+                raise UserError(f"{folder}/{METADATA_FILE}: holds no fine-tuned ClickTune model")
         except Exception:
             self._failed = digest
             logger.exception("could not load the new model in %s; still serving %s", folder, models.version)

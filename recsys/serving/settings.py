@@ -13,6 +13,7 @@ from recsys.data.contract import FALSE, TRUE
 from recsys.defaults import FEEDBACK_DIR, HOST, PORT, Env
 from recsys.errors import UserError
 from recsys.model.artifact import is_hub_id
+from recsys.scoring.onnx_runtime import ANY_ONNX, onnx_precisions
 
 MAX_UPLOAD_MB = 1024.0  # the largest upload limit MAX_UPLOAD_MB may set: a file is read whole, on the server
 
@@ -48,6 +49,8 @@ class AppConfig:
     feedback_browsing: bool = False
     feedback_repo: str = ""  # OWNER/NAME of a Hub dataset that the feedback is mirrored to; "": none
     feedback_push_minutes: float = 10.0
+    # The precisions of a model folder's checked ONNX export that may be served, preferred first; (): PyTorch.
+    onnx: tuple[str, ...] = ANY_ONNX
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppConfig:
@@ -78,6 +81,7 @@ class AppConfig:
             limits=limits,
             feedback_browsing=browsing in TRUE,
             feedback_repo=repo,
+            onnx=onnx_precisions(env.get(Env.ONNX, "")),
             feedback_push_minutes=push_minutes,
         )
 

@@ -7,7 +7,7 @@ MOVIELENS_DIR ?= models/clicktune-movielens
 FEEDBACK_DIR ?= feedback-data
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test format install results search curve replay load bench clean browser
+.PHONY: demo test test-fast format install results search curve replay load bench clean browser
 
 # pip shows what it fetches and installs (a minute or two on a fresh machine), rather than a silent wait.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -55,6 +55,10 @@ test: $(VENV)/.installed browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# The edit-and-rerun loop: everything but the tests marked slow (a second or more each) and the browser.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow and not browser"
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

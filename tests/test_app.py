@@ -205,6 +205,7 @@ def test_rank_the_catalog_the_app_serves(
         served.rank_catalog(" ", 5)
 
 
+@pytest.mark.slow
 def test_the_catalog_button_shows_only_where_a_catalog_is_served(
     scorer: Scorer, catalog_items: pd.DataFrame, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -217,6 +218,7 @@ def test_the_catalog_button_shows_only_where_a_catalog_is_served(
     assert shown.visible and shown.value == f"Rank against the catalog ({len(catalog_items)} items)"
 
 
+@pytest.mark.slow
 def test_the_app_loads_its_catalog_at_start_and_refuses_a_stale_one(
     scorer: Scorer, catalog_items: pd.DataFrame, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -354,6 +356,7 @@ def test_match_and_popularity_show_as_bars_and_the_switch_ranks_by_match_alone(
     assert table["match"].str.contains("▰|▱").all()
 
 
+@pytest.mark.slow
 def test_model_tab_card_evaluation_and_its_cache(handlers: Handlers) -> None:
     assert "Base model" in handlers.model_card()
     # The card's own evaluation section (what its folder was published with) gives way to the tab's verdict.
@@ -375,6 +378,7 @@ def tiny_log(clicks_path: Path, key: str = "tiny") -> BundledLog:
     return BundledLog(key, key.title(), str(clicks_path.parent), "models/none", (clicks_path.name,), lists="test lists")
 
 
+@pytest.mark.slow
 def test_the_model_tab_opens_with_a_verdict_in_words_on_each_held_out_file(
     scorer: Scorer, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
@@ -440,6 +444,7 @@ def test_the_app_says_when_it_serves_a_model_zero_shot(tiny_model_dir: Path, tmp
     assert "No model folder" not in markdown["model-card"]  # the folder's own card
 
 
+@pytest.mark.slow
 def test_each_tab_holds_its_own_examples(scorer: Scorer, tiny_model_dir: Path, tmp_path: Path) -> None:
     demo = build_demo(ServedModels(scorer, model_dir=str(tiny_model_dir)), tmp_path, limits=LIMITS)
 
@@ -471,6 +476,7 @@ def served(
         yield client, data_dir
 
 
+@pytest.mark.slow
 def test_api_endpoints(served: tuple) -> None:
     client, data_dir = served
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
@@ -497,6 +503,7 @@ def test_api_endpoints(served: tuple) -> None:
     assert len(base["data"]) == len(tuned["data"]) == 3 and outcome == ""  # pasted lines carry no real clicks
 
 
+@pytest.mark.slow
 def test_api_ranks_the_catalog_and_takes_feedback_on_it(
     served: tuple, reversed_scorer: Scorer, catalog_items: pd.DataFrame
 ) -> None:
@@ -527,6 +534,7 @@ def test_api_errors_say_what_to_fix_and_the_app_stays_up(served: tuple, tmp_path
     assert 0 <= probability <= 1
 
 
+@pytest.mark.slow
 def test_api_feedback_only_marks_the_list_this_session_ranked(served: tuple) -> None:
     client, data_dir = served
     before = FeedbackStore(data_dir).summary()

@@ -191,6 +191,7 @@ def test_cross_encoder_round_trip(cross_dir: Path, cross_scorer: Scorer) -> None
 LONG = "microsoft windows revenue " * 8
 
 
+@pytest.mark.slow
 def test_a_saved_bi_encoder_is_a_sentence_transformers_model(tiny_model_dir: Path, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 

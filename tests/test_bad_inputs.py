@@ -394,12 +394,14 @@ def expect(error: str | None, action: Callable[[], object], kind: type[BaseExcep
 
 
 @pytest.mark.parametrize("case", params(CLICK_LOGS))
+@pytest.mark.slow
 def test_the_click_log_reader(case: Case, tmp_path: Path) -> None:
     clicks = expect(case.error, lambda: read_clicks(case.write(tmp_path)))
     assert clicks is None or case.check(clicks)
 
 
 @pytest.mark.parametrize("case", params(REFUSED_LOGS))
+@pytest.mark.slow
 def test_training_refuses_a_bad_train_file_before_it_loads_a_model(
     case: Case, tmp_path: Path, tiny_model_dir: Path, clicks_path: Path, reset_accelerate: None
 ) -> None:
@@ -413,6 +415,7 @@ def test_training_refuses_a_bad_train_file_before_it_loads_a_model(
     assert not (out / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_training_reads_every_oddity_the_contract_accepts(
     tmp_path: Path, tiny_model_dir: Path, clicks_path: Path, reset_accelerate: None
 ) -> None:
@@ -429,6 +432,7 @@ def test_training_reads_every_oddity_the_contract_accepts(
 
 
 @pytest.mark.parametrize("case", params(REFUSED_LOGS))
+@pytest.mark.slow
 def test_the_evaluation_command_refuses_a_bad_click_log_in_one_line(case: Case, tmp_path: Path, capsys) -> None:
     path = case.write(tmp_path)
     status, _, err = run_module("recsys.evaluation.evaluator", ["--data", str(path)], capsys)
@@ -535,6 +539,7 @@ def test_training_refuses_a_folder_that_is_no_model(tmp_path: Path, clicks_path:
     ],
     ids=["not-a-model", "json-into-a-folder", "no-value"],
 )
+@pytest.mark.slow
 def test_evaluation_refuses_bad_arguments_in_one_line(
     argv: list[str], message: str, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path, capsys
 ) -> None:
@@ -632,6 +637,7 @@ def api_rank(client: Client, file: Path | None = None, pasted: str = "", **input
 
 
 @pytest.mark.parametrize("case", params(CANDIDATES))
+@pytest.mark.slow
 def test_the_rank_and_compare_handlers(case: Case, handlers: Handlers, tmp_path: Path) -> None:
     path = str(case.write(tmp_path))
     ranked = expect(case.refused, lambda: handlers.rank(CONTEXT, path, "", case.item_column, None, None), gr.Error)
@@ -645,6 +651,7 @@ def test_the_rank_and_compare_handlers(case: Case, handlers: Handlers, tmp_path:
 
 
 @pytest.mark.parametrize("case", params(CANDIDATES))
+@pytest.mark.slow
 def test_the_rank_api(case: Case, served: tuple, tmp_path: Path) -> None:
     client, _ = served
     path = case.write(tmp_path)
@@ -667,6 +674,7 @@ def test_the_rank_api(case: Case, served: tuple, tmp_path: Path) -> None:
     ],
     ids=["huge", "not-a-number", "unknown-feature", "blank"],
 )
+@pytest.mark.slow
 def test_feature_weights(weights: dict, error: str | None, handlers: Handlers, served: tuple, tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes(text("item,popularity", "red shoes,3", "blue hat,1"))
@@ -697,6 +705,7 @@ def test_a_weights_table_of_one_column_is_refused_clearly(handlers: Handlers) ->
     ],
     ids=["no-context", "long-context", "top-k-0", "top-k-negative", "blank-paste", "nan-paste", "file-and-paste"],
 )
+@pytest.mark.slow
 def test_rank_requests(
     inputs: dict, error: str, api_error: str | None, handlers: Handlers, served: tuple, tmp_path: Path
 ) -> None:
@@ -718,6 +727,7 @@ def test_rank_requests(
     [("", "red shoes", "Enter the context"), (CONTEXT, "  ", "Enter the item"), (CONTEXT, "x" * 2001, "2001 char")],
     ids=["no-context", "blank-item", "long-item"],
 )
+@pytest.mark.slow
 def test_classify_requests(context: str, item: str, error: str, handlers: Handlers, served: tuple) -> None:
     with pytest.raises(gr.Error, match=error):
         handlers.classify(context, item)
@@ -789,6 +799,7 @@ def test_feedback_on_formulas_and_carriage_returns_exports_exactly_for_training(
 
 
 @pytest.mark.parametrize(("how", "error"), FEEDBACK_CASES, ids=[how for how, _ in FEEDBACK_CASES])
+@pytest.mark.slow
 def test_feedback_api_refuses_marks_that_are_not_the_ranked_lists(
     how: str, error: str, served: tuple, tmp_path: Path
 ) -> None:
@@ -803,6 +814,7 @@ def test_feedback_api_refuses_marks_that_are_not_the_ranked_lists(
     still_answers(client)
 
 
+@pytest.mark.slow
 def test_feedback_api_from_a_session_that_ranked_nothing_is_refused(served: tuple) -> None:
     client, data_dir = served
     before = FeedbackStore(data_dir).summary()

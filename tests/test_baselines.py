@@ -162,6 +162,7 @@ def test_bm25_never_sees_labels(clicks_path: Path) -> None:
     assert ((probabilities > 0) & (probabilities < 1)).all()
 
 
+@pytest.mark.slow
 def test_zero_shot_scores_are_the_scorer_scores(tiny_model_dir: Path, clicks_path: Path) -> None:
     scorer = load_scorer(str(tiny_model_dir))
     frame = read_clicks(clicks_path).head(20)

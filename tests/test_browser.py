@@ -86,6 +86,7 @@ def ranked_rows(page: Page) -> list[list[str]]:
     return [rows.nth(i).locator("[role=gridcell], [role=columnheader]").all_inner_texts() for i in range(rows.count())]
 
 
+@pytest.mark.slow
 def test_upload_rank_mark_feedback_and_download(page: Page, app: tuple[str, Path], tmp_path: Path) -> None:
     page.locator("#rank-context textarea").fill(EXAMPLE["context"])
     page.locator("#rank-file input[type=file]").set_input_files(CSV)
@@ -152,6 +153,7 @@ def headers_on_more_than_one_line(page: Page, table: str, cells: str = "thead th
     )
 
 
+@pytest.mark.slow
 def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path: Path) -> None:
     no_item = tmp_path / "titles.csv"
     no_item.write_text("title,price\nred shoes,10\nblue hat,5\n", encoding="utf-8")
@@ -173,6 +175,7 @@ def test_bad_upload_shows_what_to_fix_and_the_app_stays_up(page: Page, tmp_path:
     expect(page.locator("#rank-error")).to_have_text("")
 
 
+@pytest.mark.slow
 def test_a_phone_reads_the_ranked_items_and_reaches_every_tab(browser: Browser, app: tuple[str, Path]) -> None:
     page = browser.new_page(viewport=PHONE)
     page.set_default_timeout(TIMEOUT_MS)

@@ -40,6 +40,7 @@ def assert_same_scores(written: pd.DataFrame, expected: pd.DataFrame) -> None:
         np.testing.assert_allclose(written[column].astype(float), expected[column].astype(float), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_every_row_is_written_in_input_order_with_the_scorers_scores(scorer, rows_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.csv"
     scored = score_file(scorer, rows_path, out, chunk_size=10_000)
@@ -170,6 +171,7 @@ def test_a_failed_run_leaves_no_file_under_the_outputs_name(bi_scorer, rows_path
     assert out.read_text() == "the previous scores\n"
 
 
+@pytest.mark.slow
 def test_two_processes_write_the_file_that_one_writes(
     accelerate_launch, tiny_model_dir: Path, rows_path: Path, tmp_path: Path
 ) -> None:
@@ -186,6 +188,7 @@ def test_two_processes_write_the_file_that_one_writes(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.csv", "single.csv"]
 
 
+@pytest.mark.slow
 def test_a_bad_row_in_the_other_processs_share_fails_the_run_and_writes_nothing(
     accelerate_launch, tiny_model_dir: Path, rows_path: Path, tmp_path: Path
 ) -> None:

@@ -37,6 +37,7 @@ def from_hub_base(folder: Path) -> None:
     metadata.save(folder)
 
 
+@pytest.mark.slow
 def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Path) -> None:
     from_hub_base(trained_folder)
     path = write_model_card(trained_folder)
@@ -54,6 +55,7 @@ def test_card_front_matter_parses_with_base_model_and_license(trained_folder: Pa
     assert "bi-encoder" in card.text
 
 
+@pytest.mark.slow
 def test_card_written_by_training_parses(trained_folder: Path, tiny_model_dir: Path) -> None:
     metadata = metadata_load(trained_folder / CARD_FILE)
     assert metadata["license"] == "apache-2.0"
@@ -70,6 +72,7 @@ def test_card_holds_no_path_of_this_machine(trained_folder: Path, tiny_model_dir
         assert str(local) not in text
 
 
+@pytest.mark.slow
 def test_card_model_index_holds_the_evaluation(trained_folder: Path, clicks_path: Path) -> None:
     data = ["--data", str(clicks_path), "--train-file", str(clicks_path)]
     result = evaluate(["--model", str(trained_folder), *data, "--json", str(trained_folder / EVALUATION_FILE)])
@@ -156,6 +159,7 @@ def test_card_names_a_hub_dataset_by_its_id(tmp_path: Path) -> None:
     assert {r.dataset_type for r in ModelCard.load(path).data.eval_results} == {"me/mind-clicks"}
 
 
+@pytest.mark.slow
 def test_cards_sentence_transformers_code_gives_the_text_logits(trained_folder: Path) -> None:
     text = build_model_card(trained_folder).text
     code = text.split("With sentence-transformers")[1].split("```python\n")[1].split("```")[0]

@@ -93,6 +93,7 @@ def test_top_k_beyond_the_catalog_gives_it_all_and_zero_gives_an_empty_table(
     assert empty.empty and list(empty.columns) == list(everything.columns)
 
 
+@pytest.mark.slow
 def test_the_approximate_index_reports_its_recall_and_finds_nearly_the_exact_top_k(
     bi_scorer: Scorer, clicks: pd.DataFrame
 ) -> None:

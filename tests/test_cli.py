@@ -141,6 +141,7 @@ def test_say_writes_one_line_to_stdout(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr() == ("| auc | 0.7 |\nurl\n", "")
 
 
+@pytest.mark.slow
 def test_a_command_with_a_missing_file_ends_with_one_error_line(tmp_path: Path) -> None:
     env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     result = subprocess.run(

@@ -88,6 +88,7 @@ def test_a_champion_against_itself_ties_every_session(
     assert "cascade: the user reads top-down" in shown
 
 
+@pytest.mark.slow
 def test_two_different_models_report_counts_that_add_up(
     tmp_path: Path, tiny_model_dir: Path, cross_dir: Path, clicks_path: Path
 ) -> None:

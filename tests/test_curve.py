@@ -76,6 +76,7 @@ def pool(pool_file: Path) -> pd.DataFrame:
     return read_text_csv(pool_file)
 
 
+@pytest.mark.slow
 def test_movielens_pool_is_every_chunk_of_the_training_users_only(pool: pd.DataFrame) -> None:
     bundled = {name: read_text_csv(MOVIELENS / f"{name}.csv") for name in ("train", "valid", "test")}
     users = {name: set(frame["group"].map(user_of)) for name, frame in bundled.items()}
@@ -92,6 +93,7 @@ def test_movielens_pool_is_every_chunk_of_the_training_users_only(pool: pd.DataF
         assert tuple(map(tuple, rows[list(ROW)].to_numpy())) in pooled[user_of(group)], f"train.csv {group}"
 
 
+@pytest.mark.slow
 def test_movielens_pool_is_built_whole_where_missing(pool_file: Path, pool: pd.DataFrame) -> None:
     assert pool.columns.tolist() == ["group", *ROW, "user"]
     assert [p.name for p in pool_file.parent.iterdir()] == [pool_file.name]  # no .partial left beside it

@@ -51,6 +51,7 @@ def weights(model_dir: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.usefixtures("reset_accelerate")
+@pytest.mark.slow
 def test_two_processes_train_the_weights_that_one_process_trains(
     accelerate_launch, model_without_dropout: Path, clicks_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

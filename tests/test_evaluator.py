@@ -75,6 +75,7 @@ def report(
     return main([*argv, "--json", str(out)]), out
 
 
+@pytest.mark.slow
 def test_main_writes_the_metrics_json(report: tuple[Evaluation, Path], clicks_path: Path, tiny_model_dir: Path) -> None:
     result, out = report
     written = json.loads(out.read_text(encoding="utf-8"))
@@ -135,6 +136,7 @@ def test_no_baselines(tiny_model_dir: Path, clicks_path: Path) -> None:
     assert "minus each baseline" not in format_table(result)
 
 
+@pytest.mark.slow
 def test_fine_tuned_model_is_compared_with_its_base(tiny_model_dir: Path, clicks_path: Path, tmp_path: Path) -> None:
     # A "fine-tuned" model whose bi-encoder scale is flipped ranks in reverse; its zero-shot baseline must not.
     model, tokenizer = load_model(BI, str(tiny_model_dir))
@@ -155,6 +157,7 @@ def test_bad_data_fails_before_loading_a_model(tmp_path: Path) -> None:
         main(["--model", str(tmp_path / "no-such-model"), "--data", str(path)])
 
 
+@pytest.mark.slow
 def test_the_model_tab_and_the_cli_share_one_evaluator(
     trained_model_dir: Path, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
@@ -258,6 +261,7 @@ def test_evaluate_reports_progress_up_to_done(tiny_scorer: Scorer, clicks_path: 
 # A model with item priors: its text alone beside it
 
 
+@pytest.mark.slow
 def test_a_model_with_priors_is_also_evaluated_on_its_text_alone_from_one_pass(
     prior_scorer: Scorer, tiny_scorer: Scorer, clicks_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -199,6 +199,7 @@ CONFIG_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", CONFIG_DAMAGE)
+@pytest.mark.slow
 def test_a_config_out_of_bounds_or_unlike_its_weights_is_refused_before_anything_is_built(
     damage: str, minilm: Path
 ) -> None:

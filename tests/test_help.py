@@ -321,6 +321,7 @@ def help_runs() -> dict[tuple[str, ...], dict]:
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS)
+@pytest.mark.slow
 def test_help_loads_no_heavy_library(command: tuple[str, ...], help_runs: dict[tuple[str, ...], dict]) -> None:
     run = help_runs[command]
     assert (run["code"], run["usage"]) == (0, True)

@@ -55,6 +55,7 @@ def refused(client: Client, message: str, **request: object) -> None:
     ("top_k", "message"),
     [("abc", r"Top k must be a number, not 'abc'"), ([3], r"not \[3\]"), (True, "not True"), (0, "minimum")],
 )
+@pytest.mark.slow
 def test_a_top_k_that_is_no_number_is_refused_in_words(client: tuple, items: str, top_k: object, message: str) -> None:
     served, _ = client
     refused(served, message, file=handle_file(items), top_k=top_k, **RANK)
@@ -69,6 +70,7 @@ def test_a_top_k_that_is_no_number_is_refused_in_words(client: tuple, items: str
         ("price=1", r"A table must be \{'headers'"),
     ],
 )
+@pytest.mark.slow
 def test_a_weights_table_that_is_no_table_of_numbers_is_refused_in_words(
     client: tuple, items: str, weights: object, message: str
 ) -> None:
@@ -76,6 +78,7 @@ def test_a_weights_table_that_is_no_table_of_numbers_is_refused_in_words(
     refused(served, message, file=handle_file(items), weights=weights, top_k=3, **RANK)
 
 
+@pytest.mark.slow
 def test_feedback_without_marks_is_refused_in_words_and_the_app_answers_after(client: tuple, items: str) -> None:
     served, _ = client
     fresh = Client(served.src, verbose=False)  # a session that ranked nothing
@@ -86,6 +89,7 @@ def test_feedback_without_marks_is_refused_in_words_and_the_app_answers_after(cl
         refused(served, "marks do not match the 3 items this list was ranked with", marks=marks, api_name="/feedback")
 
 
+@pytest.mark.slow
 def test_a_blend_of_a_feature_near_the_float_limit_ranks_by_it(client: tuple, tmp_path: Path) -> None:
     """±1e308 overflowed the z-score's std, and the feature was silently left out of the blend."""
     served, _ = client
@@ -96,6 +100,7 @@ def test_a_blend_of_a_feature_near_the_float_limit_ranks_by_it(client: tuple, tm
     assert [row[2] for row in table["data"]] == ["blue hat", "nba finals", "red shoes"]
 
 
+@pytest.mark.slow
 def test_the_ranked_download_keeps_numbers_and_names_only_gradios_cache(client: tuple, items: str) -> None:
     served, data_dir = client
     raw = Client(served.src, verbose=False, download_files=False)  # the reply as the server sends it
@@ -126,6 +131,7 @@ def test_the_server_serves_no_file_outside_gradios_cache(client: tuple, inside: 
     ids=["30-digit integer", "nested 3000 deep"],
 )
 @pytest.mark.parametrize("endpoint", ["/rank", "/compare"])
+@pytest.mark.slow
 def test_a_jsonl_line_that_json_cannot_carry_is_refused_in_words(
     client: tuple, tmp_path: Path, lines: list[str], message: str, endpoint: str
 ) -> None:

@@ -122,6 +122,7 @@ def hf_token(monkeypatch: pytest.MonkeyPatch) -> str:
     return TOKEN
 
 
+@pytest.mark.slow
 def test_push_model_uploads_the_plan_with_a_full_model_card(trained_model_dir, hf_token, recording_hf_api):
     url = push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
 
@@ -193,6 +194,7 @@ def test_card_of_a_model_from_a_hub_base_names_it(trained_model_dir):
     assert "python -m recsys.evaluation.evaluator --model" in card.text  # says how to add the table
 
 
+@pytest.mark.slow
 def test_push_model_keeps_a_current_evaluation(trained_model_dir, hf_token, recording_hf_api):
     push_model(trained_model_dir, "me/clicktune-test", api=recording_hf_api)
     written = (trained_model_dir / "evaluation.json").stat().st_mtime_ns
@@ -201,6 +203,7 @@ def test_push_model_keeps_a_current_evaluation(trained_model_dir, hf_token, reco
     assert len(recording_hf_api.called("create_commit")) == 2
 
 
+@pytest.mark.slow
 def test_push_model_refuses_a_folder_that_holds_the_token(trained_model_dir, hf_token, recording_hf_api):
     (trained_model_dir / "metrics.json").write_text(json.dumps({"note": f"token {hf_token}"}))
     with pytest.raises(UserError, match=r"metrics\.json contain\(s\) your Hugging Face token"):
@@ -246,6 +249,7 @@ def test_plan_command_lists_what_goes_and_what_stays(trained_model_dir, capsys):
     assert "left out  feedback-data/feedback.sqlite3  (a database" in out
 
 
+@pytest.mark.slow
 def test_write_evaluation_saves_what_it_returns(trained_model_dir, clicks_path):
     evaluation = write_evaluation(trained_model_dir, clicks_path, clicks_path, split="validation")
     assert isinstance(evaluation, Evaluation)
@@ -256,6 +260,7 @@ def test_write_evaluation_saves_what_it_returns(trained_model_dir, clicks_path):
     assert Evaluation.load(trained_model_dir / EVALUATION_FILE).model == evaluation.model
 
 
+@pytest.mark.slow
 def test_push_model_re_evaluates_where_the_evaluation_is_of_another_model(
     trained_model_dir, hf_token, recording_hf_api
 ):
@@ -278,6 +283,7 @@ def test_push_model_re_evaluates_where_the_evaluation_is_of_another_model(
     assert evaluation.stat().st_mtime_ns != written
 
 
+@pytest.mark.slow
 def test_push_model_evaluates_on_a_given_file_as_held_out(trained_model_dir, hf_token, recording_hf_api, clicks_path):
     push_model(trained_model_dir, "me/clicktune-test", eval_file=clicks_path, api=recording_hf_api)
     evaluation = Evaluation.load(trained_model_dir / EVALUATION_FILE)
@@ -313,6 +319,7 @@ def test_push_refuses_a_linked_file_before_writing_anything(trained_model_dir, t
     assert recording_hf_api.calls == []
 
 
+@pytest.mark.slow
 def test_push_leaves_out_a_linked_folder_of_clutter(trained_model_dir, tmp_path, hf_token, recording_hf_api):
     (tmp_path / "big-disk").mkdir()
     (tmp_path / "big-disk" / "model.safetensors").write_text("not this model's")

@@ -78,6 +78,7 @@ def test_a_restarted_store_is_filled_back_from_the_repo(mirror: HubMirror, tmp_p
     assert len(recording_hf_api.called("snapshot_download")) == 1
 
 
+@pytest.mark.slow
 def test_interleaved_lists_come_back_with_their_teams_and_outcomes(
     mirror: HubMirror, tmp_path: Path, recording_hf_api
 ) -> None:

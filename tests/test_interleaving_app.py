@@ -200,6 +200,7 @@ def test_the_comparison_panel_counts_this_pair_and_says_the_sign_test_in_words(
     assert "serves no challenger" in no_challenger.comparison()[0]
 
 
+@pytest.mark.slow
 def test_the_switch_and_the_panel_show_only_with_a_challenger(
     models: ServedModels, scorer: Scorer, tmp_path: Path
 ) -> None:
@@ -229,6 +230,7 @@ def test_challenger_dir_is_read_from_the_environment_and_must_hold_a_model(
     assert next(b for b in demo.blocks.values() if b.elem_id == "rank-interleave").visible
 
 
+@pytest.mark.slow
 def test_the_api_ranks_interleaved_and_saves_the_teams(
     models: ServedModels, tmp_path: Path, launch_app: Callable
 ) -> None:

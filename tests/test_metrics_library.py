@@ -139,6 +139,7 @@ def test_trec_eval_recip_rank_counts_the_first_click_only(log: pd.DataFrame) -> 
 
 
 @pytest.mark.parametrize("scorer", ["random", "tfidf"])
+@pytest.mark.slow
 def test_evaluate_scores_agrees_with_trec_eval_on_scores_without_ties(log: pd.DataFrame, scorer: str) -> None:
     scores = np.random.default_rng(0).random(len(log)) if scorer == "random" else tie_free(tfidf_baseline(log)[0])
     assert len(np.unique(scores)) == len(scores)

@@ -157,6 +157,7 @@ def test_help_gives_every_flag_its_help_and_default() -> None:
     assert "newest first (default: 5)" in text and "to the item (default: False)" in text
 
 
+@pytest.mark.slow
 def test_the_command_line_reports_a_bad_line_in_one_line(tmp_path: Path, mind: tuple[Path, Path]) -> None:
     behaviors = write_tsv(tmp_path / "bad.tsv", [BEHAVIORS[0][:4]])
     argv = ["--behaviors", str(behaviors), "--news", str(mind[1]), "--out", str(tmp_path / "clicks.csv")]
@@ -178,6 +179,7 @@ def peak_memory_converting(lines: int, news: Path, directory: Path) -> tuple[int
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_behaviors_file(mind: tuple[Path, Path], tmp_path: Path) -> None:
     peak_memory_converting(10, mind[1], tmp_path)  # first-use caches (strptime's patterns) are not the file's
     small_size, small_peak = peak_memory_converting(500, mind[1], tmp_path)

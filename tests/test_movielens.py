@@ -107,6 +107,7 @@ def real_splits(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return out, make_contract.main(["--out-dir", str(out)])
 
 
+@pytest.mark.slow
 def test_real_data_splits_are_disjoint_and_match_the_bundled_files(real_splits: tuple[Path, dict]) -> None:
     out, summaries = real_splits
     users = {name: {row["group"].split("-")[0] for row in read_split(out, name)} for name in SPLITS}
@@ -121,6 +122,7 @@ def test_real_data_splits_are_disjoint_and_match_the_bundled_files(real_splits: 
         assert len(read_clicks(MOVIELENS / f"{name}.csv")) == summaries[name]["rows"]
 
 
+@pytest.mark.slow
 def test_real_data_rows_obey_the_design(real_splits: tuple[Path, dict]) -> None:
     out, _ = real_splits
     raw = MOVIELENS / "raw"

@@ -39,6 +39,8 @@ from recsys.serving.settings import AppConfig
 
 MAX_LENGTH = 32
 
+pytestmark = pytest.mark.slow  # the module's models are exported to ONNX once, in about ten seconds
+
 
 @pytest.fixture(scope="module")
 def exported(tiny_model_dir: Path, clicks_path: Path, tmp_path_factory: pytest.TempPathFactory):
@@ -215,7 +217,6 @@ def test_the_command_line_ends_a_bad_folder_in_one_line(
     assert capsys.readouterr().err.startswith(f"error: {cross_dir}: an ONNX export needs a bi-encoder")
 
 
-@pytest.mark.slow
 def test_minilm_exports_fp32_that_matches_and_int8_that_stays_close(tmp_path: Path) -> None:
     folder = tmp_path / "minilm"
     shutil.copytree(resolve_model_path(None), folder)

@@ -113,6 +113,7 @@ def test_the_mind_conversion_refuses_to_write_over_its_input(tmp_path: Path) -> 
     assert (tmp_path / "out.csv").read_text().count("\n") == 3
 
 
+@pytest.mark.slow
 def test_the_refusal_is_one_line_from_the_command_line(tmp_path: Path) -> None:
     behaviors, news = tmp_path / "behaviors.csv", tmp_path / "news.tsv"
     behaviors.write_text(BEHAVIORS)

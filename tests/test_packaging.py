@@ -40,6 +40,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], li
     return wheel, before, after
 
 
+@pytest.mark.slow
 def test_the_wheel_holds_the_package_and_building_it_leaves_the_checkout_as_it_was(built: tuple) -> None:
     wheel, before, after = built
     assert after == before
@@ -69,6 +70,7 @@ print(json.dumps(shown))
 """
 
 
+@pytest.mark.slow
 def test_the_installed_app_in_an_empty_folder_shows_nothing_that_needs_the_bundled_data(
     built: tuple, tmp_path: Path
 ) -> None:

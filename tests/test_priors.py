@@ -168,6 +168,7 @@ def train_tiny(model_dir: Path, clicks_path: Path, out: Path, steps: int) -> Pat
     return out
 
 
+@pytest.mark.slow
 def test_training_with_priors_serves_text_plus_priors_everywhere(
     reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:
@@ -199,6 +200,7 @@ def test_training_with_priors_serves_text_plus_priors_everywhere(
     assert by_match.sort_index()[CLICK_PROBABILITY].tolist() == ranked.sort_index()[CLICK_PROBABILITY].tolist()
 
 
+@pytest.mark.slow
 def test_classify_and_rank_use_the_final_score_and_a_folder_without_its_priors_is_refused(
     reset_accelerate, tiny_model_dir: Path, clicks_path: Path, tmp_path: Path
 ) -> None:

@@ -115,6 +115,7 @@ def test_swaps_exchange_one_pair_in_the_share_of_lists_asked(design: str) -> Non
 
 @pytest.mark.parametrize("design", ["adjacent", "top"])
 @pytest.mark.parametrize("item", [None, ITEM_ID])
+@pytest.mark.slow
 def test_swaps_recover_a_known_propensity_curve(design: str, item: str | None) -> None:
     rng = np.random.default_rng(1)
     eta, depth = 1.0, 6

@@ -467,6 +467,7 @@ def test_evaluations_offer_the_configured_log_then_the_bundled_splits(scorer: Sc
         empty.run(None)
 
 
+@pytest.mark.slow
 def test_evaluations_run_and_are_cached_per_model_version(
     scorer: Scorer, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path, trained_model_dir: Path
 ) -> None:
@@ -499,6 +500,7 @@ def test_evaluations_refuse_a_file_that_is_not_offered(scorer: Scorer, tmp_path:
     assert not (tmp_path / "evaluations").exists()  # nothing was evaluated
 
 
+@pytest.mark.slow
 def test_a_cached_evaluation_that_does_not_read_back_is_evaluated_again(
     scorer: Scorer, tmp_path: Path, clicks_path: Path, tiny_model_dir: Path
 ) -> None:

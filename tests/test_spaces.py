@@ -75,6 +75,7 @@ def space_dir(tmp_path: Path, trained_model_dir: Path) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_readme_front_matter_has_every_key_the_space_needs(space_dir):
     metadata = metadata_load(space_dir / "README.md")
     assert set(metadata) >= FRONT_MATTER_KEYS
@@ -95,6 +96,7 @@ def test_sdk_version_is_the_gradio_that_requirements_pin():
     assert pinned["gradio"] == f"gradio=={importlib.metadata.version('gradio')}"
 
 
+@pytest.mark.slow
 def test_space_of_a_hub_model_loads_it_by_id(tmp_path):
     out = build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news")
     metadata = metadata_load(out / "README.md")
@@ -104,6 +106,7 @@ def test_space_of_a_hub_model_loads_it_by_id(tmp_path):
     assert build.space_variables("me/clicktune-news") == {"HOST": "0.0.0.0", "MODEL_DIR": "me/clicktune-news"}
 
 
+@pytest.mark.slow
 def test_requirements_cover_everything_the_bundle_imports(space_dir):
     imported = set()
     for path in space_dir.rglob("*.py"):
@@ -129,6 +132,7 @@ def test_requirements_cover_everything_the_bundle_imports(space_dir):
     assert lines[0] == "--extra-index-url https://download.pytorch.org/whl/cpu" and "pyarrow" in required
 
 
+@pytest.mark.slow
 def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path):
     assert not (REPO / "spaces" / "__init__.py").exists()  # the builder's folder is no package either
     assert not any(part in ("spaces", "spaces.py") for path in list_files(space_dir) for part in path.split("/"))
@@ -137,6 +141,7 @@ def test_bundle_holds_no_spaces_module_to_shadow_the_runtime(space_dir, tmp_path
         build.check_no_spaces_module(space_dir)
 
 
+@pytest.mark.slow
 def test_bundle_holds_the_app_the_library_data_and_the_published_model_only(space_dir, trained_model_dir):
     files = set(list_files(space_dir))
     assert {
@@ -187,6 +192,7 @@ def test_bundle_holds_a_bi_encoders_sentence_transformers_files(tmp_path, tiny_m
     assert set(copied) == set(list_files(tmp_path / "model"))
 
 
+@pytest.mark.slow
 def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
@@ -198,6 +204,7 @@ def test_no_built_file_holds_the_token(tmp_path, trained_model_dir, monkeypatch)
         build.build_space(tmp_path / "space", model_dir=trained_model_dir)
 
 
+@pytest.mark.slow
 def test_build_replaces_its_own_output_and_nothing_else(tmp_path, trained_model_dir):
     out = build.build_space(tmp_path / "space", model_dir=trained_model_dir)
     (out / "left-over.txt").write_text("from an earlier build")
@@ -243,6 +250,7 @@ def _dry_run_command(model_dir: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
+@pytest.mark.slow
 def test_a_linked_file_of_the_model_is_refused_not_bundled(tmp_path, trained_model_dir):
     """A model's merges.txt linked to a secret outside the folder: the build says so and bundles nothing of it."""
     secret = tmp_path / "secret.txt"
@@ -284,6 +292,7 @@ def test_a_link_among_the_repositorys_files_is_left_out_and_named(tmp_path, trai
         build.build_space(tmp_path / "space", hub_model_id="me/clicktune-news", repo=repo)
 
 
+@pytest.mark.slow
 def test_a_linked_marker_is_no_earlier_build_and_nothing_is_deleted(tmp_path, trained_model_dir):
     """A planted .clicktune-space-build link in a folder of the user's files: refused, with --dry-run too."""
     mine = tmp_path / "mine"
@@ -303,6 +312,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
     return {path: (folder / path).read_bytes() for path in list_files(folder)}
 
 
+@pytest.mark.slow
 def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_model_dir):
     """The folder that the old check took for a Space (an app.py, a README with `sdk: gradio`) is refused untouched."""
     repo = tmp_path / "repo"
@@ -327,6 +337,7 @@ def test_a_repository_is_never_taken_for_an_earlier_build(tmp_path, trained_mode
         build.build_space(REPO, model_dir=trained_model_dir)  # never, whatever its files say
 
 
+@pytest.mark.slow
 def test_bundle_holds_no_path_of_this_machine(space_dir, trained_model_dir, tiny_model_dir, tmp_path_factory):
     local = [str(REPO), str(tmp_path_factory.getbasetemp()), str(trained_model_dir), str(tiny_model_dir)]
     for path, content in _tree(space_dir).items():
@@ -337,6 +348,7 @@ def test_bundle_holds_no_path_of_this_machine(space_dir, trained_model_dir, tiny
     assert ModelMetadata.load(trained_model_dir).training["train_file"].startswith("/")
 
 
+@pytest.mark.slow
 def test_publish_creates_or_updates_the_space_and_waits_for_it(space_dir, recording_hf_api, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     recording_hf_api.runtimes = [{"stage": "RUNNING"}, {"stage": "BUILDING"}, {"stage": "RUNNING"}]
@@ -402,6 +414,7 @@ def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: 
     pytest.fail(f"the app did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+@pytest.mark.slow
 def test_built_space_serves_the_bundled_model_from_its_own_folder(tmp_path, trained_model_dir, free_port):
     from gradio_client import Client
 

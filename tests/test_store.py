@@ -136,6 +136,7 @@ def test_export_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         main(["export", "--out", str(out), "--data-dir", str(tmp_path / "nowhere")])
 
 
+@pytest.mark.slow
 def test_marks_export_and_retrain(
     tmp_path: Path, tiny_model_dir: Path, reset_accelerate: None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -370,6 +371,7 @@ def kill_at_every_statement(
     return seen
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_point_of_saving_leaves_the_whole_list_with_its_teams_or_the_list_before(
     tmp_path: Path,
 ) -> None:
@@ -396,6 +398,7 @@ def test_a_kill_at_any_point_of_saving_leaves_the_whole_list_with_its_teams_or_t
     assert set(seen) == {"old"}  # a kill before the commit leaves the list as it was
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_point_of_a_first_save_leaves_the_list_with_its_teams_or_nothing(tmp_path: Path) -> None:
     template = tmp_path / "template"
     FeedbackStore(template)
@@ -414,6 +417,7 @@ def test_a_kill_at_any_point_of_a_first_save_leaves_the_list_with_its_teams_or_n
     assert set(kill_at_every_statement(template, tmp_path, write, check)) == {"nothing"}
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_point_of_the_migration_leaves_the_old_schema_or_the_new_one(tmp_path: Path) -> None:
     old_store(tmp_path / "template")
 

@@ -33,6 +33,7 @@ def p95(tokenizer, *texts: list[str]) -> int:
     return int(np.ceil(np.percentile(lengths, 95)))
 
 
+@pytest.mark.slow
 def test_a_bi_encoder_reads_the_longer_sides_95th_percentile_rounded_up_to_8(minilm_tokenizer) -> None:
     frame = read_clicks(TRAIN_FILE)
     lengths = choose_max_length(frame, minilm_tokenizer, BI)
@@ -44,6 +45,7 @@ def test_a_bi_encoder_reads_the_longer_sides_95th_percentile_rounded_up_to_8(min
     assert f"texts are read up to {lengths.max_length} tokens" in lengths.describe()
 
 
+@pytest.mark.slow
 def test_a_cross_encoder_reads_its_pairs_95th_percentile(minilm_tokenizer) -> None:
     frame = read_clicks(TRAIN_FILE)
     lengths = choose_max_length(frame, minilm_tokenizer, CROSS)
@@ -60,6 +62,7 @@ def test_the_length_is_capped_by_the_model_and_at_256_tokens(minilm_tokenizer) -
     assert choose_max_length(short, minilm_tokenizer, BI).max_length == 8
 
 
+@pytest.mark.slow
 def test_training_chooses_the_length_from_the_train_file_records_it_and_serves_it(
     tiny_model_dir: Path, clicks_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -107,6 +107,7 @@ def test_in_batch_loss_targets_each_examples_click_among_all_items() -> None:
 @pytest.mark.parametrize(
     ("architecture", "loss"), [("bi", "pointwise"), ("bi", "listwise"), ("cross", "pointwise"), ("cross", "listwise")]
 )
+@pytest.mark.slow
 def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: str) -> None:
     summary = train("--architecture", architecture, "--loss", loss, "--max-steps", "3", "--negatives", "2")
     output_dir = tmp_path / "model"
@@ -132,6 +133,7 @@ def test_train_smoke_and_reload(train, tmp_path: Path, architecture: str, loss: 
     assert rank_candidates(scorer, "microsoft windows", items)["rank"].tolist() == [1, 2]
 
 
+@pytest.mark.slow
 def test_in_batch_negatives_change_what_training_learns(train, tmp_path: Path) -> None:
     common = ("--max-steps", "2", "--negatives", "2")
     train(*common, "--output-dir", str(tmp_path / "own"))
@@ -148,6 +150,7 @@ def test_without_item_priors_the_final_score_is_the_text_logit(train, tmp_path: 
     assert not (tmp_path / "model" / PRIORS_FILE).exists()
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_trains_close_to_fp32_and_saves_fp32_weights(
     train, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -182,6 +185,7 @@ def test_lora_trains_adapters_and_saves_an_ordinary_model(train, tiny_model_dir:
     assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
 
 
+@pytest.mark.slow
 def test_wise_alpha_saves_the_interpolation_of_base_and_fine_tuned_weights(
     train, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -193,6 +197,7 @@ def test_wise_alpha_saves_the_interpolation_of_base_and_fine_tuned_weights(
     torch.testing.assert_close(half[name], 0.5 * full[name] + 0.5 * base[name])
 
 
+@pytest.mark.slow
 def test_the_scale_is_fixed_unless_given_its_own_learning_rate(train, tmp_path: Path) -> None:
     train("--max-steps", "2", "--scale", "17", "--output-dir", str(tmp_path / "fixed"))
     train(
@@ -202,6 +207,7 @@ def test_the_scale_is_fixed_unless_given_its_own_learning_rate(train, tmp_path: 
     assert load_scorer(str(tmp_path / "learned")).metadata.scale != 17
 
 
+@pytest.mark.slow
 def test_retraining_a_fine_tuned_model_keeps_its_original_base(train, tiny_model_dir: Path, tmp_path: Path) -> None:
     train("--max-steps", "1")
     first = tmp_path / "model"
@@ -212,6 +218,7 @@ def test_retraining_a_fine_tuned_model_keeps_its_original_base(train, tiny_model
 
 
 @pytest.mark.parametrize("architecture", ["bi", "cross"])
+@pytest.mark.slow
 def test_freeze_layers_freezes_embeddings_and_lowest_layers(
     train, tiny_model_dir: Path, tmp_path: Path, architecture: str
 ) -> None:
@@ -256,6 +263,7 @@ def test_an_unknown_choice_is_refused_with_the_choices(
     assert f"{flag}: invalid choice: '{value}'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_finished_run_deletes_its_checkpoints(train, tmp_path: Path) -> None:
     output_dir = tmp_path / "model"
     train("--max-steps", "2", "--eval-steps", "1")
@@ -266,6 +274,7 @@ def test_a_finished_run_deletes_its_checkpoints(train, tmp_path: Path) -> None:
         train("--max-steps", "4", "--resume")
 
 
+@pytest.mark.slow
 def test_a_run_stopped_early_deletes_its_checkpoints(train, tmp_path: Path) -> None:
     # Steps far below float32's resolution of the weights leave them as they are: no evaluation improves.
     summary = train("--max-steps", "6", "--eval-steps", "1", "--patience", "1", "--learning-rate", "1e-20")
@@ -286,6 +295,7 @@ def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
         train("--resume", "--max-steps", "2")
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     output_dir = tmp_path / "model"
     first = train("--max-steps", "4", "--eval-steps", "2", "--keep-checkpoints")
@@ -313,6 +323,7 @@ def test_resume_continues_from_the_newest_checkpoint(train, tmp_path: Path, caps
         ("cross", "listwise", "16"),  # 5 lists of 16 an epoch: resumes from the end of epoch 1
     ],
 )
+@pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run(
     train, tmp_path: Path, architecture: str, loss: str, batch_size: str
 ) -> None:
@@ -367,6 +378,7 @@ def model_files(folder: Path) -> dict[str, bytes]:
     return {path.relative_to(folder).as_posix(): path.read_bytes() for path in paths}
 
 
+@pytest.mark.slow
 def test_a_run_killed_at_any_write_leaves_the_previous_model_or_the_new_one(
     train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -421,6 +433,7 @@ def test_a_run_killed_at_any_write_leaves_the_previous_model_or_the_new_one(
     assert load_scorer(str(output_dir)).metadata.training["seed"] == 2
 
 
+@pytest.mark.slow
 def test_a_run_killed_before_it_finished_is_refused_until_resumed(
     train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -443,6 +456,7 @@ def test_a_run_killed_before_it_finished_is_refused_until_resumed(
     assert load_scorer(str(output_dir)).metadata.training["best_step"] == summary["best_step"]
 
 
+@pytest.mark.slow
 def test_what_a_run_publishes_names_files_not_paths_of_this_machine(
     train, tmp_path: Path, tiny_model_dir: Path, clicks_path: Path
 ) -> None:
@@ -527,6 +541,7 @@ def test_the_time_budget_ends_a_run_with_its_best_model_and_says_so(train, tmp_p
     assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
 
 
+@pytest.mark.slow
 def test_without_a_budget_or_patience_a_run_trains_its_epochs(train) -> None:
     summary = train("--max-steps", "-1", "--num-epochs", "2", "--time-budget", "0", "--patience", "0")
     assert summary["ending"].startswith(f"trained all {summary['steps']} steps (2 epoch(s))")
@@ -591,6 +606,7 @@ def test_ips_needs_a_position_column_in_the_train_file(train, clicks_path: Path)
     assert "or train with --position-weights none" in str(error.value)
 
 
+@pytest.mark.slow
 def test_ips_weights_change_what_training_learns_and_are_recorded(
     train, positioned_clicks: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -620,6 +636,7 @@ def test_ips_weights_change_what_training_learns_and_are_recorded(
     assert "position_weighting" not in load_scorer(str(tmp_path / "plain")).metadata.training
 
 
+@pytest.mark.slow
 def test_ips_with_unit_propensities_trains_as_without_weights(train, positioned_clicks: Path, tmp_path: Path) -> None:
     common = ("--train-file", str(positioned_clicks), "--max-steps", "2", "--negatives", "2")
     train(*common, "--output-dir", str(tmp_path / "plain"))

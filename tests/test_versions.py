@@ -337,6 +337,7 @@ def killed_promotion(trained_model_dir: Path, new_model, tmp_path: Path) -> tupl
     )
 
 
+@pytest.mark.slow
 def test_a_promotion_killed_at_any_write_leaves_the_old_model_or_the_new_one(
     killed_promotion: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -415,6 +416,7 @@ promote(served, challenger, Challenge.from_json(__import__("json").loads(evaluat
 """
 
 
+@pytest.mark.slow
 def test_a_promotion_sigkilled_in_a_subprocess_leaves_a_whole_model_and_a_readable_history(
     killed_promotion: tuple,
 ) -> None:
@@ -461,6 +463,7 @@ def retrain_inputs(tmp_path: Path, clicks_path: Path) -> dict[str, Path]:
     return {"train": train, "held_out": held_out, "feedback": tmp_path / "feedback"}
 
 
+@pytest.mark.slow
 def test_retrain_trains_a_challenger_on_the_feedback_and_decides(
     trained_model_dir: Path, retrain_inputs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -216,12 +216,9 @@ def optimizer_for(model: RelevanceModel, config: TrainConfig) -> torch.optim.Opt
     return torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
 
 
-def prepare(config: TrainConfig) -> Run:
-    """The run of ``config``, its defaults resolved (:meth:`~finetune.config.TrainConfig.resolved`): what it trains
-    with is what it records."""
-    config = config.resolved()
-    tracker = None if config.report_to == "none" else config.report_to
-    accelerator = Accelerator(
+def make_accelerator(config: TrainConfig, tracker: str | None) -> Accelerator:
+    """The run's Accelerator: its precision, accumulation and tracker, with the run's logs under the output folder."""
+    return Accelerator(
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         mixed_precision=config.mixed_precision,
         log_with=tracker,
@@ -230,6 +227,56 @@ def prepare(config: TrainConfig) -> Run:
         # without a gradient is an error unless expected, as Trainer's ddp_find_unused_parameters expects it.
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
+
+
+def data_loaders(
+    config: TrainConfig,
+    train_frame: pd.DataFrame,
+    eval_frame: pd.DataFrame,
+    weights: np.ndarray | None,
+    reader: tuple[PreTrainedTokenizerBase, type[RelevanceModel]],
+    max_length: int,
+) -> tuple[DataLoader, DataLoader]:
+    """The training batches (listwise or pointwise, with their position weights) and the validation batches, each
+    padded by the model class's own ``batch``."""
+    tokenizer, model_class = reader
+    if config.loss == "listwise":
+        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed, weights=weights)
+    else:
+        train_set = PointwiseDataset(train_frame, seed=config.seed, weights=weights)
+    # The loader's own generator: starting an iteration draws a seed from it, not from the global RNG
+    # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        collate_fn=Collator(tokenizer, model_class, max_length, config.in_batch_negatives, weights is not None),
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    eval_loader = DataLoader(
+        PointwiseDataset(eval_frame, shuffle=False),
+        batch_size=config.eval_batch_size,
+        collate_fn=Collator(tokenizer, model_class, max_length),
+    )
+    return train_loader, eval_loader
+
+
+def linear_schedule(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int, steps_per_epoch: int, processes: int
+) -> LambdaLR:
+    """Linear warm-up and decay. A prepared scheduler steps once per process on each optimiser step (Accelerate's
+    convention): the warm-up is rounded in optimiser steps first, so that N processes follow the learning rates of
+    one. It is a share of an epoch (of --max-steps where shorter), so that it does not grow with the most epochs a
+    run may take."""
+    warmup_steps = int(config.warmup_ratio * min(total_steps, steps_per_epoch)) * processes
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps * processes)
+
+
+def prepare(config: TrainConfig) -> Run:
+    """The run of ``config``, its defaults resolved (:meth:`~finetune.config.TrainConfig.resolved`): what it trains
+    with is what it records."""
+    config = config.resolved()
+    tracker = None if config.report_to == "none" else config.report_to
+    accelerator = make_accelerator(config, tracker)
     set_seed(config.seed)
     train_frame, eval_frame, validation = click_logs(config)
     accelerator.print(f"training on {config.train_file}; validating on {validation}")
@@ -248,35 +295,15 @@ def prepare(config: TrainConfig) -> Run:
     # Without priors a blend has no features and no weights: the final score is the text logit.
     eval_features = priors.features(eval_frame) if priors else pd.DataFrame(index=range(len(eval_frame)))
 
-    model_class = type(model)
-    if config.loss == "listwise":
-        train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed, weights=weights)
-    else:
-        train_set = PointwiseDataset(train_frame, seed=config.seed, weights=weights)
-    # The loader's own generator: starting an iteration draws a seed from it, not from the global RNG
-    # that dropout uses, so a resumed run draws the same dropout masks as an uninterrupted one.
-    train_loader = DataLoader(
-        train_set,
-        batch_size=config.batch_size,
-        collate_fn=Collator(tokenizer, model_class, max_length, config.in_batch_negatives, weights is not None),
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    eval_loader = DataLoader(
-        PointwiseDataset(eval_frame, shuffle=False),
-        batch_size=config.eval_batch_size,
-        collate_fn=Collator(tokenizer, model_class, max_length),
+    train_loader, eval_loader = data_loaders(
+        config, train_frame, eval_frame, weights, (tokenizer, type(model)), max_length
     )
     # Each process gets its share of the batches once the loader is prepared.
     batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
     steps_per_epoch = math.ceil(batches_per_process / config.gradient_accumulation_steps)
     total_steps = config.max_steps if config.max_steps > 0 else steps_per_epoch * config.num_epochs
     optimizer = optimizer_for(model, config)
-    # A prepared scheduler steps once per process on each optimiser step (Accelerate's convention): the warm-up is
-    # rounded in optimiser steps first, so that N processes follow the learning rates of one. It is a share of an
-    # epoch (of --max-steps where shorter), so that it does not grow with the most epochs a run may take.
-    warmup_steps = int(config.warmup_ratio * min(total_steps, steps_per_epoch)) * accelerator.num_processes
-    schedule_steps = total_steps * accelerator.num_processes
-    schedule = get_linear_schedule_with_warmup(optimizer, warmup_steps, schedule_steps)
+    schedule = linear_schedule(optimizer, config, total_steps, steps_per_epoch, accelerator.num_processes)
     model, optimizer, train_loader, eval_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, eval_loader, schedule
     )

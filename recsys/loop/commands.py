@@ -119,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_version_commands(commands: argparse._SubParsersAction) -> None:
-    served = "the model folder the app serves (its versions are kept in FOLDER.history beside it)"
+def add_retrain_command(commands: argparse._SubParsersAction, served: str) -> None:
+    """``retrain``: a challenger trained on the log plus the feedback, promoted only on a win."""
     retrain = commands.add_parser(
         "retrain",
         help="train a challenger on the feedback and promote it only if it beats the served model",
@@ -166,6 +166,11 @@ def add_version_commands(commands: argparse._SubParsersAction) -> None:
         help="more flags for python -m finetune.train, in one string, which win over the defaults "
         '(e.g. --train-args="--max-steps 200 --seed 1")',
     )
+
+
+def add_version_commands(commands: argparse._SubParsersAction) -> None:
+    served = "the model folder the app serves (its versions are kept in FOLDER.history beside it)"
+    add_retrain_command(commands, served)
     history = commands.add_parser(
         "history",
         help="list the served folder's versions and each decision with its reason",

@@ -221,6 +221,35 @@ def _dataset_name(evaluation: Evaluation | None, metadata: ModelMetadata) -> str
     return f"{source} ({data_file})" if data_file else source
 
 
+def describe_training(metadata: ModelMetadata) -> tuple[str, str]:
+    """The card's "training data" and "objective" lines, from the run's settings as ``clicktune.json`` saved them."""
+    training = metadata.training
+    if not training:
+        return "none (zero-shot)", "none"
+    training_data = (
+        f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
+        f"clicked or not); model selected on {_selected_on(training)}"
+    )
+    in_batch = training.get("in_batch_negatives")  # as the run trained: only where the loss and model use them
+    objective = (
+        f"{training.get('loss', '?')} loss{' with in-batch negatives' if in_batch else ''}, best after "
+        f"{training.get('best_step', '?')} steps of {training.get('batch_size', '?')}, learning rate "
+        f"{training.get('learning_rate', '?')}; texts read up to {metadata.max_length} tokens"
+        f"{_length_reason(training)}"
+    )
+    return training_data, objective
+
+
+def clicktune_load_code(repo_id: str | None, folder: str) -> str:
+    """The card's code that loads the model with ClickTune: from the Hub where published, else from a folder."""
+    if repo_id:
+        return (
+            f"from huggingface_hub import snapshot_download\n{CLICKTUNE_IMPORTS}\n"
+            f'scorer = load_scorer(snapshot_download("{repo_id}"))'
+        )
+    return f'{CLICKTUNE_IMPORTS}\nscorer = load_scorer("{folder}")'
+
+
 def build_model_card(
     model_dir: str | Path,
     model_name: str | None = None,
@@ -237,7 +266,6 @@ def build_model_card(
     model_dir = Path(model_dir)
     metadata = ModelMetadata.load(model_dir) or ModelMetadata()
     evaluation = Evaluation.load(model_dir / EVALUATION_FILE)
-    training = metadata.training
     from recsys.model.architectures import model_class  # imported here: --help loads no torch
 
     architecture = model_class(metadata.architecture)
@@ -257,33 +285,14 @@ def build_model_card(
             evaluation, metadata, dataset or _dataset_name(evaluation, metadata), hub_dataset or NO_HUB_DATASET
         ),
     )
-    if training:
-        training_data = (
-            f"`{Path(training['train_file']).name}`, {training.get('train_rows', '?')} rows (one row per item shown, "
-            f"clicked or not); model selected on {_selected_on(training)}"
-        )
-        in_batch = training.get("in_batch_negatives")  # as the run trained: only where the loss and model use them
-        objective = (
-            f"{training.get('loss', '?')} loss{' with in-batch negatives' if in_batch else ''}, best after "
-            f"{training.get('best_step', '?')} steps of {training.get('batch_size', '?')}, learning rate "
-            f"{training.get('learning_rate', '?')}; texts read up to {metadata.max_length} tokens"
-            f"{_length_reason(training)}"
-        )
-    else:
-        training_data, objective = "none (zero-shot)", "none"
+    training_data, objective = describe_training(metadata)
     model_ref = repo_id or folder
     sentence_transformers_code = architecture.sentence_transformers_load.format(
         model=model_ref,
         scale=f"{metadata.scale:.6g}",
         bias=f"{'-' if metadata.bias < 0 else '+'} {abs(metadata.bias):.6g}",
     )
-    if repo_id:
-        load_code = (
-            f"from huggingface_hub import snapshot_download\n{CLICKTUNE_IMPORTS}\n"
-            f'scorer = load_scorer(snapshot_download("{repo_id}"))'
-        )
-    else:
-        load_code = f'{CLICKTUNE_IMPORTS}\nscorer = load_scorer("{folder}")'
+    load_code = clicktune_load_code(repo_id, folder)
     return ModelCard.from_template(
         card_data,
         template_str=TEMPLATE,

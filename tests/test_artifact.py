@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
-import re
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from recsys.errors import UserError
 from recsys.model.artifact import (
-    COMMIT_DIR,
-    COMMIT_MANIFEST,
     CROSS,
     DEFAULT_MODEL,
     METADATA_FILE,
-    ModelFolderError,
     ModelMetadata,
     content_digest,
     is_hub_id,
@@ -33,8 +26,6 @@ from recsys.model.artifact import (
     without_local_paths,
 )
 from recsys.model.calibration import Calibration
-from recsys.model.checks import check_model_folder
-from recsys.model.commits import begin_commit, commit, recover_commit
 
 # Names
 
@@ -89,26 +80,6 @@ def test_is_model_folder_needs_metadata_or_a_config(tmp_path: Path, tiny_model_d
     assert is_model_folder(tiny_model_dir)  # a base model: config.json, no clicktune.json
     ModelMetadata().save(tmp_path)
     assert is_model_folder(tmp_path)
-
-
-def test_check_model_folder_accepts_a_saved_model(tiny_model_dir: Path, trained_model_dir: Path) -> None:
-    assert check_model_folder(tiny_model_dir) is None  # a base model: served zero-shot
-    assert check_model_folder(resolve_model_path(None)) is None  # the packaged MiniLM
-    assert check_model_folder(trained_model_dir) == ModelMetadata.load(trained_model_dir)
-
-
-def test_check_model_folder_names_the_folder_and_the_missing_files(tmp_path: Path) -> None:
-    expected = rf"{re.escape(str(tmp_path))}: no config\.json and \*\.safetensors here; .*finetune\.train"
-    with pytest.raises(ModelFolderError, match=expected):
-        check_model_folder(tmp_path)
-    with pytest.raises(ModelFolderError, match=r"absent: no such folder"):
-        check_model_folder(tmp_path / "absent")
-
-
-def test_check_model_folder_refuses_a_config_without_weights(tmp_path: Path, tiny_model_dir: Path) -> None:
-    shutil.copy(tiny_model_dir / "config.json", tmp_path)
-    with pytest.raises(ModelFolderError, match=r"no config\.json and \*\.safetensors"):
-        check_model_folder(tmp_path)
 
 
 # Metadata
@@ -174,215 +145,6 @@ def test_content_digest_is_the_sha256_of_each_files_name_and_sha256(tmp_path: Pa
     assert content_digest([tmp_path / "a.onnx", tmp_path / "b.json"]) == hashlib.sha256(lines.encode()).hexdigest()
 
 
-# Damaged folders: refused before use, with one message that names the file and the fix
-
-
-def _set_metadata(folder: Path, **values: object) -> None:
-    data = json.loads((folder / METADATA_FILE).read_text())
-    (folder / METADATA_FILE).write_text(json.dumps({**data, **values}))
-
-
-def _set_config(folder: Path, **values: object) -> None:
-    data = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps({**data, **values}))
-
-
-def _cut_vocabulary(folder: Path) -> None:
-    (folder / "tokenizer.json").unlink()
-    lines = (folder / "vocab.txt").read_text().splitlines()
-    (folder / "vocab.txt").write_text("\n".join(lines[:5]) + "\n")
-
-
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-DAMAGE = {
-    "tokenizer deleted": (
-        lambda d: [(d / name).unlink() for name in ("tokenizer.json", "vocab.txt")],
-        r": no tokenizer vocabulary \(tokenizer\.json, vocab\.txt.* knows only its special tokens; copy",
-    ),
-    "vocabulary cut": (_cut_vocabulary, r": the tokenizer has 5 tokens but the model embeds \d+: .*cut or replaced"),
-    "cross-encoder without its head": (
-        lambda d: _set_metadata(d, architecture=CROSS),
-        r"/config\.json: holds a plain encoder \(BertModel\) without the cross-encoder's classification head, "
-        r"but clicktune\.json says cross",
-    ),
-    "metadata lost": (
-        lambda d: (d / METADATA_FILE).unlink(),
-        r"/clicktune\.json: missing, though metrics\.json, checkpoints show that training wrote this folder: .*"
-        r"served as zero-shot",
-    ),
-    "unfinished run": (
-        lambda d: (d / "metrics.json").unlink(),
-        r": training did not finish \(metrics\.json, written last, is missing\); finish it with "
-        r"`python -m finetune\.train --resume --output-dir .*`.*or train again",
-    ),
-    "threshold NaN": (
-        lambda d: _set_metadata(d, threshold=math.nan),
-        r"/clicktune\.json: threshold is nan, not a finite",
-    ),
-    "threshold above 1": (
-        lambda d: _set_metadata(d, threshold=1.5),
-        r"/clicktune\.json: threshold is 1\.5, not a probability in \[0, 1\]",
-    ),
-    "calibration NaN": (
-        lambda d: _set_metadata(d, calibration_a=math.nan),
-        r"/clicktune\.json: calibration_a is nan, not a finite",
-    ),
-    "scale NaN": (lambda d: _set_metadata(d, scale=math.nan), r"/clicktune\.json: scale is nan, not a finite number"),
-    "max_length 0": (
-        lambda d: _set_metadata(d, max_length=0),
-        r"/clicktune\.json: max_length is 0, not a whole number of tokens",
-    ),
-    "unknown architecture": (
-        lambda d: _set_metadata(d, architecture="poly"),
-        r"/clicktune\.json: architecture is 'poly', not one of",
-    ),
-    "truncated weights": (lambda d: _truncate(d / "model.safetensors"), r"/model\.safetensors: truncated"),
-    "invalid clicktune.json": (lambda d: _truncate(d / METADATA_FILE), r"/clicktune\.json: not valid JSON"),
-    "invalid config.json": (lambda d: _truncate(d / "config.json"), r"/config\.json: not valid JSON"),
-    "invalid metrics.json": (lambda d: (d / "metrics.json").write_text("{"), r"/metrics\.json: not valid JSON"),
-    "priors lost": (
-        lambda d: _set_metadata(d, blend={"text": 1.0, "prior": 0.5}),
-        r"/item_priors\.csv: the model blends item priors .* but its item_priors\.csv is missing",
-    ),
-}
-
-
-@pytest.mark.parametrize("damage", DAMAGE)
-def test_a_damaged_folder_is_refused_naming_the_file(damage: str, trained_model_dir: Path) -> None:
-    from recsys.scoring.loading import load_scorer
-
-    harm, message = DAMAGE[damage]
-    harm(trained_model_dir)
-    expected = re.escape(str(trained_model_dir)) + message  # the folder, or the file in it
-    with pytest.raises(ModelFolderError, match=expected):
-        check_model_folder(trained_model_dir)
-    with pytest.raises(ModelFolderError, match=expected):  # serving and evaluation load through the same check
-        load_scorer(str(trained_model_dir))
-
-
-def test_a_saved_cross_encoder_labelled_bi_is_refused(trained_model_dir: Path) -> None:
-    _set_config(trained_model_dir, architectures=["BertForSequenceClassification"])
-    with pytest.raises(ModelFolderError, match=r"config\.json: holds a sequence-classification model"):
-        check_model_folder(trained_model_dir)
-
-
-def test_a_head_that_the_weights_lack_is_never_served_at_random(trained_model_dir: Path) -> None:
-    from recsys.scoring.loading import load_scorer
-
-    # config.json and clicktune.json both say cross-encoder, but the weights are the plain encoder's.
-    _set_metadata(trained_model_dir, architecture=CROSS)
-    _set_config(trained_model_dir, architectures=["BertForSequenceClassification"], id2label={"0": "LABEL_0"})
-    check_model_folder(trained_model_dir)  # the files agree with each other: only loading sees what is missing
-    with pytest.raises(ModelFolderError, match=r"the saved cross-encoder lacks 2 weights \(classifier\.bias"):
-        load_scorer(str(trained_model_dir))
-
-
-def test_a_folder_of_checkpoints_without_a_model_says_training_did_not_finish(tmp_path: Path) -> None:
-    (tmp_path / "checkpoints" / "step-2").mkdir(parents=True)
-    with pytest.raises(ModelFolderError, match=r"training into this folder did not finish .*--resume"):
-        check_model_folder(tmp_path)
-
-
-# Writing a model as one change
-
-
-def _write(folder: Path, files: dict[str, str]) -> None:
-    for name, text in files.items():
-        (folder / name).write_text(text)
-
-
-def _files(folder: Path) -> dict[str, str]:
-    return {p.name: p.read_text() for p in folder.iterdir() if p.is_file()}
-
-
-OLD = {"model.safetensors": "old", METADATA_FILE: "old", "item_priors.csv": "old", "metrics.json": "old"}
-OLD_EXTRA = {"evaluation.json": "of the old model", "notes.txt": "the user's"}
-NEW = {"model.safetensors": "new", METADATA_FILE: "new", "metrics.json": "new", "README.md": "new"}
-
-
-def test_commit_moves_the_new_files_in_and_the_old_models_files_out(tmp_path: Path) -> None:
-    _write(tmp_path, OLD | OLD_EXTRA)
-    staging = begin_commit(tmp_path)
-    _write(staging, NEW)
-    commit(tmp_path)
-    # The old evaluation and priors were the old model's; a file that is no model file stays.
-    assert _files(tmp_path) == NEW | {"notes.txt": "the user's"}
-    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []
-
-
-def test_a_commit_killed_at_any_rename_leaves_the_old_model_or_the_new_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rename, renamed = os.replace, []
-
-    def killed_at(k: int):
-        def replace(source: str, target: str) -> None:
-            if len(renamed) == k:
-                raise KeyboardInterrupt(f"killed before rename {k}")
-            renamed.append(Path(target).name)
-            rename(source, target)
-
-        return replace
-
-    def killed_commit(folder: Path, k: int) -> None:
-        folder.mkdir()
-        _write(folder, OLD)
-        _write(begin_commit(folder), NEW)
-        renamed.clear()
-        monkeypatch.setattr(os, "replace", killed_at(k))
-        try:
-            commit(folder)
-        finally:
-            monkeypatch.setattr(os, "replace", rename)
-
-    killed_commit(tmp_path / "whole", k=-1)  # not killed: count the renames
-    assert renamed[0] == COMMIT_MANIFEST and renamed[-1] == "metrics.json"  # the commit point first, the marker last
-
-    outcomes = []
-    for k in range(len(renamed)):
-        folder = tmp_path / f"killed-{k}"
-        with pytest.raises(KeyboardInterrupt):
-            killed_commit(folder, k)
-        recover_commit(folder)  # what every reader does first
-        found = _files(folder)
-        outcomes.append("old" if found == OLD else "new" if found == NEW else found)
-    assert outcomes == ["old"] + ["new"] * (len(outcomes) - 1)
-
-    # Killed before the commit point, the staged files wait beside the old model, and the next save discards them.
-    assert (tmp_path / "killed-0" / COMMIT_DIR).is_dir()
-    assert list(begin_commit(tmp_path / "killed-0").iterdir()) == []
-
-
-def _tree(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*") if p.is_file()}
-
-
-def test_commit_moves_module_folders_in_and_out_with_the_model(tmp_path: Path) -> None:
-    bi = {"model.safetensors": "bi", "modules.json": "bi", "1_Pooling/config.json": "bi", "metrics.json": "bi"}
-    cross = {"model.safetensors": "cross", "metrics.json": "cross"}
-    users = {"notes/model.safetensors": "the user's", "checkpoints/best-3/1_Pooling/config.json": "scratch"}
-
-    def save(files: dict[str, str]) -> None:
-        staging = begin_commit(tmp_path)
-        for name, text in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_text(text)
-        commit(tmp_path)
-
-    for name, text in users.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    save(bi)
-    assert _tree(tmp_path) == bi | users
-    save(cross)  # a bi-encoder's module folder goes with it; files in other folders are not the model's
-    assert _tree(tmp_path) == cross | users
-    assert not (tmp_path / "1_Pooling").exists()
-
-
 # Published copies hold no paths of this machine
 
 
@@ -413,54 +175,3 @@ def test_published_metadata_names_files_not_paths(trained_model_dir: Path, tiny_
     (trained_model_dir / "metrics.json").write_text(json.dumps({"best_step": 3}))
     assert published_content(trained_model_dir, "metrics.json") is None
     assert published_content(trained_model_dir, "tokenizer.json") is None
-
-
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` but an interrupted save's own, with its bytes."""
-    files = (p for p in folder.rglob("*") if p.is_file() and COMMIT_DIR not in p.parts)
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
-
-
-@pytest.mark.parametrize(
-    "journal",
-    [
-        {"files": [], "stale": ["../victim.txt"]},
-        {"files": [], "stale": ["{victim}"]},  # an absolute path
-        {"files": [], "stale": ["1_Pooling/../../victim.txt"]},
-        {"files": [], "stale": ["notes.txt"]},  # inside the folder, but no model file: the user's
-        {"files": ["../victim.txt"], "stale": []},
-        {"files": [], "stale": "config.json"},
-        ["config.json"],
-    ],
-)
-def test_a_journal_that_names_anything_but_the_models_files_is_refused_and_touches_nothing(
-    tmp_path: Path, tiny_model_dir: Path, journal: object
-) -> None:
-    victim = tmp_path / "victim.txt"
-    victim.write_text("keep")
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    (model / "notes.txt").write_text("the user's")
-    before = _snapshot(model)
-    (model / COMMIT_DIR).mkdir()
-    text = json.dumps(journal).replace("{victim}", str(victim))
-    (model / COMMIT_DIR / COMMIT_MANIFEST).write_text(text)
-    with pytest.raises(UserError, match=r"journal .* was not written by ClickTune: .*nothing was moved or deleted"):
-        check_model_folder(model)  # what every reader runs first: the app at start-up, load_scorer, the evaluator
-    assert victim.read_text() == "keep" and _snapshot(model) == before
-
-
-def test_a_journal_never_follows_a_link_out_of_the_folder(tmp_path: Path, tiny_model_dir: Path) -> None:
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    (outside / "config.json").write_text("a file of someone else's")
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    (model / "1_Pooling").mkdir(exist_ok=True)
-    shutil.rmtree(model / "1_Pooling")
-    (model / "1_Pooling").symlink_to(outside, target_is_directory=True)
-    (model / COMMIT_DIR).mkdir()
-    (model / COMMIT_DIR / COMMIT_MANIFEST).write_text(json.dumps({"files": [], "stale": ["1_Pooling/config.json"]}))
-    with pytest.raises(UserError, match=re.escape("names '1_Pooling/config.json', which is not one of the model's")):
-        recover_commit(model)
-    assert (outside / "config.json").read_text() == "a file of someone else's"

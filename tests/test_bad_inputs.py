@@ -7,6 +7,13 @@ the click-log reader (``read_clicks``) behind training (``finetune.train.main``)
 against one launched app, which must answer after every refusal; and the command lines, run in
 process as ``python -m`` runs them (their ``__main__`` block, through ``runpy``) and, for a few, as real
 subprocesses: a non-zero exit status, one ``error:`` line, no traceback.
+
+The messages that tests/test_contract.py pins for the readers themselves are driven through the entry points here
+by one case of each kind: the file (``empty``, ``unknown-type``), its columns (``missing-column``,
+``no-item-column``), its cells (``nan-text``, ``jsonl-list``) and a limit (``too-many-items``). A few more are
+read by the reader alone, for the words of their fix, which test_contract.py does not pin. The other cases are
+read, or refused with a message, or from an input (a bare carriage return, a comma-separated .tsv, a null group),
+that test_contract.py does not try.
 """
 
 from __future__ import annotations
@@ -57,24 +64,6 @@ def quoted(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def parquet(frame: pd.DataFrame | Callable[[], object]) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        if isinstance(frame, pd.DataFrame):
-            frame.to_parquet(path, index=False)
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(frame(), path)
-
-    return write
-
-
-def repeated_parquet_column() -> object:
-    import pyarrow as pa
-
-    return pa.table([["q"], ["a"], ["b"], [1]], names=[QUERY, ITEM, ITEM, CLICKED])
-
-
 def folder(path: Path) -> None:
     path.mkdir()
 
@@ -119,8 +108,6 @@ def items_are(*items: str) -> Callable[[pd.DataFrame], bool]:
     return lambda frame: frame[ITEM].tolist() == list(items)
 
 
-LATIN_LOG = (HEADER + "\nq,lakers,1\nq,café,0\n").encode("latin-1")
-LATIN_OFFSET = LATIN_LOG.index(b"\xe9")
 LATIN_LIST = "red shoes\nblue hat\ncafé au lait\n".encode("latin-1")
 LATIN_LIST_OFFSET = LATIN_LIST.index(b"\xe9")
 
@@ -130,60 +117,20 @@ CLICK_LOGS = [
     Case("blank-lines-only", "clicks.csv", b"\n\n  \n", r"the file has no header row; it needs a header row"),
     Case("binary", "clicks.csv", PNG, r"this looks like a binary file; give UTF-8 text"),
     Case("utf-16", "clicks.csv", text(HEADER, "q,a,1").decode().encode("utf-16"), r"binary file; give UTF-8 text"),
-    Case(
-        "latin-1",
-        "clicks.csv",
-        LATIN_LOG,
-        rf"not UTF-8 text \(byte 0xe9 at offset {LATIN_OFFSET}, line 3: .*\); re-save",
-    ),
     Case("bom-csv", "clicks.csv", BOM + text(HEADER, "q,a,1"), check=lambda f: f.columns[0] == QUERY),
     Case("bom-jsonl", "clicks.jsonl", BOM + text('{"query": "q", "item": "a", "clicked": 1}'), check=items_are("a")),
     Case("bom-tsv", "clicks.tsv", BOM + text("query\titem\tclicked", "q\ta\t1"), check=items_are("a")),
-    Case("repeated-column", "clicks.csv", text(HEADER + ",item", "q,a,1,b"), r"'item' appear more than once; rename"),
-    Case("repeated-once-stripped", "clicks.csv", text(HEADER + ", item ", "q,a,1,b"), r"'item' appear more than once"),
-    Case("repeated-tsv", "clicks.tsv", text("query\titem\tclicked\tquery", "q\ta\t1\tp"), r"'query' appear more than"),
     Case(
         "repeated-jsonl-key",
         "clicks.jsonl",
         text('{"query": "q", "item": "a", "item": "b", "clicked": 1}'),
         r"line 1 has the key\(s\) 'item' more than once; give each key once",
     ),
-    Case("repeated-parquet", "clicks.parquet", parquet(repeated_parquet_column), r"'item' appear more than once"),
-    Case(
-        "row-longer-than-header",
-        "clicks.csv",
-        text(HEADER, "q,a,1,", "q,b,0,"),
-        r"line 2 has 4 fields where the header has 3; give every row as many fields as the header",
-    ),
     Case(
         "jsonl-list",
         "clicks.jsonl",
         text('{"query": "q", "item": ["a", "b"], "clicked": 1}'),
         r"column 'item' must hold text, but holds a list at row\(s\) 1; make each cell one plain string",
-    ),
-    Case(
-        "jsonl-object",
-        "clicks.jsonl",
-        text('{"query": {"text": "q"}, "item": "a", "clicked": 1}'),
-        r"column 'query' must hold text, but holds an object at row\(s\) 1",
-    ),
-    Case(
-        "jsonl-boolean",
-        "clicks.jsonl",
-        text('{"query": "q", "item": "a", "clicked": 1}', '{"query": "q", "item": true, "clicked": 0}'),
-        r"column 'item' must hold text, but holds true/false at row\(s\) 2",
-    ),
-    Case(
-        "parquet-nested",
-        "clicks.parquet",
-        parquet(pd.DataFrame({QUERY: ["q", "q"], ITEM: [["a", "b"], ["c"]], CLICKED: [1, 0]})),
-        r"column 'item' must hold text, but holds a list at row\(s\) 1, 2",
-    ),
-    Case(
-        "parquet-boolean-group",
-        "clicks.parquet",
-        parquet(pd.DataFrame({"group": [True, True], QUERY: ["q", "q"], ITEM: ["a", "b"], CLICKED: [1, 0]})),
-        r"column 'group' must hold text, but holds true/false",
     ),
     Case(
         "nan-text",
@@ -203,24 +150,6 @@ CLICK_LOGS = [
         text('{"group": null, "query": "q", "item": "a", "clicked": 1}'),
         r"column 'group' is empty at row\(s\) 1",
     ),
-    Case(
-        "json-nan-infinity",
-        "clicks.jsonl",
-        text('{"query": "q", "item": NaN, "clicked": 1}', '{"query": "q", "item": Infinity, "clicked": 0}'),
-        r"column 'item' is empty at row\(s\) 1, 2",
-    ),
-    Case("blank-item", "clicks.csv", text(HEADER, "q,   ,1"), r"column 'item' is empty at row\(s\) 1"),
-    Case(
-        "huge-position",
-        "clicks.csv",
-        text(HEADER + ",position", "q,a,1,1", "q,b,0,1e30"),
-        r"'position' must be a 1-based whole number at row\(s\) 2; give whole numbers from 1 to 2147483647",
-    ),
-    Case("negative-position", "clicks.csv", text(HEADER + ",position", "q,a,1,-1"), r"'position' must be a 1-based"),
-    Case("nan-position", "clicks.csv", text(HEADER + ",position", "q,a,1,NaN"), r"'position' must be a 1-based"),
-    Case("label-2", "clicks.csv", text(HEADER, "q,a,1", "q,b,2"), r"'clicked' must be 0 or 1 .*'2' at row\(s\) 2"),
-    Case("label-maybe", "clicks.csv", text(HEADER, "q,a,maybe"), r"'clicked' must be 0 or 1 .*'maybe' at row"),
-    Case("label-blank", "clicks.csv", text(HEADER, "q,a,"), r"'clicked' must be 0 or 1 .*'' at row\(s\) 1"),
     Case(
         "label-float-jsonl", "clicks.jsonl", text('{"query": "q", "item": "a", "clicked": 1.0}'), check=items_are("a")
     ),
@@ -252,16 +181,7 @@ CLICK_LOGS = [
         r"missing required column\(s\) query, item, clicked; found query,item,clicked",
     ),
     Case("unknown-extension", "clicks.xlsx", PNG, r"unknown extension '\.xlsx'; save the file as one of \.csv"),
-    Case("no-extension", "clicks", text(HEADER, "q,a,1"), r"unknown extension '\(none\)'"),
-    Case("missing-file", "clicks.csv", lambda path: None, r"no such file"),
     Case("a-folder", "clicks.csv", folder, r"is a folder, not a file; give the path of a file in it"),
-    Case(
-        "jsonl-broken-line",
-        "clicks.jsonl",
-        text('{"query": "q", "item": "a", "clicked": 1}', '{"query": "q", "item": '),
-        r"line 2 is not JSON \(Expecting value at column \d+\); write one JSON object per line",
-    ),
-    Case("jsonl-array-line", "clicks.jsonl", text('["q", "a", 1]'), r"line 1 is a JSON list, not an object"),
     Case("not-parquet", "clicks.parquet", text(HEADER, "q,a,1"), r"could not be read as parquet"),
     Case(
         "unnamed-index-column",
@@ -276,7 +196,9 @@ CLICK_LOGS = [
         check=lambda f: f[ITEM].tolist() == ["1984", "1985"] and f[QUERY].tolist() == ["2024", "2024"],
     ),
 ]
-REFUSED_LOGS = [case for case in CLICK_LOGS if case.error]
+# Refused for a problem that test_contract.py pins for read_clicks; here for the words of the fix, by the reader alone.
+LOG_FIXES = ("header-only", "repeated-jsonl-key", "jsonl-list", "unknown-extension")
+REFUSED_LOGS = [case for case in CLICK_LOGS if case.error and case.id not in LOG_FIXES]
 
 # A click log that holds every oddity the contract accepts, for a training run to go all the way through.
 MESSY_LOG = BOM + text(
@@ -287,9 +209,6 @@ MESSY_LOG = BOM + text(
 )
 
 CANDIDATES = [
-    Case("empty", "items.csv", b"", r"the file is empty"),
-    Case("header-only", "items.csv", text("item,price"), r"the file has no data rows"),
-    Case("binary", "items.txt", PNG, r"this looks like a binary file; give UTF-8 text"),
     Case(
         "latin-1",
         "items.txt",
@@ -303,7 +222,6 @@ CANDIDATES = [
         BOM + text('{"item": "red shoes"}', '{"item": "blue hat"}'),
         check=items_are("red shoes", "blue hat"),
     ),
-    Case("repeated-column", "items.csv", text("item,price,price", "a,1,2"), r"'price' appear more than once; rename"),
     Case(
         "rank-and-input-rank",
         "items.csv",
@@ -311,27 +229,10 @@ CANDIDATES = [
         rank_error=r"columns 'rank' and 'input_rank' would both be called 'input_rank' .* rename or drop one",
     ),
     Case(
-        "query-as-item-column",
-        "items.csv",
-        text("query,item", "shoes,red shoes"),
-        r"from column 'query', but the list also has an 'item' column; choose the 'item' column, or rename one",
-        item_column=QUERY,
-    ),
-    Case(
         "jsonl-list",
         "items.jsonl",
         text('{"item": ["red", "shoes"]}'),
         r"column 'item' must hold text, but holds a list",
-    ),
-    Case(
-        "jsonl-boolean", "items.jsonl", text('{"item": false}'), r"column 'item' must hold text, but holds true/false"
-    ),
-    Case(
-        "parquet-nested",
-        "items.parquet",
-        parquet(pd.DataFrame({"title": [["red", "shoes"]], "price": [1]})),
-        r"column 'title' must hold text, but holds a list",
-        item_column="title",
     ),
     Case(
         "nan-none-text",
@@ -343,21 +244,8 @@ CANDIDATES = [
         "no-item-column", "items.csv", text("title,price", "red shoes,1"), r"missing required column\(s\) item; found"
     ),
     Case(
-        "unknown-item-column",
-        "items.csv",
-        text("title,price", "red shoes,1"),
-        r"missing required column\(s\) headline; found title, price",
-        item_column="headline",
-    ),
-    Case("item-too-long", "items.txt", text("red shoes", "x" * 2001), r"item 2 is longer than 2000 characters"),
-    Case(
         "too-many-items", "items.txt", text(*(f"item {i}" for i in range(21))), r"21 items, more than the limit of 20"
     ),
-    Case("blank-lines-only", "items.txt", text("", "   ", "\t"), r"no items; write one item per line"),
-    Case("row-longer-than-header", "items.csv", text("item,price", "a,1,x"), r"line 2 has 3 fields where the header"),
-    Case("jsonl-broken-line", "items.jsonl", text('{"item": "a"'), r"line 1 is not JSON"),
-    Case("item-id-list", "items.jsonl", text('{"item": "a", "item_id": [1, 2]}'), r"column 'item_id' must hold text"),
-    Case("utf-16", "items.csv", text("item", "a").decode().encode("utf-16"), r"this looks like a binary file"),
     Case(
         "unknown-type",
         "items.xlsx",
@@ -379,6 +267,10 @@ CANDIDATES = [
         check=lambda f: f["Unnamed: 0"].tolist() == ["0", "1"],
     ),
 ]
+
+# As LOG_FIXES, for read_candidates.
+CANDIDATE_FIXES = ("latin-1",)
+ENTRY_CANDIDATES = [case for case in CANDIDATES if case.id not in CANDIDATE_FIXES]
 
 
 def expect(error: str | None, action: Callable[[], object], kind: type[BaseException] = ContractError) -> object:
@@ -578,7 +470,7 @@ def test_the_candidate_reader(case: Case, tmp_path: Path) -> None:
     assert candidates is None or case.check is None or case.check(candidates)
 
 
-@pytest.mark.parametrize("case", params(CANDIDATES))
+@pytest.mark.parametrize("case", params(ENTRY_CANDIDATES))
 def test_the_uploaded_candidate_input(case: Case, tmp_path: Path) -> None:
     path = case.write(tmp_path)
     read = expect(case.error, lambda: read_candidate_input(str(path), "", case.item_column, LIMITS), UserError)
@@ -594,9 +486,8 @@ def test_the_uploaded_candidate_input(case: Case, tmp_path: Path) -> None:
         ("  \n\t\n", r"No items: upload a file"),
         ("red shoes\nNone\nnull", r"column 'item' is empty at row\(s\) 2, 3 \('None', 'null' read as missing"),
         ("\n".join(f"item {i}" for i in range(21)), r"21 items, more than the limit of 20"),
-        ("red shoes\n" + "x" * 2001, r"item 2 is longer than 2000 characters"),
     ],
-    ids=["blank", "missing-value-markers", "too-many", "too-long"],
+    ids=["blank", "missing-value-markers", "too-many"],
 )
 def test_the_pasted_candidate_input(pasted: str, error: str) -> None:
     with pytest.raises(UserError, match=error):
@@ -636,7 +527,7 @@ def api_rank(client: Client, file: Path | None = None, pasted: str = "", **input
     return client.predict(context=CONTEXT, file=upload, pasted=pasted, api_name="/rank", **inputs)
 
 
-@pytest.mark.parametrize("case", params(CANDIDATES))
+@pytest.mark.parametrize("case", params(ENTRY_CANDIDATES))
 @pytest.mark.slow
 def test_the_rank_and_compare_handlers(case: Case, handlers: Handlers, tmp_path: Path) -> None:
     path = str(case.write(tmp_path))
@@ -650,7 +541,7 @@ def test_the_rank_and_compare_handlers(case: Case, handlers: Handlers, tmp_path:
     assert compared is None or len(compared[0]) == len(compared[1])
 
 
-@pytest.mark.parametrize("case", params(CANDIDATES))
+@pytest.mark.parametrize("case", params(ENTRY_CANDIDATES))
 @pytest.mark.slow
 def test_the_rank_api(case: Case, served: tuple, tmp_path: Path) -> None:
     client, _ = served

@@ -33,7 +33,6 @@ from recsys.data.contract import (
     validate_marks,
     validate_pairs,
 )
-from recsys.data.tables import read_table, read_table_chunks
 from recsys.errors import ContractError
 
 CLICK_LOG = pd.DataFrame(
@@ -274,12 +273,6 @@ def test_bad_values_are_in_the_errors_fields(tmp_path: Path, text: str, column: 
     with pytest.raises(ContractError) as error:
         read_clicks(path)
     assert (error.value.source, error.value.column, error.value.rows) == (str(path), column, rows)
-
-
-def test_a_table_is_named_by_the_source_it_is_given(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "query,item,clicked\n")
-    with pytest.raises(ContractError, match=r"^upload\.csv: the file has no data rows"):
-        read_table(path, source="upload.csv")
 
 
 # Silent coercions: what pandas would quietly rename, stringify or shift is refused, naming the fix.
@@ -727,7 +720,7 @@ def test_validate_marks_reads_blank_marks_as_not_marked() -> None:
         validate_marks(table)
 
 
-# Rows to score, and files read in chunks (python -m recsys.scoring.bulk).
+# Rows to score (python -m recsys.scoring.bulk).
 
 
 def test_rows_to_score_need_query_and_item_and_keep_every_other_column() -> None:
@@ -737,63 +730,3 @@ def test_rows_to_score_need_query_and_item_and_keep_every_other_column() -> None
         validate_pairs(CLICK_LOG.drop(columns=[QUERY]))
     with pytest.raises(ContractError, match=r"column 'query' is empty at row\(s\) 2"):
         validate_pairs(CLICK_LOG.assign(**{QUERY: ["q", "", "q", "q", "q"]}))
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
-def test_chunks_of_every_format_make_the_whole_table(tmp_path: Path, suffix: str) -> None:
-    path = write_table(pd.concat([CLICK_LOG] * 3, ignore_index=True), tmp_path / f"clicks{suffix}")
-    chunks = list(read_table_chunks(path, rows=4))
-    assert [len(chunk) for chunk in chunks] == [4, 4, 4, 3]
-    assert all(chunk.index.tolist() == list(range(len(chunk))) for chunk in chunks)
-    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), read_table(path))
-
-
-def test_a_long_row_in_a_later_chunk_is_named_by_its_line_in_the_file(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "query,item,clicked\n" + "q,a,1\n" * 6 + "q,a,1,extra\n")
-    chunks = read_table_chunks(path, rows=2)
-    assert len(next(chunks)) == 2  # the file is read as it goes: the first chunks come before the bad line
-    with pytest.raises(ContractError, match=r"line 8 has 4 fields where the header has 3") as error:
-        list(chunks)
-    assert error.value.rows == (7,)
-
-
-def test_a_jsonl_key_that_the_first_chunk_lacks_is_refused(tmp_path: Path) -> None:
-    lines = ['{"query": "q", "item": "a"}'] * 3 + ['{"query": "q"}', '{"query": "q", "item": "b", "extra": 1}']
-    path = write_csv(tmp_path, "\n".join(lines) + "\n", "rows.jsonl")
-    first, second = read_table_chunks(path, rows=3), read_table_chunks(path, rows=5)
-    with pytest.raises(ContractError, match=r"line 5 has the key 'extra', which the lines before it lack; give every"):
-        list(first)
-    whole = next(second)  # in one chunk the columns are all the file's keys, as read_table reads them
-    assert list(whole.columns) == [QUERY, ITEM, "extra"]
-    assert whole[ITEM].isna().tolist() == [False] * 3 + [True, False]
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "message"),
-    [
-        ("rows.csv", "query,item\n", r"the file has no data rows"),
-        ("rows.csv", "", r"the file is empty"),
-        ("rows.xlsx", "query,item\n", r"unknown extension '\.xlsx'"),
-        ("rows.csv", "query,item,query\nq,a,b\n", r"the column name\(s\) 'query' appear more than once"),
-    ],
-)
-def test_a_chunked_file_is_refused_as_read_table_refuses_it(
-    tmp_path: Path, name: str, content: str, message: str
-) -> None:
-    path = write_csv(tmp_path, content, name)
-    with pytest.raises(ContractError, match=message):
-        list(read_table_chunks(path, rows=2))
-    with pytest.raises(ContractError, match=message):
-        read_table(path)
-
-
-def test_a_missing_chunked_file_is_refused_before_any_chunk_is_asked_for(tmp_path: Path) -> None:
-    with pytest.raises(ContractError, match=r"missing\.csv: no such file"):
-        read_table_chunks(tmp_path / "missing.csv", rows=2)
-
-
-def test_a_byte_that_is_not_utf8_in_a_later_chunk_is_named(tmp_path: Path) -> None:
-    path = tmp_path / "rows.csv"
-    path.write_bytes(b"query,item\n" + b"q,a\n" * 5 + b"q,caf\xe9\n")
-    with pytest.raises(ContractError, match=r"not UTF-8 text \(byte 0xe9 at offset 36, line 7"):
-        list(read_table_chunks(path, rows=2))

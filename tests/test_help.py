@@ -18,7 +18,6 @@ import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ import recsys.publish.hub
 import recsys.scoring.bulk
 import recsys.scoring.catalog
 import recsys.scoring.onnx_export
-from finetune.config import ARCHITECTURES, HF_NAMES, LOSSES, REPORT_TO, TrainConfig, parse_config
+from finetune.config import ARCHITECTURES, LOSSES, REPORT_TO
 from recsys.defaults import Env
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,33 +167,6 @@ def test_help_runs_and_exits_0(main: Callable, argv: list[str], capsys: pytest.C
     assert exit_.value.code == 0
     out, err = capsys.readouterr()
     assert out.startswith("usage: ") and err == ""
-
-
-def test_training_takes_hugging_face_names_beside_ours(tmp_path: Path) -> None:
-    eval_file = str(tmp_path / "valid.csv")
-    config = parse_config(
-        [
-            "--per-device-train-batch-size", "4",
-            "--per-device-eval-batch-size", "8",
-            "--num-train-epochs", "2",
-            "--validation-file", eval_file,
-            "--max-seq-length", "32",
-            "--hub-private-repo",
-        ]
-    )  # fmt: skip
-    assert (config.batch_size, config.eval_batch_size, config.num_epochs) == (4, 8, 2)
-    assert (config.eval_file, config.max_length, config.hub_private) == (eval_file, 32, True)
-    assert parse_config(["--batch-size", "4"]).batch_size == 4
-    defaults = TrainConfig()
-    assert parse_config([]) == defaults  # an alias's absence leaves our default alone
-    assert set(HF_NAMES) <= {field.name for field in fields(TrainConfig)}
-
-
-def test_training_help_names_the_hugging_face_flags() -> None:
-    text = " ".join(finetune.config.build_parser().format_help().split())
-    for field, (hf_flag, _) in HF_NAMES.items():
-        assert f"{hf_flag} " in text
-        assert f"--{field.replace('_', '-')} by its Hugging Face name" in text
 
 
 def test_the_console_scripts_are_the_commands() -> None:

@@ -15,7 +15,6 @@ from recsys.feedback.hub_mirror import PATH_IN_REPO, HubMirror, restore
 from recsys.feedback.interleave import CHALLENGER, CHAMPION, SHARED
 from recsys.feedback.ranked_lists import Interleaving
 from recsys.feedback.store import STORED_COLUMNS, FeedbackStore
-from recsys.serving.settings import AppConfig
 
 REPO_ID = "me/clicktune-feedback"
 
@@ -120,11 +119,3 @@ def test_a_mirrored_row_with_an_unknown_team_or_outcome_is_refused_and_nothing_r
     with pytest.raises(UserError, match=f"unknown {column} value.s. {value}; .*Nothing was restored"):
         restarted.restore(rows.assign(**{column: value}))
     assert restarted.summary()["rows"] == 0
-
-
-def test_the_mirror_is_off_unless_a_dataset_repo_is_set() -> None:
-    assert AppConfig.from_env({}).feedback_repo == ""
-    config = AppConfig.from_env({"FEEDBACK_REPO": REPO_ID, "FEEDBACK_PUSH_MINUTES": "2.5"})
-    assert (config.feedback_repo, config.feedback_push_minutes) == (REPO_ID, 2.5)
-    with pytest.raises(UserError, match="FEEDBACK_REPO='not a repo': give the dataset repo as OWNER/NAME"):
-        AppConfig.from_env({"FEEDBACK_REPO": "not a repo"})

@@ -17,7 +17,7 @@ from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoints_in
-from finetune.config import TrainConfig, build_parser
+from finetune.config import TrainConfig
 from finetune.data import hold_out
 from finetune.run import click_logs
 from finetune.train import compute_loss, main
@@ -283,13 +283,6 @@ def test_a_run_stopped_early_deletes_its_checkpoints(train, tmp_path: Path) -> N
     assert load_scorer(str(tmp_path / "model")).metadata.fine_tuned
 
 
-def test_keep_checkpoints_is_a_setting_with_help() -> None:
-    help_text = " ".join(build_parser().format_help().split())
-    assert "--keep-checkpoints, --no-keep-checkpoints" in help_text
-    assert "keep output_dir/checkpoints after the run, to --resume it later" in help_text
-    assert "(default: False)" in help_text
-
-
 def test_resume_without_a_checkpoint_is_an_error(train, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"--resume: no complete checkpoint under .*checkpoints"):
         train("--resume", "--max-steps", "2")
@@ -512,17 +505,6 @@ def test_a_hold_out_keeps_users_whole_and_is_seeded() -> None:
     assert not hold_out(frame, 0.15, seed=7, source="x")[1].equals(held)
     with pytest.raises(UserError, match="one group only, so none can be held out for validation; give --eval-file"):
         hold_out(frame[frame["group"] == frame["group"][0]].drop(columns="user"), 0.15, 42, "one.csv")
-
-
-def test_a_resolved_config_holds_the_settings_a_run_trains_with() -> None:
-    """What both saved files record: the default learning rate chosen, in-batch negatives only where they act."""
-    assert TrainConfig().resolved().learning_rate == 5e-4  # LoRA adapters
-    for full_fine_tuning in ({"lora_rank": 0}, {"architecture": "cross"}):  # a cross-encoder trains every weight
-        assert TrainConfig(**full_fine_tuning).resolved().learning_rate == 2e-5
-    assert TrainConfig(learning_rate=1e-3).resolved().learning_rate == 1e-3
-    assert TrainConfig(in_batch_negatives=True).resolved().in_batch_negatives  # a listwise bi-encoder
-    for no_use in ({"loss": "pointwise"}, {"architecture": "cross"}):
-        assert not TrainConfig(in_batch_negatives=True, **no_use).resolved().in_batch_negatives
 
 
 def test_without_a_train_file_the_run_says_it_learns_from_the_bundled_sample() -> None:

@@ -25,7 +25,7 @@ from recsys.data.candidates import read_candidate_table
 from recsys.data.contract import CLICKED, ITEM, ITEM_ID
 from recsys.data.jsonl import MAX_JSON_DEPTH
 from recsys.data.limits import TooLarge
-from recsys.data.tables import read_table, read_table_chunks
+from recsys.data.tables import read_table_chunks
 from recsys.errors import ContractError
 from recsys.serving.inputs import inspect_candidate_file, read_candidate_input, upload_limits
 from recsys.serving.service import InputError
@@ -106,25 +106,6 @@ def test_a_header_of_600000_columns_is_refused_from_its_first_piece(tmp_path: Pa
     finally:
         tracemalloc.stop()
     assert peak < 2**20  # the whole header is 4 MB
-
-
-@pytest.mark.parametrize(
-    ("header", "columns"),
-    [
-        ("a,b,c", 3),
-        ('"a,b",c', 2),  # a separator inside quotes
-        ('"say ""x,y""",b', 2),  # and inside a quote within quotes
-        ('"two\nlines",b', 2),  # a line break inside quotes
-        ("\n \n\na,b", 2),  # blank lines before the header, which pandas skips
-        ("a,b\rx,y\r", 2),  # old Mac line ends
-    ],
-)
-def test_header_fields_are_counted_as_pandas_reads_them(tmp_path: Path, header: str, columns: int) -> None:
-    path = tmp_path / "items.csv"
-    path.write_text(header + "\n" + ",".join(["v"] * columns) + "\n")
-    assert len(read_table(path, max_columns=columns).columns) == columns
-    with pytest.raises(TooLarge, match=rf"items\.csv: {columns} columns, more than the limit of {columns - 1}; drop"):
-        read_table(path, max_columns=columns - 1)
 
 
 def wide_frame(columns: list[str]) -> pd.DataFrame:
@@ -257,14 +238,6 @@ def test_broken_pandas_metadata_in_parquet_is_ignored(tmp_path: Path, edit: Call
     assert inspect_candidate_file(path, LIMITS) == ([ITEM], ITEM, ["price"])
     pieces = list(read_table_chunks(path, 1))
     assert [piece[ITEM].tolist() for piece in pieces] == [["red shoes"], ["blue hat"]]
-
-
-def test_a_pandas_index_saved_in_parquet_is_no_column(tmp_path: Path) -> None:
-    path = tmp_path / "items.parquet"
-    pd.DataFrame({ITEM: ["a", "b", "c"]}).iloc[[2, 0, 1]].to_parquet(path)  # an index that is no range: saved
-    assert "__index_level_0__" in pq.read_schema(path).names
-    assert read_table(path).columns.tolist() == [ITEM]
-    assert next(iter(read_table_chunks(path, 10))).columns.tolist() == [ITEM]
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 
 from clicktune_app.handler_base import HandlerBase, user_errors
 from recsys.defaults import CURVE_CHART, CURVE_FILE
-from recsys.evaluation.evaluator import Evaluation, format_table
+from recsys.evaluation.evaluator import format_table
 from recsys.evaluation.plots import reliability_curve, score_distribution
+from recsys.evaluation.results import Evaluation
 from recsys.evaluation.verdict import curve_sentence, judge, label
 from recsys.publish.card import build_model_card, describe_threshold
 

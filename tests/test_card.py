@@ -11,9 +11,9 @@ from huggingface_hub import ModelCard, metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from finetune.train import main as train
-from recsys.evaluation.evaluator import Evaluation
 from recsys.evaluation.evaluator import main as evaluate
 from recsys.evaluation.metrics import CALIBRATION_METRICS, RANKING_METRICS, Metrics, threshold_summary
+from recsys.evaluation.results import Evaluation
 from recsys.model.architectures import CrossEncoder
 from recsys.model.artifact import CARD_FILE, CROSS, DEFAULT_MODEL, EVALUATION_FILE, ModelMetadata
 from recsys.publish.card import NO_HUB_DATASET, build_model_card, metric_type, write_model_card

@@ -14,7 +14,7 @@ import pytest
 import recsys.evaluation.evaluator
 from recsys.data.contract import CLICKED, GROUP, read_clicks
 from recsys.errors import ContractError, UserError
-from recsys.evaluation.evaluator import Evaluation, baseline_scores, compare, evaluate, format_table, main
+from recsys.evaluation.evaluator import baseline_scores, compare, evaluate, format_table, main
 from recsys.evaluation.metrics import (
     METRIC_KEYS,
     RANKING_METRICS,
@@ -23,6 +23,7 @@ from recsys.evaluation.metrics import (
     evaluate_scores,
     paired_difference,
 )
+from recsys.evaluation.results import Evaluation
 from recsys.model.architectures import load_model, save_model
 from recsys.model.artifact import BI, ModelMetadata, model_digest
 from recsys.model.priors import ItemPriors

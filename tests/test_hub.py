@@ -14,8 +14,8 @@ from huggingface_hub import CommitOperationAdd, ModelCard, metadata_load
 from huggingface_hub.utils import filter_repo_objects
 
 from recsys.errors import UserError
-from recsys.evaluation.evaluator import Evaluation
 from recsys.evaluation.metrics import RANKING_METRICS
+from recsys.evaluation.results import Evaluation
 from recsys.model.artifact import (
     DEFAULT_MODEL,
     EVALUATION_FILE,

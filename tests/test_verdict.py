@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from recsys.evaluation.evaluator import BaselineResult, Evaluation, TextAloneResult, format_table
+from recsys.evaluation.evaluator import format_table
 from recsys.evaluation.metrics import CALIBRATION_METRICS, RANKING_METRICS, Difference, Metrics
+from recsys.evaluation.results import BaselineResult, Evaluation, TextAloneResult
 from recsys.evaluation.verdict import (
     AUC_EXPLAINED,
     NDCG_EXPLAINED,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from recsys.evaluation.evaluator import Evaluation
 from recsys.evaluation.metrics import Difference
+from recsys.evaluation.results import Evaluation
 
 AUC_EXPLAINED = (
     "AUC: the chance that the model ranks a clicked item above an unclicked one from the same list, "

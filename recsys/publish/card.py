@@ -19,8 +19,9 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from recsys.evaluation.evaluator import Evaluation, format_table
+from recsys.evaluation.evaluator import format_table
 from recsys.evaluation.metrics import RANKING_METRICS, Metrics
+from recsys.evaluation.results import Evaluation
 from recsys.model.artifact import CARD_FILE, EVALUATION_FILE, ModelMetadata, is_hub_id, public_name
 from recsys.model.text_lengths import TextLengths
 

@@ -35,7 +35,8 @@ from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from recsys.cli import run_cli, say
 from recsys.data.contract import read_clicks
 from recsys.errors import UserError
-from recsys.evaluation.evaluator import Evaluation, evaluate
+from recsys.evaluation.evaluator import evaluate
+from recsys.evaluation.results import Evaluation
 from recsys.model.artifact import EVALUATION_FILE, ModelMetadata, is_hub_id, model_digest
 from recsys.model.checks import check_model_folder
 from recsys.publish.card import write_model_card

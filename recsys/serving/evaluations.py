@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from recsys.data.contract import read_clicks, validate_clicks
 from recsys.data.tables import read_table
 from recsys.defaults import HELD_OUT_FILES, VALID_FILE
-from recsys.evaluation.evaluator import Evaluation, evaluate
+from recsys.evaluation.evaluator import evaluate
+from recsys.evaluation.results import Evaluation
 from recsys.scoring.scorer import Scorer
 from recsys.serving.service import InputError, ServedModels
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from recsys.cli import run_cli
 from recsys.defaults import BUNDLED_LOGS, BundledLog, Env
 from recsys.errors import UserError
-from recsys.evaluation.evaluator import Evaluation
+from recsys.evaluation.results import Evaluation
 from recsys.model.artifact import is_model_folder
 from recsys.serving.evaluations import Evaluations
 from recsys.serving.service import ServedModels, load_served_models

@@ -1,7 +1,8 @@
 """The Gradio layer: each handler called as a function, user errors as gr.Error, the endpoints through gradio_client.
 
 The rules behind the handlers (limits, candidate input, marks, cached evaluations) are tested in
-test_service.py; here, that the app wires them up and shows what they refuse.
+test_inputs.py, test_shown_lists.py and test_evaluations.py; here, that the app wires them up and shows what
+they refuse.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Ranking a candidate list: the blend formula, the ranked table, comparing two rankings.
 
-Reading candidate files is the contract's (test_contract.py) and the upload's (test_service.py).
+Reading candidate files is the contract's (test_contract.py) and the upload's (test_inputs.py).
 """
 
 from __future__ import annotations

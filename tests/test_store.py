@@ -87,7 +87,7 @@ def test_recording_a_list_again_replaces_its_marks(tmp_path: Path) -> None:
 
 def test_an_empty_store_is_not_exported(tmp_path: Path) -> None:
     # A list without items or without a context never reaches the store: validate_marks and the ranking's check of
-    # the context refuse them first (test_contract.py, test_service.py).
+    # the context refuse them first (test_contract.py, test_inputs.py).
     store = FeedbackStore(tmp_path)
     with pytest.raises(ValueError, match=r"no feedback is stored yet; mark some items"):
         store.export(tmp_path / "out.csv")

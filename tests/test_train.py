@@ -17,13 +17,10 @@ from accelerate.state import AcceleratorState, PartialState
 from safetensors.torch import load_file
 
 from finetune.checkpoints import checkpoints_in
-from finetune.config import TrainConfig
 from finetune.data import hold_out
-from finetune.run import click_logs
 from finetune.train import compute_loss, main
 from recsys.data.contract import read_clicks
 from recsys.defaults import TRAIN_FILE as BUNDLED_TRAIN
-from recsys.defaults import VALID_FILE
 from recsys.errors import ContractError, UserError
 from recsys.model.artifact import (
     CHECKPOINTS_DIR,
@@ -505,13 +502,6 @@ def test_a_hold_out_keeps_users_whole_and_is_seeded() -> None:
     assert not hold_out(frame, 0.15, seed=7, source="x")[1].equals(held)
     with pytest.raises(UserError, match="one group only, so none can be held out for validation; give --eval-file"):
         hold_out(frame[frame["group"] == frame["group"][0]].drop(columns="user"), 0.15, 42, "one.csv")
-
-
-def test_without_a_train_file_the_run_says_it_learns_from_the_bundled_sample() -> None:
-    config = TrainConfig()
-    _, valid, validation = click_logs(config)
-    assert config.validation_file == str(VALID_FILE) and len(valid) == len(read_clicks(VALID_FILE))
-    assert "valid.csv (the bundled sample's validation users; give --train-file" in validation
 
 
 def test_the_time_budget_ends_a_run_with_its_best_model_and_says_so(train, tmp_path: Path, capsys) -> None:

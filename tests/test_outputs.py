@@ -1,6 +1,6 @@
 """No command writes over its input: training's --output-dir and the MIND conversion's --out, refused before
-anything loads, by their own path or through a link (``recsys.data.file_checks.check_not_an_input_folder`` for a
-folder, ``recsys.data.file_checks.check_not_an_input`` for a file)."""
+anything loads, by their own path or through a link (``recsys.data.file_checks``; its own test is in
+test_file_checks.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from recsys.data.file_checks import check_not_an_input_folder
 from recsys.data.mind import main as convert_mind
 from recsys.errors import ContractError, UserError
 
@@ -83,14 +82,6 @@ def test_training_refuses_the_feedback_folder(
     with pytest.raises(ContractError, match=r"feedback: is the input folder .*feedback; "):
         _train(clicks_path, clicks_path, feedback)
     assert _tree(feedback) == {"feedback.sqlite3": b"SQLite format 3\x00"}
-
-
-def test_a_folder_beside_or_inside_an_input_is_fine(tmp_path: Path) -> None:
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "logs" / "clicks.csv").write_text("x")
-    for out in (tmp_path / "model", tmp_path / "logs" / "model", tmp_path / "not-yet" / "model"):
-        check_not_an_input_folder(out, [tmp_path / "logs" / "clicks.csv"], "fix")
-    check_not_an_input_folder(tmp_path / "logs" / "inside", [tmp_path / "logs"], "fix")  # inside is not over
 
 
 NEWS = "N1\tnews\tnewsus\tTitle one\t\t\t[]\t[]\nN2\tnews\tnewsus\tTitle two\t\t\t[]\t[]\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import decimal
 import json
-import pickle
 import re
 import tracemalloc
 from collections.abc import Callable
@@ -258,9 +257,3 @@ def test_parquet_types_that_are_no_text_are_refused_as_item_text(tmp_path: Path,
     pq.write_table(pa.table({ITEM: array}), path)
     with pytest.raises(ContractError, match=rf"column 'item' must hold text, but holds {kind} at row\(s\) 1; make"):
         read_candidate_input(str(path), "", ITEM, LIMITS)
-
-
-def test_the_limit_refusal_keeps_its_fields_through_pickle() -> None:
-    error = TooLarge("items.csv", "p", "f", unit="columns", size=600_000, limit=67, exact=False)
-    copy = pickle.loads(pickle.dumps(error))
-    assert (copy.unit, copy.size, copy.limit, copy.exact, str(copy)) == ("columns", 600_000, 67, False, str(error))

@@ -54,6 +54,7 @@ from recsys.evaluation.metrics import RANKING_METRICS, bootstrap_interval, group
 from recsys.feedback.interleave import PositionBasedClicks
 from recsys.feedback.propensity import from_click_model, write_propensities
 from recsys.feedback.swaps import DESIGNS, SWAP, estimate_from_swaps, fit_power_law
+from recsys.model.artifact import TRAINING_METRICS_FILE, content_digest
 
 HERE = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "bing_news"
@@ -68,26 +69,29 @@ logger = logging.getLogger(__name__)
 # -- training and scoring ----------------------------------------------------------------------------------
 
 
-ARM_FILE = "bench_arm.json"  # beside a trained arm: the flags it was trained with, so that a rerun can reuse it
+ARM_FILE = "bench_arm.json"  # beside a trained arm: what it was trained from, so that a rerun can reuse it
 
 
 def train_arm(flags: list[str], output_dir: Path) -> dict:
     """One run of the default recipe in this process (``bench.results`` does the same), its summary.
 
-    An arm already trained with the same flags (its ``metrics.json`` written, and :data:`ARM_FILE` naming the same
-    flags) is reused, not trained again: a rerun with more seeds trains only the new ones."""
+    An arm already trained from the same flags and the same files (its ``metrics.json`` written, and
+    :data:`ARM_FILE` recording the flags and the digest of every file they name) is reused, not trained again: a
+    rerun with more seeds trains only the new ones, and a log simulated with other settings is trained on anew."""
     from bench.common import reset_accelerate
     from finetune.train import main as train
 
-    record, metrics = output_dir / ARM_FILE, output_dir / "metrics.json"
-    if record.is_file() and metrics.is_file() and json.loads(record.read_text())["flags"] == flags:
-        logger.info("reusing %s, trained with the same flags", output_dir)
+    # The log and propensity files keep their names when the click model's settings change: their contents decide.
+    trained_from = {"flags": flags, "files": content_digest([Path(f) for f in flags if Path(f).is_file()])}
+    record, metrics = output_dir / ARM_FILE, output_dir / TRAINING_METRICS_FILE
+    if record.is_file() and metrics.is_file() and json.loads(record.read_text()) == trained_from:
+        logger.info("reusing %s, trained from the same flags and files", output_dir)
         return json.loads(metrics.read_text())
     try:
         summary = train([*flags, "--output-dir", str(output_dir), "--report-to", "none"])
     finally:
         reset_accelerate()
-    record.write_text(json.dumps({"flags": flags}, indent=1))
+    record.write_text(json.dumps(trained_from, indent=1))
     return summary
 
 
@@ -178,15 +182,16 @@ def pooled_differences(test: pd.DataFrame, scores: dict[int, dict[str, np.ndarra
     """Each IPS arm minus the plain one over all seeds: per test group, the difference averaged over the seeds,
     then its mean with a bootstrap 95% interval over the groups (the seeds share the test groups, so the groups,
     not the seed-group pairs, are the units resampled)."""
+
+    def per_group(model_scores: np.ndarray) -> pd.DataFrame:
+        return group_metrics(test, model_scores).set_index(GROUP)[list(RANKING_METRICS)]
+
     arms = [arm for arm in next(iter(scores.values())) if arm != PLAIN]
+    plain = {seed: per_group(arms_scores[PLAIN]) for seed, arms_scores in scores.items()}
     pooled = {}
     for arm in arms:
         seeds = [seed for seed in scores if arm in scores[seed]]
-        per_seed = [
-            group_metrics(test, scores[seed][arm]).set_index(GROUP)[list(RANKING_METRICS)]
-            - group_metrics(test, scores[seed][PLAIN]).set_index(GROUP)[list(RANKING_METRICS)]
-            for seed in seeds
-        ]
+        per_seed = [per_group(scores[seed][arm]) - plain[seed] for seed in seeds]
         mean = sum(per_seed) / len(per_seed)
         pooled[arm] = {
             "seeds": seeds,

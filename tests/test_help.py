@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from accelerate.utils import LoggerType
 from huggingface_hub import SpaceHardware
+from test_build import build as space_build
 
 import app
 import finetune.config
@@ -39,15 +40,6 @@ from recsys.defaults import Env
 
 REPO = Path(__file__).resolve().parents[1]
 
-
-def _load_space_builder():
-    spec = importlib.util.spec_from_file_location("clicktune_space_build_help", REPO / "spaces" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-space_build = _load_space_builder()
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m finetune.train": finetune.config.build_parser,

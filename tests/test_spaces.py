@@ -1,13 +1,13 @@
 """The Space that spaces/build.py bundles, served end to end: started from its own folder, it ranks with its model.
 
 spaces/build.py is a script, not a package (a ``spaces`` package would shadow the one the Space
-runtime installs), so it is loaded here from its path. What the bundle holds, and publishing it: tests/test_build.py.
+runtime installs), so tests/test_build.py loads it from its path; what the bundle holds, and publishing it, are
+tested there.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,21 +17,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_build import build
 
 from recsys.model.artifact import DEFAULT_MODEL, ModelMetadata
 from recsys.scoring.loading import load_scorer
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _load_builder():
-    spec = importlib.util.spec_from_file_location("clicktune_space_build", REPO / "spaces" / "build.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_builder()
 
 
 def _wait_until_served(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:

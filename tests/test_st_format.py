@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_architectures import ITEMS, QUERY  # a query, the one relevant headline first, then others
 
 from recsys.model.architectures import load_model, save_model
 from recsys.model.artifact import (
@@ -22,8 +22,6 @@ from recsys.model.artifact import (
 from recsys.scoring.loading import load_scorer
 from recsys.scoring.ranking import ranked_order
 
-HEADLINES = json.loads((Path(__file__).parent / "data" / "headlines.json").read_text(encoding="utf-8"))
-QUERY, ITEMS = HEADLINES["query"], HEADLINES["items"]  # a query, the one relevant headline first, then others
 # Longer than the 12 tokens the models below are saved with: what is cut, and where, must agree too.
 LONG = "microsoft windows revenue " * 8
 

@@ -7,39 +7,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from test_contract import CLICK_LOG, write_csv, write_table  # the contract tests' log, written as a user would
 
-from recsys.data.contract import CLICKED, GROUP, ITEM, ITEM_ID, POSITION, QUERY
+from recsys.data.contract import ITEM, QUERY
 from recsys.data.limits import TooLarge
 from recsys.data.tables import read_table, read_table_chunks
 from recsys.errors import ContractError
-
-CLICK_LOG = pd.DataFrame(
-    {
-        GROUP: ["u1", "u1", "u1", "u2", "u2"],
-        QUERY: ["nba playoffs", "nba playoffs", "nba playoffs", "stock market", "stock market"],
-        ITEM: ["lakers win game 7", "new iphone released", "warriors trade rumours", "dow falls", "pasta recipe"],
-        CLICKED: ["1", "0", "0", "1", "0"],
-        ITEM_ID: ["n1", "n2", "n3", "n4", "n5"],
-        POSITION: ["1", "2", "3", "1", "2"],
-    }
-)
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` the way a user's tool would save it in the format that ``path`` names."""
-    if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif path.suffix == ".jsonl":
-        frame.to_json(path, orient="records", lines=True, force_ascii=False)
-    else:
-        frame.to_csv(path, sep="\t" if path.suffix == ".tsv" else ",", index=False)
-    return path
-
-
-def write_csv(tmp_path: Path, text: str, name: str = "clicks.csv") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_a_table_is_named_by_the_source_it_is_given(tmp_path: Path) -> None:

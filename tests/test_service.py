@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_inputs import ITEMS, LIMITS  # the requests' items and the limits they are checked against
 
 from recsys.data.contract import ITEM
 from recsys.defaults import BUNDLED_LOGS
@@ -19,10 +20,6 @@ from recsys.scoring.ranking import rank_candidates
 from recsys.scoring.scorer import Scorer
 from recsys.serving.served import retrain_from
 from recsys.serving.service import InputError, ServedModels, load_catalog, load_served_models, rank_catalog
-from recsys.serving.settings import Limits
-
-LIMITS = Limits(max_items=20, max_upload_mb=0.01, max_text_chars=2000)
-ITEMS = ["red shoes", "blue hat", "green scarf"]
 
 
 @pytest.fixture(scope="module")

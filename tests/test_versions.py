@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_promotion import LOSS, WIN  # a clear win and a loss of a challenger on held-out users
 
 from recsys.errors import UserError
-from recsys.evaluation.metrics import Difference
 from recsys.feedback.store import FeedbackStore
 from recsys.loop.commands import main
-from recsys.loop.promotion import Challenge, HeadToHead, promote, settle
+from recsys.loop.promotion import Challenge, promote, settle
 from recsys.loop.versions import (
     KEPT,
     LOG_FILE,
@@ -44,8 +44,6 @@ from recsys.model.checks import check_model_folder
 from recsys.model.commits import is_model_file
 
 REPO = Path(__file__).resolve().parents[1]
-WIN = Challenge(HeadToHead("held.csv", 40, 0.60, 0.70, Difference(0.10, 0.05, 0.15)))
-LOSS = Challenge(HeadToHead("held.csv", 40, 0.70, 0.69, Difference(-0.01, -0.04, 0.02)))
 
 
 class Killed(BaseException):

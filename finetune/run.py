@@ -234,12 +234,12 @@ def data_loaders(
     train_frame: pd.DataFrame,
     eval_frame: pd.DataFrame,
     weights: np.ndarray | None,
-    reader: tuple[PreTrainedTokenizerBase, type[RelevanceModel]],
+    tokenizer: PreTrainedTokenizerBase,
+    model_class: type[RelevanceModel],
     max_length: int,
 ) -> tuple[DataLoader, DataLoader]:
     """The training batches (listwise or pointwise, with their position weights) and the validation batches, each
     padded by the model class's own ``batch``."""
-    tokenizer, model_class = reader
     if config.loss == "listwise":
         train_set = ListwiseDataset(train_frame, config.negatives, seed=config.seed, weights=weights)
     else:
@@ -296,7 +296,7 @@ def prepare(config: TrainConfig) -> Run:
     eval_features = priors.features(eval_frame) if priors else pd.DataFrame(index=range(len(eval_frame)))
 
     train_loader, eval_loader = data_loaders(
-        config, train_frame, eval_frame, weights, (tokenizer, type(model)), max_length
+        config, train_frame, eval_frame, weights, tokenizer, type(model), max_length
     )
     # Each process gets its share of the batches once the loader is prepared.
     batches_per_process = math.ceil(len(train_loader) / accelerator.num_processes)
